@@ -1,0 +1,36 @@
+# Everything a fresh machine with only Python and make needs: `make demo`, `make test`.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+
+.PHONY: demo test lint bench conform clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+# The main job: the standard spec library against the reference model, then one
+# buggy student allocator and the counterexample that convicts it (exit 1 expected).
+demo: $(STAMP)
+	$(BIN)/mmcheck check
+	@echo
+	@echo '--- a buggy allocator (examples/buddy/buggy/no_coalesce.py) ---'
+	$(BIN)/mmcheck check --impl examples/buddy/buggy/no_coalesce.py; test $$? -eq 1
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q -p no:cacheprovider
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+bench: $(STAMP)
+	$(BIN)/python -m bench
+
+conform: $(STAMP)
+	$(BIN)/mmcheck conform --ops 20000
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache .hypothesis

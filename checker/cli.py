@@ -1,0 +1,257 @@
+"""The `mmcheck` command line.
+
+    mmcheck check [SPEC...] [--impl PATH] [--engine hypothesis|z3|all]
+                  [--seed N] [--budget SECONDS] [--format text|json]
+    mmcheck replay TRACE.json [--impl PATH] [SPEC...]
+    mmcheck specs                      list the standard library
+    mmcheck conform [--seed N] [--ops N]   the model against the live kernel
+
+Exit codes: 0 everything holds, 1 a violation was found, 2 a usage, spec or
+submission error (and 130 when interrupted before anything was checked).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from mmcheck import __version__
+from mmcheck.checker import subsystems
+from mmcheck.checker.run import CheckOptions, UsageError, check, confirm, load_trace_file
+from mmcheck.checker.report import Report, render_json, render_text
+from mmcheck.model import registry
+from mmcheck.spec.errors import SpecError
+from mmcheck.spec.loader import CheckedSpec, library, load
+
+EXIT_OK, EXIT_VIOLATION, EXIT_ERROR = 0, 1, 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="mmcheck",
+        description="Check memory-management specs against Linux's reference model or a submission.",
+    )
+    p.add_argument("--version", action="version", version=f"mmcheck {__version__}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+
+    c = sub.add_parser("check", help="check specs (default: the standard library) against a target")
+    c.add_argument("specs", nargs="*", metavar="SPEC", help="spec files (.mm); default: the standard library")
+    c.add_argument("--impl", metavar="PATH", help="a submission (.py file or package) to check instead of the reference model")
+    c.add_argument("--engine", choices=["hypothesis", "z3", "all"], default="hypothesis")
+    c.add_argument("--seed", type=int, default=0, help="first Hypothesis seed (default 0)")
+    c.add_argument("--budget", type=float, default=20.0, metavar="SECONDS", help="time for the Hypothesis search (default 20)")
+    c.add_argument("--depth", type=int, default=8, help="Z3: bound for model checking and induction (default 8)")
+    c.add_argument("--z3-pages", type=int, default=16, help="Z3: memory size of the symbolic model (default 16)")
+    c.add_argument("--max-pages", type=int, default=5000, help="Hypothesis: largest memory to try (default 5000)")
+    c.add_argument("--timeout", type=float, default=1.0, metavar="SECONDS", help="time limit of one submission call (default 1)")
+    c.add_argument("--save", metavar="DIR", default=".mmcheck", help="where counterexample traces are written (default .mmcheck; '' for nowhere)")
+    c.add_argument("--format", choices=["text", "json"], default="text")
+    c.add_argument("--no-timing", action="store_true", help="leave timings out of the text report (for golden files)")
+
+    r = sub.add_parser("replay", help="run a saved counterexample trace again")
+    r.add_argument("trace", metavar="TRACE.json")
+    r.add_argument("specs", nargs="*", metavar="SPEC")
+    r.add_argument("--impl", metavar="PATH")
+    r.add_argument("--format", choices=["text", "json"], default="text")
+    r.add_argument("--timeout", type=float, default=1.0)
+
+    sub.add_parser("specs", help="list the standard spec library")
+
+    k = sub.add_parser("conform", help="run the reference model against the live Linux kernel")
+    k.add_argument("--seed", type=int, default=0)
+    k.add_argument("--ops", type=int, default=2000)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        if args.command in (None, "check"):
+            if args.command is None:
+                args = _parser().parse_args(["check"])
+            return _check(args)
+        if args.command == "replay":
+            return _replay(args)
+        if args.command == "specs":
+            return _specs()
+        if args.command == "conform":
+            return _conform(args)
+    except SpecError as err:
+        print(err.render(), file=sys.stderr)
+        return EXIT_ERROR
+    except UsageError as err:
+        print(f"mmcheck: error: {err}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        print("mmcheck: interrupted", file=sys.stderr)
+        return 130
+    return EXIT_ERROR
+
+
+def _load_specs(paths: Sequence[str], subsystem: str | None) -> list[CheckedSpec]:
+    if paths:
+        return [load(p) for p in paths]
+    files = library(subsystem)
+    return [load(f) for f in files if subsystem is not None or subsystems.driver(load(f).subsystem)]
+
+
+def _emit(reports: list[Report], fmt: str, timing: bool = True) -> None:
+    text = render_json(reports) if fmt == "json" else render_text(reports, timing)
+    sys.stdout.write(text)
+    sys.stdout.flush()
+
+
+def _options(args: argparse.Namespace) -> CheckOptions:
+    engines = ("hypothesis", "z3") if args.engine == "all" else (args.engine,)
+    if args.budget <= 0:
+        raise UsageError("--budget must be positive")
+    if args.depth < 1:
+        raise UsageError("--depth must be at least 1")
+    return CheckOptions(
+        engines=engines, seed=args.seed, budget=args.budget, depth=args.depth, z3_pages=args.z3_pages,
+        save_dir=Path(args.save) if args.save else None, max_pages=args.max_pages,
+        timeout_per_call=args.timeout, spec_args=list(args.specs), impl_arg=args.impl,
+    )
+
+
+def _check(args: argparse.Namespace) -> int:
+    options = _options(args)
+    if args.impl:
+        return _check_submission(args, options)
+    specs = _load_specs(args.specs, None)
+    if not specs:
+        raise UsageError("no spec to check")
+    reports = []
+    for subsystem in dict.fromkeys(c.subsystem for c in specs):
+        group = [c for c in specs if c.subsystem == subsystem]
+        driver = subsystems.driver(subsystem)
+        if driver is None:
+            raise UsageError(f"the {subsystem} subsystem has a model but no engine driver yet; "
+                             f"check it with the unit tests for now")
+        reports.append(check(group, subsystem, driver.ReferenceSystem, "the reference model", options, False))
+    _emit(reports, args.format, not args.no_timing)
+    return max(r.exit_code for r in reports)
+
+
+def _open_submission(path: str, timeout: float):  # -> Submission
+    from mmcheck.checker.sandbox.client import LoadError, Submission
+
+    p = Path(path)
+    if not p.exists():
+        raise UsageError(f"{path}: no such file or directory")
+    try:
+        return Submission.open(p, timeout_per_call=timeout)
+    except LoadError as err:
+        raise UsageError(f"the submission {path} did not load: {err}") from None
+
+
+def _subsystem_of(sub, path: str) -> str:  # noqa: ANN001
+    found = [registry.subsystem_of_class(c) for c in sub.classes()]
+    drivable = [s for s in found if s and subsystems.driver(s)]
+    if not drivable:
+        have = ", ".join(sub.classes()) or "none of the contract classes"
+        raise UsageError(
+            f"{path} defines {have}; mmcheck can check "
+            + ", ".join(registry.SUBSYSTEMS[s][1] for s in subsystems.MODULES)
+            + " submissions (see shared/contract.md)"
+        )
+    return drivable[0]
+
+
+def _check_submission(args: argparse.Namespace, options: CheckOptions) -> int:
+    sub = _open_submission(args.impl, options.timeout_per_call)
+    try:
+        subsystem = _subsystem_of(sub, args.impl)
+        specs = _load_specs(args.specs, subsystem)
+        wrong = [c.path for c in specs if c.subsystem != subsystem]
+        if wrong:
+            raise UsageError(f"{', '.join(wrong)} state(s) properties of another subsystem than "
+                             f"{subsystem}, which {args.impl} implements")
+        driver = subsystems.driver(subsystem)
+        assert driver is not None
+
+        def make_system(setup: Mapping[str, int]):  # noqa: ANN202
+            if not sub.alive:
+                sub.restart()
+            return driver.SubmissionSystem(sub, setup)
+
+        report = check(specs, subsystem, make_system, args.impl, options, True)
+        if sub.stdout.strip():
+            report.notes.append("the submission printed to stdout (last lines): "
+                                + " | ".join(sub.stdout.strip().splitlines()[-3:]))
+    finally:
+        sub.close()
+    _emit([report], args.format, not args.no_timing)
+    return report.exit_code
+
+
+def _replay(args: argparse.Namespace) -> int:
+    trace, prop = load_trace_file(Path(args.trace))
+    driver = subsystems.driver(trace.subsystem)
+    if driver is None:
+        raise UsageError(f"no driver for the {trace.subsystem} subsystem")
+    specs_checked = _load_specs(args.specs, trace.subsystem)
+    from mmcheck.checker.evaluate import CompiledSpec
+    from mmcheck.checker.hypothesis_engine import replay
+    from mmcheck.checker.trace import Violation
+
+    options = CheckOptions(spec_args=list(args.specs), impl_arg=args.impl, save_dir=None,
+                           timeout_per_call=args.timeout)
+    specs = [CompiledSpec(c) for c in specs_checked]
+    sub = _open_submission(args.impl, args.timeout) if args.impl else None
+    try:
+        if sub is not None:
+            def make_system(setup: Mapping[str, int]):  # noqa: ANN202
+                if not sub.alive:
+                    sub.restart()
+                return driver.SubmissionSystem(sub, setup)
+            target = args.impl
+        else:
+            make_system = driver.ReferenceSystem
+            target = "the reference model"
+        result = replay(trace, specs, make_system, follow_results=sub is None)
+        report = Report(target, trace.subsystem, [c.path for c in specs_checked])
+        report.stats.merge(result.stats)
+        if result.violation is not None:
+            expected = Violation(result.violation.kind, prop or result.violation.property, "", 0, ())
+            cx = confirm("replay", trace, result.violation, specs, make_system, driver, options,
+                         target, follow_results=sub is None)
+            cx.confirmed = result.violation.property == expected.property
+            report.counterexamples.append(cx)
+        elif result.diverged:
+            report.notes.append(result.diverged)
+        summary = ("the trace reproduces " + result.violation.property) if result.violation else (
+            "the trace ran without a violation" + (f" ({result.diverged})" if result.diverged else ""))
+        from mmcheck.checker.report import EngineRun
+        report.runs.append(EngineRun("replay", "violated" if result.violation else "holds", summary,
+                                     stats=result.stats))
+    finally:
+        if sub is not None:
+            sub.close()
+    _emit([report], args.format)
+    return report.exit_code
+
+
+def _specs() -> int:
+    for f in library():
+        c = load(f)
+        print(f"{f}  ({c.subsystem}): {c.spec.doc}")
+        for p in c.spec.properties:
+            print(f"  {p.name:<32} {p.doc}")
+    return EXIT_OK
+
+
+def _conform(args: argparse.Namespace) -> int:
+    try:
+        from mmcheck.checker.live.conform import run_conformance
+    except ImportError as err:
+        raise UsageError(f"the live-kernel conformance harness is not available: {err}") from None
+    report = run_conformance(seed=args.seed, ops=args.ops)
+    print(report)
+    return EXIT_OK if report.ok else EXIT_VIOLATION
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,602 @@
+"""The concrete evaluator: a spec's AST over a snapshot of plain Python values.
+
+Each property is compiled once into nested Python closures (no per-step tree
+walking), then run after every step of a trace. Three things beyond true/false:
+
+- vacuity: every atom (a comparison, a predicate, a bool read) evaluated outside
+  an antecedent counts as "live"; an evaluation with no live atom proved nothing
+  (a forall over an empty set, an implication whose premise was false);
+- explanation: when a property fails, `explain` walks the same AST once more,
+  slowly, and says which bindings and which sub-formula made it false;
+- plans: a few shapes with a much faster algorithm are recognised at compile
+  time (pairwise disjoint intervals: sort and compare neighbours, O(n log n)
+  instead of O(n^2)).
+"""
+
+from __future__ import annotations
+
+import collections
+import itertools
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from mmcheck.model.vocabulary import Vocabulary
+from mmcheck.spec import ast
+from mmcheck.spec.loader import CheckedSpec
+
+
+class EvalError(Exception):
+    """A spec failed to evaluate on a state (division by zero, a bad shift, ...)."""
+
+    def __init__(self, message: str, node: ast.Expr) -> None:
+        super().__init__(message)
+        self.node = node
+
+
+@dataclass
+class ActionContext:
+    """What an action property sees of its step."""
+
+    args: Mapping[str, int]
+    result: object = None
+    raised: str | None = None  # the exception's class name
+
+
+@dataclass
+class Frame:
+    """The evaluation state: current and old snapshot, bound names, the live count."""
+
+    state: Mapping[str, Any]
+    old: Mapping[str, Any] | None = None
+    env: dict[str, Any] = field(default_factory=dict)
+    action: ActionContext | None = None
+    live: int = 0
+
+
+Fn = Callable[[Frame], Any]
+
+
+class Bag:
+    """`A + B` of two collections: iterates both, duplicates kept."""
+
+    __slots__ = ("parts",)
+
+    def __init__(self, *parts: Iterable) -> None:
+        self.parts = parts
+
+    def __iter__(self) -> Iterator:
+        return itertools.chain.from_iterable(self.parts)
+
+    def __contains__(self, item: object) -> bool:
+        return any(item in p for p in self.parts)
+
+    def __len__(self) -> int:
+        return sum(_size(p) for p in self.parts)
+
+
+def _size(c: Iterable) -> int:
+    try:
+        return len(c)  # type: ignore[arg-type]
+    except TypeError:
+        return sum(1 for _ in c)
+
+
+def _members(c: Any) -> Any:
+    """A collection in a form where `in` is fast."""
+    if isinstance(c, (set, frozenset, dict, Bag, range)):
+        return c
+    return frozenset(c)
+
+
+def interval(lo: int, hi: int) -> range:
+    return range(lo, hi) if hi >= lo else range(lo, lo)
+
+
+def _disjoint(a: range, b: range) -> bool:
+    return len(a) == 0 or len(b) == 0 or max(a.start, b.start) >= min(a.stop, b.stop)
+
+
+def _contains(a: range, x: int | range) -> bool:
+    if isinstance(x, range):
+        return len(x) == 0 or (a.start <= x.start and x.stop <= a.stop)
+    return a.start <= x < a.stop
+
+
+def _floordiv(a: int, b: int, node: ast.Expr) -> int:
+    if b == 0:
+        raise EvalError("division by zero", node)
+    return a // b
+
+
+def _mod(a: int, b: int, node: ast.Expr) -> int:
+    if b == 0:
+        raise EvalError("modulo by zero", node)
+    return a % b
+
+
+def _pow(a: int, b: int, node: ast.Expr) -> int:
+    if b < 0 or b > 4096:
+        raise EvalError(f"exponent {b} is out of range", node)
+    return a**b
+
+
+def _shift(a: int, b: int, left: bool, node: ast.Expr) -> int:
+    if b < 0 or b > 4096:
+        raise EvalError(f"shift by {b} is out of range", node)
+    return a << b if left else a >> b
+
+
+def _aligned(x: int, n: int) -> bool:
+    return n != 0 and x % n == 0
+
+
+_ARITH: dict[str, Callable[[int, int, ast.Expr], int]] = {
+    "+": lambda a, b, n: a + b,
+    "-": lambda a, b, n: a - b,
+    "*": lambda a, b, n: a * b,
+    "/": _floordiv,
+    "//": _floordiv,
+    "%": _mod,
+    "**": _pow,
+    "<<": lambda a, b, n: _shift(a, b, True, n),
+    ">>": lambda a, b, n: _shift(a, b, False, n),
+    "&": lambda a, b, n: a & b,
+    "|": lambda a, b, n: a | b,
+    "^": lambda a, b, n: a ^ b,
+}
+
+_COMPARE: dict[str, Callable[[Any, Any], bool]] = {
+    "==": lambda a, b: a == b,
+    "!=": lambda a, b: a != b,
+    "<": lambda a, b: a < b,
+    "<=": lambda a, b: a <= b,
+    ">": lambda a, b: a > b,
+    ">=": lambda a, b: a >= b,
+}
+
+
+class Compiler:
+    """Compiles the expressions of one checked spec into closures."""
+
+    def __init__(self, checked: CheckedSpec) -> None:
+        self.spec = checked.spec
+        self.vocab: Vocabulary = checked.vocabulary
+        self.defines = {d.name: d for d in self.spec.defines}
+        self.field_index = {
+            r.name: {name: i for i, (name, _) in enumerate(r.fields)} for r in self.vocab.records
+        }
+        self.state_names = {s.name for s in self.vocab.state}
+        self.record_types = {
+            r.name: collections.namedtuple(r.name, [n for n, _ in r.fields]) for r in self.vocab.records
+        }
+
+    def compile(self, e: ast.Expr, live: bool = True) -> Fn:
+        """A closure computing e; atoms count as live unless `live` is false."""
+        return getattr(self, "_" + type(e).__name__)(e, live)
+
+    # atoms -----------------------------------------------------------------
+    def _counted(self, fn: Fn, live: bool) -> Fn:
+        if not live:
+            return fn
+
+        def counted(f: Frame) -> Any:
+            f.live += 1
+            return fn(f)
+
+        return counted
+
+    def _IntLit(self, e: ast.IntLit, live: bool) -> Fn:
+        v = e.value
+        return lambda f: v
+
+    def _BoolLit(self, e: ast.BoolLit, live: bool) -> Fn:
+        v = e.value
+        return lambda f: v
+
+    def _NoneLit(self, e: ast.NoneLit, live: bool) -> Fn:
+        return lambda f: None
+
+    def _Name(self, e: ast.Name, live: bool) -> Fn:
+        name = e.id
+        if name == "raised":
+            return self._counted(lambda f: f.action is not None and f.action.raised is not None, live)
+        if name in self.defines and not self.defines[name].params:
+            return self._Call(ast.Call(e.span, name, ()), live)
+
+        def lookup(f: Frame) -> Any:
+            env = f.env
+            if name in env:
+                return env[name]
+            if f.action is not None and name in f.action.args:
+                return f.action.args[name]
+            return f.state[name]
+
+        return lookup
+
+    def _Field(self, e: ast.Field, live: bool) -> Fn:
+        obj = self.compile(e.obj, live)
+        name = e.name
+        if name in ("lo", "hi"):
+            # An interval's bounds, or a record field of that name.
+            def bound(f: Frame) -> Any:
+                v = obj(f)
+                if isinstance(v, range):
+                    return v.start if name == "lo" else v.stop
+                return getattr(v, name)
+
+            return bound
+        indices = {i[name] for i in self.field_index.values() if name in i}
+        if len(indices) == 1:
+            (idx,) = indices
+            return lambda f: obj(f)[idx]
+        return lambda f: getattr(obj(f), name)
+
+    def _RecordLit(self, e: ast.RecordLit, live: bool) -> Fn:
+        order = self.field_index[e.type_name]
+        given = dict(e.fields)
+        parts = [self.compile(given[name], live) for name in sorted(order, key=order.__getitem__)]
+        # A namedtuple equals (and hashes as) the model's own record of the same values.
+        make = self.record_types[e.type_name]._make
+        return lambda f: make(p(f) for p in parts)
+
+    def _Unary(self, e: ast.Unary, live: bool) -> Fn:
+        if e.op == "not":
+            inner = self.compile(e.operand, live)
+            return lambda f: not inner(f)
+        inner = self.compile(e.operand, live)
+        return lambda f: -inner(f)
+
+    def _Binary(self, e: ast.Binary, live: bool) -> Fn:
+        op = e.op
+        if op in ("and", "or", "->", "<->"):
+            return self._logic(e, live)
+        left, right = self.compile(e.left, live), self.compile(e.right, live)
+        if op in _COMPARE:
+            cmp = _COMPARE[op]
+            return self._counted(lambda f: cmp(left(f), right(f)), live)
+        if op in ("in", "not in"):
+            neg = op == "not in"
+            return self._counted(lambda f: (left(f) in _members(right(f))) != neg, live)
+        if op == "+":
+            def plus(f: Frame) -> Any:
+                a, b = left(f), right(f)
+                if isinstance(a, int):
+                    return a + b
+                return Bag(a, b)
+
+            return plus
+        arith = _ARITH[op]
+        return lambda f: arith(left(f), right(f), e)
+
+    def _logic(self, e: ast.Binary, live: bool) -> Fn:
+        op = e.op
+        if op == "->":
+            premise, conclusion = self.compile(e.left, False), self.compile(e.right, live)
+            return lambda f: (not premise(f)) or conclusion(f)
+        left, right = self.compile(e.left, live), self.compile(e.right, live)
+        if op == "and":
+            return lambda f: left(f) and right(f)
+        if op == "or":
+            return lambda f: left(f) or right(f)
+        return lambda f: bool(left(f)) == bool(right(f))
+
+    def _Interval(self, e: ast.Interval, live: bool) -> Fn:
+        lo, hi = self.compile(e.lo, live), self.compile(e.hi, live)
+        return lambda f: interval(lo(f), hi(f))
+
+    def _IfElse(self, e: ast.IfElse, live: bool) -> Fn:
+        cond, then, orelse = (self.compile(x, live) for x in (e.cond, e.then, e.orelse))
+        return lambda f: then(f) if cond(f) else orelse(f)
+
+    def _Let(self, e: ast.Let, live: bool) -> Fn:
+        value, body, name = self.compile(e.value, live), self.compile(e.body, live), e.name
+
+        def let(f: Frame) -> Any:
+            saved = f.env.get(name, _MISSING)
+            f.env[name] = value(f)
+            try:
+                return body(f)
+            finally:
+                _restore(f.env, name, saved)
+
+        return let
+
+    # quantifiers -----------------------------------------------------------
+    def bindings(self, binders: tuple[ast.Binder, ...]) -> Callable[[Frame], Iterator[None]]:
+        """A generator over every assignment of the binders, set in f.env in turn."""
+        compiled = [
+            (b.names, self.compile(b.domain, False), self.compile(b.step, False) if b.step else None)
+            for b in binders
+        ]
+
+        def domain_values(f: Frame, dom: Fn, step: Fn | None) -> Iterable:
+            d = dom(f)
+            if step is not None:
+                s = step(f)
+                if s <= 0:
+                    raise EvalError(f"step {s} must be positive", binders[0])
+                return range(d.start, d.stop, s)
+            return d
+
+        def assign(f: Frame, i: int) -> Iterator[None]:
+            if i == len(compiled):
+                yield None
+                return
+            names, dom, step = compiled[i]
+            values = domain_values(f, dom, step)
+            env = f.env
+            saved = [env.get(n, _MISSING) for n in names]
+            try:
+                if len(names) == 1:
+                    (n,) = names
+                    for v in values:
+                        env[n] = v
+                        yield from assign(f, i + 1)
+                else:
+                    # `a, b in C`: distinct members (distinct positions) of C.
+                    items = list(values)
+                    for combo in itertools.permutations(range(len(items)), len(names)):
+                        for n, k in zip(names, combo):
+                            env[n] = items[k]
+                        yield from assign(f, i + 1)
+            finally:
+                for n, s in zip(names, saved):
+                    _restore(env, n, s)
+
+        return lambda f: assign(f, 0)
+
+    def _Quantifier(self, e: ast.Quantifier, live: bool) -> Fn:
+        plan = self._pairwise_disjoint_plan(e) or self._lookup_plan(e)
+        if plan is not None:
+            return self._counted(plan, live)
+        each = self.bindings(e.binders)
+        body = self.compile(e.body, live)
+        if e.kind == "forall":
+            return lambda f: all(body(f) for _ in each(f))
+        return lambda f: any(body(f) for _ in each(f))
+
+    def _Aggregate(self, e: ast.Aggregate, live: bool) -> Fn:
+        each = self.bindings(e.binders)
+        if e.kind == "count" and e.body is None:
+            if len(e.binders) == 1 and len(e.binders[0].names) == 1 and e.binders[0].step is None:
+                dom = self.compile(e.binders[0].domain, False)
+                return lambda f: _size(dom(f))
+            return lambda f: sum(1 for _ in each(f))
+        body = self.compile(e.body, False) if e.body is not None else None
+        assert body is not None
+        if e.kind == "count":
+            return lambda f: sum(1 for _ in each(f) if body(f))
+        return lambda f: sum(body(f) for _ in each(f))
+
+    def _pairwise_disjoint_plan(self, e: ast.Quantifier) -> Fn | None:
+        """`forall a, b in C: disjoint(g(a), g(b))`: sort the intervals, compare neighbours."""
+        if e.kind != "forall" or len(e.binders) != 1:
+            return None
+        b = e.binders[0]
+        if len(b.names) != 2 or b.step is not None:
+            return None
+        body = self._expand(e.body)
+        if not (isinstance(body, ast.Call) and body.func == "disjoint" and len(body.args) == 2):
+            return None
+        x, y = b.names
+        ga, gb = body.args
+        if _rename(ga, x, y) != gb or _mentions(ga, y) or _mentions(gb, x):
+            return None
+        dom = self.compile(b.domain, False)
+        g = self.compile(ga, False)
+
+        def plan(f: Frame) -> bool:
+            env = f.env
+            saved = env.get(x, _MISSING)
+            spans = []
+            try:
+                for item in dom(f):
+                    env[x] = item
+                    r = g(f)
+                    if len(r):
+                        spans.append((r.start, r.stop))
+            finally:
+                _restore(env, x, saved)
+            spans.sort()
+            return all(spans[i][1] <= spans[i + 1][0] for i in range(len(spans) - 1))
+
+        return plan
+
+    def _lookup_plan(self, e: ast.Quantifier) -> Fn | None:
+        """`exists b in C: b.f == E` (E free of b): one hash lookup in an index of C by f."""
+        if e.kind != "exists" or len(e.binders) != 1:
+            return None
+        b = e.binders[0]
+        if len(b.names) != 1 or b.step is not None:
+            return None
+        (x,) = b.names
+        body = e.body
+        if not (isinstance(body, ast.Binary) and body.op == "=="):
+            return None
+        for probe, key in ((body.left, body.right), (body.right, body.left)):
+            if (
+                isinstance(probe, ast.Field)
+                and isinstance(probe.obj, ast.Name)
+                and probe.obj.id == x
+                and not _mentions(key, x)
+            ):
+                break
+        else:
+            return None
+        dom, key_fn, field_name = self.compile(b.domain, False), self.compile(key, False), probe.name
+        if isinstance(b.domain, ast.Interval):
+            return None
+        cache: dict[int, tuple[object, frozenset]] = {}
+
+        def lookup(f: Frame) -> bool:
+            coll = dom(f)
+            hit = cache.get(id(coll))
+            if hit is None or hit[0] is not coll:
+                if len(cache) > 32:
+                    cache.clear()
+                hit = (coll, frozenset(getattr(item, field_name) for item in coll))
+                cache[id(coll)] = hit
+            return key_fn(f) in hit[1]
+
+        return lookup
+
+    def _expand(self, e: ast.Expr) -> ast.Expr:
+        """e with calls of parameterless-free defs expanded one level (for plans)."""
+        if isinstance(e, ast.Call) and e.func in self.defines:
+            d = self.defines[e.func]
+            return _substitute(d.body, dict(zip(d.params, e.args)))
+        return e
+
+    # calls -------------------------------------------------------------------
+    def _Call(self, e: ast.Call, live: bool) -> Fn:
+        f_name = e.func
+        if f_name in self.defines:
+            return self._call_define(e, live)
+        if f_name == "old":
+            inner = self.compile(e.args[0], live)
+
+            def old(f: Frame) -> Any:
+                assert f.old is not None, "old() outside an action"
+                current = f.state
+                f.state = f.old
+                try:
+                    return inner(f)
+                finally:
+                    f.state = current
+
+            return old
+        if f_name == "raised":
+            want = e.args[0].id  # type: ignore[attr-defined]
+            return self._counted(lambda f: f.action is not None and f.action.raised == want, live)
+        args = [self.compile(a, live) for a in e.args]
+        if f_name == "aligned":
+            x, n = args
+            return self._counted(lambda f: _aligned(x(f), n(f)), live)
+        if f_name == "disjoint":
+            a, b = args
+            return self._counted(lambda f: _disjoint(a(f), b(f)), live)
+        if f_name == "contains":
+            a, b = args
+            return self._counted(lambda f: _contains(a(f), b(f)), live)
+        if f_name == "len":
+            (a,) = args
+            return lambda f: _size(a(f))
+        if f_name == "abs":
+            (a,) = args
+            return lambda f: abs(a(f))
+        fn = min if f_name == "min" else max
+        a, b = args
+        return lambda f: fn(a(f), b(f))
+
+    def _call_define(self, e: ast.Call, live: bool) -> Fn:
+        d = self.defines[e.func]
+        args = [self.compile(a, live) for a in e.args]
+        body = self.compile(d.body, live)
+        params = d.params
+        if not params:
+            return body
+
+        def call(f: Frame) -> Any:
+            # A def sees only its parameters (and the state), never the caller's locals.
+            outer = f.env
+            f.env = dict(zip(params, [a(f) for a in args]))
+            try:
+                return body(f)
+            finally:
+                f.env = outer
+
+        return call
+
+
+_MISSING = object()
+
+
+def _restore(env: dict, name: str, saved: object) -> None:
+    if saved is _MISSING:
+        env.pop(name, None)
+    else:
+        env[name] = saved
+
+
+def _rename(e: ast.Expr, old: str, new: str) -> ast.Expr:
+    return _substitute(e, {old: ast.Name(e.span, new)})
+
+
+def _substitute(e: ast.Expr, mapping: Mapping[str, ast.Expr]) -> ast.Expr:
+    """e with names replaced (callers use it only where no binder shadows them)."""
+    import dataclasses
+
+    if isinstance(e, ast.Name):
+        return mapping.get(e.id, e)
+    if not isinstance(e, ast.Expr):
+        return e
+    changes: dict[str, Any] = {}
+    for fld in dataclasses.fields(e):
+        if fld.name == "span":
+            continue
+        v = getattr(e, fld.name)
+        if isinstance(v, ast.Expr):
+            changes[fld.name] = _substitute(v, mapping)
+        elif isinstance(v, tuple):
+            changes[fld.name] = tuple(
+                _substitute(x, mapping) if isinstance(x, ast.Expr)
+                else (x[0], _substitute(x[1], mapping)) if isinstance(x, tuple) and len(x) == 2 and isinstance(x[1], ast.Expr)
+                else x
+                for x in v
+            )
+    return dataclasses.replace(e, **changes)
+
+
+def _mentions(e: ast.Expr, name: str) -> bool:
+    return _substitute(e, {name: ast.Name(e.span, "\0")}) != e
+
+
+# ------------------------------------------------------------------- properties
+
+
+@dataclass
+class Verdict:
+    """The outcome of one evaluation of one property."""
+
+    holds: bool
+    live: bool  # false when the evaluation proved nothing (vacuous)
+    error: str | None = None  # the property could not be evaluated
+
+
+class CompiledSpec:
+    """A checked spec compiled for concrete evaluation."""
+
+    def __init__(self, checked: CheckedSpec) -> None:
+        self.checked = checked
+        self.compiler = Compiler(checked)
+        self.invariants = {i.name: self.compiler.compile(i.body) for i in checked.spec.invariants}
+        self.actions: dict[str, list[tuple[ast.Action, Fn]]] = {}
+        for a in checked.spec.actions:
+            self.actions.setdefault(a.op, []).append((a, self.compiler.compile(a.body)))
+
+    @property
+    def spec(self) -> ast.Spec:
+        return self.checked.spec
+
+    def check_invariant(self, name: str, state: Mapping[str, Any]) -> Verdict:
+        frame = Frame(state)
+        try:
+            holds = bool(self.invariants[name](frame))
+        except EvalError as err:
+            return Verdict(False, True, f"{err} (line {err.node.span.line})")
+        return Verdict(holds, frame.live > 0)
+
+    def check_action(
+        self, act: ast.Action, fn: Fn, old: Mapping[str, Any], new: Mapping[str, Any],
+        args: tuple[int, ...], result: object, raised: str | None,
+    ) -> Verdict:
+        ctx = ActionContext(dict(zip(act.params, args)), result, raised)
+        if act.result is not None:
+            ctx.args = {**ctx.args, act.result: result}
+        frame = Frame(new, old, action=ctx)
+        try:
+            holds = bool(fn(frame))
+        except EvalError as err:
+            return Verdict(False, True, f"{err} (line {err.node.span.line})")
+        return Verdict(holds, frame.live > 0)

@@ -1,0 +1,277 @@
+"""The Hypothesis engine: random concrete traces, checked step by step, shrunk on failure.
+
+A state machine is built from a subsystem driver (how to set up, which steps to
+draw) and a Monitor (the spec's properties). The run is cut into chunks of a
+few dozen traces, each with its own seed, until the time budget is spent; a
+chunk that finds a violation names its seed, and `--seed` with that number
+runs the same traces again. Independently of Hypothesis's own reporting, the
+engine keeps the shortest failing trace of each violation it saw, so a shrink
+cut short by the budget or an interrupt still yields a counterexample.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from types import ModuleType
+from typing import Any
+
+from hypothesis import HealthCheck, Phase, Verbosity, reject, settings
+from hypothesis import strategies as st
+from hypothesis.errors import HypothesisException
+from hypothesis.stateful import RuleBasedStateMachine, initialize, rule, run_state_machine_as_test
+
+from mmcheck.checker.evaluate import CompiledSpec
+from mmcheck.checker.monitor import Monitor
+from mmcheck.checker.systems import Problem, System
+from mmcheck.checker.trace import RunStats, Step, Trace, Violation
+
+# Problems after which the object under test is in no state to go on with.
+FATAL_KINDS = {"crash", "timeout", "protocol", "refinement"}
+
+
+@dataclass
+class HypothesisOptions:
+    seed: int = 0
+    budget: float = 30.0  # seconds
+    steps: int = 40  # steps (rules) per trace; a rule may run a burst of operations
+    traces_per_chunk: int = 25
+    max_counterexamples: int = 5
+    max_pages: int = 5000
+
+
+@dataclass
+class Found:
+    """The shortest failing trace seen for one violation."""
+
+    trace: Trace
+    violation: Violation
+    seed: int
+    skipped: frozenset[str] = frozenset()  # properties already reported when it was found
+
+
+@dataclass
+class HypothesisResult:
+    found: list[Found]
+    stats: RunStats
+    elapsed: float
+    chunks: int
+    interrupted: bool = False
+    stopped_early: str = ""  # why the search ended before the budget, if it did
+    last_seed: int = 0
+
+    @property
+    def summary(self) -> str:
+        n = self.stats.traces
+        if self.found:
+            return f"{len(self.found)} violation(s) in {n:,} random traces"
+        prefix = "interrupted: " if self.interrupted else ""
+        return f"{prefix}no violation in {n:,} random traces ({self.stats.steps:,} steps)"
+
+
+class _Violated(AssertionError):
+    """Raised inside the state machine to make Hypothesis shrink; one subclass per property."""
+
+
+_EXCEPTIONS: dict[tuple[str, str], type[_Violated]] = {}
+
+
+def _exception_for(key: tuple[str, str]) -> type[_Violated]:
+    # A distinct class per violated property keeps Hypothesis from shrinking one
+    # property's failure into another's.
+    cls = _EXCEPTIONS.get(key)
+    if cls is None:
+        cls = type(f"Violated_{key[0]}_{key[1]}".replace("-", "_"), (_Violated,), {})
+        _EXCEPTIONS[key] = cls
+    return cls
+
+
+def problem_violation(p: Problem, step_index: int) -> Violation:
+    return Violation(p.kind, p.kind, p.title, step_index, p.explanation)
+
+
+class _Search:
+    """The state shared by every state-machine instance of one engine run."""
+
+    def __init__(self, specs: list[CompiledSpec], driver: ModuleType,
+                 make_system: Callable[[Mapping[str, int]], System], options: HypothesisOptions) -> None:
+        self.specs = specs
+        self.driver = driver
+        self.make_system = make_system
+        self.options = options
+        self.stats = RunStats()
+        self.skip: set[str] = set()
+        self.best: dict[tuple[str, str], Found] = {}
+        self.order: list[tuple[str, str]] = []
+        self.deadline = 0.0
+        self.seed = 0
+
+    def record(self, trace: Trace, v: Violation) -> None:
+        key = v.key
+        old = self.best.get(key)
+        size = (len(trace.steps), sum(trace.setup.values()))
+        if old is None:
+            self.order.append(key)
+        if old is None or size < (len(old.trace.steps), sum(old.trace.setup.values())):
+            self.best[key] = Found(trace, v, self.seed, frozenset(self.skip))
+
+    def machine(self) -> type[RuleBasedStateMachine]:
+        search = self
+        driver = self.driver
+
+        class Machine(RuleBasedStateMachine):
+            def __init__(self) -> None:
+                super().__init__()
+                self.system: System | None = None
+                self.steps: list[Step] = []
+
+            @initialize(setup=driver.setups(search.options.max_pages))
+            def setup(self, setup: dict[str, int]) -> None:
+                if time.monotonic() > search.deadline:
+                    reject()  # the budget is spent: end the chunk quickly
+                search.stats.traces += 1
+                self.setup_args = setup
+                self.view = driver.View(setup)
+                self.monitor = Monitor(search.specs, search.stats, search.skip)
+                self.system = search.make_system(setup)
+                self.state = self.system.snapshot()
+                self.check(self.monitor.initial(self.state))
+
+            @rule(data=st.data())
+            def step(self, data: st.DataObject) -> None:
+                assert self.system is not None
+                for op, args in driver.draw_steps(data, self.view):
+                    step, problem = self.system.apply(op, args)
+                    self.steps.append(step)
+                    self.view.record(step)
+                    index = len(self.steps) - 1
+                    if problem is not None:
+                        search.stats.count_op(op)
+                        self.check(problem_violation(problem, index))
+                    new = self.system.snapshot()
+                    v = self.monitor.step(index, step, self.state, new)
+                    self.state = new
+                    self.check(v)
+
+            def check(self, v: Violation | None) -> None:
+                if v is None:
+                    return
+                trace = Trace(driver.SUBSYSTEM, dict(self.setup_args), tuple(self.steps))
+                search.record(trace, v)
+                raise _exception_for(v.key)(f"{v.property}: {v.doc}")
+
+            def teardown(self) -> None:
+                if self.system is not None:
+                    self.system.close()
+
+        Machine.__name__ = f"{driver.SUBSYSTEM.capitalize()}Machine"
+        return Machine
+
+
+def run_hypothesis(
+    specs: list[CompiledSpec],
+    driver: ModuleType,
+    make_system: Callable[[Mapping[str, int]], System],
+    options: HypothesisOptions,
+    on_found: Callable[[Found], None] | None = None,
+) -> HypothesisResult:
+    """Search random traces until the budget is spent or enough violations are found."""
+    search = _Search(specs, driver, make_system, options)
+    start = time.monotonic()
+    search.deadline = start + options.budget
+    chunks = 0
+    interrupted = False
+    stopped = ""
+    reported = 0
+    try:
+        while time.monotonic() < search.deadline:
+            search.seed = options.seed + chunks
+            chunks += 1
+            machine = search.machine()
+            machine._hypothesis_internal_use_seed = search.seed  # type: ignore[attr-defined]
+            try:
+                run_state_machine_as_test(
+                    machine,
+                    settings=settings(
+                        max_examples=options.traces_per_chunk,
+                        stateful_step_count=options.steps,
+                        deadline=None,
+                        database=None,
+                        derandomize=False,
+                        suppress_health_check=list(HealthCheck),
+                        phases=(Phase.generate, Phase.shrink),
+                        verbosity=Verbosity.quiet,
+                        report_multiple_bugs=False,
+                        print_blob=False,
+                    ),
+                )
+            except (_Violated, HypothesisException):
+                pass  # the violation itself is in search.best
+            new = search.order[reported:]
+            reported = len(search.order)
+            for key in new:
+                found = search.best[key]
+                if on_found is not None:
+                    on_found(found)
+                search.skip.add(found.violation.property)
+                if found.violation.kind in FATAL_KINDS:
+                    stopped = f"stopped at the first {found.violation.kind} problem"
+            if stopped or len(search.order) >= options.max_counterexamples:
+                stopped = stopped or f"stopped after {len(search.order)} violations"
+                break
+    except KeyboardInterrupt:
+        interrupted = True
+    found = [search.best[k] for k in search.order]
+    return HypothesisResult(
+        found, search.stats, time.monotonic() - start, chunks, interrupted, stopped, search.seed
+    )
+
+
+@dataclass
+class ReplayResult:
+    """What running one trace again showed."""
+
+    violation: Violation | None
+    steps: tuple[Step, ...]
+    state: Mapping[str, Any] | None
+    diverged: str | None = None  # the system did something else than the trace says
+    stats: RunStats = field(default_factory=RunStats)
+
+
+def replay(trace: Trace, specs: list[CompiledSpec], make_system: Callable[[Mapping[str, int]], System],
+           follow_results: bool = False, skip: frozenset[str] = frozenset()) -> ReplayResult:
+    """Run `trace` on a fresh system, checking every property; stop at the first violation.
+
+    The operations and arguments come from the trace; the results are the
+    system's own. With `follow_results`, a result that differs from the trace's
+    (the system chose another block) is reported as a divergence. Properties in
+    `skip` are not checked (those a search had already reported).
+    """
+    stats = RunStats(traces=1)
+    monitor = Monitor(specs, stats, skip)
+    system = make_system(trace.setup)
+    steps: list[Step] = []
+    try:
+        state = system.snapshot()
+        v = monitor.initial(state)
+        if v is not None:
+            return ReplayResult(v, (), state, stats=stats)
+        for i, want in enumerate(trace.steps):
+            step, problem = system.apply(want.op, want.args, want)
+            steps.append(step)
+            if problem is not None:
+                stats.count_op(step.op)
+                return ReplayResult(problem_violation(problem, i), tuple(steps), state, stats=stats)
+            if follow_results and (step.result, step.raised) != (want.result, want.raised):
+                return ReplayResult(None, tuple(steps), state,
+                                    f"step {i}: {want.call_text()} {step.outcome_text()}, "
+                                    f"the trace says {want.outcome_text()}", stats)
+            new = system.snapshot()
+            v = monitor.step(i, step, state, new)
+            state = new
+            if v is not None:
+                return ReplayResult(v, tuple(steps), state, stats=stats)
+        return ReplayResult(None, tuple(steps), state, stats=stats)
+    finally:
+        system.close()

@@ -1,0 +1,67 @@
+"""Checks the properties of one or more specs along a trace, step by step.
+
+The Hypothesis engine, replay and the confirmation of Z3 counterexamples all
+run states through a Monitor, so a property means the same thing everywhere.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from mmcheck.checker.evaluate import CompiledSpec
+from mmcheck.checker.explain import explain_action, explain_invariant
+from mmcheck.checker.trace import RunStats, Step, Violation
+from mmcheck.spec import ast
+
+
+def property_id(spec: ast.Spec, prop: ast.Property) -> str:
+    """A property's name as reports show it: `no_overlap` (names are unique per spec)."""
+    return prop.name
+
+
+class Monitor:
+    """Evaluates every property of `specs` after each step; returns the first violation."""
+
+    def __init__(self, specs: Iterable[CompiledSpec], stats: RunStats, skip: Iterable[str] = ()) -> None:
+        self.specs = list(specs)
+        self.stats = stats
+        self.skip = set(skip)
+
+    def initial(self, state: Mapping[str, Any]) -> Violation | None:
+        return self._invariants(-1, state)
+
+    def step(self, index: int, step: Step, old: Mapping[str, Any], new: Mapping[str, Any]) -> Violation | None:
+        self.stats.count_op(step.op)
+        for c in self.specs:
+            for act, fn in c.actions.get(step.op, ()):
+                if act.name in self.skip:
+                    continue
+                verdict = c.check_action(act, fn, old, new, step.args, step.result, step.raised)
+                self.stats.count_check(act.name, verdict.live)
+                if verdict.error is not None:
+                    return self._eval_error(c, act, index, verdict.error)
+                if not verdict.holds:
+                    why = explain_action(c, act, old, new, step.args, step.result, step.raised)
+                    return Violation("action", act.name, act.doc, index, tuple(why), c.spec.path, act.span.line)
+        return self._invariants(index, new)
+
+    def _invariants(self, index: int, state: Mapping[str, Any]) -> Violation | None:
+        for c in self.specs:
+            for inv in c.spec.invariants:
+                if inv.name in self.skip:
+                    continue
+                verdict = c.check_invariant(inv.name, state)
+                self.stats.count_check(inv.name, verdict.live)
+                if verdict.error is not None:
+                    return self._eval_error(c, inv, index, verdict.error)
+                if not verdict.holds:
+                    why = explain_invariant(c, inv.name, state)
+                    return Violation("invariant", inv.name, inv.doc, index, tuple(why), c.spec.path, inv.span.line)
+        return None
+
+    def _eval_error(self, c: CompiledSpec, prop: ast.Property, index: int, error: str) -> Violation:
+        return Violation(
+            "eval-error", prop.name, prop.doc, index,
+            (f"the property could not be evaluated: {error}",), c.spec.path, prop.span.line,
+        )

@@ -1,0 +1,210 @@
+"""One renderer for both engines: text for people, JSON for machines.
+
+The JSON field names are stable and documented in docs/json-format.md; the text
+is what a student reads first, so it leads with the property and the file:line,
+then the shortest trace, why it fails, the state, and how to run it again.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from mmcheck import __version__
+from mmcheck.checker.trace import RunStats, Trace, Violation
+
+REPORT_FORMAT = 1
+
+
+@dataclass
+class Counterexample:
+    """A violation with its trace, confirmed (or not) by replaying it on a fresh system."""
+
+    engine: str
+    violation: Violation
+    trace: Trace
+    state: list[str]
+    confirmed: bool
+    reproduce: str
+    replay: str = ""
+    seed: int | None = None
+    note: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        v = self.violation
+        return {
+            "engine": self.engine,
+            "property": v.property,
+            "kind": v.kind,
+            "spec": v.spec_path,
+            "line": v.line,
+            "description": v.doc,
+            "step": v.step,
+            "explanation": list(v.explanation),
+            "trace": self.trace.to_json(),
+            "state": list(self.state),
+            "confirmed": self.confirmed,
+            "seed": self.seed,
+            "reproduce": self.reproduce,
+            "replay": self.replay,
+            "note": self.note,
+        }
+
+
+@dataclass
+class EngineRun:
+    """What one engine did: its honest one-line result and its counts."""
+
+    engine: str
+    verdict: str  # "violated", "holds", "proved", "bounded", "unknown", "interrupted", "skipped"
+    summary: str
+    seed: int | None = None
+    elapsed: float = 0.0
+    stats: RunStats | None = None
+    details: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "engine": self.engine,
+            "verdict": self.verdict,
+            "summary": self.summary,
+            "seed": self.seed,
+            "elapsed_s": round(self.elapsed, 3),
+            "traces": self.stats.traces if self.stats else 0,
+            "steps": self.stats.steps if self.stats else 0,
+            "details": list(self.details),
+        }
+
+
+@dataclass
+class Report:
+    target: str  # "reference model" or the submission's path
+    subsystem: str
+    specs: list[str]
+    runs: list[EngineRun] = field(default_factory=list)
+    counterexamples: list[Counterexample] = field(default_factory=list)
+    stats: RunStats = field(default_factory=RunStats)
+    properties: list[tuple[str, str, int]] = field(default_factory=list)  # (spec, name, line)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def exit_code(self) -> int:
+        return 1 if self.counterexamples else 0
+
+    def to_json(self) -> dict[str, Any]:
+        props = []
+        for spec, name, line in self.properties:
+            st = self.stats.properties.get(name)
+            props.append({
+                "spec": spec, "property": name, "line": line,
+                "checks": st.checks if st else 0, "non_vacuous": st.live if st else 0,
+                "violated": any(c.violation.property == name for c in self.counterexamples),
+            })
+        return {
+            "format": REPORT_FORMAT,
+            "mmcheck": __version__,
+            "target": self.target,
+            "subsystem": self.subsystem,
+            "specs": list(self.specs),
+            "engines": [r.to_json() for r in self.runs],
+            "counterexamples": [c.to_json() for c in self.counterexamples],
+            "properties": props,
+            "operations": dict(sorted(self.stats.ops.items())),
+            "notes": list(self.notes),
+            "exit_code": self.exit_code,
+        }
+
+
+def render_json(reports: Sequence[Report]) -> str:
+    return json.dumps({"format": REPORT_FORMAT, "mmcheck": __version__,
+                       "reports": [r.to_json() for r in reports],
+                       "exit_code": max((r.exit_code for r in reports), default=0)},
+                      indent=2, sort_keys=False)
+
+
+def render_counterexample(c: Counterexample, number: int) -> list[str]:
+    v = c.violation
+    where = f"{v.spec_path}:{v.line}" if v.spec_path else "the contract"
+    head = f"Counterexample {number}: {v.property} ({where})"
+    out = [head, "=" * len(head)]
+    if v.doc:
+        out.append(f"  {v.doc}")
+    how = f"found by {c.engine}"
+    if c.seed is not None and c.engine == "hypothesis":
+        how += f" (seed {c.seed})"
+    status = "replayed on a fresh instance: reproduced" if c.confirmed else "replay did NOT reproduce it"
+    out.append(f"  {how}; {len(c.trace.steps)} step(s); {status}")
+    if c.note:
+        out.append(f"  note: {c.note}")
+    out.append("")
+    out.append(f"  {c.trace.subsystem} setup: {c.trace.setup_text()}")
+    if v.step < 0:
+        out.append("  the initial state already breaks it")
+    width = max((len(s.call_text()) for s in c.trace.steps), default=0)
+    for i, s in enumerate(c.trace.steps):
+        mark = "   <- here" if i == v.step else ""
+        out.append(f"  {i:>4}  {s.call_text():<{width}}  {s.outcome_text()}{mark}")
+    out.append("")
+    out.append("  why:")
+    out.extend(f"    {line}" for line in v.explanation)
+    if c.state:
+        out.append("")
+        out.append("  state " + ("at the start:" if v.step < 0 else f"after step {v.step}:"))
+        out.extend(f"    {line}" for line in c.state)
+    out.append("")
+    out.append(f"  reproduce: {c.reproduce}")
+    if c.replay:
+        out.append(f"  replay:    {c.replay}")
+    return out
+
+
+def render_text(reports: Sequence[Report], timing: bool = True) -> str:
+    out: list[str] = []
+    for r in reports:
+        out.append(f"mmcheck {__version__}: {r.subsystem} specs against {r.target}")
+        for spec in r.specs:
+            out.append(f"  spec: {spec}")
+        out.append("")
+        for n, c in enumerate(r.counterexamples, 1):
+            out.extend(render_counterexample(c, n))
+            out.append("")
+        out.extend(_property_table(r))
+        out.append("")
+        if r.stats.ops:
+            ops = ", ".join(f"{op} {n:,}" for op, n in sorted(r.stats.ops.items()))
+            out.append(f"operations run: {ops}")
+        for note in r.notes:
+            out.append(f"note: {note}")
+        for run in r.runs:
+            t = f" [{run.elapsed:.1f} s]" if timing else ""
+            out.append(f"{run.engine}: {run.summary}{t}")
+            out.extend(f"  {d}" for d in run.details)
+        verdict = "VIOLATED" if r.counterexamples else "OK"
+        out.append(f"result: {verdict}")
+        out.append("")
+    return "\n".join(out).rstrip() + "\n"
+
+
+def _property_table(r: Report) -> list[str]:
+    if not r.properties:
+        return []
+    violated = {c.violation.property for c in r.counterexamples}
+    width = max(len(name) for _, name, _ in r.properties)
+    out = ["properties (evaluations / non-vacuous):"]
+    vacuous = []
+    for spec, name, line in r.properties:
+        st = r.stats.properties.get(name)
+        checks, live = (st.checks, st.live) if st else (0, 0)
+        status = "FAIL" if name in violated else ("ok" if live else "VACUOUS" if checks else "unchecked")
+        out.append(f"  {status:<9} {name:<{width}}  {checks:>9,} / {live:<9,}  line {line}")
+        if status in ("VACUOUS",):
+            vacuous.append(name)
+    if vacuous:
+        out.append(
+            "  warning: VACUOUS properties were evaluated but never exercised (an empty "
+            "quantifier, a premise that never held, an operation that never ran): "
+            "they proved nothing"
+        )
+    return out

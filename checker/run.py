@@ -1,0 +1,174 @@
+"""Specs + a target + engines -> Reports. The CLI and the tests call this.
+
+A target is the reference model of a subsystem, or a submission loaded in its
+sandbox. Every counterexample an engine finds is replayed on a fresh instance
+before it is reported, and the report says whether the replay reproduced it.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from mmcheck.checker import subsystems
+from mmcheck.checker.evaluate import CompiledSpec
+from mmcheck.checker.hypothesis_engine import (
+    Found,
+    HypothesisOptions,
+    replay,
+    run_hypothesis,
+)
+from mmcheck.checker.report import Counterexample, EngineRun, Report
+from mmcheck.checker.systems import System
+from mmcheck.checker.trace import RunStats, Trace, Violation
+from mmcheck.spec.loader import CheckedSpec
+
+
+class UsageError(Exception):
+    """The command line asks for something that cannot be done; the message says what to do."""
+
+
+@dataclass
+class CheckOptions:
+    engines: tuple[str, ...] = ("hypothesis",)
+    seed: int = 0
+    budget: float = 20.0
+    depth: int = 8
+    z3_pages: int = 16
+    save_dir: Path | None = None
+    max_pages: int = 5000
+    timeout_per_call: float = 1.0
+    command: Sequence[str] = field(default_factory=lambda: ["mmcheck", "check"])
+    spec_args: Sequence[str] = ()
+    impl_arg: str | None = None
+
+
+def _reproduce(options: CheckOptions, engine: str, seed: int | None) -> str:
+    parts = ["mmcheck", "check", *options.spec_args]
+    if options.impl_arg:
+        parts += ["--impl", options.impl_arg]
+    parts += ["--engine", engine]
+    if engine == "hypothesis" and seed is not None:
+        parts += ["--seed", str(seed), "--budget", f"{options.budget:g}"]
+    if engine == "z3":
+        parts += ["--depth", str(options.depth), "--z3-pages", str(options.z3_pages)]
+    return shlex.join(parts)
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", text).strip("_") or "x"
+
+
+def confirm(
+    engine: str,
+    found_trace: Trace,
+    violation: Violation,
+    specs: list[CompiledSpec],
+    make_system: Callable[[Mapping[str, int]], System],
+    driver: ModuleType,
+    options: CheckOptions,
+    target_name: str,
+    seed: int | None = None,
+    follow_results: bool = False,
+    skip: frozenset[str] = frozenset(),
+) -> Counterexample:
+    """Replay a found trace on a fresh system: the report shows what the replay shows."""
+    result = replay(found_trace, specs, make_system, follow_results=follow_results, skip=skip)
+    v = result.violation
+    confirmed = v is not None and v.key == violation.key
+    note = ""
+    if result.diverged:
+        note = f"replay diverged: {result.diverged}"
+    elif v is None:
+        note = "the replay ran every step without a violation (a flaky submission?)"
+    elif not confirmed:
+        note = f"the replay broke another property first: {v.property}"
+    shown = v if v is not None else violation
+    trace = Trace(found_trace.subsystem, found_trace.setup, result.steps if v is not None else found_trace.steps)
+    highlight = _pfns_in(shown.explanation)
+    state = driver.render_state(result.state, highlight) if result.state is not None else []
+    replay_cmd = ""
+    if options.save_dir is not None:
+        path = options.save_dir / _slug(target_name) / f"{_slug(shown.property)}.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps({"trace": trace.to_json(), "property": shown.property,
+                                    "specs": list(options.spec_args)}, indent=2) + "\n")
+        parts = ["mmcheck", "replay", str(path)]
+        if options.impl_arg:
+            parts += ["--impl", options.impl_arg]
+        replay_cmd = shlex.join(parts)
+    return Counterexample(engine, shown, trace, state, confirmed, _reproduce(options, engine, seed),
+                          replay_cmd, seed, note)
+
+
+def _pfns_in(lines: Sequence[str]) -> set[int]:
+    return {int(m) for line in lines for m in re.findall(r"pfn=(\d+)", line)}
+
+
+def property_rows(specs: Sequence[CompiledSpec]) -> list[tuple[str, str, int]]:
+    return [(c.spec.path, p.name, p.span.line) for c in specs for p in c.spec.properties]
+
+
+def check(
+    checked: Sequence[CheckedSpec],
+    subsystem: str,
+    make_system: Callable[[Mapping[str, int]], System],
+    target_name: str,
+    options: CheckOptions,
+    is_submission: bool,
+) -> Report:
+    driver = subsystems.driver(subsystem)
+    if driver is None:
+        raise UsageError(f"no engine can drive the {subsystem} subsystem yet")
+    specs = [CompiledSpec(c) for c in checked]
+    report = Report(target_name, subsystem, [c.path for c in checked], properties=property_rows(specs))
+    if "hypothesis" in options.engines:
+        _run_hypothesis(report, specs, driver, make_system, options, target_name)
+    if "z3" in options.engines:
+        from mmcheck.checker.z3_engine import run_z3_for_report
+
+        run_z3_for_report(report, specs, driver, make_system, options, target_name, is_submission)
+    return report
+
+
+def _run_hypothesis(report: Report, specs: list[CompiledSpec], driver: ModuleType,
+                    make_system: Callable[[Mapping[str, int]], System], options: CheckOptions,
+                    target_name: str) -> None:
+    hopts = HypothesisOptions(seed=options.seed, budget=options.budget, max_pages=options.max_pages)
+    result = run_hypothesis(specs, driver, make_system, hopts)
+    report.stats.merge(result.stats)
+    for f in result.found:
+        report.counterexamples.append(_confirm_found(f, specs, make_system, driver, options, target_name))
+    verdict = "violated" if result.found else ("interrupted" if result.interrupted else "holds")
+    details = []
+    if result.stopped_early:
+        details.append(result.stopped_early)
+    details.append(f"seeds {options.seed}..{result.last_seed}, {result.chunks} chunk(s) of "
+                   f"{hopts.traces_per_chunk} traces")
+    report.runs.append(EngineRun("hypothesis", verdict, result.summary, options.seed, result.elapsed,
+                                 result.stats, details))
+
+
+def _confirm_found(f: Found, specs: list[CompiledSpec], make_system: Callable[[Mapping[str, int]], System],
+                   driver: ModuleType, options: CheckOptions, target_name: str) -> Counterexample:
+    return confirm("hypothesis", f.trace, f.violation, specs, make_system, driver, options,
+                   target_name, seed=f.seed, skip=f.skipped)
+
+
+def load_trace_file(path: Path) -> tuple[Trace, str | None]:
+    try:
+        data: Any = json.loads(path.read_text())
+        return Trace.from_json(data["trace"] if "trace" in data else data), data.get("property")
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        raise UsageError(f"{path}: not a trace file ({err})") from None
+
+
+def now() -> float:
+    return time.monotonic()

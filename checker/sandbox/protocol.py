@@ -1,0 +1,132 @@
+"""The wire format between the checker (parent) and a sandbox worker (child).
+
+Both sides import this module; it holds no state. A frame is a 4-byte
+little-endian length followed by one `marshal` dump (version 4) of a tuple whose
+first item is an integer tag. Why marshal:
+
+- it keeps the types the contract returns (tuples stay tuples, ints stay
+  arbitrary-precision), so `vmas()` compares equal to the model's list of tuples
+  without any conversion layer;
+- it is the fastest codec in the standard library for small values (a
+  `(tag, int)` frame dumps and loads in well under a microsecond);
+- unlike pickle, loading never runs code: it only builds objects of a few
+  built-in types. The parent still treats a loaded frame as untrusted and checks
+  it with `plain_problem` before using it (marshal can also build bytes, sets and
+  code objects, and its docs do not promise hardening against crafted input).
+
+Requests (parent to worker), where `refs` is None or a tuple of
+`(position, remote_id, name, methods)` that tells the worker which arguments to
+replace by a proxy of a parent-side object (`position` is an index into `args`
+or a keyword name):
+
+    (OP_HELLO, config)                                   load the submission
+    (OP_NEW, hid, class_name, args, kwargs, refs)        objects[hid] = cls(...)
+    (OP_CALL, hid, method, args, kwargs, refs)           objects[hid].method(...)
+    (OP_BATCH, [OP_NEW/OP_CALL request, ...])            one reply per item
+    (OP_DROP, hid) / (OP_RESET,)                         forget one / all objects
+    (OP_CB_RETURN, value) / (OP_CB_RAISE, type, message) answer to R_CALLBACK
+
+Replies (worker to parent):
+
+    (R_READY, {class_name: [method, ...]})
+    (R_LOAD_ERROR, kind, message, filename, lineno, traceback_text)
+    (R_RETURN, value)
+    (R_RAISE, type, message, mro, errno, code, address, where)
+    (R_VIOLATION, detail)          the call returned something that is not plain data
+    (R_EXIT, detail)               the submission called sys.exit(); the worker exits
+    (R_USAGE, detail)              the checker asked for something that does not exist
+    (R_CALLBACK, remote_id, method, args)   the submission called a parent-side object
+"""
+
+from __future__ import annotations
+
+import marshal
+import struct
+
+MARSHAL_VERSION = 4
+HEADER = struct.Struct("<I")
+MAX_FRAME = 256 << 20  # a header announcing more than this is garbage, not a reply
+
+OP_HELLO = 1
+OP_NEW = 2
+OP_CALL = 3
+OP_BATCH = 4
+OP_DROP = 5
+OP_RESET = 6
+OP_CB_RETURN = 7
+OP_CB_RAISE = 8
+
+R_READY = 101
+R_LOAD_ERROR = 102
+R_RETURN = 103
+R_RAISE = 104
+R_VIOLATION = 105
+R_EXIT = 106
+R_USAGE = 107
+R_CALLBACK = 108
+
+# Exit statuses the worker itself uses when it can no longer serve (a submission
+# could exit with these too; the message then says what they usually mean).
+EXIT_CHANNEL_LOST = 71
+EXIT_INTERNAL = 70
+
+SCALARS: frozenset[type] = frozenset({type(None), bool, int, float, str})
+PLAIN_DESCRIPTION = "None, bool, int, float, str, and lists, tuples and dicts of those"
+MAX_DEPTH = 64
+
+
+def encode(frame: tuple) -> bytes:
+    """One frame ready to write. Raises ValueError for a value marshal cannot dump."""
+    data = marshal.dumps(frame, MARSHAL_VERSION)
+    return HEADER.pack(len(data)) + data
+
+
+def node_budget(nbytes: int) -> int:
+    """How many containers a reply of `nbytes` may hold. Marshal shares repeated
+    objects, so a small crafted frame could describe a huge DAG; the budget keeps
+    the parent's walk over it proportional to what it received."""
+    return max(1 << 16, 16 * nbytes)
+
+
+def type_name(value: object) -> str:
+    """`module.Qualname` of value's type, robust against odd metaclasses."""
+    t = type(value)
+    try:
+        module = t.__module__
+        qualname = t.__qualname__
+    except Exception:
+        return "<unnamed type>"
+    if not isinstance(module, str) or not isinstance(qualname, str):
+        return "<unnamed type>"
+    return qualname if module == "builtins" else f"{module}.{qualname}"
+
+
+def plain_problem(value: object, max_nodes: int = 1 << 22) -> str | None:
+    """None when `value` is plain data (exact types only: an int subclass such as
+    an IntEnum is not plain); otherwise what is wrong, for a report. Iterative, so
+    a cyclic or absurdly deep value yields a message instead of RecursionError."""
+    if type(value) in SCALARS:
+        return None
+    stack: list[tuple[object, int]] = [(value, 0)]
+    nodes = 0
+    while stack:
+        v, depth = stack.pop()
+        t = type(v)
+        if t in SCALARS:
+            continue
+        nodes += 1
+        if nodes > max_nodes:
+            return f"more than {max_nodes} nested lists/tuples/dicts"
+        if depth >= MAX_DEPTH:
+            return f"nested deeper than {MAX_DEPTH} levels (a cycle?)"
+        if t is list or t is tuple:
+            stack.extend((x, depth + 1) for x in v)  # type: ignore[attr-defined]
+        elif t is dict:
+            for k, x in v.items():  # type: ignore[attr-defined]
+                if type(k) not in SCALARS:
+                    return f"a dict key of type {type_name(k)}"
+                stack.append((x, depth + 1))
+        else:
+            where = "" if depth == 0 else " inside the value"
+            return f"a {type_name(v)} object{where}"
+    return None

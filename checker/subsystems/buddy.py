@@ -1,0 +1,300 @@
+"""The buddy allocator as the engines see it: setups, steps, systems, pictures.
+
+The step generator varies what a student would not think to vary: memory sizes
+from one page to thousands, sizes that are not powers of two, every order up to
+the top one (and past it), long alloc runs that fill memory and free runs that
+re-form large blocks, and the contract's error paths (double free, wrong order,
+a pfn never returned, an order out of range).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from hypothesis import strategies as st
+
+from mmcheck.checker.systems import Problem
+from mmcheck.checker.trace import Step
+from mmcheck.model.buddy import BuddyAllocator, IllegalChoice, snapshot_from_free_area
+
+SUBSYSTEM = "buddy"
+CONTRACT_CLASS = "BuddyAllocator"
+OPERATIONS = ("alloc", "free")
+
+
+def setups(max_pages: int = 5000) -> st.SearchStrategy[dict[str, int]]:
+    """Memory sizes and MAX_ORDERs: small first (they shrink well), odd sizes often."""
+    small = st.integers(1, 64)
+    medium = st.integers(65, min(max_pages, 1024))
+    large = st.integers(min(max_pages, 1025), max_pages)
+    npages = st.one_of(small, medium, large, st.sampled_from([2**k for k in range(0, 13)]))
+    max_order = st.one_of(st.just(11), st.integers(1, 11))
+    return st.fixed_dictionaries({"npages": npages, "max_order": max_order})
+
+
+class View:
+    """What the step generator knows: the setup and the blocks it saw handed out."""
+
+    def __init__(self, setup: Mapping[str, int]) -> None:
+        self.npages = setup["npages"]
+        self.max_order = setup["max_order"]
+        self.allocated: dict[int, int] = {}
+        self.freed: list[tuple[int, int]] = []  # recently freed blocks, for double frees
+
+    def record(self, step: Step) -> None:
+        if step.raised is not None:
+            return
+        if step.op == "alloc" and isinstance(step.result, int) and not isinstance(step.result, bool):
+            self.allocated[step.result] = step.args[0]
+        elif step.op == "free" and self.allocated.get(step.args[0]) == step.args[1]:
+            del self.allocated[step.args[0]]
+            self.freed = (self.freed + [step.args])[-8:]
+
+
+def draw_steps(data: st.DataObject, view: View) -> list[tuple[str, tuple[int, ...]]]:
+    """The next operation(s): single steps, runs that fill memory or re-form big blocks,
+    and the contract's error paths. The first choices are the simplest: shrinking
+    moves towards them."""
+    top = min(view.max_order - 1, max(view.npages.bit_length() - 1, 0))
+    kinds = ["alloc", "free", "alloc_run", "free_run", "bad_free", "bad_alloc"]
+    if not view.allocated:
+        kinds = [k for k in kinds if k not in ("free", "free_run")]
+    kind = data.draw(st.sampled_from(kinds), label="kind")
+    if kind == "alloc":
+        order = data.draw(st.one_of(st.integers(0, min(top, 2)), st.integers(0, top)), label="order")
+        return [("alloc", (order,))]
+    if kind == "alloc_run":
+        order = data.draw(st.integers(0, top), label="order")
+        count = data.draw(st.integers(2, 16), label="count")
+        return [("alloc", (order,))] * count
+    if kind == "free":
+        pfn = data.draw(st.sampled_from(sorted(view.allocated)), label="pfn")
+        return [("free", (pfn, view.allocated[pfn]))]
+    if kind == "free_run":
+        # Free everything in a shuffled order: buddies meet again and coalesce upwards.
+        blocks = data.draw(st.permutations(sorted(view.allocated.items())), label="blocks")
+        return [("free", (pfn, order)) for pfn, order in blocks]
+    if kind == "bad_alloc":
+        return [("alloc", (data.draw(st.sampled_from([view.max_order, -1, view.max_order + 5]), label="order"),))]
+    how = data.draw(st.sampled_from(["never_returned", "wrong_order", "double_free", "out_of_range"]), label="bad")
+    if how == "double_free" and view.freed:
+        return [("free", data.draw(st.sampled_from(view.freed), label="freed"))]
+    if how == "wrong_order" and view.allocated:
+        pfn = data.draw(st.sampled_from(sorted(view.allocated)), label="pfn")
+        order = view.allocated[pfn] + data.draw(st.sampled_from([1, -1]), label="delta")
+        return [("free", (pfn, order if order >= 0 else 1))]
+    if how == "out_of_range":
+        return [("free", (data.draw(st.sampled_from([view.npages, -1, view.npages + 64]), label="pfn"), 0))]
+    pfn = data.draw(st.integers(0, max(view.npages - 1, 0)), label="pfn")
+    return [("free", (pfn, data.draw(st.integers(0, min(top, 3)), label="order")))]
+
+
+# ---------------------------------------------------------------- systems
+
+
+def _plain_int(v: object) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+class ReferenceSystem:
+    """The reference model itself: its steps are right by definition of the model."""
+
+    def __init__(self, setup: Mapping[str, int]) -> None:
+        self.model = BuddyAllocator(setup["npages"], setup["max_order"])
+
+    def apply(self, op: str, args: tuple[int, ...], expect: Step | None = None) -> tuple[Step, Problem | None]:
+        """Run one step; with `expect` (a step of a trace), make the same choice it made."""
+        if op == "alloc" and expect is not None and _plain_int(expect.result):
+            try:
+                self.model.take_block(expect.result, args[0])
+            except IllegalChoice as why:
+                return Step(op, args, None, None), Problem(
+                    "refinement", f"the trace's choice alloc{args} -> {expect.result} is not legal here",
+                    (str(why),),
+                )
+            return Step(op, args, expect.result, None), None
+        try:
+            result = getattr(self.model, op)(*args)
+        except ValueError:
+            return Step(op, args, None, "ValueError"), None
+        return Step(op, args, result, None), None
+
+    def snapshot(self) -> Mapping[str, Any]:
+        return self.model.snapshot()
+
+    def close(self) -> None:
+        pass
+
+
+class SubmissionSystem:
+    """A submission in its sandbox, with the reference model following its choices.
+
+    After each step the reference either takes the same step (the submission's
+    choice was legal) or the step is a refinement Problem that says why not.
+    The spec sees the submission's own `free_area()` when it has one (white box),
+    otherwise the reference's state.
+    """
+
+    def __init__(self, sub: Any, setup: Mapping[str, int]) -> None:
+        self.sub = sub
+        self.setup = dict(setup)
+        self.reference = BuddyAllocator(setup["npages"], setup["max_order"])
+        self.allocated: dict[int, int] = {}
+        self.white_box = "free_area" in sub.methods(CONTRACT_CLASS)
+        self.free_area: Any = None
+        self.handle = sub.new(CONTRACT_CLASS, setup["npages"], setup["max_order"])
+        if self.white_box:
+            out = sub.call(self.handle, "free_area")
+            self.free_area = out.value if out.returned else None
+
+    def apply(self, op: str, args: tuple[int, ...], expect: Step | None = None) -> tuple[Step, Problem | None]:
+        calls = [(self.handle, op, args)]
+        if self.white_box:
+            calls.append((self.handle, "free_area", ()))
+        outcomes = self.sub.call_many(calls)
+        out = outcomes[0]
+        if out.crashed:
+            kind = "timeout" if out.status.value == "timeout" else "crash"
+            return Step(op, args, None, kind), Problem(kind, out.detail, _stderr_tail(out.stderr))
+        if out.status.value == "violation":
+            return Step(op, args, None, "protocol"), Problem("protocol", out.detail, ())
+        if out.raised:
+            assert out.exc is not None
+            if not out.exc.is_a("ValueError"):
+                where = f" at {out.exc.where}" if out.exc.where else ""
+                return Step(op, args, None, out.exc.type), Problem(
+                    "crash", f"{op}{args!r} raised {out.exc}{where}",
+                    (f"the contract allows only ValueError from {op}; this is a bug in the submission",),
+                )
+            step = Step(op, args, None, "ValueError")
+        else:
+            step = Step(op, args, out.value, None)
+        if len(outcomes) > 1:
+            fa = outcomes[1]
+            if not fa.returned:
+                return step, Problem("protocol", f"free_area() {fa.describe()}", ())
+            self.free_area = fa.value
+        return step, self._follow(step)
+
+    def _follow(self, step: Step) -> Problem | None:
+        ref = self.reference
+        if step.op == "alloc":
+            (order,) = step.args
+            in_range = _plain_int(order) and 0 <= order < ref.max_order
+            if step.raised is not None:
+                return None  # the spec (alloc_checks_order) judges when ValueError is right
+            if step.result is None:
+                if in_range and ref.can_allocate(order):
+                    return Problem(
+                        "refinement", f"alloc({order}) returned none, but memory has room",
+                        (f"following every earlier choice of the submission, the reference model "
+                         f"still has a free block of order >= {order}:",
+                         *_free_blocks_from(ref, order)),
+                    )
+                return None
+            if not _plain_int(step.result):
+                return Problem("protocol", f"alloc({order}) returned {step.result!r}, not a pfn or None", ())
+            try:
+                ref.take_block(step.result, order)
+            except IllegalChoice as why:
+                return Problem(
+                    "refinement", f"alloc({order}) returned {step.result}, which no correct allocator could",
+                    (str(why),),
+                )
+            self.allocated[step.result] = order
+            return None
+        pfn, order = step.args
+        legal = self.allocated.get(pfn) == order
+        if step.raised is None and step.result is not None:
+            return Problem("protocol", f"free{step.args} returned {step.result!r}; it returns None", ())
+        if legal and step.raised is None:
+            ref.free(pfn, order)
+            del self.allocated[pfn]
+        elif not legal and step.raised is None:
+            return Problem(
+                "refinement", f"free({pfn}, {order}) was accepted, but that block is not allocated",
+                (_why_not_allocated(self.allocated, pfn, order),
+                 "the contract says: ValueError for a double free, a wrong order or a pfn never returned"),
+            )
+        return None  # a ValueError on a legal free is judged by the spec
+
+    def snapshot(self) -> Mapping[str, Any]:
+        if self.white_box and self.free_area is not None:
+            try:
+                return snapshot_from_free_area(
+                    self.setup["npages"], self.setup["max_order"], self.free_area, self.allocated
+                )
+            except (ValueError, TypeError):
+                pass  # not a list of lists of pfns: judged as a protocol problem below
+        return self.reference.snapshot()
+
+    def close(self) -> None:
+        try:
+            self.sub.drop(self.handle)
+        except Exception:  # noqa: BLE001 - a dead worker has nothing to drop
+            pass
+
+
+def _stderr_tail(text: str) -> tuple[str, ...]:
+    lines = [x for x in text.strip().splitlines() if x.strip()]
+    return tuple(lines[-6:])
+
+
+def _free_blocks_from(ref: BuddyAllocator, order: int) -> list[str]:
+    out = []
+    for o in range(order, ref.max_order):
+        for pfn in ref.free_area()[o][:3]:
+            out.append(f"  free block at pfn {pfn}, order {o} (pages {pfn}..{pfn + (1 << o) - 1})")
+        if len(out) >= 3:
+            break
+    return out
+
+
+def _why_not_allocated(allocated: Mapping[int, int], pfn: int, order: int) -> str:
+    if pfn in allocated:
+        return f"pfn {pfn} was allocated with order {allocated[pfn]}, not {order}"
+    return f"pfn {pfn} is not the start of any block alloc returned (or it was already freed)"
+
+
+# ---------------------------------------------------------------- pictures
+
+
+def render_state(state: Mapping[str, Any], highlight: set[int] | None = None, limit: int = 24) -> list[str]:
+    """The state as a student reads it: a buddyinfo line and the blocks in pfn order."""
+    npages, max_order = state["npages"], state["max_order"]
+    free, allocated = list(state["free"]), list(state["allocated"])
+    counts = [0] * max_order
+    for b in state["free_area"]:
+        if 0 <= b.order < max_order:
+            counts[b.order] += 1
+    lines = [
+        f"npages={npages} max_order={max_order} free_pages={state['free_pages']}",
+        "buddyinfo: Node 0, zone   Normal " + "".join(f"{c:6d} " for c in counts).rstrip(),
+    ]
+    blocks = sorted([(b.pfn, b.order, "free") for b in free] + [(b.pfn, b.order, "allocated") for b in allocated])
+    if not blocks:
+        return lines + ["(no blocks)"]
+    lines.append("blocks by pfn:")
+    shown = blocks
+    if len(blocks) > limit:
+        keep = {i for i, (p, o, _) in enumerate(blocks) if highlight and p in highlight}
+        keep |= set(range(limit // 2))
+        shown = [b for i, b in enumerate(blocks) if i in keep][:limit]
+    prev_end = None
+    for pfn, order, kind in shown:
+        end = pfn + (1 << order)
+        note = ""
+        if prev_end is not None and pfn < prev_end:
+            note = "  <- overlaps the block above"
+        elif prev_end is not None and pfn > prev_end:
+            lines.append(f"  {prev_end:>7} .. {pfn:<7} (no block: pages lost)")
+        if highlight and pfn in highlight:
+            note = note or "  <-"
+        lines.append(f"  {pfn:>7} .. {end:<7} {kind:<9} order {order}{note}")
+        prev_end = max(prev_end or 0, end)
+    if len(shown) < len(blocks):
+        lines.append(f"  ... {len(blocks) - len(shown)} more blocks")
+    elif prev_end is not None and prev_end < npages:
+        lines.append(f"  {prev_end:>7} .. {npages:<7} (no block: pages lost)")
+    return lines

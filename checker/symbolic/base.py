@@ -1,0 +1,121 @@
+"""The contract between a symbolic encoding of a subsystem and the Z3 spec compiler.
+
+A symbolic encoding is a transition system written as plain functions over per-step
+copies of the state (as in Z3's own bounded-model-checking examples):
+
+    init(s)            a formula: s is an initial state
+    trans(s, t, s2)    a formula: step t takes s to s2
+    well_formed(s)     facts every reachable state has by construction of the
+                       encoding (domains of variables), assumed in induction
+
+Each state presents the subsystem's vocabulary (model/vocabulary.py) in symbolic
+form, so the spec compiler can evaluate the very same AST it evaluates concretely:
+
+    "int"/"bool"       a z3 ArithRef (Int sort) / BoolRef
+    "int?"             SymOptional(is_none, value)
+    record             SymRecord(fields: name -> ArithRef/BoolRef)
+    "set[R]"/"list[R]" SymCollection(slots): a fixed number of slots, each with a
+                       guard saying whether the slot holds an element now
+
+Integers are z3 Int (mathematical integers, as Python's), never bit-vectors, so the
+compiler needs no sort juggling. Collections have a fixed number of slots because
+the memory size of a symbolic run is fixed (16 to 256 pages, say).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import z3
+
+from mmcheck.model.vocabulary import Vocabulary
+
+SymScalar = z3.ArithRef | z3.BoolRef
+
+
+@dataclass(frozen=True)
+class SymOptional:
+    """An "int?" value: `value` means something only when `is_none` is false."""
+
+    is_none: z3.BoolRef
+    value: z3.ArithRef
+
+
+@dataclass(frozen=True)
+class SymRecord:
+    """A record whose fields are z3 terms."""
+
+    type_name: str
+    fields: Mapping[str, SymScalar]
+
+
+@dataclass(frozen=True)
+class SymCollection:
+    """A collection as a fixed list of (guard, record) slots.
+
+    `forall x in C: P(x)` compiles to And(Implies(guard_i, P(rec_i)) for each slot).
+    For a "set", two slots whose guards hold never carry equal records.
+    """
+
+    element_type: str
+    slots: tuple[tuple[z3.BoolRef, SymRecord], ...]
+
+
+SymValue = SymScalar | SymOptional | SymRecord | SymCollection
+
+
+@dataclass(frozen=True)
+class SymState:
+    """One symbolic state: every vocabulary state name mapped to a symbolic value."""
+
+    values: Mapping[str, SymValue]
+    variables: tuple[z3.ExprRef, ...] = ()  # the z3 constants it is built from
+
+
+@dataclass(frozen=True)
+class SymStep:
+    """One symbolic operation: which one ran, its arguments and what it returned.
+
+    `is_op[name]` are mutually exclusive and one of them holds. `args[name][param]`
+    are the z3 terms of that operation's parameters. `result` is the returned value
+    (a SymOptional for "int?", an ArithRef for "int", None for "none"), meaningful
+    when `raised` is false; `raised` holds when the operation failed with its error
+    (ValueError for the buddy allocator) and left the state unchanged.
+    """
+
+    is_op: Mapping[str, z3.BoolRef]
+    args: Mapping[str, Mapping[str, z3.ArithRef]]
+    results: Mapping[str, SymValue | None]
+    raised: z3.BoolRef
+    variables: tuple[z3.ExprRef, ...] = ()
+
+
+@dataclass(frozen=True)
+class ConcreteStep:
+    """A step read back from a z3 model: what a trace records and a replay runs."""
+
+    op: str
+    args: tuple[int, ...]
+    result: int | None = None
+    raised: str | None = None  # the exception name, e.g. "ValueError"
+    extra: Mapping[str, int] = field(default_factory=dict)
+
+
+class SymbolicSystem(Protocol):
+    """What the bounded and inductive engines need from an encoding."""
+
+    vocabulary: Vocabulary
+
+    def fresh_state(self, tag: str) -> SymState: ...
+
+    def fresh_step(self, tag: str) -> SymStep: ...
+
+    def init(self, s: SymState) -> z3.BoolRef: ...
+
+    def trans(self, s: SymState, t: SymStep, s2: SymState) -> z3.BoolRef: ...
+
+    def well_formed(self, s: SymState) -> z3.BoolRef: ...
+
+    def decode_step(self, model: z3.ModelRef, t: SymStep) -> ConcreteStep: ...

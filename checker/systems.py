@@ -1,0 +1,39 @@
+"""What the engines drive: the reference model itself, or a submission refined by it.
+
+A `System` applies one operation and returns the `Step` it took, plus a
+`Problem` when the step itself is wrong in a way no spec needs to state: the
+submission crashed, hung, returned something that is not plain data, or made a
+choice the reference model could not have made (refinement).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from mmcheck.checker.trace import Step
+
+
+@dataclass(frozen=True)
+class Problem:
+    """A step that went wrong outside the spec: kind is crash|timeout|protocol|refinement."""
+
+    kind: str
+    title: str
+    explanation: tuple[str, ...]
+
+
+class System(Protocol):
+    """One object under test, fresh from its setup."""
+
+    def apply(
+        self, op: str, args: tuple[int, ...], expect: Step | None = None
+    ) -> tuple[Step, Problem | None]:
+        """Run one operation. `expect`, a step of a trace being replayed, asks a
+        model with choices to make the same choice (a submission makes its own)."""
+        ...
+
+    def snapshot(self) -> Mapping[str, Any]: ...
+
+    def close(self) -> None: ...

@@ -1,0 +1,3 @@
+from mmcheck.checker.cli import main
+
+raise SystemExit(main())
