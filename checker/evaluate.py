@@ -23,6 +23,7 @@ from typing import Any
 
 from mmcheck.model.vocabulary import Vocabulary
 from mmcheck.spec import ast
+from mmcheck.spec.analysis import covered_interval, free_names, mentions, pairwise_disjoint
 from mmcheck.spec.loader import CheckedSpec
 
 
@@ -167,6 +168,9 @@ class Compiler:
             r.name: {name: i for i, (name, _) in enumerate(r.fields)} for r in self.vocab.records
         }
         self.state_names = {s.name for s in self.vocab.state}
+        self.scalar_state = {s.name for s in self.vocab.state if s.type in ("int", "bool", "int?")}
+        self.bound_names = _bound_names(self.spec)
+        self.memoize = True
         self.record_types = {
             r.name: collections.namedtuple(r.name, [n for n, _ in r.fields]) for r in self.vocab.records
         }
@@ -203,6 +207,9 @@ class Compiler:
             return self._counted(lambda f: f.action is not None and f.action.raised is not None, live)
         if name in self.defines and not self.defines[name].params:
             return self._Call(ast.Call(e.span, name, ()), live)
+
+        if name in self.state_names and name not in self.bound_names:
+            return lambda f: f.state[name]  # no binder anywhere shadows it
 
         def lookup(f: Frame) -> Any:
             env = f.env
@@ -347,14 +354,117 @@ class Compiler:
         return lambda f: assign(f, 0)
 
     def _Quantifier(self, e: ast.Quantifier, live: bool) -> Fn:
-        plan = self._pairwise_disjoint_plan(e) or self._lookup_plan(e)
+        plan = self._pairwise_disjoint_plan(e) or self._lookup_plan(e) or self._cover_plan(e)
         if plan is not None:
             return self._counted(plan, live)
-        each = self.bindings(e.binders)
+        memo = self._memo_forall(e, live)
+        if memo is not None:
+            return memo
         body = self.compile(e.body, live)
+        b = e.binders[0]
+        if len(e.binders) == 1 and len(b.names) == 1 and b.step is None:
+            return self._single(e.kind == "forall", b.names[0], self.compile(b.domain, False), body)
+        each = self.bindings(e.binders)
         if e.kind == "forall":
             return lambda f: all(body(f) for _ in each(f))
         return lambda f: any(body(f) for _ in each(f))
+
+    @staticmethod
+    def _single(forall: bool, x: str, dom: Fn, body: Fn) -> Fn:
+        """One binder, one name: a plain loop (the common case, kept fast)."""
+
+        def quantify(f: Frame) -> bool:
+            env = f.env
+            saved = env.get(x, _MISSING)
+            try:
+                for v in dom(f):
+                    env[x] = v
+                    if bool(body(f)) != forall:
+                        return not forall
+                return forall
+            finally:
+                _restore(env, x, saved)
+
+        return quantify
+
+    def pure_in(self, e: ast.Expr, name: str) -> tuple[str, ...] | None:
+        """The scalar state names e reads, if e reads nothing but `name` and such scalars."""
+        names = free_names(e, self.defines)
+        if names is None or not self.memoize:
+            return None
+        names.discard(name)
+        if not names <= self.scalar_state:
+            return None
+        return tuple(sorted(names))
+
+    def _memo_forall(self, e: ast.Quantifier, live: bool) -> Fn | None:
+        """`forall x in C: P(x)` where P reads only x and scalar state: P(x) is a
+        function of x for as long as those scalars keep their values, so each
+        element's verdict is remembered across steps (incremental checking)."""
+        if e.kind != "forall" or len(e.binders) != 1:
+            return None
+        b = e.binders[0]
+        if len(b.names) != 1 or b.step is not None or isinstance(b.domain, ast.Interval):
+            return None
+        (x,) = b.names
+        scalars = self.pure_in(e.body, x)
+        if scalars is None or free_names(b.domain, self.defines) is None:
+            return None
+        dom, body = self.compile(b.domain, False), self.compile(e.body, live)
+        memo: dict[Any, tuple[bool, int]] = {}
+        key_of: list[tuple] = [()]
+
+        def memo_forall(f: Frame) -> bool:
+            key = tuple(f.state[n] for n in scalars)
+            if key != key_of[0] or len(memo) > 200_000:
+                memo.clear()
+                key_of[0] = key
+            outer = f.env
+            f.env = {}
+            try:
+                for item in dom(f):
+                    hit = memo.get(item)
+                    if hit is None:
+                        before = f.live
+                        f.env[x] = item
+                        hit = (bool(body(f)), f.live - before)
+                        memo[item] = hit
+                    else:
+                        f.live += hit[1]
+                    if not hit[0]:
+                        return False
+                return True
+            finally:
+                f.env = outer
+
+        return memo_forall
+
+    def pure_function(self, e: ast.Expr, name: str) -> Callable[[Frame, Any], Any]:
+        """g(x) for a per-element expression g; remembered per x when g is pure in x."""
+        g = self.compile(e, False)
+        scalars = self.pure_in(e, name)
+
+        def plain(f: Frame, item: Any) -> Any:
+            f.env[name] = item
+            return g(f)
+
+        if scalars is None:
+            return plain
+        memo: dict[Any, Any] = {}
+        key_of: list[tuple] = [()]
+
+        def remembered(f: Frame, item: Any) -> Any:
+            key = tuple(f.state[n] for n in scalars)
+            if key != key_of[0] or len(memo) > 200_000:
+                memo.clear()
+                key_of[0] = key
+            try:
+                return memo[item]
+            except KeyError:
+                value = memo[item] = plain(f, item)
+                return value
+
+        return remembered
 
     def _Aggregate(self, e: ast.Aggregate, live: bool) -> Fn:
         each = self.bindings(e.binders)
@@ -371,20 +481,13 @@ class Compiler:
 
     def _pairwise_disjoint_plan(self, e: ast.Quantifier) -> Fn | None:
         """`forall a, b in C: disjoint(g(a), g(b))`: sort the intervals, compare neighbours."""
-        if e.kind != "forall" or len(e.binders) != 1:
+        shape = pairwise_disjoint(e, self.defines)
+        if shape is None:
             return None
+        x, ga = shape
         b = e.binders[0]
-        if len(b.names) != 2 or b.step is not None:
-            return None
-        body = self._expand(e.body)
-        if not (isinstance(body, ast.Call) and body.func == "disjoint" and len(body.args) == 2):
-            return None
-        x, y = b.names
-        ga, gb = body.args
-        if _rename(ga, x, y) != gb or _mentions(ga, y) or _mentions(gb, x):
-            return None
         dom = self.compile(b.domain, False)
-        g = self.compile(ga, False)
+        g = self.pure_function(ga, x)
 
         def plan(f: Frame) -> bool:
             env = f.env
@@ -392,14 +495,48 @@ class Compiler:
             spans = []
             try:
                 for item in dom(f):
-                    env[x] = item
-                    r = g(f)
+                    r = g(f, item)
                     if len(r):
                         spans.append((r.start, r.stop))
             finally:
                 _restore(env, x, saved)
             spans.sort()
             return all(spans[i][1] <= spans[i + 1][0] for i in range(len(spans) - 1))
+
+        return plan
+
+    def _cover_plan(self, e: ast.Quantifier) -> Fn | None:
+        """`forall q in lo .. hi: exists b in C: q in g(b)`: sweep the sorted intervals g(b)."""
+        shape = covered_interval(e, self.defines)
+        if shape is None:
+            return None
+        outer, _, domain, name, g_expr = shape
+        assert isinstance(outer.domain, ast.Interval)
+        lo_fn, hi_fn = self.compile(outer.domain.lo, False), self.compile(outer.domain.hi, False)
+        dom, g = self.compile(domain, False), self.pure_function(g_expr, name)
+
+        def plan(f: Frame) -> bool:
+            lo, hi = lo_fn(f), hi_fn(f)
+            env = f.env
+            saved = env.get(name, _MISSING)
+            spans = []
+            try:
+                for item in dom(f):
+                    r = g(f, item)
+                    if not isinstance(r, range):
+                        r = _members(r)
+                        return all(q in r for q in range(lo, hi))
+                    if len(r):
+                        spans.append((r.start, r.stop))
+            finally:
+                _restore(env, name, saved)
+            spans.sort()
+            reach = lo
+            for start, stop in spans:
+                if start > reach:
+                    break
+                reach = max(reach, stop)
+            return reach >= hi
 
         return plan
 
@@ -419,7 +556,7 @@ class Compiler:
                 isinstance(probe, ast.Field)
                 and isinstance(probe.obj, ast.Name)
                 and probe.obj.id == x
-                and not _mentions(key, x)
+                and not mentions(key, x)
             ):
                 break
         else:
@@ -440,13 +577,6 @@ class Compiler:
             return key_fn(f) in hit[1]
 
         return lookup
-
-    def _expand(self, e: ast.Expr) -> ast.Expr:
-        """e with calls of parameterless-free defs expanded one level (for plans)."""
-        if isinstance(e, ast.Call) and e.func in self.defines:
-            d = self.defines[e.func]
-            return _substitute(d.body, dict(zip(d.params, e.args)))
-        return e
 
     # calls -------------------------------------------------------------------
     def _Call(self, e: ast.Call, live: bool) -> Fn:
@@ -512,44 +642,36 @@ class Compiler:
 _MISSING = object()
 
 
+def _bound_names(spec: ast.Spec) -> set[str]:
+    """Every name a binder, let, def parameter or action parameter introduces."""
+    out: set[str] = set()
+    for d in spec.defines:
+        out.update(d.params)
+    for a in spec.actions:
+        out.update(a.params)
+        if a.result:
+            out.add(a.result)
+
+    def walk(e: object) -> None:
+        if isinstance(e, ast.Binder):
+            out.update(e.names)
+        if isinstance(e, ast.Let):
+            out.add(e.name)
+        if isinstance(e, ast.Expr):
+            for v in vars(e).values():
+                for x in v if isinstance(v, tuple) else (v,):
+                    walk(x[1] if isinstance(x, tuple) and len(x) == 2 else x)
+
+    for item in (*spec.defines, *spec.invariants, *spec.actions):
+        walk(item.body)
+    return out
+
+
 def _restore(env: dict, name: str, saved: object) -> None:
     if saved is _MISSING:
         env.pop(name, None)
     else:
         env[name] = saved
-
-
-def _rename(e: ast.Expr, old: str, new: str) -> ast.Expr:
-    return _substitute(e, {old: ast.Name(e.span, new)})
-
-
-def _substitute(e: ast.Expr, mapping: Mapping[str, ast.Expr]) -> ast.Expr:
-    """e with names replaced (callers use it only where no binder shadows them)."""
-    import dataclasses
-
-    if isinstance(e, ast.Name):
-        return mapping.get(e.id, e)
-    if not isinstance(e, ast.Expr):
-        return e
-    changes: dict[str, Any] = {}
-    for fld in dataclasses.fields(e):
-        if fld.name == "span":
-            continue
-        v = getattr(e, fld.name)
-        if isinstance(v, ast.Expr):
-            changes[fld.name] = _substitute(v, mapping)
-        elif isinstance(v, tuple):
-            changes[fld.name] = tuple(
-                _substitute(x, mapping) if isinstance(x, ast.Expr)
-                else (x[0], _substitute(x[1], mapping)) if isinstance(x, tuple) and len(x) == 2 and isinstance(x[1], ast.Expr)
-                else x
-                for x in v
-            )
-    return dataclasses.replace(e, **changes)
-
-
-def _mentions(e: ast.Expr, name: str) -> bool:
-    return _substitute(e, {name: ast.Name(e.span, "\0")}) != e
 
 
 # ------------------------------------------------------------------- properties

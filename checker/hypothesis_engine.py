@@ -141,6 +141,8 @@ class _Search:
             @rule(data=st.data())
             def step(self, data: st.DataObject) -> None:
                 assert self.system is not None
+                if time.monotonic() > search.deadline:
+                    return  # the budget is spent: let this trace run out quickly
                 for op, args in driver.draw_steps(data, self.view):
                     step, problem = self.system.apply(op, args)
                     self.steps.append(step)

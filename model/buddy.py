@@ -82,6 +82,11 @@ VOCABULARY = Vocabulary(
                  doc="Every entry of every free list, order by order, duplicates kept."),
         StateVar("free_pages", "int", doc="The zone's NR_FREE_PAGES counter."),
         StateVar("pages", "list[Page]", doc="The struct page of every pfn, in pfn order."),
+        StateVar("buddy_pages", "set[Page]",
+                 doc="The struct pages with PageBuddy set (what free-page checks look at; "
+                     "cheap at any memory size)."),
+        StateVar("used_pages", "set[Page]",
+                 doc="The struct pages whose _refcount is not zero."),
     ),
     operations=(
         Operation("alloc", (("order", "int"),), returns="int?", raises=("ValueError",),
@@ -197,7 +202,8 @@ class BuddyAllocator:
     # ---- alloc ------------------------------------------------------------------
 
     def _check_order(self, op: str, order: object) -> None:
-        if not _is_int(order) or not 0 <= order < self.max_order:  # type: ignore[operator]
+        if isinstance(order, bool) or not isinstance(order, int) \
+                or not 0 <= order < self.max_order:
             raise ValueError(f"{op}: order {order!r} is outside 0..{self.max_order - 1}")
 
     def alloc(self, order: int) -> int | None:
@@ -435,6 +441,13 @@ def _make_snapshot(npages: int, max_order: int, buddy: Mapping[int, int],
         "free_area": lambda: free_area,
         "free_pages": lambda: free_pages,
         "pages": lambda: build_pages(npages, buddy, refcount),
+        "buddy_pages": lambda: frozenset(
+            Page(pfn, True, order, refcount.get(pfn, 0)) for pfn, order in buddy.items() if 0 <= pfn < npages
+        ),
+        "used_pages": lambda: frozenset(
+            Page(pfn, pfn in buddy, buddy.get(pfn, 0), count) for pfn, count in refcount.items()
+            if count and 0 <= pfn < npages
+        ),
     })
 
 

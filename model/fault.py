@@ -27,6 +27,15 @@ data pages, page-table pages and the zero page). It follows mm/memory.c:
                     page is PageAnonExclusive (can_change_pte_writable), so a
                     COW-shared page or the zero page never does
 
+The address space tells the Kernel what it changed through its hooks:
+`on_unmap` zaps exactly the ranges munmap, MAP_FIXED and exit remove, and
+`on_protect` runs change_protection on exactly the ranges mprotect changed,
+so Linux's partial effects (mprotect stopping at a hole) reach the PTEs too.
+A shared area's pages live in the page cache of its `vm_file` (one shmem file
+per MAP_SHARED mmap, shared by fork and split), at `vm_pgoff` plus the page's
+offset in the area; the file is truncated when no area of any process maps
+it any more (the last fput).
+
 What the live kernel of the test machine showed, and the model follows
 (probed with a C program: si_code, the error code in the signal frame,
 /proc/self/pagemap and getrusage minor faults):
@@ -71,7 +80,7 @@ from __future__ import annotations
 import errno
 from bisect import bisect_right
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import NamedTuple
 
 from mmcheck.model.buddy import BuddyAllocator
@@ -91,10 +100,9 @@ from mmcheck.model.linux import (
     X86_PF_PROT,
     X86_PF_USER,
     X86_PF_WRITE,
-    page_align_up,
 )
 from mmcheck.model.mmu import _PAGE_PROTNONE, _PAGE_SPECIAL, PageFault, PageTable, pte_modify
-from mmcheck.model.vma import AddressSpace
+from mmcheck.model.vma import VM_PKEY_MASK, VM_WIPEONFORK, AddressSpace, ShmemFile, VmArea
 from mmcheck.model.vocabulary import Operation, Record, Snapshot, StateVar, Vocabulary
 
 __all__ = [
@@ -162,50 +170,13 @@ def vm_get_page_prot(prot: int, shared: bool) -> int:
     return PAGE_COPY_EXEC if prot & PROT_EXEC else PAGE_COPY
 
 
-class Vma(NamedTuple):
-    """One area as AddressSpace.vmas() gives it."""
-
-    start: int
-    end: int
-    prot: int
-    flags: int
-
-    @property
-    def shared(self) -> bool:
-        return bool(self.flags & MAP_SHARED)
-
-
-@dataclass
-class ShmemFile:
-    """The shmem object behind one MAP_SHARED|MAP_ANONYMOUS mmap (/dev/zero).
-
-    `pages` is its page cache (page offset -> pfn, each holding one
-    reference); `users` counts the process ranges that map it (a stand-in for
-    the areas holding the file), and the object is truncated when it drops to 0.
-    """
-
-    ino: int
-    pages: dict[int, int] = field(default_factory=dict)
-    users: int = 0
-
-
-class ShmRange(NamedTuple):
-    """[start, end) of a process maps `file` from page offset `pgoff`."""
-
-    start: int
-    end: int
-    file: ShmemFile
-    pgoff: int
-
-
 @dataclass
 class Task:
-    """A process: its mm (areas), its page tables, its shmem ranges, its RSS counters."""
+    """A process: its mm (areas), its page tables and its RSS counters."""
 
     pid: int
     mm: AddressSpace
     pgd: PageTable
-    shm: list[ShmRange] = field(default_factory=list)  # sorted by start
     rss_anon: int = 0  # MM_ANONPAGES
     rss_shmem: int = 0  # MM_SHMEMPAGES
 
@@ -227,6 +198,10 @@ def _is_int(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
+def _canonical(va: int) -> bool:
+    return (va >> 47) in (0, (1 << 17) - 1)
+
+
 class Kernel:
     """Processes with anonymous memory over `npages` page frames."""
 
@@ -239,10 +214,11 @@ class Kernel:
         self._kind: dict[int, str] = {}  # "anon", "shmem", "pgtable" or "zero"
         self._anon_exclusive: set[int] = set()  # PageAnonExclusive
         self._data: dict[int, bytearray] = {}  # contents; a page not here reads as zeros
+        self._page_cache: dict[ShmemFile, dict[int, int]] = {}  # shmem: pgoff -> pfn
+        self._unmapped_files: set[ShmemFile] = set()  # may have lost their last area
         self._pgtable_pages = _PgtablePages(self)
         self._tasks: dict[int, Task] = {}
         self._next_pid = 1
-        self._next_ino = 1
         zero = self.buddy.alloc(0)
         if zero is None:
             raise ValueError(f"Kernel: {npages} pages leave none for the zero page")
@@ -300,19 +276,23 @@ class Kernel:
             raise ValueError(f"no process with pid {pid!r}")
         return task
 
-    def _new_pgd(self) -> PageTable:
+    def _new_task(self, mm: AddressSpace) -> Task:
+        """A task around `mm` with a fresh pgd; OSError(ENOMEM) without a page for it."""
         try:
-            return PageTable(4, self._pgtable_pages)
+            pgd = PageTable(4, self._pgtable_pages)
         except MemoryError as exc:
             raise OSError(errno.ENOMEM, "Cannot allocate memory: no page for a pgd") from exc
+        task = Task(self._next_pid, mm, pgd)
+        self._next_pid += 1
+        mm.on_unmap = lambda _mm, vma, start, end: self._unmap_vma(task, vma, start, end)
+        mm.on_protect = lambda _mm, vma, start, end: self._change_protection(task, vma,
+                                                                             start, end)
+        self._tasks[task.pid] = task
+        return task
 
     def spawn(self) -> int:
         """A new process with an empty address space; OSError(ENOMEM) without a pgd page."""
-        pgd = self._new_pgd()
-        pid = self._next_pid
-        self._next_pid += 1
-        self._tasks[pid] = Task(pid, AddressSpace(), pgd)
-        return pid
+        return self._new_task(AddressSpace(exec_only_pkey=self.pku)).pid
 
     def fork(self, pid: int) -> int:
         """A copy of process `pid` (dup_mmap, copy_page_range); the child's pid.
@@ -320,15 +300,9 @@ class Kernel:
         OSError(ENOMEM) if page tables run out; the child is undone then.
         """
         parent = self._task(pid)
-        pgd = self._new_pgd()
-        child = Task(self._next_pid, dup_mmap(parent.mm), pgd)
-        self._next_pid += 1
-        self._tasks[child.pid] = child
-        for rng in parent.shm:
-            rng.file.users += 1
-            child.shm.append(rng)
+        child = self._new_task(parent.mm.fork())
         try:
-            for vma in vmas_of(parent.mm):
+            for vma in parent.mm:
                 self._copy_page_range(parent, child, vma)
         except MemoryError as exc:
             self._exit_task(child)
@@ -336,15 +310,15 @@ class Kernel:
                           "page tables") from exc
         return child.pid
 
-    def _copy_page_range(self, parent: Task, child: Task, vma: Vma) -> None:
+    def _copy_page_range(self, parent: Task, child: Task, vma: VmArea) -> None:
         """Copy one area's PTEs to the child, write-protecting both sides of a COW page.
 
         vma_needs_copy: only a private area with an anon_vma copies; the rest
         fault in again in the child.
         """
-        if vma.shared or not has_anon_vma(parent.mm, vma.start):
+        if vma.shared or vma.anon_vma is None or vma.vm_flags & VM_WIPEONFORK:
             return
-        for va, pfn, flags in parent.pgd.walk_range(vma.start, vma.end):
+        for va, pfn, flags in parent.pgd.walk_range(vma.vm_start, vma.vm_end):
             if pfn == self.zero_pfn:
                 child.pgd.map(va, pfn, flags & ~_PAGE_ACCESSED)
                 continue
@@ -362,9 +336,11 @@ class Kernel:
         self._exit_task(self._task(pid))
 
     def _exit_task(self, task: Task) -> None:
-        self._zap_range(task, 0, 1 << 64)
-        self._shm_remove(task, 0, 1 << 64)
-        if task.rss_anon or task.rss_shmem:
+        try:
+            task.mm.exit_mmap()
+        finally:
+            self._release_files()
+        if task.rss_anon or task.rss_shmem or task.pgd.walk_range():
             raise RuntimeError(f"exit: bad rss-counter state in pid {task.pid}")
         task.pgd.destroy()
         del self._tasks[task.pid]
@@ -373,72 +349,40 @@ class Kernel:
 
     def mmap(self, pid: int, addr: int, length: int, prot: int, flags: int) -> int:
         """AddressSpace.mmap in process `pid`; what a MAP_FIXED mapping replaces is
-        zapped, and a shared mapping gets a new shmem object."""
+        zapped (the on_unmap hook), and a shared mapping gets a new shmem file."""
         task = self._task(pid)
         try:
-            start = task.mm.mmap(addr, length, prot, flags)
-        except BaseException:
-            self._sync_after_failure(task, addr, length)
-            raise
-        end = start + page_align_up(length)
-        self._zap_range(task, start, end)
-        self._shm_remove(task, start, end)
-        vma = find_vma(task.mm, start)
-        if vma is not None and vma.shared:
-            self._shm_insert(task, ShmRange(start, end, ShmemFile(self._next_ino), 0))
-            self._next_ino += 1
-        return start
+            return task.mm.mmap(addr, length, prot, flags)
+        finally:
+            self._release_files()
 
     def munmap(self, pid: int, addr: int, length: int) -> None:
-        """AddressSpace.munmap in process `pid`, then zap what it covered."""
+        """AddressSpace.munmap in process `pid`; the areas it removes are zapped."""
         task = self._task(pid)
         try:
             task.mm.munmap(addr, length)
-        except BaseException:
-            self._sync_after_failure(task, addr, length)
-            raise
-        end = addr + page_align_up(length)
-        self._zap_range(task, addr, end)
-        self._shm_remove(task, addr, end)
+        finally:
+            self._release_files()
 
     def mprotect(self, pid: int, addr: int, length: int, prot: int) -> None:
-        """AddressSpace.mprotect in process `pid`, then change_protection on the PTEs
-        of what it changed (also when it fails part way, as Linux leaves it)."""
-        task = self._task(pid)
-        try:
-            task.mm.mprotect(addr, length, prot)
-        finally:
-            self._sync_after_failure(task, addr, length)
+        """AddressSpace.mprotect in process `pid`; each range it changes gets
+        change_protection (also before a hole that makes it fail, as on Linux)."""
+        self._task(pid).mm.mprotect(addr, length, prot)
 
-    def _sync_after_failure(self, task: Task, addr: object, length: object) -> None:
-        """Make PTEs and shmem ranges in [addr, addr+length) agree with the areas."""
-        if not (_is_int(addr) and _is_int(length)) or addr < 0 or length <= 0:
-            return
-        start = addr & ~(PAGE_SIZE - 1)
-        self._sync_range(task, start, min(addr + page_align_up(length), 1 << 64))
+    def _unmap_vma(self, task: Task, vma: VmArea, start: int, end: int) -> None:
+        """on_unmap: zap [start, end) of `vma`, which is going away."""
+        self._zap_range(task, start, end)
+        if vma.vm_file is not None:
+            self._unmapped_files.add(vma.vm_file)
 
-    def _sync_range(self, task: Task, start: int, end: int) -> None:
-        """Zap what no area covers in [start, end); give the rest its area's protection."""
-        vmas = vmas_of(task.mm)
-        cursor = start
-        for vma in vmas:
-            if vma.end <= start or vma.start >= end:
-                continue
-            if vma.start > cursor:
-                self._zap_range(task, cursor, vma.start)
-                self._shm_remove(task, cursor, vma.start)
-            cursor = max(cursor, vma.end)
-        if cursor < end:
-            self._zap_range(task, cursor, end)
-            self._shm_remove(task, cursor, end)
-        starts = [v.start for v in vmas]
+    def _change_protection(self, task: Task, vma: VmArea, start: int, end: int) -> None:
+        """on_protect: every PTE of [start, end) takes the protection of `vma`."""
         for va, pfn, flags in task.pgd.walk_range(start, end):
-            vma = vmas[bisect_right(starts, va) - 1]
             new = self._change_pte(vma, pfn, flags)
             if new != flags:
-                task.pgd.set_pte(va, pfn, new)
+                task.pgd.set_pte(va, pfn, new)  # with a TLB flush, as flush_tlb_range
 
-    def _change_pte(self, vma: Vma, pfn: int, flags: int) -> int:
+    def _change_pte(self, vma: VmArea, pfn: int, flags: int) -> int:
         """change_pte_range for one PTE: pte_modify to the area's protection, then
         the write upgrade can_change_pte_writable allows (exclusive anon pages)."""
         new = pte_modify(flags, vm_get_page_prot(vma.prot, vma.shared))
@@ -447,7 +391,7 @@ class Kernel:
             new |= _PAGE_RW
         return new
 
-    # ---- zap ------------------------------------------------------------------------
+    # ---- zap and shmem ------------------------------------------------------------------
 
     def _zap_range(self, task: Task, start: int, end: int) -> None:
         """zap_pte_range over [start, end): unmap each PTE, then drop its counts."""
@@ -462,45 +406,16 @@ class Kernel:
             self._mapcount[pfn] -= 1
             self._put_page(pfn)
 
-    # ---- shmem ranges ---------------------------------------------------------------
-
-    def _shm_insert(self, task: Task, rng: ShmRange) -> None:
-        rng.file.users += 1
-        task.shm.insert(bisect_right([r.start for r in task.shm], rng.start), rng)
-
-    def _shm_remove(self, task: Task, start: int, end: int) -> None:
-        """Forget [start, end) of the process's shmem ranges, splitting at the edges;
-        a shmem object no range maps any more is truncated (its pages put)."""
-        kept: list[ShmRange] = []
-        for rng in task.shm:
-            if rng.end <= start or rng.start >= end:
-                kept.append(rng)
-                continue
-            pieces = []
-            if rng.start < start:
-                pieces.append(rng._replace(end=start))
-            if rng.end > end:
-                pieces.append(ShmRange(end, rng.end, rng.file,
-                                       rng.pgoff + ((end - rng.start) >> PAGE_SHIFT)))
-            kept.extend(pieces)
-            rng.file.users += len(pieces) - 1
-            if rng.file.users == 0:
-                self._shmem_evict(rng.file)
-        task.shm = kept
-
-    def _shmem_evict(self, file: ShmemFile) -> None:
-        """shmem_evict_inode: the page cache lets go of every page."""
-        for pfn in file.pages.values():
-            self._put_page(pfn)
-        file.pages.clear()
-
-    def _shm_lookup(self, task: Task, va: int) -> tuple[ShmemFile, int] | None:
-        """(shmem object, page offset) that `va` maps, if a shmem range holds it."""
-        i = bisect_right([r.start for r in task.shm], va) - 1
-        if i >= 0 and va < task.shm[i].end:
-            rng = task.shm[i]
-            return rng.file, rng.pgoff + ((va - rng.start) >> PAGE_SHIFT)
-        return None
+    def _release_files(self) -> None:
+        """fput of the last area of a shmem file: shmem_evict_inode truncates it."""
+        if not self._unmapped_files:
+            return
+        still = {v.vm_file for t in self._tasks.values() for v in t.mm
+                 if v.vm_file is not None}
+        for file in self._unmapped_files - still:
+            for pfn in self._page_cache.pop(file, {}).values():
+                self._put_page(pfn)  # the page cache's reference
+        self._unmapped_files.clear()
 
     # ---- access -----------------------------------------------------------------------
 
@@ -518,20 +433,19 @@ class Kernel:
             raise ValueError(f"write: {value!r} is not a byte")
         phys = self._access(task, va, write=True)
         pfn = phys >> PAGE_SHIFT
-        if pfn == self.zero_pfn or self._kind.get(pfn) not in ("anon", "shmem"):
+        if self._kind.get(pfn) not in ("anon", "shmem"):
             raise RuntimeError(f"write: pid {task.pid} reached pfn {pfn} for writing")
         data = self._data.get(pfn)
         if data is None:
             data = self._data[pfn] = bytearray(PAGE_SIZE)
         data[phys & (PAGE_SIZE - 1)] = value
 
-    def _access(self, task: Task, va: object, write: bool) -> int:
+    def _access(self, task: Task, va: int, write: bool) -> int:
         """The physical address of a user access, after at most one handled fault."""
-        if not _is_int(va) or not 0 <= va < 1 << 64:  # type: ignore[operator]
+        if not _is_int(va) or not 0 <= va < 1 << 64:
             raise ValueError(f"{va!r} is not a 64-bit address")
-        assert isinstance(va, int)
-        if (va >> 47) not in (0, (1 << 17) - 1):
-            raise Segfault(va, SI_KERNEL, 0)  # non-canonical: #GP
+        if not _canonical(va):
+            raise Segfault(va, SI_KERNEL, 0)  # #GP, not #PF
         self._check_pkey(task, va, write)
         for _ in range(2):
             try:
@@ -541,15 +455,13 @@ class Kernel:
         raise RuntimeError(f"_access: pid {task.pid} faults again at {va:#x} after handling")
 
     def _check_pkey(self, task: Task, va: int, write: bool) -> None:
-        """PKRU: the execute-only key denies every data access to a PROT_EXEC area.
+        """PKRU: the execute-only key denies every data access to its area.
 
         The CPU checks it after the walk, so a present page faults with P and
         PK; a missing one reaches the handler, which refuses it the same way.
         """
-        if not self.pku:
-            return
-        vma = find_vma(task.mm, va)
-        if vma is None or va < vma.start or vma.prot != PROT_EXEC:
+        vma = task.mm.vma_lookup(va)
+        if vma is None or not vma.vm_flags & VM_PKEY_MASK:
             return
         code = X86_PF_USER | (X86_PF_WRITE if write else 0)
         if task.pgd.walk(va) is not None:
@@ -560,15 +472,15 @@ class Kernel:
         """The #PF handler: SIGSEGV, or handle_mm_fault so that a retry succeeds."""
         if va >= TASK_SIZE_MAX:
             code |= X86_PF_PROT  # sanitize_error_code: hide the kernel's layout
-        vma = find_vma(task.mm, va)
-        if vma is None or va < vma.start:
+        vma = task.mm.vma_lookup(va)
+        if vma is None:
             raise Segfault(va, SEGV_MAPERR, code)
         if self._access_error(code, vma):
             raise Segfault(va, SEGV_ACCERR, code)
         self._handle_pte_fault(task, vma, va & ~(PAGE_SIZE - 1), bool(code & X86_PF_WRITE))
 
     @staticmethod
-    def _access_error(code: int, vma: Vma) -> bool:
+    def _access_error(code: int, vma: VmArea) -> bool:
         """x86 access_error: a write needs VM_WRITE; a read needs an accessible area."""
         if code & X86_PF_WRITE:
             return not vma.prot & PROT_WRITE
@@ -576,7 +488,7 @@ class Kernel:
             return True  # a read fault on a present page
         return not vma.prot & (PROT_READ | PROT_WRITE | PROT_EXEC)
 
-    def _handle_pte_fault(self, task: Task, vma: Vma, va: int, write: bool) -> None:
+    def _handle_pte_fault(self, task: Task, vma: VmArea, va: int, write: bool) -> None:
         entry = task.pgd.walk(va)
         if entry is None:
             if not vma.shared:
@@ -593,7 +505,7 @@ class Kernel:
         if write and not flags & _PAGE_RW:
             self._do_wp_page(task, vma, va, pfn, flags)
 
-    def _do_anonymous_page(self, task: Task, vma: Vma, va: int, write: bool) -> None:
+    def _do_anonymous_page(self, task: Task, vma: VmArea, va: int, write: bool) -> None:
         """A first touch of a private page: the zero page for a read, a new page for a write."""
         prot = vm_get_page_prot(vma.prot, False)
         if not write:
@@ -608,9 +520,9 @@ class Kernel:
         self._mapcount[pfn] = 1
         self._anon_exclusive.add(pfn)
         task.rss_anon += 1
-        anon_vma_prepare(task.mm, va)
+        task.mm.anon_vma_prepare(va)
 
-    def _do_wp_page(self, task: Task, vma: Vma, va: int, pfn: int, flags: int) -> None:
+    def _do_wp_page(self, task: Task, vma: VmArea, va: int, pfn: int, flags: int) -> None:
         """A write to a read-only present PTE: reuse the page or copy it."""
         writable = flags | _PAGE_RW | _PAGE_DIRTY | _PAGE_ACCESSED
         if vma.shared:
@@ -621,77 +533,70 @@ class Kernel:
             task.pgd.set_pte(va, pfn, writable)  # wp_page_reuse
             return
         new = self._alloc_page("anon")  # wp_page_copy
-        if pfn != self.zero_pfn and pfn in self._data:
+        if pfn in self._data:
             self._data[new] = bytearray(self._data[pfn])
         prot = vm_get_page_prot(vma.prot, False)
         task.pgd.set_pte(va, new, prot | _PAGE_RW | _PAGE_DIRTY)
         self._mapcount[new] = 1
         self._anon_exclusive.add(new)
-        anon_vma_prepare(task.mm, va)
+        task.mm.anon_vma_prepare(va)
         if pfn == self.zero_pfn:
             task.rss_anon += 1
         else:
             self._mapcount[pfn] -= 1
             self._put_page(pfn)
 
-    def _shmem_get_page(self, file: ShmemFile, pgoff: int) -> tuple[int, bool]:
-        """shmem_get_folio(SGP_CACHE): the cached page, or a new zeroed one added to
-        the cache (which holds a reference); and whether it is new."""
-        pfn = file.pages.get(pgoff)
-        if pfn is not None:
-            return pfn, False
-        pfn = self._alloc_page("shmem")
-        file.pages[pgoff] = pfn
-        return pfn, True
+    def _shmem_page(self, vma: VmArea, va: int) -> tuple[dict[int, int], int]:
+        """The page cache of `vma`'s shmem file and the page offset of `va` in it."""
+        assert vma.vm_file is not None, "a shared anonymous area has a shmem file"
+        cache = self._page_cache.setdefault(vma.vm_file, {})
+        return cache, vma.vm_pgoff + ((va - vma.vm_start) >> PAGE_SHIFT)
 
-    def _map_shmem_page(self, task: Task, va: int, file: ShmemFile, pgoff: int,
+    def _map_shmem_page(self, task: Task, va: int, cache: dict[int, int], pgoff: int,
                         flags: int) -> None:
-        """finish_fault for a shmem page: map it and count the mapping."""
-        pfn, new = self._shmem_get_page(file, pgoff)
+        """shmem_get_folio(SGP_CACHE) + finish_fault: find or add the page (a new one
+        is zeroed and holds the cache's reference), then map and count it."""
+        pfn = cache.get(pgoff)
+        new = pfn is None
+        if pfn is None:
+            pfn = cache[pgoff] = self._alloc_page("shmem")
         try:
             task.pgd.map(va, pfn, flags)
         except MemoryError:
             if new:
-                del file.pages[pgoff]
+                del cache[pgoff]
                 self._put_page(pfn)
             raise
         self._refcount[pfn] += 1
         self._mapcount[pfn] = self._mapcount.get(pfn, 0) + 1
         task.rss_shmem += 1
 
-    def _shm_of(self, task: Task, va: int) -> tuple[ShmemFile, int]:
-        found = self._shm_lookup(task, va)
-        if found is None:
-            raise RuntimeError(f"pid {task.pid}: shared area at {va:#x} has no shmem object")
-        return found
-
-    def _do_shared_fault(self, task: Task, vma: Vma, va: int) -> None:
+    def _do_shared_fault(self, task: Task, vma: VmArea, va: int) -> None:
         """A write fault on a shared page: map it writable and dirty."""
-        file, pgoff = self._shm_of(task, va)
+        cache, pgoff = self._shmem_page(vma, va)
         prot = vm_get_page_prot(vma.prot, True)
-        self._map_shmem_page(task, va, file, pgoff, prot | _PAGE_RW | _PAGE_DIRTY)
+        self._map_shmem_page(task, va, cache, pgoff, prot | _PAGE_RW | _PAGE_DIRTY)
 
-    def _do_read_fault(self, task: Task, vma: Vma, va: int) -> None:
+    def _do_read_fault(self, task: Task, vma: VmArea, va: int) -> None:
         """A read fault on a shared page: fault-around first, then the page itself."""
-        file, pgoff = self._shm_of(task, va)
+        cache, pgoff = self._shmem_page(vma, va)
         prot = vm_get_page_prot(vma.prot, True)
-        for addr in self._fault_around_window(vma, va):
-            found = self._shm_lookup(task, addr)
-            if (found is not None and found[0] is file and found[1] in file.pages
-                    and task.pgd.walk(addr) is None):
-                self._map_shmem_page(task, addr, file, found[1], prot)
+        for addr in self._fault_around_window(vma, va):  # filemap_map_pages
+            offset = vma.vm_pgoff + ((addr - vma.vm_start) >> PAGE_SHIFT)
+            if offset in cache and task.pgd.walk(addr) is None:
+                self._map_shmem_page(task, addr, cache, offset, prot)
         if task.pgd.walk(va) is None:
-            self._map_shmem_page(task, va, file, pgoff, prot)
+            self._map_shmem_page(task, va, cache, pgoff, prot)
 
     @staticmethod
-    def _fault_around_window(vma: Vma, va: int) -> Iterator[int]:
+    def _fault_around_window(vma: VmArea, va: int) -> Iterator[int]:
         """do_fault_around's addresses: the aligned 16-page block of PTE slots around
         `va`, clipped to the area and to its page table."""
         pte_off = (va >> PAGE_SHIFT) % PTRS_PER_PTE
-        vma_off = (va - vma.start) >> PAGE_SHIFT
-        vma_pages = (vma.end - vma.start) >> PAGE_SHIFT
+        vma_off = (va - vma.vm_start) >> PAGE_SHIFT
         from_pte = max(pte_off - pte_off % FAULT_AROUND_PAGES, pte_off - min(pte_off, vma_off))
-        to_pte = min(from_pte + FAULT_AROUND_PAGES, PTRS_PER_PTE, pte_off + vma_pages - vma_off)
+        to_pte = min(from_pte + FAULT_AROUND_PAGES, PTRS_PER_PTE,
+                     pte_off + vma.pages() - vma_off)
         for slot in range(from_pte, to_pte):
             yield va + (slot - pte_off) * PAGE_SIZE
 
@@ -702,7 +607,7 @@ class Kernel:
         task = self._task(pid)
         if not _is_int(va) or not 0 <= va < 1 << 64:
             raise ValueError(f"frame: {va!r} is not a 64-bit address")
-        if (va >> 47) not in (0, (1 << 17) - 1):
+        if not _canonical(va):
             return None
         entry = task.pgd.walk(va)
         return entry[0] if entry is not None else None
@@ -718,7 +623,7 @@ class Kernel:
     def snapshot(self) -> Snapshot:
         """The vocabulary's state now; later operations do not change it."""
         procs = sorted(self._tasks.values(), key=lambda t: t.pid)
-        vmas = [(t.pid, vmas_of(t.mm)) for t in procs]
+        vmas = [(t.pid, t.mm.vmas()) for t in procs]
         ptes = [(t.pid, t.pgd.walk_range()) for t in procs]
         tlbs = [(t.pid, t.pgd.tlb.entries()) for t in procs]
         rss = frozenset(Rss(t.pid, t.rss_anon, t.rss_shmem) for t in procs)
@@ -746,43 +651,17 @@ class Kernel:
         })
 
 
-def _mappings(vmas: list[tuple[int, list[Vma]]],
+def _mappings(vmas: list[tuple[int, list[tuple[int, int, int, int]]]],
               ptes: list[tuple[int, list[tuple[int, int, int]]]]) -> list[Mapping]:
     out: list[Mapping] = []
     for (pid, areas), (_, entries) in zip(vmas, ptes, strict=True):
-        starts = [v.start for v in areas]
+        starts = [v[0] for v in areas]
         for va, pfn, flags in entries:
             i = bisect_right(starts, va) - 1
-            shared = i >= 0 and va < areas[i].end and areas[i].shared
+            shared = i >= 0 and va < areas[i][1] and bool(areas[i][3] & MAP_SHARED)
             out.append(Mapping(pid, va, pfn, bool(flags & _PAGE_RW and flags & _PAGE_PRESENT),
                                bool(flags & _PAGE_PRESENT), shared))
     return out
-
-
-# ---- the AddressSpace as the Kernel uses it ------------------------------------------
-
-def vmas_of(mm: AddressSpace) -> list[Vma]:
-    return [Vma(*v) for v in mm.vmas()]
-
-
-def find_vma(mm: AddressSpace, addr: int) -> Vma | None:
-    found = mm.find_vma(addr)
-    return Vma(*found) if found is not None else None
-
-
-def dup_mmap(mm: AddressSpace) -> AddressSpace:
-    """The child's copy of the areas, anon_vma links included."""
-    return mm.dup_mmap()
-
-
-def anon_vma_prepare(mm: AddressSpace, addr: int) -> None:
-    """Give the area holding `addr` an anon_vma (it changes what may merge)."""
-    mm.anon_vma_prepare(addr)
-
-
-def has_anon_vma(mm: AddressSpace, addr: int) -> bool:
-    """Whether the area holding `addr` has an anon_vma (vma_needs_copy)."""
-    return bool(mm.has_anon_vma(addr))
 
 
 # ---- the vocabulary ------------------------------------------------------------------

@@ -452,10 +452,11 @@ class PageTable:
             self.tlb.flush_page(va)  # the CPU re-walks (a #PF would drop it anyway)
         code = self._error_code(write, user, exec)
         path = self._path(va)
-        entries = [table.entries.get(index) for table, index in path]
-        if len(path) < self.levels or any(e is None or not e & _PAGE_PRESENT for e in entries):
+        entries = [table.entries.get(index, 0) for table, index in path]
+        present = [entry for entry in entries if entry & _PAGE_PRESENT]
+        if len(present) < self.levels:  # the walk met an empty or not-present entry
             raise PageFault(va, code)
-        eff = self._effective(entries)  # type: ignore[arg-type]
+        eff = self._effective(present)
         if not self._permits(eff, write, user, exec):
             raise PageFault(va, code | X86_PF_PROT)
         self._mark_accessed(path, write)

@@ -7,12 +7,12 @@ file, line, column, a caret and a hint for the common mistakes.
 from __future__ import annotations
 
 import functools
+import re
 from pathlib import Path
 
 from lark import Lark, Token, Transformer, Tree, v_args
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 from lark.tree import Meta
-
 from mmcheck.spec import ast
 from mmcheck.spec.errors import SpecSyntaxError
 
@@ -36,15 +36,22 @@ def _span(meta: Meta | Token) -> ast.Span:
     return ast.Span(meta.line, meta.column, meta.end_line, meta.end_column)
 
 
+_ESCAPES = {"n": "\n", "t": "\t", '"': '"', "\\": "\\"}
+
+
 def _string(token: Token | None) -> str:
+    """A "description" without its quotes; \\n \\t \\" \\\\ are escapes, any other
+    backslash stays as written (so a non-ASCII description is never mangled)."""
     if token is None:
         return ""
     body = str(token)[1:-1]
-    return body.encode("utf-8").decode("unicode_escape") if "\\" in body else body
+    return re.sub(r"\\(.)", lambda m: _ESCAPES.get(m[1], m[0]), body)
 
 
 def _int(token: Token) -> int:
-    return int(str(token).replace("_", ""), 0)
+    """A literal: 0x-prefixed hex or decimal (leading zeros allowed), `_` as a separator."""
+    digits = str(token).replace("_", "")
+    return int(digits[2:], 16) if digits.startswith("0x") else int(digits, 10)
 
 
 @v_args(meta=True)
@@ -208,21 +215,43 @@ _EXAMPLES: dict[str, list[str]] = {
 
 def _hint(err: UnexpectedInput, text: str) -> str | None:
     if isinstance(err, UnexpectedCharacters):
-        return "the spec language has no such symbol; see docs/spec-language.md"
-    # Examples start with a header so that the parser stack matches a real file's.
-    examples = {label: [f"spec s\n{e}" for e in srcs] for label, srcs in _EXAMPLES.items()}
-    try:
-        label = err.match_examples(_lark().parse, examples, use_accepts=True)
-    except Exception:  # noqa: BLE001 - a hint is a nicety, never a second failure
-        label = None
+        ch = text[err.pos_in_stream : err.pos_in_stream + 1]
+        return _CHAR_HINTS.get(ch, _NO_SUCH_SYMBOL)
+    # At the end of the file the parser state says nothing about a mistake, only
+    # about what is missing: the examples (matched by state) would mislead.
+    at_end = isinstance(err, UnexpectedEOF) or (
+        isinstance(err, UnexpectedToken) and err.token.type == "$END"
+    )
+    if (
+        isinstance(err, UnexpectedToken)
+        and "NAME" in (err.expected or ())
+        and re.fullmatch(r"[A-Za-z_]\w*", str(err.token))
+    ):
+        return f"'{err.token}' is a keyword of the spec language, so it cannot be a name"
+    label = None
+    if not at_end:
+        # Examples start with a header so that the parser stack matches a real file's.
+        examples = {label: [f"spec s\n{e}" for e in srcs] for label, srcs in _EXAMPLES.items()}
+        try:
+            label = err.match_examples(_lark().parse, examples, use_accepts=True)
+        except Exception:  # noqa: BLE001 - a hint is a nicety, never a second failure
+            label = None
     if label:
         return str(label)
     if isinstance(err, UnexpectedToken) and err.expected:
-        shown = sorted(_describe(t) for t in err.expected if not t.startswith("__"))
+        shown = sorted((_describe(t) for t in err.expected), key=lambda d: (d[0] == "'", d))
         if shown:
             return "expected " + ", ".join(shown[:8]) + (" ..." if len(shown) > 8 else "")
     return None
 
+
+_NO_SUCH_SYMBOL = "the spec language has no such symbol; see docs/spec-language.md"
+_CHAR_HINTS = {
+    "!": "use 'not' for negation ('!=' means not equal)",
+    "'": 'a description is written in double quotes: "..."',
+    "[": "the spec language has no indexing; quantify instead: forall x in C: ...",
+    ";": "items need no separator; start the next one with 'def', 'invariant' or 'action'",
+}
 
 _TOKEN_WORDS = {
     "NAME": "a name",
@@ -235,14 +264,28 @@ _TOKEN_WORDS = {
     "EQUAL": "'='",
     "COMPARE": "a comparison",
     "QUANT": "forall/exists",
+    "AGGREGATE": "count/sum",
+    "ADDOP": "'+'/'-'",
+    "MULOP": "'*'/'//'/'%'",
+    "SHIFT": "'<<'/'>>'",
     "$END": "end of file",
 }
 
 
 def _describe(terminal: str) -> str:
+    """A terminal as the user wrote it: 'and', '<->', '..', a name, a number."""
     if terminal in _TOKEN_WORDS:
         return _TOKEN_WORDS[terminal]
+    literal = _literals().get(terminal)
+    if literal is not None:
+        return f"'{literal}'"
     return f"'{terminal.lower()}'" if terminal.isupper() else terminal
+
+
+@functools.cache
+def _literals() -> dict[str, str]:
+    """Terminal name -> its text, for the grammar's fixed-string terminals."""
+    return {t.name: t.pattern.value for t in _lark().terminals if t.pattern.type == "str"}
 
 
 def _syntax_error(err: UnexpectedInput, text: str, path: str) -> SpecSyntaxError:

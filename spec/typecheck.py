@@ -39,6 +39,8 @@ BUILTINS: dict[str, str] = {
     "raised": "raised or raised(ValueError): the operation failed (action properties only)",
 }
 
+_RENAME = "choose another name for the bound variable"
+
 ARITH = {"+", "-", "*", "/", "//", "%", "**", "<<", ">>", "&", "|", "^"}
 ORDER = {"<", "<=", ">", ">="}
 EQUALITY = {"==", "!="}
@@ -96,6 +98,24 @@ class _Checker:
             return
         self.error(node, f"{what} must be {want}, not {got}")
 
+    def bind(self, node: ast.Expr | ast.Define | ast.Action, names: tuple[str, ...]) -> None:
+        """Names a binder, let, def or action introduces must be new: a name means one
+        thing throughout a spec, so neither a reader nor a back end has to work out
+        whether `npages` in a def's body is the state or a caller's bound variable."""
+        for i, n in enumerate(names):
+            if n in names[:i]:
+                self.error(node, f"'{n}' is bound twice here", _RENAME)
+            elif n in self.state:
+                self.error(
+                    node,
+                    f"'{n}' would hide the state name '{n}' of the "
+                    f"{self.vocab.subsystem} vocabulary",
+                    _RENAME,
+                )
+            elif n in self.defines or n == "raised":
+                what = "the def" if n in self.defines else "the builtin"
+                self.error(node, f"'{n}' would hide {what} '{n}'", _RENAME)
+
     # -- items
     def check(self) -> dict[str, PropertyInfo]:
         infos: dict[str, PropertyInfo] = {}
@@ -106,6 +126,7 @@ class _Checker:
             if d.name in seen:
                 self.error(d, f"'{d.name}' is defined twice")
             seen.add(d.name)
+            self.bind(d, d.params)
         for prop in self.spec.properties:
             if prop.name in seen:
                 self.error(prop, f"'{prop.name}' names two items", "give each invariant, action and def its own name")
@@ -132,6 +153,7 @@ class _Checker:
         if len(act.params) != len(op.params):
             sig = ", ".join(p for p, _ in op.params)
             return self.error(act, f"'{act.op}' takes {len(op.params)} parameter(s): {act.op}({sig})")
+        self.bind(act, act.params + ((act.result,) if act.result is not None else ()))
         names: dict[str, Type] = {}
         for given, (_, ptype) in zip(act.params, op.params):
             names[given] = parse_type(ptype, self.vocab)
@@ -199,7 +221,10 @@ class _Checker:
             return self.error(e, f"unknown record type '{e.type_name}'", did_you_mean(e.type_name, names))
         fields = dict(rec.fields)
         given = dict(e.fields)
-        for name, value in e.fields:
+        for i, (name, value) in enumerate(e.fields):
+            if any(name == earlier for earlier, _ in e.fields[:i]):
+                self.error(value, f"field '{name}' is given twice")
+                continue
             if name not in fields:
                 self.error(value, f"{rec.name} has no field '{name}'", did_you_mean(name, fields))
                 continue
@@ -242,7 +267,14 @@ class _Checker:
                 self.error(e.right, f"'{op}' needs an interval or a collection on its right, not {right}")
             return BOOL
         if op in EQUALITY:
-            if not _comparable(left, right):
+            if isinstance(left, CollectionT) or isinstance(right, CollectionT):
+                # Neither back end defines it (a set against a list? order? duplicates?).
+                self.error(
+                    e,
+                    f"'{op}' is not defined on collections",
+                    "compare their members: (forall x in A: x in B) and (forall x in B: x in A)",
+                )
+            elif not _comparable(left, right):
                 self.error(e, f"cannot compare {left} with {right}")
             return BOOL
         if op == "+" and isinstance(left, CollectionT):
@@ -274,6 +306,7 @@ class _Checker:
                 elem = INT
             if b.step is not None:
                 self.expect(b.step, self.expr(b.step, sc), INT, "a step")
+            self.bind(b, b.names)
             sc = sc.bind(**{n: elem for n in b.names})
         return sc
 
@@ -295,6 +328,7 @@ class _Checker:
 
     def _Let(self, e: ast.Let, sc: _Scope) -> Type | None:
         value = self.expr(e.value, sc)
+        self.bind(e, (e.name,))
         if value is None:
             return None
         return self.expr(e.body, sc.bind(**{e.name: value}))
@@ -305,6 +339,8 @@ class _Checker:
         orelse = self.expr(e.orelse, sc.bind(**{n: INT for n in _not_none(e.cond, sc, False)}))
         if then is not None and orelse is not None and not _comparable(then, orelse):
             return self.error(e, f"the branches of 'if' have different types: {then} and {orelse}")
+        if then != orelse and orelse is not None:
+            return OPT_INT  # int with int?, or int? with none
         return then
 
     def _Call(self, e: ast.Call, sc: _Scope) -> Type | None:
@@ -417,4 +453,6 @@ def typecheck(spec: ast.Spec, vocabulary: Vocabulary) -> tuple[dict[str, Propert
     """Check a parsed spec against a vocabulary: what each property reads, and the errors."""
     checker = _Checker(spec, vocabulary)
     infos = checker.check()
-    return infos, checker.errors
+    # A def is checked where it is used: an error in its body is found at each use.
+    unique = {(err.message, err.span): err for err in reversed(checker.errors)}
+    return infos, sorted(unique.values(), key=checker.errors.index)

@@ -8,7 +8,6 @@ forks or touches memory on its own; `oracle.py` decides what is safe to call.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import os
 
 MAP_FAILED = ctypes.c_void_p(-1).value
@@ -17,7 +16,7 @@ SYS_CAPSET = 126  # x86-64
 _LINUX_CAPABILITY_VERSION_3 = 0x20080522
 RUSAGE_SELF = 0
 
-_libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
+_libc = ctypes.CDLL(None, use_errno=True)  # the C library is already loaded
 
 _mmap = _libc.mmap
 _mmap.restype = ctypes.c_void_p

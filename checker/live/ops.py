@@ -183,8 +183,8 @@ class Area:
     """One line of /proc/<pid>/maps inside the window, in window pages.
 
     `vmflags` is the subset of smaps' VmFlags that decides merges but does not
-    show in maps ("ac" VM_ACCOUNT, "nr" VM_NORESERVE, "wf" VM_WIPEONFORK), when
-    the side recorded it; None otherwise.
+    show in maps ("ac" VM_ACCOUNT, "nr" VM_NORESERVE, "wf" VM_WIPEONFORK, and
+    "pk" for a nonzero ProtectionKey), when the side recorded it; None otherwise.
     """
 
     start: int

@@ -48,12 +48,15 @@ The child dies with its parent (PR_SET_PDEATHSIG), and `run_live` kills it when
 from __future__ import annotations
 
 import errno
+import faulthandler
 import functools
 import json
 import os
+import platform
 import select
 import signal
 import struct
+import sys
 import time
 import traceback
 from dataclasses import dataclass, field
@@ -86,7 +89,7 @@ from mmcheck.model.linux import (
     page_align_up,
 )
 
-DECOY_PAGES = 4096
+DECOY_PAGES = 16384  # 64 MiB of free address space above the window
 CAP_SYS_RAWIO = 17
 PM_PRESENT = 1 << 63
 PM_FILE = 1 << 61
@@ -143,6 +146,16 @@ def read_sysctl(name: str, default: int) -> int:
         return default
 
 
+def live_available() -> tuple[bool, str]:
+    """Whether this machine can run the oracle, and why not if it cannot."""
+    if sys.platform != "linux" or platform.machine() not in ("x86_64", "AMD64"):
+        return False, f"needs Linux on x86-64, not {sys.platform}/{platform.machine()}"
+    for path in ("/proc/self/smaps", "/proc/self/pagemap"):
+        if not os.access(path, os.R_OK):
+            return False, f"cannot read {path}"
+    return True, ""
+
+
 @functools.cache
 def exec_only_read_faults() -> bool:
     """Whether a CPU read of a PROT_EXEC-only page raises SIGSEGV on this machine.
@@ -154,6 +167,7 @@ def exec_only_read_faults() -> bool:
     pid = os.fork()
     if pid == 0:
         try:
+            faulthandler.disable()  # the SIGSEGV is expected: no traceback on stderr
             libc.set_pdeathsig(signal.SIGKILL)
             addr = libc.mmap(0, PAGE_SIZE, PROT_EXEC, MAP_PRIVATE | MAP_ANONYMOUS)
             libc.read_byte(addr)
@@ -252,6 +266,18 @@ def _emit(fd: int, msg: dict) -> None:
         data = data[os.write(fd, data):]
 
 
+def reserve_window(npages: int, decoy_pages: int = DECOY_PAGES) -> int:
+    """Lay out [guard][window][guard][decoy] (see the module doc); the window's start."""
+    total = (npages + 2 + decoy_pages) * PAGE_SIZE
+    low = libc.mmap(0, total, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | 0x4000)
+    guard = MAP_SHARED | MAP_ANONYMOUS | MAP_FIXED
+    libc.mmap(low, PAGE_SIZE, PROT_NONE, guard)
+    libc.mmap(low + (npages + 1) * PAGE_SIZE, PAGE_SIZE, PROT_NONE, guard)
+    libc.munmap(low + PAGE_SIZE, npages * PAGE_SIZE)
+    libc.munmap(low + (npages + 2) * PAGE_SIZE, decoy_pages * PAGE_SIZE)
+    return low + PAGE_SIZE
+
+
 def drop_capabilities(keep_admin: bool) -> None:
     """Give up CAP_SYS_RAWIO (all capabilities unless `keep_admin`) in this process.
 
@@ -294,7 +320,10 @@ class _Child:
 
     # -- setup ------------------------------------------------------------------------
     def main(self) -> None:
-        # pagemap shows pfns to openers with CAP_SYS_ADMIN: open before dropping it.
+        # pagemap shows pfns to openers with CAP_SYS_ADMIN: open it before dropping
+        # capabilities, unless all are to go (then pfns are hidden, as unprivileged).
+        if self.drop_all_caps:
+            drop_capabilities(keep_admin=False)
         self.pagemap = os.open("/proc/self/pagemap", os.O_RDONLY)
         drop_capabilities(keep_admin=not self.drop_all_caps)
         self.rawio = has_cap_sys_rawio()
@@ -313,16 +342,8 @@ class _Child:
         _emit(self.out, {"done": True})
 
     def reserve_window(self) -> None:
-        n = self.npages
-        total = (n + 2 + DECOY_PAGES) * PAGE_SIZE
-        low = libc.mmap(0, total, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | 0x4000)
-        guard = MAP_SHARED | MAP_ANONYMOUS | MAP_FIXED
-        libc.mmap(low, PAGE_SIZE, PROT_NONE, guard)
-        libc.mmap(low + (n + 1) * PAGE_SIZE, PAGE_SIZE, PROT_NONE, guard)
-        libc.munmap(low + PAGE_SIZE, n * PAGE_SIZE)
-        libc.munmap(low + (n + 2) * PAGE_SIZE, DECOY_PAGES * PAGE_SIZE)
-        self.base = low + PAGE_SIZE
-        self.end = self.base + n * PAGE_SIZE
+        self.base = reserve_window(self.npages)
+        self.end = self.base + self.npages * PAGE_SIZE
 
     def setup_scratch(self) -> None:
         # Page 0: written, used to warm up the code path of a measured store.
@@ -454,9 +475,10 @@ class _Child:
                 raise RuntimeError(f"{op}: the areas say SIGSEGV but process_vm_"
                                    f"{'writev' if write else 'readv'} answered "
                                    f"{errno.errorcode.get(err, err) if err else 'success'}")
-            return self.record(i, signal=signal.SIGSEGV)
+            return self.record(i, access=True, signal=signal.SIGSEGV)
         value, minflt = self.measured(addr, op)
-        return self.record(i, result=value, page=self.page_facts(op.page, minflt))
+        return self.record(i, access=True, result=value,
+                           page=self.page_facts(op.page, minflt))
 
     def allowed(self, page: int, write: bool) -> bool:
         """x86 access_error() on the areas last recorded."""
@@ -466,7 +488,14 @@ class _Child:
         if write:
             return bool(area.prot & PROT_WRITE)
         if area.prot == PROT_EXEC and self.exec_only:
-            return False
+            # Only an area with the execute-only key refuses reads; mmap gives it
+            # that key for prot == PROT_EXEC exactly, so ask smaps which it has.
+            flags = area.vmflags
+            if flags is None:
+                with open("/proc/self/smaps") as f:
+                    smaps = parse_maps(f.read(), self.base, self.npages, True)
+                flags = next(a.vmflags for a in smaps if a.start <= page < a.end)
+            return "pk" not in flags
         return bool(area.prot & (PROT_READ | PROT_WRITE | PROT_EXEC))
 
     def measured(self, addr: int, op: Read | Write) -> tuple[int | None, int]:
@@ -507,11 +536,21 @@ class _Child:
                          frame_changed=changed, minflt=minflt)
 
     # -- maps -------------------------------------------------------------------------
-    def record(self, i: int, **kw) -> StepRecord:
-        self.maps = self.window_maps()
+    def record(self, i: int, access: bool = False, **kw) -> StepRecord:
+        self.maps = self.window_maps(access)
         return StepRecord(index=i, maps=self.maps, gen=self.gen, **kw)
 
-    def window_maps(self) -> tuple[Area, ...]:
+    def window_maps(self, access: bool = False) -> tuple[Area, ...]:
+        """The window's areas now. After an access, maps first (smaps walks every
+        page table and costs ten times more): if it shows the areas unchanged,
+        their VmFlags are the ones last read (a fault changes no vm_flags)."""
+        if access and self.vmflags:
+            with open("/proc/self/maps") as f:
+                plain = parse_maps(f.read(), self.base, self.npages, False)
+            def key(areas: tuple[Area, ...]) -> list[tuple]:
+                return [(a.start, a.end, a.prot, a.shared) for a in areas]
+            if key(plain) == key(self.maps):
+                return self.maps
         with open("/proc/self/smaps" if self.vmflags else "/proc/self/maps") as f:
             text = f.read()
         return parse_maps(text, self.base, self.npages, self.vmflags)
@@ -519,6 +558,9 @@ class _Child:
 
 def parse_maps(text: str, base: int, npages: int, vmflags: bool) -> tuple[Area, ...]:
     """The areas of a maps (or smaps) text that lie in [base, base + npages pages).
+
+    With `vmflags` (an smaps text), each area keeps the VmFlags in VMFLAGS_KEPT,
+    plus "pk" when its ProtectionKey line is not 0 (the execute-only key).
 
     Raises RuntimeError for an area that straddles the window's edge: the guards
     should make that impossible.
@@ -542,5 +584,10 @@ def parse_maps(text: str, base: int, npages: int, vmflags: bool) -> tuple[Area, 
                        perms[3] == "s", None]
             areas.append(current)
         elif current is not None and head and head[0] == "VmFlags:":
-            current[4] = frozenset(line.split()[1:]) & VMFLAGS_KEPT
-    return tuple(Area(s, e, p, sh, vf if vmflags else None) for s, e, p, sh, vf in areas)
+            current[4] = (current[4] or frozenset()) | (frozenset(line.split()[1:])
+                                                        & VMFLAGS_KEPT)
+        elif current is not None and head and head[0] == "ProtectionKey:" \
+                and int(head[1]) != 0:
+            current[4] = (current[4] or frozenset()) | {"pk"}
+    return tuple(Area(s, e, p, sh, (vf or frozenset()) if vmflags else None)
+                 for s, e, p, sh, vf in areas)

@@ -47,8 +47,11 @@ What this sandbox does NOT protect against. It isolates *faults*, not
 - Within its own process it can do anything: patch the worker's code, forge
   replies, run threads that write into the reply pipe. The parent survives all
   of that (a bad frame is a reported crash), but the VALUES a hostile worker
-  returns are only as honest as the submission. `marshal` is not documented as
-  hardened against crafted input; the parent only bounds frame sizes and walks.
+  returns are only as honest as the submission.
+- `marshal` is not documented as hardened against crafted input. The parent
+  bounds frame sizes and the walk over each reply, and a frame it cannot
+  decode is a reported crash; but marshal preallocates the lengths a frame
+  declares, so a crafted 5-byte frame can cost the checker seconds of CPU.
 Run untrusted code from strangers inside a container or VM as well.
 """
 
@@ -61,11 +64,12 @@ from typing import TYPE_CHECKING, Any
 # `-m mmcheck.checker.sandbox.worker`) and must start fast and lean, without the
 # parent-side machinery (subprocess, dataclasses, the model).
 _EXPORTS = {
-    "CONTRACT_CLASSES": "client", "Callback": "client", "ConstructorFailed": "client",
-    "ExcInfo": "client", "Handle": "client", "Limits": "client", "Loader": "client",
-    "LoadError": "client", "Outcome": "client", "PythonLoader": "client", "Remote": "client",
-    "SandboxError": "client", "Status": "client", "Submission": "client",
-    "UsageError": "client", "WorkerDead": "client",
+    "CONTRACT_CLASSES": "client", "Limits": "client", "Loader": "client",
+    "PythonLoader": "client", "Submission": "client",
+    "Callback": "outcome", "ConstructorFailed": "outcome", "ExcInfo": "outcome",
+    "Handle": "outcome", "LoadError": "outcome", "Outcome": "outcome", "Remote": "outcome",
+    "SandboxError": "outcome", "Status": "outcome", "UsageError": "outcome",
+    "WorkerDead": "outcome",
     "AuditedPages": "pages", "PageEvent": "pages",
 }
 __all__ = sorted(_EXPORTS)
@@ -73,19 +77,21 @@ __all__ = sorted(_EXPORTS)
 if TYPE_CHECKING:
     from mmcheck.checker.sandbox.client import (  # noqa: F401
         CONTRACT_CLASSES,
+        Limits,
+        Loader,
+        PythonLoader,
+        Submission,
+    )
+    from mmcheck.checker.sandbox.outcome import (  # noqa: F401
         Callback,
         ConstructorFailed,
         ExcInfo,
         Handle,
-        Limits,
-        Loader,
         LoadError,
         Outcome,
-        PythonLoader,
         Remote,
         SandboxError,
         Status,
-        Submission,
         UsageError,
         WorkerDead,
     )

@@ -1,4 +1,4 @@
-"""The checker's side of the sandbox: `Submission` and what its calls return.
+"""The checker's side of the sandbox: `Submission`, its `Limits` and `Loader`s.
 
     with Submission.open("student.py", timeout_per_call=0.5) as sub:
         sub.classes()                     # {"BuddyAllocator": ("alloc", "free", ...)}
@@ -11,34 +11,46 @@ holds `Handle`s (plain ids) and gets an `Outcome` per call. Misbehaviour of the
 submission is an Outcome (RAISED, VIOLATION, TIMEOUT, CRASHED), never an
 exception in the checker; exceptions here mean the checker itself did something
 wrong (`UsageError`), used a dead worker (`WorkerDead`) or the submission did
-not load (`LoadError`). See `__init__.py` for what the sandbox does not protect.
+not load (`LoadError`). Those types live in outcome.py, the worker process and
+its frame I/O in process.py, the wire format in protocol.py. See `__init__.py`
+for what the sandbox does not protect against.
+
+Not thread-safe: one thread drives a Submission (several Submissions may run
+side by side, each with its own worker).
 """
 
 from __future__ import annotations
 
-import contextlib
-import enum
-import marshal
-import math
 import os
-import select
-import shutil
-import signal
-import subprocess
 import sys
-import tempfile
 import time
 import weakref
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from mmcheck.checker.sandbox.outcome import (
+    Callback,
+    ConstructorFailed,
+    ExcInfo,
+    Handle,
+    LoadError,
+    Outcome,
+    Remote,
+    Status,
+    UsageError,
+    WorkerDead,
+)
+from mmcheck.checker.sandbox.process import (
+    Corrupt,
+    Died,
+    Tail,
+    TimedOut,
+    WorkerProcess,
+    describe_death,
+)
 from mmcheck.checker.sandbox.protocol import (
-    EXIT_CHANNEL_LOST,
-    EXIT_INTERNAL,
-    HEADER,
-    MAX_FRAME,
     OP_BATCH,
     OP_CALL,
     OP_CB_RAISE,
@@ -55,176 +67,13 @@ from mmcheck.checker.sandbox.protocol import (
     R_RETURN,
     R_USAGE,
     R_VIOLATION,
-    SCALARS,
     encode,
-    node_budget,
     plain_problem,
 )
 
 CONTRACT_CLASSES = ("BuddyAllocator", "KmemCache", "AddressSpace", "PageTable", "Kernel")
-WORKER_MODULE = "mmcheck.checker.sandbox.worker"
 MODULE_NAME = "_mmcheck_submission"
 PAGE_ALLOCATOR_METHODS = ("alloc_pages", "free_pages")
-
-
-# -- errors --------------------------------------------------------------------
-
-
-class SandboxError(Exception):
-    """Base of the sandbox's own errors (a submission's misbehaviour is an Outcome)."""
-
-
-class LoadError(SandboxError):
-    """The submission did not load, so there is nothing to check.
-
-    `kind` says why: "missing" (no such file, or a directory without
-    __init__.py), "unsupported" (no loader for that kind of file), "syntax"
-    (a SyntaxError: `filename`, `lineno`, and `traceback` shows the caret),
-    "exception" (raised while the module ran: `traceback` is the submission's
-    part of the traceback), "exit" (sys.exit at import), "crash" (the worker
-    died while loading: `message` says how, `stderr` holds its last words),
-    "timeout" (the module ran longer than `load_timeout`). Fix: the student's
-    code; report `str(error)` and `traceback`.
-    """
-
-    def __init__(self, kind: str, message: str, *, filename: str | None = None,
-                 lineno: int | None = None, traceback: str = "", stdout: str = "",
-                 stderr: str = "") -> None:
-        where = f" ({filename}, line {lineno})" if filename and lineno else ""
-        super().__init__(f"{message}{where}")
-        self.kind = kind
-        self.message = message
-        self.filename = filename
-        self.lineno = lineno
-        self.traceback = traceback
-        self.stdout = stdout
-        self.stderr = stderr
-
-
-class WorkerDead(SandboxError):
-    """A call on a Submission whose worker crashed, timed out or was closed. The
-    message repeats why. Fix: `restart()` it (and replay what you need), or stop."""
-
-
-class UsageError(SandboxError):
-    """The checker asked for something impossible: a class the submission does
-    not define, a handle from before a `restart()`/`reset()` that was never
-    recreated, arguments that are not plain data. Fix the calling code."""
-
-
-class ConstructorFailed(SandboxError):
-    """`new()` did not produce an object: `outcome` says whether the constructor
-    raised (a possibly legitimate answer, e.g. ValueError) or crashed the worker."""
-
-    def __init__(self, class_name: str, outcome: Outcome) -> None:
-        super().__init__(f"{class_name}(...): {outcome.describe()}")
-        self.outcome = outcome
-
-
-# -- results -------------------------------------------------------------------
-
-
-class Status(enum.Enum):
-    """What happened to one call. TIMEOUT and CRASHED leave no worker behind."""
-
-    RETURNED = "returned"    # value holds plain data
-    RAISED = "raised"        # exc describes the submission's exception; worker fine
-    VIOLATION = "violation"  # returned something that is not plain data; worker fine
-    TIMEOUT = "timeout"      # ran past timeout_per_call; the worker was killed
-    CRASHED = "crashed"      # the worker died (signal, exit, lost or corrupt channel)
-
-
-@dataclass(frozen=True, slots=True)
-class ExcInfo:
-    """An exception raised by the submission, by class name and attributes.
-
-    `mro` lists the class names of the exception's MRO (so a student's
-    `class PageFault(MyError)` is `is_a("PageFault")`); `errno`, `code`,
-    `address` are the integer attributes of that name (None when absent or not
-    an int); `where` is "file.py:LINE in function" of the raising frame."""
-
-    type: str
-    message: str
-    mro: tuple[str, ...]
-    errno: int | None = None
-    code: int | None = None
-    address: int | None = None
-    where: str = ""
-
-    def is_a(self, name: str) -> bool:
-        return name in self.mro
-
-    def __str__(self) -> str:
-        return f"{self.type}: {self.message}" if self.message else self.type
-
-
-@dataclass(frozen=True, slots=True)
-class Callback:
-    """One call the submission made to a parent-side object (`Remote`) during a
-    call: `value` is what it returned, `error` ("ValueError: ...") what it raised."""
-
-    remote: str
-    method: str
-    args: tuple
-    value: Any = None
-    error: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Outcome:
-    """The result of one call. `detail` explains VIOLATION/TIMEOUT/CRASHED, e.g.
-    "timeout after 0.5 s in BuddyAllocator.alloc(3)"; `stderr` holds the
-    worker's last stderr for TIMEOUT/CRASHED (a segfault's Python stack)."""
-
-    status: Status
-    value: Any = None
-    exc: ExcInfo | None = None
-    detail: str = ""
-    callbacks: tuple[Callback, ...] = ()
-    stderr: str = ""
-
-    @property
-    def returned(self) -> bool:
-        return self.status is Status.RETURNED
-
-    @property
-    def raised(self) -> bool:
-        return self.status is Status.RAISED
-
-    @property
-    def crashed(self) -> bool:
-        """True when the worker is gone (TIMEOUT or CRASHED): restart() before going on."""
-        return self.status is Status.TIMEOUT or self.status is Status.CRASHED
-
-    def describe(self) -> str:
-        if self.status is Status.RETURNED:
-            return f"returned {self.value!r}"
-        if self.status is Status.RAISED:
-            return f"raised {self.exc}"
-        return self.detail
-
-
-@dataclass(frozen=True, slots=True)
-class Handle:
-    """An object living in the worker. Ids count up from 1 in the order of
-    `new()` calls and start again at 1 after `restart()`/`reset()`, so replaying
-    the same calls gives the same handles."""
-
-    id: int
-    class_name: str
-
-    def __repr__(self) -> str:
-        return f"{self.class_name}#{self.id}"
-
-
-@dataclass(frozen=True, eq=False)
-class Remote:
-    """A parent-side object exported to the submission (see `Submission.export`)."""
-
-    id: int
-    name: str
-    methods: tuple[str, ...]
-    target: object = field(repr=False)
 
 
 @dataclass(frozen=True)
@@ -232,9 +81,9 @@ class Limits:
     """Resource limits of a worker (None: leave the inherited limit)."""
 
     memory_mb: int | None = 1024   # RLIMIT_AS
-    cpu_s: int | None = 3600       # RLIMIT_CPU over the worker's whole life (SIGKILL)
+    cpu_s: int | None = 3600       # RLIMIT_CPU over the worker's whole life (SIGXCPU)
     open_files: int | None = 64    # RLIMIT_NOFILE
-    file_size_mb: int | None = 16  # RLIMIT_FSIZE (SIGXFSZ past it)
+    file_size_mb: int | None = 16  # RLIMIT_FSIZE (a write past it fails with EFBIG)
     max_reply_bytes: int = 16 << 20
 
     def rlimits(self) -> dict[str, int | None]:
@@ -283,260 +132,22 @@ class PythonLoader:
         return str(path.resolve())
 
 
-LOADERS: tuple[Loader, ...] = (PythonLoader(),)
+KNOWN_LOADERS: tuple[Loader, ...] = (PythonLoader(),)  # tried in order by loader_for
 
 
 def loader_for(path: Path) -> Loader:
-    for loader in LOADERS:
+    for loader in KNOWN_LOADERS:
         if loader.accepts(path):
             return loader
     raise LoadError("unsupported", f"{path}: no loader for this kind of submission "
                                    "(Python: a .py file or a package directory)")
 
 
-# -- the worker process ----------------------------------------------------------
-
-
-class _TimedOut(Exception):
-    pass
-
-
-class _Died(Exception):
-    pass
-
-
-class _Corrupt(Exception):
-    """The reply stream is not made of valid frames (the submission wrote into it?)."""
-
-
-class _Tail:
-    """The last `cap` bytes of a stream and how many there were in all."""
-
-    def __init__(self, cap: int) -> None:
-        self.cap = cap
-        self.data = bytearray()
-        self.total = 0
-
-    def add(self, chunk: bytes) -> None:
-        self.total += len(chunk)
-        self.data += chunk
-        if len(self.data) > self.cap:
-            del self.data[:-self.cap]
-
-    def text(self) -> str:
-        return self.data.decode("utf-8", "replace")
-
-
-def _describe_exit(rc: int) -> str:
-    if rc < 0:
-        try:
-            name = signal.Signals(-rc).name
-        except ValueError:
-            name = f"signal {-rc}"
-        hint = {signal.SIGXCPU: " (CPU time limit)", signal.SIGXFSZ: " (file size limit)"}
-        return f"worker killed by {name}{hint.get(-rc, '')}"
-    if rc == EXIT_CHANNEL_LOST:
-        return f"worker exited with status {rc}: it lost its channel (a closed fd 3/4?)"
-    if rc == EXIT_INTERNAL:
-        return f"worker exited with status {rc}: internal error (out of memory?)"
-    return f"worker exited with status {rc}"
-
-
-def _worker_argv(python: str) -> list[str]:
-    # -s: no user site; -B: no __pycache__ in the student's folder; -u: unbuffered
-    # stdout/stderr, so what was printed before a crash is in the pipe; -P (3.11+):
-    # do not put the working directory first on sys.path.
-    flags = ["-s", "-B", "-u"] + (["-P"] if sys.version_info >= (3, 11) else [])
-    return [python, *flags, "-m", WORKER_MODULE]
-
-
-def _worker_env(home: str) -> dict[str, str]:
-    # A scrubbed environment: nothing of the checker's leaks in. PYTHONHASHSEED=0
-    # makes set/dict-of-str iteration order in the submission the same on every
-    # run, which is what lets a replay after restart() reproduce a counterexample.
-    return {
-        "PATH": "/usr/local/bin:/usr/bin:/bin",
-        "HOME": home,
-        "TMPDIR": home,
-        "LANG": "C.UTF-8",
-        "LC_ALL": "C.UTF-8",
-        "PYTHONHASHSEED": "0",
-        "PYTHONIOENCODING": "utf-8:backslashreplace",
-    }
-
-
-class _Worker:
-    """One worker process: spawn, frame I/O with deadlines, output capture, kill."""
-
-    def __init__(self, python: str, tail_bytes: int) -> None:
-        self.tmpdir = tempfile.mkdtemp(prefix="mmcheck-sandbox-")
-        req_r, self.wfd = os.pipe()
-        self.rfd, resp_w = os.pipe()
-        try:
-            self.proc = subprocess.Popen(
-                [*_worker_argv(python), str(req_r), str(resp_w)],
-                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                pass_fds=(req_r, resp_w), cwd=self.tmpdir, env=_worker_env(self.tmpdir),
-                start_new_session=True)  # own session and process group: killpg takes all
-        except BaseException:
-            for fd in (req_r, resp_w, self.wfd, self.rfd):
-                os.close(fd)
-            shutil.rmtree(self.tmpdir, ignore_errors=True)
-            raise
-        os.close(req_r)
-        os.close(resp_w)
-        self.returncode: int | None = None
-        self.buf = bytearray()
-        self.eof = False
-        self.stdout = _Tail(tail_bytes)
-        self.stderr = _Tail(tail_bytes)
-        self.out = {self.proc.stdout.fileno(): self.stdout,  # type: ignore[union-attr]
-                    self.proc.stderr.fileno(): self.stderr}  # type: ignore[union-attr]
-        self.poller = select.poll()
-        for fd in (self.rfd, *self.out):
-            os.set_blocking(fd, False)
-            self.poller.register(fd, select.POLLIN)
-        os.set_blocking(self.wfd, False)
-
-    # -- I/O -----------------------------------------------------------------
-
-    def send(self, data: bytes, deadline: float) -> None:
-        """Write a whole request; the worker reads whole requests before it runs
-        anything, so a big batch cannot deadlock against its replies."""
-        view = memoryview(data)
-        while True:
-            try:
-                n = os.write(self.wfd, view)
-            except BlockingIOError:
-                n = 0
-            except (BrokenPipeError, OSError):
-                raise _Died from None
-            view = view[n:]
-            if not view:
-                return
-            self._wait(deadline, select.POLLOUT)
-
-    def _wait(self, deadline: float, want_out: int = 0) -> None:
-        """Sleep until a pipe is ready; drain output; read replies into buf."""
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            raise _TimedOut
-        if want_out:
-            self.poller.register(self.wfd, select.POLLOUT)
-        try:
-            events = self.poller.poll(math.ceil(remaining * 1000))
-        finally:
-            if want_out:
-                self.poller.unregister(self.wfd)
-        for fd, _ in events:
-            if fd == self.rfd:
-                self._read_replies()
-            elif fd in self.out:
-                self._drain(fd)
-
-    def _read_replies(self) -> None:
-        while True:
-            try:
-                chunk = os.read(self.rfd, 1 << 16)
-            except BlockingIOError:
-                return
-            if not chunk:
-                self.eof = True
-                self.poller.unregister(self.rfd)
-                return
-            self.buf += chunk
-            if len(chunk) < 1 << 16:
-                return
-
-    def _drain(self, fd: int) -> None:
-        tail = self.out[fd]
-        while True:
-            try:
-                chunk = os.read(fd, 1 << 16)
-            except BlockingIOError:
-                return
-            except OSError:
-                chunk = b""
-            if not chunk:
-                with contextlib.suppress(KeyError):
-                    self.poller.unregister(fd)
-                return
-            tail.add(chunk)
-
-    def drain_output(self) -> None:
-        for fd in self.out:
-            self._drain(fd)
-
-    def next_frame(self, deadline: float) -> tuple:
-        """The next reply frame, checked to be plain data with an int tag."""
-        buf = self.buf
-        while True:
-            if len(buf) >= 4:
-                n = HEADER.unpack_from(buf)[0]
-                if n > MAX_FRAME:
-                    raise _Corrupt(f"a frame header announces {n} bytes")
-                end = 4 + n
-                if len(buf) >= end:
-                    payload = bytes(buf[4:end])
-                    del buf[:end]
-                    return _check_frame(payload)
-            if self.eof:
-                raise _Died
-            self._wait(deadline)
-
-    # -- end of life -----------------------------------------------------------
-
-    def _exited(self, grace: float) -> bool:
-        """Wait up to `grace` s for the worker to exit, WITHOUT reaping it: while it
-        is a zombie its pid (= its process group id) cannot be reused, so the
-        killpg that follows cannot hit a stranger."""
-        end = time.monotonic() + grace
-        while True:
-            try:
-                info = os.waitid(os.P_PID, self.proc.pid,
-                                 os.WEXITED | os.WNOHANG | os.WNOWAIT)
-            except ChildProcessError:
-                return True
-            if info is not None or time.monotonic() >= end:
-                return info is not None
-            time.sleep(0.0005)
-
-    def kill(self, grace: float = 0.0) -> int:
-        """Kill the worker's whole process group (after `grace` s for it to exit
-        by itself, to learn its own status), reap it, keep its last output."""
-        if self.returncode is not None:
-            return self.returncode
-        if grace:
-            self._exited(grace)
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(self.proc.pid, signal.SIGKILL)
-        self.returncode = self.proc.wait()
-        self.drain_output()  # non-blocking: a grandchild may still hold the pipes
-        for fd in (self.rfd, self.wfd):
-            with contextlib.suppress(OSError):
-                os.close(fd)
-        self.proc.stdout.close()  # type: ignore[union-attr]
-        self.proc.stderr.close()  # type: ignore[union-attr]
-        shutil.rmtree(self.tmpdir, ignore_errors=True)
-        return self.returncode
-
-
-def _check_frame(payload: bytes) -> tuple:
-    try:
-        frame = marshal.loads(payload)
-    except (ValueError, EOFError, TypeError) as e:
-        raise _Corrupt(f"undecodable reply ({e})") from None
-    if type(frame) is tuple and len(frame) == 2 and type(frame[1]) in SCALARS:
-        pass  # the common (R_RETURN, scalar) reply: nothing more to check
-    elif type(frame) is not tuple or not frame:
-        raise _Corrupt("a reply that is not a tuple")
-    else:
-        problem = plain_problem(frame, node_budget(len(payload)))
-        if problem is not None:
-            raise _Corrupt(f"a reply holding {problem}")
-    if type(frame[0]) is not int:
-        raise _Corrupt("a reply without an integer tag")
-    return frame
+def _valid_ready(frame: tuple) -> bool:
+    """(R_READY, {class name: [method name, ...]})"""
+    return len(frame) == 2 and type(frame[1]) is dict and all(
+        type(k) is str and type(v) in (list, tuple) and all(type(m) is str for m in v)
+        for k, v in frame[1].items())
 
 
 def _shape(frame: tuple, *types: type | tuple[type, ...]) -> bool:
@@ -581,10 +192,11 @@ class Submission:
         self.output_tail_bytes = output_tail_bytes
         self.python = python
         self._remotes: dict[int, Remote] = {}
-        self._worker: _Worker | None = None
+        self._worker: WorkerProcess | None = None
         self._finalizer: weakref.finalize | None = None
         self._dead = "not started"
         self._next_handle = 1
+        self._handles: set[int] = set()
         self._classes: dict[str, tuple[str, ...]] = {}
 
     @classmethod
@@ -619,10 +231,13 @@ class Submission:
 
     def _start(self) -> None:
         target = self.loader.prepare(self.path)
-        worker = _Worker(self.python, self.output_tail_bytes)
+        # A reply may exceed max_reply_bytes only by its frame's own few bytes.
+        max_frame = max(self.limits.max_reply_bytes, 1 << 20) + (1 << 16)
+        worker = WorkerProcess(self.python, self.output_tail_bytes, max_frame)
         self._worker = worker
         self._finalizer = weakref.finalize(self, worker.kill)
         self._next_handle = 1
+        self._handles.clear()
         config = {"loader": self.loader.name, "path": target, "module": MODULE_NAME,
                   "limits": self.limits.rlimits(),
                   "max_reply": self.limits.max_reply_bytes}
@@ -630,34 +245,36 @@ class Submission:
         try:
             worker.send(encode((OP_HELLO, config)), deadline)
             frame = worker.next_frame(deadline)
-            if frame[0] == R_READY and isinstance(frame[1], dict):
-                self._classes = {str(k): tuple(map(str, v)) for k, v in frame[1].items()}
+            if frame[0] == R_READY and _valid_ready(frame):
+                self._classes = {k: tuple(v) for k, v in frame[1].items()}
                 self._dead = ""
                 return
             if frame[0] == R_LOAD_ERROR and _shape(
                     frame, int, str, str, (str, type(None)), (int, type(None)), str):
                 _, kind, message, filename, lineno, text = frame
-                raise self._load_error(kind, message, filename=filename, lineno=lineno,
-                                       traceback=text)
-            raise _Corrupt("an unexpected first reply")
+                raise self._load_error(kind, message, grace=0.5, filename=filename,
+                                       lineno=lineno, traceback=text)
+            raise Corrupt("an unexpected first reply")
         except LoadError:
             raise
-        except _TimedOut:
+        except TimedOut:
             raise self._load_error(
                 "timeout", f"loading took longer than {self.load_timeout:g} s") from None
-        except _Died:
-            rc = worker.kill(grace=1.0)
-            raise self._load_error("crash", f"{_describe_exit(rc)} while loading") from None
-        except _Corrupt as e:
+        except Died:
+            worker.kill(grace=0.5)
+            raise self._load_error("crash", f"{describe_death(worker)} while loading") from None
+        except Corrupt as e:
             raise self._load_error("crash", f"protocol error while loading: {e}") from None
         except BaseException:
             self._kill("load interrupted")
             raise
 
-    def _load_error(self, kind: str, message: str, **kw: Any) -> LoadError:
+    def _load_error(self, kind: str, message: str, grace: float = 0.0,
+                    **kw: Any) -> LoadError:
+        """Kill the worker (after `grace` s for it to exit by itself) and say why."""
         worker = self._worker
         assert worker is not None
-        worker.kill(grace=0.2 if kind != "timeout" else 0.0)
+        worker.kill(grace)
         self._dead = f"the submission did not load: {message}"
         return LoadError(kind, message, stdout=worker.stdout.text(),
                          stderr=worker.stderr.text(), **kw)
@@ -707,7 +324,7 @@ class Submission:
 
     # -- output ----------------------------------------------------------------
 
-    def _tail(self, which: str) -> _Tail | None:
+    def _tail(self, which: str) -> Tail | None:
         worker = self._worker
         if worker is None:
             return None
@@ -753,9 +370,11 @@ class Submission:
     def _serve_callback(self, frame: tuple, log: list[Callback]) -> None:
         worker = self._worker
         assert worker is not None
-        remote = self._remotes.get(frame[1]) if len(frame) == 4 else None
-        if remote is None or frame[2] not in remote.methods or type(frame[3]) is not tuple:
-            raise _Corrupt("a callback to an unknown object or method")
+        if not _shape(frame, int, int, str, tuple):
+            raise Corrupt("a malformed callback")
+        remote = self._remotes.get(frame[1])
+        if remote is None or frame[2] not in remote.methods:
+            raise Corrupt("a callback to an unknown object or method")
         _, _, method, args = frame
         try:
             value = getattr(remote.target, method)(*args)
@@ -772,14 +391,14 @@ class Submission:
 
     # -- calls -----------------------------------------------------------------
 
-    def _live(self) -> _Worker:
+    def _live(self) -> WorkerProcess:
         if self._dead:
             raise WorkerDead(f"the worker is not running: {self._dead}; restart() it")
         assert self._worker is not None
         return self._worker
 
-    def _request(self, op: int, hid: int, name: str, args: Sequence,
-                 kwargs: dict | None) -> tuple:
+    @staticmethod
+    def _request(op: int, hid: int, name: str, args: Sequence, kwargs: dict | None) -> tuple:
         """A request tuple; Remote arguments become refs (see protocol.py)."""
         args = tuple(args)
         refs = []
@@ -793,10 +412,15 @@ class Submission:
             args = tuple(None if type(a) is Remote else a for a in args)
             kwargs = {k: (None if type(a) is Remote else a) for k, a in kwargs.items()} \
                 if kwargs else None
-        problem = plain_problem((args, kwargs))
-        if problem is not None:
-            raise UsageError(f"{name}: arguments must be plain data or Remote, got {problem}")
         return (op, hid, name, args, kwargs or None, tuple(refs) or None)
+
+    @staticmethod
+    def _encode(req: tuple, what: str) -> bytes:
+        try:
+            return encode(req)
+        except ValueError:
+            raise UsageError(f"{what}: arguments must be Remote or what marshal encodes "
+                             f"(plain data, bytes, sets), not {plain_problem(req)}") from None
 
     def _outcome(self, frame: tuple, log: list[Callback], site: Site) -> Outcome:
         tag = frame[0]
@@ -813,11 +437,13 @@ class Submission:
             return Outcome(Status.VIOLATION, detail=detail, callbacks=callbacks)
         if tag == R_EXIT and _shape(frame, int, str):
             detail = f"{frame[1]} in {_site_text(site)}"
-            self._kill(detail, grace=1.0)
+            self._kill(detail, grace=0.5)
             return self._crash_outcome(detail, callbacks)
         if tag == R_USAGE and _shape(frame, int, str):
-            raise UsageError(f"{_site_text(site)}: {frame[1]}")
-        raise _Corrupt(f"an unexpected reply (tag {tag!r})")
+            # The parent checks classes and handles before sending, so a worker
+            # that says otherwise is broken or forged: not the checker's mistake.
+            raise Corrupt(f"the worker refused the request: {frame[1]}")
+        raise Corrupt(f"an unexpected reply (tag {tag!r})")
 
     def _crash_outcome(self, detail: str, callbacks: tuple[Callback, ...] = (),
                        status: Status = Status.CRASHED) -> Outcome:
@@ -841,14 +467,15 @@ class Submission:
                 started = time.monotonic()
                 self._serve_callback(frame, log)
                 deadline += time.monotonic() - started
-        except _TimedOut:
+        except TimedOut:
             self._kill("timeout")
             detail = f"timeout after {self.timeout_per_call:g} s in {_site_text(site)}"
             return self._crash_outcome(detail, tuple(log), Status.TIMEOUT)
-        except _Died:
-            rc = self._kill("died", grace=1.0)
-            return self._crash_outcome(f"{_describe_exit(rc)} in {_site_text(site)}", tuple(log))
-        except _Corrupt as e:
+        except Died:
+            self._kill("died", grace=0.5)
+            detail = f"{describe_death(worker)} in {_site_text(site)}"
+            return self._crash_outcome(detail, tuple(log))
+        except Corrupt as e:
             self._kill("corrupt")
             return self._crash_outcome(f"protocol error in {_site_text(site)}: {e}", tuple(log))
 
@@ -857,10 +484,10 @@ class Submission:
         worker = self._live()
         try:
             worker.send(data, time.monotonic() + self.timeout_per_call)
-        except _Died:
-            rc = self._kill("died", grace=1.0)
-            return self._crash_outcome(f"{_describe_exit(rc)} before {_site_text(site)}")
-        except _TimedOut:
+        except Died:
+            self._kill("died", grace=0.5)
+            return self._crash_outcome(f"{describe_death(worker)} before {_site_text(site)}")
+        except TimedOut:
             self._kill("timeout")
             return self._crash_outcome(
                 f"timeout after {self.timeout_per_call:g} s sending {_site_text(site)}",
@@ -887,20 +514,29 @@ class Submission:
             raise UsageError(f"the submission defines no class {class_name!r} "
                              f"(it has {', '.join(self._classes) or 'none'})")
         handle = Handle(self._next_handle, class_name)
-        data = encode(self._request(OP_NEW, handle.id, class_name, args, kwargs))
+        data = self._encode(self._request(OP_NEW, handle.id, class_name, args, kwargs),
+                            class_name)
         outcome = self._guarded(self._roundtrip, data, (class_name, None, args, kwargs))
         if not outcome.returned:
             raise ConstructorFailed(class_name, outcome)
         self._next_handle += 1
+        self._handles.add(handle.id)
         return handle
+
+    def _check_handle(self, handle: Handle) -> None:
+        if handle.id not in self._handles:
+            raise UsageError(f"{handle!r} is not a live object (dropped, or from before a "
+                             "restart()/reset() and not made again)")
 
     def call(self, handle: Handle, method: str, *args: Any, **kwargs: Any) -> Outcome:
         """Call `method` on the object behind `handle`; never raises for anything the
         submission does (see Outcome)."""
+        if handle.id not in self._handles:
+            self._check_handle(handle)
         try:
             data = encode((OP_CALL, handle.id, method, args, kwargs or None, None))
         except ValueError:  # Remote arguments, or not plain data: the slow path
-            data = encode(self._request(OP_CALL, handle.id, method, args, kwargs))
+            data = self._encode(self._request(OP_CALL, handle.id, method, args, kwargs), method)
         return self._guarded(self._roundtrip, data, (handle, method, args, kwargs))
 
     def call_many(self, calls: Iterable[tuple]) -> list[Outcome]:
@@ -912,12 +548,14 @@ class Submission:
         items = [(c[0], c[1], tuple(c[2]), c[3] if len(c) > 3 else None) for c in calls]
         if not items:
             return []
+        for handle, _, _, _ in items:
+            self._check_handle(handle)
         try:
             data = encode((OP_BATCH, [(OP_CALL, h.id, m, a, k or None, None)
                                       for h, m, a, k in items]))
-        except ValueError:
-            data = encode((OP_BATCH, [self._request(OP_CALL, h.id, m, a, k)
-                                      for h, m, a, k in items]))
+        except ValueError:  # Remote arguments somewhere: splice pre-encoded items
+            data = self._encode((OP_BATCH, [self._request(OP_CALL, h.id, m, a, k)
+                                            for h, m, a, k in items]), "call_many")
         return self._guarded(self._batch, data, items)
 
     def _batch(self, data: bytes, items: list[Site]) -> list[Outcome]:
@@ -934,6 +572,8 @@ class Submission:
 
     def drop(self, handle: Handle) -> Outcome:
         """Forget the object behind `handle` in the worker (its __del__ may run)."""
+        self._check_handle(handle)
+        self._handles.discard(handle.id)
         return self._guarded(self._roundtrip, encode((OP_DROP, handle.id)),
                              f"drop({handle!r})")
 
@@ -942,6 +582,7 @@ class Submission:
         start again at 1. Cheaper than restart(), but only restart() gives a replay
         the same starting point."""
         outcome = self._guarded(self._roundtrip, encode((OP_RESET,)), "reset()")
+        self._handles.clear()
         if outcome.returned:
             self._next_handle = 1
         return outcome

@@ -14,7 +14,7 @@ and is recorded.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from typing import NoReturn, Protocol
 
 from mmcheck.model.linux import PAGE_SIZE
 
@@ -61,7 +61,7 @@ class AuditedPages:
         return pfn
 
     def free_pages(self, pfn: int, order: int) -> None:
-        if self.held.get(pfn, -1) != order or type(order) is not int:
+        if type(pfn) is not int or type(order) is not int or self.held.get(pfn) != order:
             have = self.held.get(pfn) if type(pfn) is int else None
             why = "it was never given out or is already free" if have is None \
                 else f"it was given out with order {have}"
@@ -71,7 +71,7 @@ class AuditedPages:
         self.backing.free(pfn, order)
         self.events.append(PageEvent("free", order, pfn))
 
-    def _refused(self, op: str, order: object, pfn: object, message: str) -> None:
+    def _refused(self, op: str, order: object, pfn: object, message: str) -> NoReturn:
         self.events.append(PageEvent(op, order, pfn, message))  # type: ignore[arg-type]
         raise ValueError(message)
 

@@ -45,7 +45,6 @@ import struct
 
 MARSHAL_VERSION = 4
 HEADER = struct.Struct("<I")
-MAX_FRAME = 256 << 20  # a header announcing more than this is garbage, not a reply
 
 OP_HELLO = 1
 OP_NEW = 2
@@ -103,30 +102,36 @@ def type_name(value: object) -> str:
 
 def plain_problem(value: object, max_nodes: int = 1 << 22) -> str | None:
     """None when `value` is plain data (exact types only: an int subclass such as
-    an IntEnum is not plain); otherwise what is wrong, for a report. Iterative, so
-    a cyclic or absurdly deep value yields a message instead of RecursionError."""
+    an IntEnum is not plain); otherwise what is wrong, for a report. A cyclic or
+    absurdly deep value yields a message, not RecursionError: the recursion stops
+    at MAX_DEPTH. This runs on every non-scalar reply on both sides, so the scan
+    of a container's scalars is done in C (`issuperset(map(type, ...))`)."""
     if type(value) in SCALARS:
         return None
-    stack: list[tuple[object, int]] = [(value, 0)]
-    nodes = 0
-    while stack:
-        v, depth = stack.pop()
-        t = type(v)
-        if t in SCALARS:
-            continue
-        nodes += 1
-        if nodes > max_nodes:
-            return f"more than {max_nodes} nested lists/tuples/dicts"
-        if depth >= MAX_DEPTH:
-            return f"nested deeper than {MAX_DEPTH} levels (a cycle?)"
-        if t is list or t is tuple:
-            stack.extend((x, depth + 1) for x in v)  # type: ignore[attr-defined]
-        elif t is dict:
-            for k, x in v.items():  # type: ignore[attr-defined]
-                if type(k) not in SCALARS:
-                    return f"a dict key of type {type_name(k)}"
-                stack.append((x, depth + 1))
-        else:
-            where = "" if depth == 0 else " inside the value"
-            return f"a {type_name(v)} object{where}"
+    return _problem(value, 0, [max_nodes])
+
+
+def _problem(v: object, depth: int, budget: list[int]) -> str | None:
+    t = type(v)
+    if t is list or t is tuple:
+        items = v
+    elif t is dict:
+        if not SCALARS.issuperset(map(type, v)):  # type: ignore[call-overload]
+            key = next(k for k in v if type(k) not in SCALARS)  # type: ignore[attr-defined]
+            return f"a dict key of type {type_name(key)}"
+        items = v.values()  # type: ignore[attr-defined]
+    else:
+        return f"an object of type {type_name(v)}" + (" inside the value" if depth else "")
+    budget[0] -= 1
+    if budget[0] < 0:
+        return "too many nested lists/tuples/dicts"
+    if depth >= MAX_DEPTH:
+        return f"nested deeper than {MAX_DEPTH} levels (a cycle?)"
+    if SCALARS.issuperset(map(type, items)):  # type: ignore[call-overload]
+        return None
+    for x in items:  # type: ignore[attr-defined]
+        if type(x) not in SCALARS:
+            problem = _problem(x, depth + 1, budget)
+            if problem is not None:
+                return problem
     return None

@@ -57,7 +57,6 @@ from mmcheck.checker.sandbox.protocol import (
     R_USAGE,
     R_VIOLATION,
     SCALARS,
-    node_budget,
     plain_problem,
 )
 
@@ -76,9 +75,23 @@ class Channel:
         self.rfd = rfd
         self.wfd = wfd
         self.buf = bytearray()
+        self.forked = False
+
+    def forget(self) -> None:
+        """In a child of os.fork() (the submission forked): this copy of the worker
+        must never read a request or send a reply, or the stream would carry two
+        answers to one call and every later Outcome would be off by one."""
+        self.forked = True
+        for fd in (self.rfd, self.wfd):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
 
     def recv(self) -> tuple:
         """The next request; exits quietly when the parent has closed the channel."""
+        if self.forked:
+            os._exit(0)
         buf = self.buf
         while True:
             if len(buf) >= 4:
@@ -96,6 +109,8 @@ class Channel:
             buf += chunk
 
     def send_bytes(self, data: bytes) -> None:
+        if self.forked:
+            os._exit(0)
         try:
             n = os.write(self.wfd, data)
             while n < len(data):  # a big reply: the pipe takes it in pieces
@@ -158,6 +173,14 @@ def _exception_frame(e: BaseException) -> tuple:
         if code.co_filename != __file__:  # not raised by the call itself (wrong arity)
             where = f"{os.path.basename(code.co_filename)}:{tb.tb_lineno} in {code.co_name}"
     return (R_RAISE, type(e).__name__, message, mro, *attrs, where)
+
+
+def _exit_frame(e: SystemExit) -> tuple:
+    try:
+        code = repr(e.code)[:200]
+    except BaseException:
+        code = "..."
+    return (R_EXIT, f"the submission called sys.exit({code})")
 
 
 class Worker:
@@ -223,7 +246,7 @@ class Worker:
                 fn = getattr(obj, name)
                 value = fn(*args, **kwargs) if kwargs else fn(*args)
             except SystemExit as e:
-                return (R_EXIT, f"the submission called sys.exit({e.code!r})")
+                return _exit_frame(e)
             except BaseException as e:
                 return _exception_frame(e)
             return self.returned(value)
@@ -233,7 +256,7 @@ class Worker:
         try:
             self.objects[hid] = cls(*args, **kwargs) if kwargs else cls(*args)
         except SystemExit as e:
-            return (R_EXIT, f"the submission called sys.exit({e.code!r})")
+            return _exit_frame(e)
         except BaseException as e:
             return _exception_frame(e)
         return (R_RETURN, None)
@@ -241,38 +264,38 @@ class Worker:
     def returned(self, value: object) -> tuple:
         if type(value) in SCALARS:
             return (R_RETURN, value)
-        try:
-            size = len(marshal.dumps(value, MARSHAL_VERSION))
-        except ValueError:
-            size = -1
-        problem = plain_problem(value, node_budget(max(size, 0)))
-        if problem is None and size < 0:
-            problem = "a value marshal cannot encode"
+        problem = plain_problem(value)
         if problem is not None:
             return (R_VIOLATION, f"returned {problem}, not plain data ({PLAIN_DESCRIPTION})")
-        if size > self.max_reply:
-            return (R_VIOLATION, f"returned {size} bytes, more than the limit {self.max_reply}")
         return (R_RETURN, value)
+
+    def reply(self, frame: tuple) -> None:
+        """Send a reply; a value too big to send becomes a violation."""
+        data = marshal.dumps(frame, MARSHAL_VERSION)
+        if len(data) > self.max_reply:
+            data = marshal.dumps((R_VIOLATION, f"returned {len(data)} bytes, more than "
+                                               f"the limit {self.max_reply}"), MARSHAL_VERSION)
+        self.channel.send_bytes(HEADER.pack(len(data)) + data)
 
     # -- the loop --------------------------------------------------------------
 
     def serve(self) -> None:
-        recv, send, run_one = self.channel.recv, self.channel.send, self.run_one
+        recv, send, reply, run_one = self.channel.recv, self.channel.send, self.reply, self.run_one
         while True:
             req = recv()
             op = req[0]
             if op == OP_CALL or op == OP_NEW:
-                reply = run_one(req)
-                send(reply)
-                if reply[0] == R_EXIT:
+                frame = run_one(req)
+                reply(frame)
+                if frame[0] == R_EXIT:
                     os._exit(1)
             elif op == OP_BATCH:
                 for item in req[1]:
-                    reply = run_one(item)
-                    send(reply)
-                    if reply[0] == R_EXIT:
+                    frame = run_one(item)
+                    reply(frame)
+                    if frame[0] == R_EXIT:
                         os._exit(1)
-                    if reply[0] == R_USAGE:
+                    if frame[0] == R_USAGE:
                         break  # the parent raises on it and reads no further
             elif op == OP_DROP:
                 self.objects.pop(req[1], None)
@@ -371,7 +394,11 @@ def _load_error(e: BaseException, path: str) -> tuple:
 
 
 def apply_limits(limits: dict[str, int | None]) -> None:
-    """Lower soft AND hard limits, so the submission cannot raise them again."""
+    """Lower soft AND hard limits, so the submission cannot raise them again.
+    Done here rather than in a preexec_fn (unsafe when the checker has threads,
+    and slower to spawn): no submission code runs before this. RLIMIT_CPU gets
+    one second more hard than soft so that SIGXCPU, which names the cause,
+    arrives before the SIGKILL of the hard limit."""
     names = {
         "as": resource.RLIMIT_AS, "cpu": resource.RLIMIT_CPU,
         "nofile": resource.RLIMIT_NOFILE, "fsize": resource.RLIMIT_FSIZE,
@@ -384,7 +411,10 @@ def apply_limits(limits: dict[str, int | None]) -> None:
         _, hard = resource.getrlimit(which)
         if hard != resource.RLIM_INFINITY:
             value = min(value, hard)
-        resource.setrlimit(which, (value, value))
+        hard_value = value + 1 if key == "cpu" else value
+        if hard != resource.RLIM_INFINITY:
+            hard_value = min(hard_value, hard)
+        resource.setrlimit(which, (value, hard_value))
 
 
 def hello(worker: Worker, config: dict) -> None:
@@ -410,6 +440,7 @@ def main(argv: list[str]) -> None:
     # files there, which must not shadow modules the worker imports later.
     sys.path[:] = [p for p in sys.path if p not in ("", os.getcwd())]
     worker = Worker(Channel(rfd, wfd))
+    os.register_at_fork(after_in_child=worker.channel.forget)
     try:
         req = worker.channel.recv()
         if req[0] != OP_HELLO:

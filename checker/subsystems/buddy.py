@@ -298,3 +298,17 @@ def render_state(state: Mapping[str, Any], highlight: set[int] | None = None, li
     elif prev_end is not None and prev_end < npages:
         lines.append(f"  {prev_end:>7} .. {npages:<7} (no block: pages lost)")
     return lines
+
+
+# ---------------------------------------------------------------- symbolic
+
+
+def symbolic_system(npages: int, mutation: str | None = None):  # noqa: ANN201
+    """The Z3 encoding for a memory of `npages` pages, with MAX_ORDER just big enough
+    for one block to span the largest power of two inside it. Returns
+    (system, setup, integer universe, exponent bound)."""
+    from mmcheck.checker.symbolic.buddy import SymbolicBuddy
+
+    max_order = max(npages.bit_length(), 1)
+    setup = {"npages": npages, "max_order": max_order}
+    return SymbolicBuddy(npages, max_order, mutation), setup, range(0, npages + 1), max_order + 1

@@ -2,30 +2,36 @@
 
 One state holds, for every pfn `x` of `[0, npages)` (a concrete slot index):
 
-    free_head[x]   x starts a free block (PageBuddy on its head page)
-    free_ord[x]    that block's order (0 when x is no free head)
-    alloc_head[x]  x starts an allocated block (the page alloc() returned)
-    alloc_ord[x]   that block's order (0 when x is no allocated head)
+    free_head[x]   Bool  x starts a free block (PageBuddy on its head page)
+    free_ord[x]    Int   that block's order (0 when x is no free head)
+    alloc_head[x]  Bool  x starts an allocated block (a pfn alloc() returned)
+    alloc_ord[x]   Int   that block's order (0 when x is no allocated head)
 
 Free and allocated heads are separate bits, so a state where one pfn heads both a
 free and an allocated block can be written down: "free and allocated blocks are
 disjoint" is then an invariant the engines must prove, not a fact of the encoding,
-and seeded bugs that break it (a page allocated twice) can be found.
+and seeded bugs that break it (a page handed out twice) can be found.
 
-Every term a spec sees is built from these with integer arithmetic on concrete
-pfns: a block that starts at slot x is `Block{pfn: IntVal(x), order: free_ord[x]}`,
-guarded by `free_head[x]`. All pfn arithmetic the transitions need (buddies,
-alignment, "which block contains r") is turned into interval tests with concrete
-bounds, e.g. "x is the level-j buddy of the block containing r" is
-`x ^ 2**j <= r < (x ^ 2**j) + 2**j`, so the solver sees linear integer arithmetic
-and no bit-vectors.
+Why the transitions look the way they do: bounded model checking and k-induction
+must prove UNSAT over many unrolled steps, and Z3 does that far faster when the
+only arithmetic it sees is `variable == constant`. So every pfn and order the
+transitions compare is concrete (a slot index, a level j) and every symbolic value
+is touched only through equality atoms: `free_ord[x] == j`, `alloc.order == j`,
+`result == y`. The order of every slot is then a small finite domain, and the rest
+is propositional. Pfn arithmetic (buddies, alignment, "which block contains r") is
+precomputed per slot: "r lies in the level-j block starting at b" is the
+disjunction of `r == y` over that block's slots, shared level by level.
 
-The transitions are exactly those of `mmcheck.model.buddy.BuddyAllocator`, except
-that alloc's choice is free: alloc may return any block of the asked order aligned
-inside any free block large enough (the checker follows a submission's choice;
-the reference's `take_block` accepts the same). Effects that would land outside
-`[0, npages)` (only a broken state or a seeded bug can cause them) have no slot
-and are dropped.
+The terms a spec sees stay plain Ints: `Block{pfn: IntVal(x), order: free_ord[x]}`
+guarded by `free_head[x]`, alloc's result an Int, and so on.
+
+The transitions are exactly those of `mmcheck.model.buddy.BuddyAllocator` on every
+state where blocks are aligned to their size and lie inside memory (every
+reachable state), except that alloc's choice is free: alloc may return any block
+of the asked order aligned inside any free block large enough (the checker follows
+a submission's choice; the reference's `take_block` accepts the same). On broken
+states, which only induction's step case or a seeded bug produces, the encoding
+makes fixed choices, said where they are made.
 
 Mutations seed the bugs of `examples/buddy/buggy/`, so tests can prove Z3 finds
 them (see `MUTATIONS`).
@@ -33,7 +39,7 @@ them (see `MUTATIONS`).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields
 
 import z3
@@ -64,8 +70,8 @@ MUTATIONS: Mapping[str, str] = {
     "double_alloc": (
         "alloc() forgets to take the block it splits off the free list (a missing "
         "list_del): the whole block stays free, the split halves are put back too "
-        "(where a free block does not already start), and the returned block is "
-        "allocated, so the same pages can be handed out again"
+        "(where no free block starts already), and the returned block is allocated, "
+        "so the same pages can be handed out again"
     ),
 }
 
@@ -88,14 +94,37 @@ class BuddyStepVars:
     is_free: z3.BoolRef
     alloc_order: z3.ArithRef
     alloc_none: z3.BoolRef
-    alloc_pfn: z3.ArithRef  # alloc's result r, when not none
+    alloc_pfn: z3.ArithRef  # alloc's result r, when it neither raised nor returned None
     free_pfn: z3.ArithRef
     free_order: z3.ArithRef
     raised: z3.BoolRef
 
 
+@dataclass
+class Effects:
+    """What one step does to each slot, each term already gated by "it ran and
+    succeeded": *_removed[x] takes the block at x away, *_new[x][j] puts a block
+    of order j there (at most one j holds)."""
+
+    free_removed: list[z3.BoolRef]
+    free_new: list[list[z3.BoolRef]]
+    alloc_removed: list[z3.BoolRef]
+    alloc_new: list[list[z3.BoolRef]]
+
+    def merge(self, other: Effects) -> Effects:
+        """The effects of whichever of two exclusive operations ran."""
+        return Effects(
+            free_removed=_or_each(self.free_removed, other.free_removed),
+            free_new=[_or_each(a, b) for a, b in zip(self.free_new, other.free_new,
+                                                     strict=True)],
+            alloc_removed=_or_each(self.alloc_removed, other.alloc_removed),
+            alloc_new=[_or_each(a, b) for a, b in zip(self.alloc_new, other.alloc_new,
+                                                      strict=True)],
+        )
+
+
 def boot_blocks(npages: int, max_order: int) -> list[tuple[int, int]]:
-    """The free blocks at boot: the largest aligned chunks, order below max_order."""
+    """The free blocks at boot: the largest aligned chunks, of order below max_order."""
     blocks: list[tuple[int, int]] = []
     pfn = 0
     while pfn < npages:
@@ -115,8 +144,9 @@ class SymbolicBuddy:
     """The buddy allocator over pfns [0, npages) with orders [0, max_order), in Z3.
 
     A state's `values` present the vocabulary; its `variables` are the per-slot
-    constants, in the order of `BuddyVars` (free_head, free_ord, alloc_head,
-    alloc_ord), which is how `vars_of` finds them again. Likewise for steps.
+    constants in the order of `BuddyVars` (all free_head, all free_ord, all
+    alloc_head, all alloc_ord), which is how `vars_of` finds them again. A step's
+    `variables` are those of `BuddyStepVars`, in field order.
     """
 
     vocabulary: Vocabulary = VOCABULARY
@@ -131,67 +161,63 @@ class SymbolicBuddy:
         self.npages = npages
         self.max_order = max_order
         self.mutation = mutation
-        # levels[x]: the orders j for which slot x is aligned to 2**j (x heads a level-j block)
-        self._levels = [
-            [j for j in range(max_order) if x % (1 << j) == 0] for x in range(npages)
-        ]
+        # levels[x]: the orders j < max_order with x aligned to 2**j (x may head a
+        # level-j block); every j at which a block can start at slot x.
+        self.levels = [[j for j in range(max_order) if x % (1 << j) == 0]
+                       for x in range(npages)]
 
     # -- states ---------------------------------------------------------------
 
     def fresh_state(self, tag: str) -> SymState:
         """A state of fresh z3 constants named after `tag`."""
         n = self.npages
-        v = BuddyVars(
+        return self._present(BuddyVars(
             free_head=tuple(z3.Bool(f"{tag}.free_head[{x}]") for x in range(n)),
             free_ord=tuple(z3.Int(f"{tag}.free_ord[{x}]") for x in range(n)),
             alloc_head=tuple(z3.Bool(f"{tag}.alloc_head[{x}]") for x in range(n)),
             alloc_ord=tuple(z3.Int(f"{tag}.alloc_ord[{x}]") for x in range(n)),
-        )
-        return self._present(v)
+        ))
 
     def vars_of(self, s: SymState) -> BuddyVars:
         """The per-slot constants behind a state made by `fresh_state`."""
         n, vs = self.npages, s.variables
         if len(vs) != 4 * n:
-            raise ValueError(f"SymbolicBuddy.vars_of: a state of {self.npages} pages has "
-                             f"{4 * n} variables, this one has {len(vs)}; make states "
-                             f"with fresh_state")
+            raise ValueError(f"SymbolicBuddy.vars_of: a state of {n} pages has {4 * n} "
+                             f"variables, this one has {len(vs)}; make it with fresh_state")
         return BuddyVars(vs[:n], vs[n:2 * n], vs[2 * n:3 * n], vs[3 * n:])  # type: ignore[arg-type]
 
     def _present(self, v: BuddyVars) -> SymState:
-        """The vocabulary's view of per-slot variables `v`."""
+        """The vocabulary's view of the per-slot variables `v`."""
         n = self.npages
-        free_slots = tuple(
-            (v.free_head[x], _block(z3.IntVal(x), v.free_ord[x])) for x in range(n)
-        )
-        alloc_slots = tuple(
-            (v.alloc_head[x], _block(z3.IntVal(x), v.alloc_ord[x])) for x in range(n)
-        )
+        free = tuple((v.free_head[x], _block(x, v.free_ord[x])) for x in range(n))
+        allocated = tuple((v.alloc_head[x], _block(x, v.alloc_ord[x])) for x in range(n))
         pages = tuple(
-            (
-                z3.BoolVal(True),
-                SymRecord(
-                    "Page",
-                    {
-                        "pfn": z3.IntVal(x),
-                        "buddy": v.free_head[x],
-                        "order": z3.If(v.free_head[x], v.free_ord[x], 0),
-                        "refcount": z3.If(v.alloc_head[x], 1, 0),
-                    },
-                ),
-            )
+            (z3.BoolVal(True), SymRecord("Page", {
+                "pfn": z3.IntVal(x),
+                "buddy": v.free_head[x],
+                "order": z3.If(v.free_head[x], v.free_ord[x], 0),
+                "refcount": z3.If(v.alloc_head[x], 1, 0),
+            }))
             for x in range(n)
         )
-        values: dict[str, object] = {
+        free_pages = z3.Sum([z3.If(v.free_head[x], self._pow2(v.free_ord[x]), 0)
+                             for x in range(n)])
+        values = {
             "npages": z3.IntVal(self.npages),
             "max_order": z3.IntVal(self.max_order),
-            "free": SymCollection("Block", free_slots),
-            "allocated": SymCollection("Block", alloc_slots),
-            "free_area": SymCollection("Block", free_slots),
-            "free_pages": z3.Sum(
-                [z3.If(v.free_head[x], self._pow2(v.free_ord[x]), 0) for x in range(n)]
-            ),
+            "free": SymCollection("Block", free),
+            "allocated": SymCollection("Block", allocated),
+            "free_area": SymCollection("Block", free),  # one list entry per free block
+            "free_pages": free_pages,
             "pages": SymCollection("Page", pages),
+            # The sparse struct-page views: the same records, present only where
+            # PageBuddy is set / _refcount is not zero.
+            "buddy_pages": SymCollection(
+                "Page", tuple((v.free_head[x], rec) for x, (_, rec) in enumerate(pages))
+            ),
+            "used_pages": SymCollection(
+                "Page", tuple((v.alloc_head[x], rec) for x, (_, rec) in enumerate(pages))
+            ),
         }
         return SymState(values, _flat(v))
 
@@ -204,22 +230,10 @@ class SymbolicBuddy:
 
     def init(self, s: SymState) -> z3.BoolRef:
         """s is the boot state: every page free, in the largest aligned chunks."""
-        v = self.vars_of(s)
-        boot = dict(boot_blocks(self.npages, self.max_order))
-        return z3.And(
-            [
-                z3.And(
-                    v.free_head[x] == (x in boot),
-                    v.free_ord[x] == boot.get(x, 0),
-                    z3.Not(v.alloc_head[x]),
-                    v.alloc_ord[x] == 0,
-                )
-                for x in range(self.npages)
-            ]
-        )
+        return self.assign(s, boot_blocks(self.npages, self.max_order), ())
 
     def well_formed(self, s: SymState) -> z3.BoolRef:
-        """Domain facts: orders lie in [0, max_order) and are 0 on non-head slots.
+        """Domain facts: every order is one of 0 .. max_order-1, and 0 on a non-head.
 
         Nothing about alignment, overlap or coalescing: those are the spec's to prove.
         """
@@ -228,53 +242,38 @@ class SymbolicBuddy:
         for x in range(self.npages):
             for head, order in ((v.free_head[x], v.free_ord[x]),
                                 (v.alloc_head[x], v.alloc_ord[x])):
-                facts.append(z3.And(order >= 0, order < self.max_order))
+                facts.append(z3.Or([order == j for j in range(self.max_order)]))
                 facts.append(z3.Implies(z3.Not(head), order == 0))
         return z3.And(facts)
 
-    def equals(self, s: SymState, s2: SymState) -> z3.BoolRef:
-        """s and s2 are the same state (every slot variable equal)."""
-        a, b = self.vars_of(s), self.vars_of(s2)
-        return z3.And([x == y for x, y in zip(_flat(a), _flat(b), strict=True)])
-
     def assign(self, s: SymState, free: Iterable[tuple[int, int]],
                allocated: Iterable[tuple[int, int]]) -> z3.BoolRef:
-        """s holds exactly the given free and allocated blocks ((pfn, order) pairs).
+        """s holds exactly these free and allocated blocks ((pfn, order) pairs).
 
-        Blocks whose pfn has no slot make the formula false.
+        False if a block has no slot (a pfn outside [0, npages)).
         """
         v = self.vars_of(s)
         fmap = {int(p): int(o) for p, o in free}
         amap = {int(p): int(o) for p, o in allocated}
         if any(not 0 <= p < self.npages for p in (*fmap, *amap)):
             return z3.BoolVal(False)
-        return z3.And(
-            [
-                z3.And(
-                    v.free_head[x] == (x in fmap),
-                    v.free_ord[x] == fmap.get(x, 0),
-                    v.alloc_head[x] == (x in amap),
-                    v.alloc_ord[x] == amap.get(x, 0),
-                )
-                for x in range(self.npages)
-            ]
-        )
+        return z3.And([
+            z3.And(v.free_head[x] == (x in fmap), v.free_ord[x] == fmap.get(x, 0),
+                   v.alloc_head[x] == (x in amap), v.alloc_ord[x] == amap.get(x, 0))
+            for x in range(self.npages)
+        ])
 
     def decode_state(self, model: z3.ModelRef, s: SymState) -> dict[str, list[tuple[int, int]]]:
-        """The free and allocated blocks of s in `model`, as sorted (pfn, order) lists."""
+        """The free and allocated blocks of s in `model`, as (pfn, order) lists by pfn."""
         v = self.vars_of(s)
 
-        def blocks(heads: tuple[z3.BoolRef, ...], ords: tuple[z3.ArithRef, ...]):
-            return [
-                (x, model.eval(ords[x], model_completion=True).as_long())
-                for x in range(self.npages)
-                if z3.is_true(model.eval(heads[x], model_completion=True))
-            ]
+        def blocks(heads: Sequence[z3.BoolRef], ords: Sequence[z3.ArithRef]):
+            return [(x, model.eval(ords[x], model_completion=True).as_long())
+                    for x in range(self.npages)
+                    if z3.is_true(model.eval(heads[x], model_completion=True))]
 
-        return {
-            "free": blocks(v.free_head, v.free_ord),
-            "allocated": blocks(v.alloc_head, v.alloc_ord),
-        }
+        return {"free": blocks(v.free_head, v.free_ord),
+                "allocated": blocks(v.alloc_head, v.alloc_ord)}
 
     # -- steps ----------------------------------------------------------------
 
@@ -290,17 +289,14 @@ class SymbolicBuddy:
             free_order=z3.Int(f"{tag}.free.order"),
             raised=z3.Bool(f"{tag}.raised"),
         )
-        t = SymStep(
+        return SymStep(
             is_op={"alloc": sv.is_alloc, "free": sv.is_free},
-            args={
-                "alloc": {"order": sv.alloc_order},
-                "free": {"pfn": sv.free_pfn, "order": sv.free_order},
-            },
+            args={"alloc": {"order": sv.alloc_order},
+                  "free": {"pfn": sv.free_pfn, "order": sv.free_order}},
             results={"alloc": SymOptional(sv.alloc_none, sv.alloc_pfn), "free": None},
             raised=sv.raised,
-            variables=_step_tuple(sv),
+            variables=tuple(getattr(sv, f.name) for f in fields(sv)),
         )
-        return t
 
     def step_vars(self, t: SymStep) -> BuddyStepVars:
         """The constants behind a step made by `fresh_step`."""
@@ -309,14 +305,21 @@ class SymbolicBuddy:
     def trans(self, s: SymState, t: SymStep, s2: SymState) -> z3.BoolRef:
         """Step t takes s to s2: exactly one operation ran, as the reference runs it.
 
+        Each operation yields its side conditions and its `Effects`, gated by
+        whether it ran and succeeded, so one set of per-slot equations (`_apply`)
+        serves both, and a failed or None step falls out as "nothing changes".
         Arguments of the operation that did not run, and alloc's result when it
         raised or returned None, are pinned to 0 so that a model reads back one way.
         """
         sv = self.step_vars(t)
         v, v2 = self.vars_of(s), self.vars_of(s2)
+        alloc_side, alloc = self._alloc(v, sv)
+        free_side, free = self._free(v, sv)
         return z3.And(
             sv.is_alloc != sv.is_free,
-            z3.If(sv.is_alloc, self._alloc(v, sv, v2), self._free(v, sv, v2)),
+            z3.Implies(sv.is_alloc, alloc_side),
+            z3.Implies(sv.is_free, free_side),
+            self._apply(v, alloc.merge(free), v2),
         )
 
     def decode_step(self, model: z3.ModelRef, t: SymStep) -> ConcreteStep:
@@ -335,191 +338,235 @@ class SymbolicBuddy:
             return ConcreteStep("alloc", (num(sv.alloc_order),), result, raised)
         return ConcreteStep("free", (num(sv.free_pfn), num(sv.free_order)), None, raised)
 
+    # -- effects and the per-slot equations ---------------------------------------
+
+    def _no_effects(self) -> Effects:
+        false, m = z3.BoolVal(False), self.max_order
+        return Effects(
+            free_removed=[false] * self.npages,
+            free_new=[[false] * m for _ in range(self.npages)],
+            alloc_removed=[false] * self.npages,
+            alloc_new=[[false] * m for _ in range(self.npages)],
+        )
+
+    def _apply(self, v: BuddyVars, e: Effects, v2: BuddyVars) -> z3.BoolRef:
+        """s2 is s with the effects `e` applied, slot by slot.
+
+        A block put at slot x (new[j]: of order j) replaces what was there; a
+        removed block leaves x empty unless one is put there in the same step;
+        anything else stays. Orders of empty slots are 0.
+        """
+        post = []
+        for x in range(self.npages):
+            post.append(self._slot(v.free_head[x], v.free_ord[x], e.free_removed[x],
+                                   e.free_new[x], v2.free_head[x], v2.free_ord[x]))
+            post.append(self._slot(v.alloc_head[x], v.alloc_ord[x], e.alloc_removed[x],
+                                   e.alloc_new[x], v2.alloc_head[x], v2.alloc_ord[x]))
+        return z3.And(post)
+
+    def _slot(self, head: z3.BoolRef, order: z3.ArithRef, removed: z3.BoolRef,
+              new: Sequence[z3.BoolRef], head2: z3.BoolRef, order2: z3.ArithRef) -> z3.BoolRef:
+        """One slot's next head bit and order (the new[j] are exclusive)."""
+        put = z3.Or(new)
+        stays = z3.And(head, z3.Not(removed), z3.Not(put))
+        cases = [z3.Or(new[j], z3.And(stays, order == j)) for j in range(self.max_order)]
+        cases[0] = z3.Or(cases[0], z3.Not(head2))
+        return z3.And(head2 == z3.Or(put, stays),
+                      *[(order2 == j) == case for j, case in enumerate(cases)])
+
+    def _within(self, pfn: z3.ArithRef) -> list[dict[int, z3.BoolRef]]:
+        """within[j][b]: pfn lies in the level-j block that starts at slot b.
+
+        Built level by level from the atoms `pfn == y`, each level's disjunctions
+        made of the previous level's, so the whole table is O(npages) terms.
+        """
+        n = self.npages
+        within = [{y: pfn == y for y in range(n)}]
+        for j in range(1, self.max_order):
+            half, lower = 1 << (j - 1), within[j - 1]
+            within.append({b: z3.Or(lower[b], lower[b + half]) if b + half < n else lower[b]
+                           for b in range(0, n, 1 << j)})
+        return within
+
+    def _sibling(self, x: int, j: int) -> int | None:
+        """The block whose level-j buddy is slot x: x ^ 2**j (or the mutated rule).
+
+        None when it would start outside [0, npages). Under "wrong_buddy" the buddy
+        of b is b + 2**j, so x is the buddy of x - 2**j.
+        """
+        b = x - (1 << j) if self.mutation == "wrong_buddy" else x ^ (1 << j)
+        return b if 0 <= b < self.npages else None
+
+    def _buddy_of(self, b: int, j: int) -> int | None:
+        """The slot free() takes as the level-j buddy of the block at b, if in memory."""
+        x = b + (1 << j) if self.mutation == "wrong_buddy" else b ^ (1 << j)
+        return x if x < self.npages else None
+
     # -- alloc ----------------------------------------------------------------
 
-    def _alloc(self, v: BuddyVars, sv: BuddyStepVars, v2: BuddyVars) -> z3.BoolRef:
-        """alloc(order) returning r, or None, or raising ValueError."""
-        order, r = sv.alloc_order, sv.alloc_pfn
-        valid = z3.And(order >= 0, order < self.max_order)
-        avail = z3.Or([z3.And(v.free_head[x], v.free_ord[x] >= order)
-                       for x in range(self.npages)])
-        unchanged = z3.And(_same(v, v2), r == 0)
+    def _alloc(self, v: BuddyVars, sv: BuddyStepVars) -> tuple[z3.BoolRef, Effects]:
+        """alloc(order): raises ValueError, returns None, or returns r and allocates it.
+
+        None exactly when no free block of order >= order exists. Otherwise r is an
+        aligned block of that order inside a free block F (`_take_block`).
+        """
+        m, order, r = self.max_order, sv.alloc_order, sv.alloc_pfn
+        at_most = _prefix_or([order == j for j in range(m)])  # at_most[k]: order <= k
+        valid = at_most[m - 1]
+        avail = z3.Or([z3.And(v.free_head[x], v.free_ord[x] == k, at_most[k])
+                       for x in range(self.npages) for k in range(m)])
+        go = z3.And(sv.is_alloc, valid, avail)
+        side, effects = self._take_block(v, sv, at_most, go)
         return z3.And(
             sv.free_pfn == 0,
             sv.free_order == 0,
             sv.raised == z3.Not(valid),
-            z3.If(
-                valid,
-                z3.And(
-                    sv.alloc_none == z3.Not(avail),
-                    z3.If(avail, self._take_block(v, order, r, v2), unchanged),
-                ),
-                z3.And(z3.Not(sv.alloc_none), unchanged),
-            ),
-        )
+            sv.alloc_none == z3.And(valid, z3.Not(avail)),
+            z3.If(go, side, r == 0),
+        ), effects
 
-    def _take_block(self, v: BuddyVars, order: z3.ArithRef, r: z3.ArithRef,
-                    v2: BuddyVars) -> z3.BoolRef:
-        """r is an aligned order-`order` block inside a free block F; s2 has it allocated.
+    def _take_block(self, v: BuddyVars, sv: BuddyStepVars, at_most: Sequence[z3.BoolRef],
+                    go: z3.BoolRef) -> tuple[z3.BoolRef, Effects]:
+        """r is an aligned block of the asked order inside a free block F; when `go`,
+        it becomes allocated, F leaves the free list, and the buddies of r's
+        enclosing blocks at levels [order, F's order) become free (`expand`,
+        `break_down_buddy_pages`).
 
-        F is the free block of order >= `order` containing [r, r + 2**order); in a
-        state where several overlap (never reachable) the lowest-pfn one is taken,
-        so the successor is a function of r. F leaves the free list and the buddies
-        of r's enclosing blocks at levels [order, F's order) are put back (`expand`).
+        F is a free block of order k >= order, aligned to 2**k, that contains r. A
+        free block not aligned to its size (never reachable) is never split; where
+        several contain r (never reachable) the lowest-pfn one is F, so s2 is a
+        function of s, order and r.
         """
-        n, size = self.npages, self._pow2(order)
-        contains = [self._contains(v, x, order, size, r) for x in range(n)]
-        chosen: list[z3.BoolRef] = []  # chosen[x]: x heads F (the first slot containing r)
-        none_before: z3.BoolRef = z3.BoolVal(True)
+        n, m, r = self.npages, self.max_order, sv.alloc_pfn
+        within = self._within(r)
+        # r is a slot aligned to 2**order: order <= the trailing zeros of r
+        aligned = z3.Or([z3.And(r == y, at_most[self.levels[y][-1]]) for y in range(n)])
+        contains = [z3.Or([z3.And(v.free_head[x], v.free_ord[x] == k, at_most[k],
+                                  within[k][x]) for k in self.levels[x]])
+                    for x in range(n)]
+        chosen, none_before = [], z3.BoolVal(True)  # chosen[x]: x heads F
         for x in range(n):
             chosen.append(z3.And(none_before, contains[x]))
             none_before = z3.And(none_before, z3.Not(contains[x]))
-        top = z3.IntVal(0)  # F's order
+        top = [z3.Or([z3.And(chosen[x], v.free_ord[x] == k) for x in range(0, n, 1 << k)])
+               for k in range(m)]  # top[k]: F has order k
+        above = _suffix_or(top)  # above[k]: F's order >= k
+        e = self._no_effects()
         for x in range(n):
-            top = z3.If(chosen[x], v.free_ord[x], top)
-        aligned = z3.Or([z3.And(order == j, r % (1 << j) == 0) for j in range(self.max_order)])
-        post = []
-        for x in range(n):
-            split, split_ord = self._split_half(x, order, top, r)
+            half = [z3.And(go, h) for h in self._split_half(x, at_most, above, within)]
             if self.mutation == "double_alloc":  # F stays; halves go where no block starts
-                fh2 = z3.Or(v.free_head[x], split)
-                fo2 = z3.If(v.free_head[x], v.free_ord[x], z3.If(split, split_ord, 0))
+                e.free_new[x] = [z3.And(z3.Not(v.free_head[x]), h) for h in half]
             else:
-                fh2 = z3.Or(z3.And(v.free_head[x], z3.Not(chosen[x])), split)
-                fo2 = z3.If(split, split_ord, z3.If(fh2, v.free_ord[x], 0))
-            post += [
-                v2.free_head[x] == fh2,
-                v2.free_ord[x] == fo2,
-                v2.alloc_head[x] == z3.Or(v.alloc_head[x], r == x),
-                v2.alloc_ord[x] == z3.If(r == x, order, v.alloc_ord[x]),
-            ]
-        return z3.And(aligned, z3.Not(none_before), *post)
+                e.free_new[x] = half
+                e.free_removed[x] = z3.And(go, chosen[x])
+            e.alloc_new[x] = [z3.And(go, r == x, sv.alloc_order == j) for j in range(m)]
+        return z3.And(aligned, z3.Not(none_before)), e
 
-    def _contains(self, v: BuddyVars, x: int, order: z3.ArithRef, size: z3.ArithRef,
-                  r: z3.ArithRef) -> z3.BoolRef:
-        """x heads a free block of order >= `order` that contains [r, r + size)."""
-        return z3.And(
-            v.free_head[x],
-            v.free_ord[x] >= order,
-            x <= r,
-            z3.Or([z3.And(v.free_ord[x] == k, r + size <= x + (1 << k))
-                   for k in range(self.max_order)]),
-        )
+    def _split_half(self, x: int, at_most: Sequence[z3.BoolRef], above: Sequence[z3.BoolRef],
+                    within: Sequence[Mapping[int, z3.BoolRef]]) -> list[z3.BoolRef]:
+        """half[j]: `expand` puts a free block of order j at slot x.
 
-    def _split_half(self, x: int, order: z3.ArithRef, top: z3.ArithRef,
-                    r: z3.ArithRef) -> tuple[z3.BoolRef, z3.ArithRef]:
-        """Whether `expand` puts a free block at slot x, and its order.
-
-        Splitting F (order `top`) down to r's block of order `order` frees, at each
-        level j in [order, top), the buddy of the level-j block containing r. Slot x
-        is that buddy iff x is aligned to 2**j and r lies in x's sibling at level j,
-        i.e. in [x ^ 2**j, (x ^ 2**j) + 2**j). At most one level j can match.
+        At each level j in [order, F's order) the buddy of r's level-j block is
+        freed; slot x is it when r lies in x's sibling at level j. Only a seeded bug
+        can make two levels pick the same slot; the higher level then wins, as the
+        later set_buddy_order would.
         """
-        hits: list[tuple[int, z3.BoolRef]] = []
-        for j in self._levels[x]:
-            if j >= self.max_order - 1:
-                break  # a split half has order below F's, hence below max_order - 1
-            if self.mutation == "wrong_buddy":
-                lo = x - (1 << j)  # x == base + 2**j, base = r's level-j block
-            else:
-                lo = x ^ (1 << j)
-            if self.mutation == "lost_upper_half" and x > lo:
-                continue  # the upper half (above r's block) is never put back
-            if lo < 0:
-                continue
-            hits.append((j, z3.And(order <= j, top > j, lo <= r, r < lo + (1 << j))))
-        split = z3.Or([h for _, h in hits]) if hits else z3.BoolVal(False)
-        split_ord: z3.ArithRef = z3.IntVal(0)
-        for j, h in hits:
-            split_ord = z3.If(h, j, split_ord)
-        return split, split_ord
+        m = self.max_order
+        hit = [z3.BoolVal(False)] * m
+        for j in self.levels[x]:
+            if j >= m - 1:
+                break  # a split half is smaller than F, so below the top order
+            b = self._sibling(x, j)
+            if b is None or (self.mutation == "lost_upper_half" and x > b):
+                continue  # outside memory, or an upper half that is never put back
+            # order <= j < F's order, and r in the level-j block at b
+            hit[j] = z3.And(at_most[j], above[j + 1], within[j][b])
+        half = []
+        for j in range(m):
+            higher = [h for h in hit[j + 1:] if not z3.is_false(h)]
+            half.append(z3.And(hit[j], z3.Not(z3.Or(higher))) if higher else hit[j])
+        return half
 
     # -- free -----------------------------------------------------------------
 
-    def _free(self, v: BuddyVars, sv: BuddyStepVars, v2: BuddyVars) -> z3.BoolRef:
+    def _free(self, v: BuddyVars, sv: BuddyStepVars) -> tuple[z3.BoolRef, Effects]:
         """free(pfn, order): ValueError unless (pfn, order) is an allocated block."""
         pfn, order = sv.free_pfn, sv.free_order
-        valid = z3.Or([z3.And(pfn == x, v.alloc_head[x], v.alloc_ord[x] == order)
-                       for x in range(self.npages)])
-        return z3.And(
-            sv.alloc_order == 0,
-            z3.Not(sv.alloc_none),
-            sv.alloc_pfn == 0,
-            sv.raised == z3.Not(valid),
-            z3.If(valid, self._free_one_page(v, pfn, order, v2), _same(v, v2)),
-        )
+        valid = z3.Or([z3.And(pfn == x, v.alloc_head[x], v.alloc_ord[x] == j, order == j)
+                       for x in range(self.npages) for j in range(self.max_order)])
+        side = z3.And(sv.alloc_order == 0, z3.Not(sv.alloc_none), sv.alloc_pfn == 0,
+                      sv.raised == z3.Not(valid))
+        return side, self._free_one_page(v, sv, z3.And(sv.is_free, valid))
 
-    def _free_one_page(self, v: BuddyVars, pfn: z3.ArithRef, order: z3.ArithRef,
-                       v2: BuddyVars) -> z3.BoolRef:
-        """`__free_one_page`: free the allocated block (pfn, order), merging upwards.
+    def _free_one_page(self, v: BuddyVars, sv: BuddyStepVars, go: z3.BoolRef) -> Effects:
+        """`__free_one_page`: when `go`, free the block (pfn, order), merging upwards.
 
-        merged[j]: the level-j block containing pfn merged with its buddy. It needs
-        the climb to have reached level j (j == order, or merged at j - 1), j below
-        max_order - 1, and the buddy to be a free block of order exactly j. The
-        blocks are aligned in every reachable state; an unaligned pfn (a broken
-        state) is treated as the aligned block containing it.
+        merged[j]: pfn's level-j block merged with its buddy: the climb reached
+        level j (j == order, or merged at j - 1), j is below the top order, and the
+        buddy is a free block of order exactly j inside memory. final[j]: the climb
+        stopped at level j. An unaligned pfn (a broken state) frees the aligned
+        block that contains it.
         """
-        n, top_level = self.npages, self.max_order - 1
+        n, m, pfn, order = self.npages, self.max_order, sv.free_pfn, sv.free_order
+        within = self._within(pfn)
         merged: list[z3.BoolRef] = []
-        for j in range(top_level):
+        final: list[z3.BoolRef] = []
+        for j in range(m):
             reached = order == j if j == 0 else z3.Or(order == j, merged[j - 1])
-            if self.mutation == "no_coalesce":
-                merged.append(z3.BoolVal(False))
+            if j < m - 1 and self.mutation != "no_coalesce":
+                merged.append(z3.And(go, reached, self._buddy_free(v, within[j], j)))
             else:
-                merged.append(z3.And(reached, self._buddy_free(v, pfn, j)))
-        final = order + z3.Sum([z3.If(m, 1, 0) for m in merged]) if merged else order
-        post = []
+                merged.append(z3.BoolVal(False))
+            final.append(z3.And(go, reached, z3.Not(merged[j])))
+        e = self._no_effects()
         for x in range(n):
-            new_head = z3.Or([z3.And(final == j, x <= pfn, pfn < x + (1 << j))
-                              for j in self._levels[x]])
-            removed = z3.Or([z3.And(merged[j], self._is_buddy(x, j, pfn))
-                             for j in self._levels[x] if j < top_level])
-            fh2 = z3.Or(new_head, z3.And(v.free_head[x], z3.Not(removed)))
-            post += [
-                v2.free_head[x] == fh2,
-                v2.free_ord[x] == z3.If(new_head, final, z3.If(fh2, v.free_ord[x], 0)),
-                v2.alloc_head[x] == z3.And(v.alloc_head[x], pfn != x),
-                v2.alloc_ord[x] == z3.If(pfn == x, 0, v.alloc_ord[x]),
-            ]
-        return z3.And(post)
+            removed = []
+            for j in self.levels[x]:
+                e.free_new[x][j] = z3.And(final[j], within[j][x])
+                b = self._sibling(x, j)
+                if j < m - 1 and b is not None:
+                    removed.append(z3.And(merged[j], within[j][b]))
+            e.free_removed[x] = z3.Or(removed)
+            e.alloc_removed[x] = z3.And(go, pfn == x)
+        return e
 
-    def _is_buddy(self, x: int, j: int, pfn: z3.ArithRef) -> z3.BoolRef:
-        """Slot x (aligned to 2**j) is what free() takes as the level-j buddy of pfn."""
-        if self.mutation == "wrong_buddy":  # x == base + 2**j, base = pfn's level-j block
-            lo = x - (1 << j)
-        else:  # x == base ^ 2**j: pfn lies in x's sibling
-            lo = x ^ (1 << j)
-        if lo < 0:
-            return z3.BoolVal(False)
-        return z3.And(lo <= pfn, pfn < lo + (1 << j))
-
-    def _buddy_free(self, v: BuddyVars, pfn: z3.ArithRef, j: int) -> z3.BoolRef:
+    def _buddy_free(self, v: BuddyVars, within_j: Mapping[int, z3.BoolRef],
+                    j: int) -> z3.BoolRef:
         """The level-j buddy of pfn's block is a free block of order exactly j.
 
-        Only slots of [0, npages) exist, so a buddy outside memory is never free.
+        Only slots of [0, npages) exist, so a buddy outside memory is never free
+        (page_is_buddy's zone check).
         """
-        return z3.Or(
-            [
-                z3.And(self._is_buddy(x, j, pfn), v.free_head[x], v.free_ord[x] == j)
-                for x in range(self.npages)
-                if x % (1 << j) == 0
-            ]
-        )
+        cases = []
+        for b, here in within_j.items():
+            x = self._buddy_of(b, j)
+            if x is not None:
+                cases.append(z3.And(here, v.free_head[x], v.free_ord[x] == j))
+        return z3.Or(cases)
+
+def _or_each(a: Sequence[z3.BoolRef], b: Sequence[z3.BoolRef]) -> list[z3.BoolRef]:
+    """[Or(a[i], b[i])], leaving out the constant False operands."""
+    return [y if z3.is_false(x) else x if z3.is_false(y) else z3.Or(x, y)
+            for x, y in zip(a, b, strict=True)]
 
 
-def _step_tuple(sv: BuddyStepVars) -> tuple[z3.ExprRef, ...]:
-    """The step's constants in field order (dataclasses.astuple would copy z3 terms)."""
-    return tuple(getattr(sv, f.name) for f in fields(sv))
+def _prefix_or(terms: Sequence[z3.BoolRef]) -> list[z3.BoolRef]:
+    """out[k] = Or(terms[0..k])."""
+    out, acc = [], z3.BoolVal(False)
+    for term in terms:
+        acc = z3.Or(acc, term) if out else term
+        out.append(acc)
+    return out
 
 
-def _block(pfn: z3.ArithRef, order: z3.ArithRef) -> SymRecord:
-    return SymRecord("Block", {"pfn": pfn, "order": order})
+def _suffix_or(terms: Sequence[z3.BoolRef]) -> list[z3.BoolRef]:
+    """out[k] = Or(terms[k..]), and out[len(terms)] = False."""
+    return [*reversed(_prefix_or(list(reversed(terms)))), z3.BoolVal(False)]
+
+
+def _block(pfn: int, order: z3.ArithRef) -> SymRecord:
+    return SymRecord("Block", {"pfn": z3.IntVal(pfn), "order": order})
 
 
 def _flat(v: BuddyVars) -> tuple[z3.ExprRef, ...]:
     return v.free_head + v.free_ord + v.alloc_head + v.alloc_ord
-
-
-def _same(v: BuddyVars, v2: BuddyVars) -> z3.BoolRef:
-    """v2 is v: the operation left the state unchanged."""
-    return z3.And([a == b for a, b in zip(_flat(v), _flat(v2), strict=True)])

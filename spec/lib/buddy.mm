@@ -3,7 +3,8 @@ spec buddy "The Linux buddy page allocator: what free_area must always look like
 # The vocabulary (model/buddy.py): npages, max_order, free and allocated
 # (set[Block]), free_area (list[Block], every entry of every free list),
 # free_pages (the NR_FREE_PAGES counter), pages (list[Page], one struct page
-# per pfn). Block{pfn, order}; Page{pfn, buddy, order, refcount}.
+# per pfn), buddy_pages and used_pages (the struct pages with PageBuddy set,
+# with a nonzero _refcount). Block{pfn, order}; Page{pfn, buddy, order, refcount}.
 # Tags in brackets refer to ../shared/invariants.md.
 
 def size(b) = 2 ** b.order
@@ -23,8 +24,8 @@ invariant inside_memory "[BUD-2] every block lies inside [0, npages)":
 invariant no_overlap "[BUD-2] no two blocks, free or allocated, share a page":
     forall a, b in blocks: disjoint(span(a), span(b))
 
-invariant exact_cover "[BUD-2] free and allocated blocks cover exactly npages pages":
-    sum(b in blocks: size(b)) == npages
+invariant full_cover "[BUD-2] every page of [0, npages) lies in some block (with no_overlap: exactly one)":
+    forall q in 0 .. npages: exists b in blocks: q in span(b)
 
 invariant coalesced "[BUD-3] no two free buddies of the same order below the top order":
     forall b in free:
@@ -35,18 +36,26 @@ invariant free_lists_match_pages "[BUD-4] each free-list entry is a PageBuddy he
     (forall e in free_area: e in free)
     and count(e in free_area) == count(b in free)
 
-invariant pages_agree "[BUD-5] struct page agrees: PageBuddy exactly on free heads, refcount 1 exactly on allocated heads":
-    (forall p in pages: p.buddy <-> Block{pfn: p.pfn, order: p.order} in free)
-    and (forall p in pages: (p.refcount == 1) <-> (exists b in allocated: b.pfn == p.pfn))
+invariant buddy_flag_on_free_heads "[BUD-5] PageBuddy is set exactly on the head page of each free block, with private = its order":
+    (forall p in buddy_pages: Block{pfn: p.pfn, order: p.order} in free)
+    and count(p in buddy_pages) == count(b in free)
+
+invariant refcount_on_allocated_heads "[BUD-5] a page has references exactly when it heads an allocated block, and a free page has none":
+    (forall p in used_pages: p.refcount == 1 and not p.buddy)
+    and (forall b in allocated: exists p in used_pages: p.pfn == b.pfn)
+    and count(p in used_pages) == count(b in allocated)
 
 invariant free_pages_counter "[BUD-4] NR_FREE_PAGES equals the pages in free blocks":
     free_pages == sum(b in free: size(b))
 
 action alloc_fails_only_when_full "alloc returns none only when no aligned run of 2^order free pages exists"
 after alloc(order) returns r:
+    # Every aligned window of 2^order pages runs past the end or meets an
+    # allocated block (pages not in an allocated block are free: exact_cover).
     (r == none and not raised) ->
-        not (exists p in 0 .. npages - size(Block{pfn: 0, order: order}) + 1 step 2 ** order:
-                 forall q in p .. p + 2 ** order: exists b in old(free): q in span(b))
+        forall p in 0 .. npages step 2 ** order:
+            p + 2 ** order > npages
+            or (exists a in old(allocated): not disjoint(span(a), p .. p + 2 ** order))
 
 action alloc_takes_free_block "alloc hands out a naturally aligned block that was free, and only that"
 after alloc(order) returns r:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import importlib.util
 import random
+import types
+from pathlib import Path
 
 import pytest
 from mmcheck.model.linux import (
@@ -418,3 +421,74 @@ def test_vocabulary_names_the_snapshot() -> None:
         assert VOCABULARY.record(record) is not None
     pte = VOCABULARY.record("Pte")
     assert [f for f, _ in pte.fields][:3] == ["va", "pfn", "flags"]
+
+
+# ---- the examples: the student-style PageTable agrees, the buggy ones do not --------------
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "pagetable"
+
+
+def load_example(relpath: str) -> types.ModuleType:
+    path = EXAMPLES / relpath
+    spec = importlib.util.spec_from_file_location(f"example_{path.stem}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def outcome(fn, *args) -> object:  # noqa: ANN001
+    try:
+        return ("ok", fn(*args))
+    except Exception as exc:  # noqa: BLE001 - any exception is an outcome to compare
+        return (type(exc).__name__, getattr(exc, "code", None))
+
+
+def differential(module: types.ModuleType, levels: int, seed: int, steps: int = 400) -> int | None:
+    """The first step where `module`'s PageTable and the reference disagree, or None."""
+    rng = random.Random(seed)
+    ref, sub = PageTable(levels, Pages()), module.PageTable(levels, Pages())
+    top = 1 << 32 if levels < 4 else 1 << 47
+    slots = [rng.randrange(top // PAGE_SIZE) * PAGE_SIZE for _ in range(6)]
+    slots += [s + PAGE_SIZE for s in slots[:3]]
+    for step in range(steps):
+        va = rng.choice(slots)
+        op = rng.random()
+        if op < 0.35:
+            flags = rng.choice([URW, P | U, P | RW, P, U | RW])
+            args: tuple = ("map", va, step, flags)
+        elif op < 0.55:
+            args = ("unmap", va)
+        elif op < 0.65:
+            args = ("walk", va + rng.randrange(PAGE_SIZE))
+        else:
+            args = ("translate", va + rng.randrange(PAGE_SIZE), rng.random() < 0.5,
+                    rng.random() < 0.7, rng.random() < 0.1)
+        if outcome(getattr(ref, args[0]), *args[1:]) != outcome(getattr(sub, args[0]), *args[1:]):
+            return step
+        if ref.table_pages() != sub.table_pages():
+            return step
+    return None
+
+
+@pytest.mark.parametrize("levels", [2, 3, 4, 5])
+def test_correct_example_agrees_with_the_reference(levels: int) -> None:
+    module = load_example("correct/radix_tables.py")
+    for seed in range(3):
+        assert differential(module, levels, seed) is None
+
+
+@pytest.mark.parametrize("name", ["no_tlb_flush", "user_bit_not_checked"])
+def test_buggy_examples_disagree_with_the_reference(name: str) -> None:
+    module = load_example(f"buggy/{name}.py")
+    assert any(differential(module, 4, seed) is not None for seed in range(3))
+
+
+def test_buggy_examples_documented_counterexamples() -> None:
+    stale = load_example("buggy/no_tlb_flush.py").PageTable(4, Pages())
+    stale.map(0x1000, 1, URW)
+    assert stale.translate(0x1000, False, True) == 0x1000
+    assert stale.unmap(0x1000) == 1
+    assert stale.translate(0x1000, False, True) == 0x1000  # the reference faults here
+    no_user = load_example("buggy/user_bit_not_checked.py").PageTable(4, Pages())
+    no_user.map(0x1000, 1, P | RW)
+    assert no_user.translate(0x1000, False, True) == 0x1000  # the reference faults here

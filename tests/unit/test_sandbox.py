@@ -15,7 +15,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from mmcheck.checker.sandbox import (
     AuditedPages,
     Callback,
@@ -149,7 +148,7 @@ def test_resource_limits_are_set_soft_and_hard() -> None:
                       max_file_size_mb=2, cpu_limit_s=100) as sub:
         limits = sub.call(sub.new("Kernel", 16), "limits").value
     assert limits == {"as": [300 << 20] * 2, "core": [0, 0], "nofile": [40, 40],
-                      "fsize": [2 << 20] * 2, "cpu": [100, 100]}
+                      "fsize": [2 << 20] * 2, "cpu": [100, 101]}
 
 
 def _process_state(pid: int) -> str | None:
@@ -222,12 +221,12 @@ def test_a_submissions_own_fault_class_counts_by_name() -> None:
 
 
 @pytest.mark.parametrize(("method", "words"), [
-    ("an_object", "returned a object object"),
-    ("a_set", "returned a set object"),
+    ("an_object", "returned an object of type object,"),
+    ("a_set", "returned an object of type set,"),
     ("cyclic", "nested deeper than 64 levels"),
-    ("an_enum", "returned a _mmcheck_submission.Prot object"),
-    ("nested", "returned a _mmcheck_submission.AddressSpace object inside the value"),
-    ("some_bytes", "returned a bytes object"),
+    ("an_enum", "returned an object of type _mmcheck_submission.Prot,"),
+    ("nested", "returned an object of type _mmcheck_submission.AddressSpace inside"),
+    ("some_bytes", "returned an object of type bytes,"),
 ])
 def test_non_plain_returns_are_violations_and_the_worker_survives(method: str,
                                                                   words: str) -> None:
@@ -257,8 +256,11 @@ def test_constructor_failures_and_checker_mistakes() -> None:
         assert sub.new("BuddyAllocator", 8).id == 1  # the failed one used no id
         with pytest.raises(UsageError, match="no class 'Kernel'"):
             sub.new("Kernel", 8)
-        with pytest.raises(UsageError, match="no object #99"):
+        with pytest.raises(UsageError, match="BuddyAllocator#99 is not a live object"):
             sub.call(Handle(99, "BuddyAllocator"), "alloc", 0)
+        with pytest.raises(UsageError, match="not a live object"):
+            sub.call_many([(Handle(1, "BuddyAllocator"), "alloc", (0,)),
+                           (Handle(2, "BuddyAllocator"), "alloc", (0,))])
         with pytest.raises(UsageError, match="plain data"):
             sub.call(Handle(1, "BuddyAllocator"), "echo", object())
         assert sub.alive  # none of that hurt the worker
@@ -273,7 +275,7 @@ def test_a_hanging_call_times_out_names_the_call_and_restart_recovers() -> None:
         assert sub.call(buddy, "alloc", 1).value == 0
         started = time.monotonic()
         outcome = sub.call(buddy, "alloc", 3)
-        assert 0.3 <= time.monotonic() - started < 2
+        assert 0.3 <= time.monotonic() - started < 3
         assert outcome.status is Status.TIMEOUT and outcome.crashed
         assert outcome.detail == "timeout after 0.3 s in BuddyAllocator.alloc(3)"
         assert not sub.alive
@@ -304,12 +306,34 @@ def test_os_exit_and_sys_exit_are_crashes() -> None:
         assert outcome.detail == "the submission called sys.exit(2) in Kernel.exit(2)"
 
 
+def test_a_fork_in_a_call_does_not_put_two_replies_on_the_channel() -> None:
+    with open_fixture("forker.py") as sub:
+        kernel = sub.new("Kernel", 8)
+        for _ in range(3):
+            forked = sub.call(kernel, "fork", 1)
+            assert forked.returned and forked.value > 0  # the worker's answer, not the child's
+            assert [o.value for o in sub.call_many([(kernel, "ping", ())] * 3)] == ["pong"] * 3
+
+
 def test_memory_exhaustion_under_rlimit_as_is_a_memory_error() -> None:
     with open_fixture("memory_hog.py", memory_limit_mb=256) as sub:
         buddy = sub.new("BuddyAllocator", 8)
         outcome = sub.call(buddy, "alloc", 0)
         assert outcome.status is Status.RAISED and outcome.exc.type == "MemoryError"
         assert sub.call(buddy, "free", 0, 0).returned  # the worker lives on
+
+
+def test_file_size_open_file_and_cpu_limits_are_reported() -> None:
+    with open_fixture("limits.py", max_file_size_mb=1, max_open_files=32, cpu_limit_s=1,
+                      timeout_per_call=30) as sub:
+        buddy = sub.new("BuddyAllocator", 8)
+        assert sub.call(buddy, "write_file", 1000).value == 1000
+        big = sub.call(buddy, "write_file", 2 << 20)  # Python ignores SIGXFSZ: EFBIG
+        assert (big.exc.type, big.exc.errno) == ("OSError", errno.EFBIG)
+        files = sub.call(buddy, "open_files", 100)
+        assert (files.exc.type, files.exc.errno) == ("OSError", errno.EMFILE)
+        spun = sub.call(buddy, "spin")  # the CPU limit ends it, not the 30 s timeout
+        assert spun.detail == "worker killed by SIGXCPU (CPU time limit) in BuddyAllocator.spin()"
 
 
 def test_endless_recursion_is_a_recursion_error() -> None:
@@ -331,12 +355,54 @@ def test_megabytes_of_output_are_kept_as_a_bounded_tail() -> None:
         assert sub.stdout.endswith("written to fd 1 directly\nand printed\n")
 
 
+def test_printing_without_end_still_times_out() -> None:
+    with open_fixture("chatty.py", timeout_per_call=0.3) as sub:
+        started = time.monotonic()
+        outcome = sub.call(sub.new("BuddyAllocator", 8), "flood")
+        assert outcome.detail == "timeout after 0.3 s in BuddyAllocator.flood()"
+        assert time.monotonic() - started < 3
+        assert sub.stdout.endswith("zzzz") and sub.output_bytes[0] > 65536
+
+
+def test_reading_an_endless_stream_returns_to_the_deadline_check(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # White-box: whatever a worker pours into its pipes, each read pass of the
+    # parent is bounded, so the poll loop gets back to checking its deadline.
+    from mmcheck.checker.sandbox import process
+
+    with open_fixture("buddy_ok.py", max_reply_bytes=1 << 20) as sub:
+        worker = sub._worker
+        reads = []
+
+        def endless(fd: int, n: int) -> bytes:
+            reads.append(fd)
+            assert len(reads) < 1000, "unbounded read loop"
+            return b"\0" * n
+
+        with monkeypatch.context() as patched:  # undone before close() reads again
+            patched.setattr(process.os, "read", endless)
+            worker._drain(worker.proc.stdout.fileno())
+            assert len(reads) == 16 and worker.stdout.total == 16 << 16
+            reads.clear()
+            worker._read_replies()
+            assert len(worker.buf) <= worker.max_frame + 4 + (1 << 16)
+
+
 def test_closing_the_channel_descriptors_is_a_crash() -> None:
     with open_fixture("fd_closer.py") as sub:
         outcome = sub.call(sub.new("BuddyAllocator", 8), "alloc", 0)
         assert outcome.status is Status.CRASHED
         assert "it lost its channel" in outcome.detail
         assert "BuddyAllocator.alloc(0)" in outcome.detail
+
+
+def test_closing_the_channel_and_running_on_is_reported_as_such() -> None:
+    with open_fixture("fd_closer.py") as sub:
+        started = time.monotonic()
+        outcome = sub.call(sub.new("BuddyAllocator", 8), "close_and_spin")
+        assert time.monotonic() - started < 3  # not the 5 s timeout: EOF is seen at once
+        assert outcome.detail == ("worker closed its reply channel (fd closed?) and did not "
+                                  "exit in BuddyAllocator.close_and_spin()")
 
 
 @pytest.mark.parametrize(("method", "words"), [
@@ -350,6 +416,41 @@ def test_junk_written_into_the_channel_is_a_protocol_error(method: str, words: s
         assert outcome.detail.startswith(f"protocol error in BuddyAllocator.{method}(): ")
         assert words in outcome.detail
         assert not sub.alive
+
+
+def _deep(n: int) -> list:
+    value: list = []
+    for _ in range(n):
+        value = [value]
+    return value
+
+
+@pytest.mark.parametrize(("frame", "words"), [
+    ((108, [1], "alloc_pages", ()), "a malformed callback"),
+    ((108, 99, "alloc_pages", ()), "a callback to an unknown object or method"),
+    ((104, "ValueError", 5, (), None, None, None, ""), "an unexpected reply (tag 104)"),
+    ((103,), "an unexpected reply (tag 103)"),
+    (("x", 1), "a reply without an integer tag"),
+    ([103, 1], "a reply that is not a tuple"),
+    ((103, {1, 2}), "a reply holding an object of type set inside the value"),
+    ((103, _deep(100)), "nested deeper than 64 levels"),
+    ((101, {"A": 5}), "an unexpected reply (tag 101)"),
+    ((107, "no"), "the worker refused the request: no"),
+])
+def test_forged_replies_are_protocol_errors_not_checker_errors(frame: object,
+                                                               words: str) -> None:
+    with open_fixture("forger.py") as sub:
+        outcome = sub.call(sub.new("BuddyAllocator", 8), "forge", frame)
+        assert outcome.status is Status.CRASHED
+        assert outcome.detail.startswith("protocol error in BuddyAllocator.forge(")
+        assert words in outcome.detail
+
+
+def test_a_forged_ready_reply_is_a_load_error() -> None:
+    with pytest.raises(LoadError) as info:
+        open_fixture("import_forger.py")
+    assert info.value.kind == "crash"
+    assert "protocol error while loading: an unexpected first reply" in str(info.value)
 
 
 # -- objects passed into the submission: the page allocator ---------------------------

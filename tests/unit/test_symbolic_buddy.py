@@ -18,7 +18,6 @@ from collections.abc import Callable
 
 import pytest
 import z3
-
 from mmcheck.checker.symbolic.base import SymCollection, SymState, SymStep
 from mmcheck.checker.symbolic.buddy import MUTATIONS, SymbolicBuddy, boot_blocks
 from mmcheck.model.buddy import BuddyAllocator, IllegalChoice

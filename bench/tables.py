@@ -1,0 +1,146 @@
+"""The recorded figures (bench/results.json) as markdown tables, for the terminal and the docs."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+
+def _num(v: Any, digits: int = 3) -> str:
+    if v is None:
+        return "-"
+    if isinstance(v, float):
+        if abs(v) >= 1000:
+            return f"{v:,.0f}"
+        return f"{v:.{digits}g}"
+    if isinstance(v, int):
+        return f"{v:,}"
+    return str(v)
+
+
+def _table(head: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[str]:
+    lines = ["| " + " | ".join(head) + " |", "|" + "|".join("---" for _ in head) + "|"]
+    for r in rows:
+        lines.append("| " + " | ".join(c if isinstance(c, str) else _num(c) for c in r) + " |")
+    return lines
+
+
+def _header(title: str, fig: dict[str, Any]) -> list[str]:
+    loads = [r["loadavg_before"][0] for r in fig.get("runs", []) if "loadavg_before" in r]
+    load = f"{min(loads):.2f}..{max(loads):.2f}" if loads else "-"
+    runs = fig.get("config", {}).get("repeat", "?")
+    quick = ", QUICK settings" if fig.get("quick") else ""
+    return [f"### {title}", "",
+            f"commit {fig.get('commit')}, {fig.get('date')}, {runs} run(s) each (median), "
+            f"1-min load average {load}{quick}", ""]
+
+
+def _steps(fig: dict[str, Any]) -> list[str]:
+    cfg = fig["config"]
+    rows = []
+    for npages, s in fig["summary"].items():
+        rows.append([f"{int(npages):,}", s["checked_steps_per_s"], s["bare_steps_per_s"],
+                     f"{s['ratio']:.0%}" if s.get("ratio") else "-",
+                     s.get("checked_maxrss_mib"), s.get("bare_maxrss_mib"),
+                     ", ".join(s.get("violations", [])) or "none"])
+    return _header(f"Step rate: checked vs bare ({cfg['steps_budget']:g} s per run)", fig) + _table(
+        ["pages", "checked steps/s", "bare steps/s", "checked/bare", "peak RSS checked (MiB)",
+         "peak RSS bare (MiB)", "violations"], rows)
+
+
+def _counterexamples(fig: dict[str, Any]) -> list[str]:
+    cfg = fig["config"]
+    rows = []
+    for name, s in fig["summary"].items():
+        errors = "; ".join(s.get("errors", []))
+        rows.append([name, s.get("first_found_s"), s.get("cli_s"), s.get("property") or "-",
+                     s.get("trace_len"), ", ".join(str(c) for c in s.get("rc", [])),
+                     ", ".join(s.get("all_found", [])) + (f" ERROR {errors}" if errors else "")])
+    return _header(f"Time to first counterexample (mmcheck check --impl ... --budget "
+                   f"{cfg['cx_budget']:g})", fig) + _table(
+        ["example", "first found (s)", "CLI done (s)", "first property", "trace length", "exit",
+         "all violations reported"], rows)
+
+
+def _z3(fig: dict[str, Any]) -> list[str]:
+    cfg = fig["config"]
+    rows = []
+    for depth, s in fig["summary"].items():
+        if s["outcome"] == "done":
+            t = s["elapsed_s"]
+        elif s["outcome"] == "skipped":
+            t = f"skipped ({s['why']})"
+        elif s["outcome"] == "timeout":
+            t = f"timeout (> {cfg['z3_timeout']:g} s; runs: {', '.join(s['outcomes'])})"
+        else:
+            t = "error: " + "; ".join(s.get("errors", []))[:200]
+        rows.append([depth, t, ", ".join(s.get("verdicts", [])) or "-"])
+    title = f"Z3 bounded model checking, {cfg['z3_pages']} pages, induction off"
+    return _header(title, fig) + _table(["depth", "time (s)", "verdict"], rows)
+
+
+def _induction(fig: dict[str, Any]) -> list[str]:
+    cfg = fig["config"]
+    rows = []
+    for npages, s in fig["summary"].items():
+        if npages == "largest_proved":
+            continue
+        rows.append([npages, "yes" if s["proved"] else "no", s.get("elapsed_s"),
+                     ", ".join(str(v)[:120] for v in s.get("verdicts", [])),
+                     "; ".join(s.get("notes", []))[:200]])
+    largest = fig["summary"].get("largest_proved")
+    return _header(f"k-induction within {cfg['induction_timeout']:g} s (depth "
+                   f"{cfg['induction_depth']}): largest memory proved = "
+                   f"{largest if largest is not None else 'none'} pages", fig) + _table(
+        ["pages", "proved", "time (s)", "verdicts", "note"], rows)
+
+
+def _sandbox(fig: dict[str, Any]) -> list[str]:
+    rows = [[name, s["wall_us"], s["cpu_us"]] for name, s in fig["summary"].items()]
+    return _header("Sandbox round trip per call", fig) + _table(
+        ["call", "wall (us)", "checker CPU (us)"], rows)
+
+
+def _profile(fig: dict[str, Any]) -> list[str]:
+    s = fig["summary"]
+    if not s:
+        return _header("Profile", fig) + ["(no profile: " + str(fig["runs"][0].get("error")) + ")"]
+    total = s["profiled_s"]
+    cfg = fig["config"]
+    out = _header(f"Where the time goes: cProfile of the checked run, "
+                  f"{cfg['profile_pages']:,} pages, {cfg['profile_budget']:g} s", fig)
+    out += _table(["area (own time)", "share"],
+                  [[a, f"{t / total:.0%}"] for a, t in s["by_area"][:8]])
+    out += [""] + _table(["function (own time)", "calls", "own s", "share"],
+                         [[r["where"], r["calls"], r["tottime_s"], f"{r['tottime_s'] / total:.0%}"]
+                          for r in s["by_tottime"][:10]])
+    out += [""] + _table(["mmcheck function (cumulative)", "calls", "cum s", "share"],
+                         [[r["where"], r["calls"], r["cumtime_s"], f"{r['cumtime_s'] / total:.0%}"]
+                          for r in s["by_cumtime_mmcheck"][:10]])
+    return out
+
+
+RENDER = {
+    "steps": _steps,
+    "counterexamples": _counterexamples,
+    "z3": _z3,
+    "induction": _induction,
+    "sandbox": _sandbox,
+    "profile": _profile,
+}
+
+
+def render(results: dict[str, Any], only: Sequence[str] | None = None) -> str:
+    """Every recorded figure (or those in `only`) with the environment they ran in."""
+    env = results.get("environment", {})
+    lines = [f"Python {env.get('python', '?')}, z3 {env.get('z3', '?')}, hypothesis "
+             f"{env.get('hypothesis', '?')}, {env.get('cpus', '?')} CPUs, "
+             f"{env.get('platform', '?')}", ""]
+    for name, fig in results.get("figures", {}).items():
+        if only is not None and name not in only:
+            continue
+        try:
+            lines += RENDER[name](fig) + [""]
+        except (KeyError, TypeError) as err:  # a results file from an older harness
+            lines += [f"### {name}: cannot render ({err!r})", ""]
+    return "\n".join(lines)

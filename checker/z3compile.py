@@ -1,0 +1,592 @@
+"""The Z3 back end: the same spec AST as the concrete evaluator, compiled to formulas.
+
+Values are Python constants wherever they are known (so a quantifier unrolled
+over concrete slots folds most of itself away) and z3 terms where they are not.
+A value that depends on a small symbolic choice, such as `2 ** order` for a
+symbolic order, is kept as `Cases` (one value per choice) rather than as a
+nonlinear term: `aligned(x, 2 ** b.order)` over a concrete pfn x then becomes
+a disjunction of constant tests, which the solver handles instantly.
+
+Quantifiers over collections unroll over the encoding's slots, each guarded;
+over intervals with symbolic bounds they unroll over the encoding's integer
+universe (`universe`, 0..npages for the buddy allocator) with guards.
+
+Bounds the compilation assumes (an encoding chooses them to cover its values):
+a symbolic exponent or shift lies in 0..exponent_bound, a symbolic operand of
+&, |, ^ and a symbolic interval bound lie in the universe. Outside them a value
+is wrong, so a Z3 counterexample is always replayed on the concrete model
+before it is reported (an unconfirmed one is reported as such).
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import z3
+
+from mmcheck.checker.symbolic.base import SymCollection, SymOptional, SymRecord, SymState, SymStep
+from mmcheck.spec import ast
+from mmcheck.spec.analysis import pairwise_disjoint
+from mmcheck.spec.loader import CheckedSpec
+
+MAX_CASES = 256
+
+
+class Unsupported(Exception):
+    """A construct the Z3 back end cannot compile (the message names it and where)."""
+
+    def __init__(self, message: str, node: ast.Expr) -> None:
+        super().__init__(f"line {node.span.line}: {message}")
+        self.node = node
+
+
+@dataclass(frozen=True)
+class Cases:
+    """A value chosen by mutually exclusive, exhaustive conditions: [(cond, value)]."""
+
+    cases: tuple[tuple[Any, Any], ...]
+
+
+@dataclass(frozen=True)
+class SymInterval:
+    lo: Any
+    hi: Any
+
+
+class _NoneValue:
+    pass
+
+
+NONE = _NoneValue()
+
+
+def const(v: Any) -> Any:
+    """A z3 literal as a Python constant, anything else unchanged."""
+    if isinstance(v, z3.IntNumRef):
+        return v.as_long()
+    if isinstance(v, z3.BoolRef):
+        if z3.is_true(v):
+            return True
+        if z3.is_false(v):
+            return False
+    return v
+
+
+def is_const(v: Any) -> bool:
+    return isinstance(v, (int, bool))
+
+
+def b_and(*xs: Any) -> Any:
+    out = []
+    for x in xs:
+        x = const(x)
+        if x is False:
+            return False
+        if x is not True:
+            out.append(x)
+    if not out:
+        return True
+    return out[0] if len(out) == 1 else z3.And(*out)
+
+
+def b_or(*xs: Any) -> Any:
+    out = []
+    for x in xs:
+        x = const(x)
+        if x is True:
+            return True
+        if x is not False:
+            out.append(x)
+    if not out:
+        return False
+    return out[0] if len(out) == 1 else z3.Or(*out)
+
+
+def b_not(x: Any) -> Any:
+    x = const(x)
+    if is_const(x):
+        return not x
+    return z3.Not(x)
+
+
+def b_implies(a: Any, b: Any) -> Any:
+    return b_or(b_not(a), b)
+
+
+def b_iff(a: Any, b: Any) -> Any:
+    a, b = const(a), const(b)
+    if is_const(a) and is_const(b):
+        return a == b
+    if is_const(a):
+        return b if a else b_not(b)
+    if is_const(b):
+        return a if b else b_not(a)
+    return a == b
+
+
+def to_term(v: Any) -> Any:
+    """A value as a single z3 term (Cases become an If chain)."""
+    if isinstance(v, Cases):
+        (c0, v0), *rest = v.cases
+        term = to_term(v0) if not rest else None
+        if rest:
+            term = to_term(rest[-1][1])
+            for c, val in reversed(((c0, v0), *rest[:-1])):
+                term = z3.If(_as_bool(c), to_term(val), term)
+        return term
+    if v is True or v is False:
+        return z3.BoolVal(v)
+    if isinstance(v, int):
+        return z3.IntVal(v)
+    return v
+
+
+def _as_bool(c: Any) -> Any:
+    return z3.BoolVal(c) if isinstance(c, bool) else c
+
+
+def lift(fn: Any, *vals: Any) -> Any:
+    """Apply fn to values, splitting over Cases; folds when every case agrees."""
+    idx = next((i for i, v in enumerate(vals) if isinstance(v, Cases)), None)
+    if idx is None:
+        return fn(*vals)
+    cases = []
+    for c, v in vals[idx].cases:  # type: ignore[union-attr]
+        sub = list(vals)
+        sub[idx] = v
+        cases.append((c, lift(fn, *sub)))
+    return _cases(cases)
+
+
+def _cases(cases: list[tuple[Any, Any]]) -> Any:
+    flat: list[tuple[Any, Any]] = []
+    for c, v in cases:
+        c = const(c)
+        if c is False:
+            continue
+        if isinstance(v, Cases):
+            flat.extend((b_and(c, c2), v2) for c2, v2 in v.cases)
+        else:
+            flat.append((c, v))
+    values = [v for _, v in flat]
+    if all(is_const(v) and not isinstance(v, bool) for v in values) or all(isinstance(v, bool) for v in values):
+        if len(set(values)) == 1:
+            return values[0]
+    if all(isinstance(v, bool) or isinstance(v, z3.BoolRef) for v in values):
+        # A boolean chosen by cases is a disjunction of (cond and value).
+        return b_or(*(b_and(c, v) for c, v in flat))
+    if len(flat) > MAX_CASES:
+        return to_term(Cases(tuple(flat)))
+    if len(flat) == 1:
+        return flat[0][1]
+    return Cases(tuple(flat))
+
+
+def _arith(op: str, a: Any, b: Any) -> Any:
+    a, b = const(a), const(b)
+    if is_const(a) and is_const(b):
+        if op == "+":
+            return a + b
+        if op == "-":
+            return a - b
+        if op == "*":
+            return a * b
+        if op in ("/", "//"):
+            return a // b if b else 0
+        if op == "%":
+            return a % b if b else 0
+        if op == "<<":
+            return a << b if 0 <= b < 4096 else 0
+        if op == ">>":
+            return a >> b if 0 <= b < 4096 else 0
+        if op == "&":
+            return a & b
+        if op == "|":
+            return a | b
+        if op == "^":
+            return a ^ b
+        if op == "**":
+            return a**b if 0 <= b <= 4096 else 0
+    if op == "+":
+        return to_term(a) + to_term(b)
+    if op == "-":
+        return to_term(a) - to_term(b)
+    if op == "*":
+        return to_term(a) * to_term(b)
+    if op in ("/", "//") and is_const(b) and b > 0:
+        return to_term(a) / b  # z3 Int division floors for positive divisors
+    if op == "%" and is_const(b) and b > 0:
+        return to_term(a) % b
+    raise _NeedsCases(op)
+
+
+class _NeedsCases(Exception):
+    pass
+
+
+def _cmp(op: str, a: Any, b: Any) -> Any:
+    a, b = const(a), const(b)
+    if is_const(a) and is_const(b):
+        return {"==": a == b, "!=": a != b, "<": a < b, "<=": a <= b, ">": a > b, ">=": a >= b}[op]
+    ta, tb = to_term(a), to_term(b)
+    return {"==": ta == tb, "!=": ta != tb, "<": ta < tb, "<=": ta <= tb, ">": ta > tb, ">=": ta >= tb}[op]
+
+
+class Z3Compiler:
+    """Compiles one checked spec's properties over symbolic states and steps."""
+
+    def __init__(self, checked: CheckedSpec, universe: range, exponent_bound: int = 24) -> None:
+        self.checked = checked
+        self.spec = checked.spec
+        self.defines = {d.name: d for d in self.spec.defines}
+        self.universe = universe
+        self.exponent_bound = exponent_bound
+        self.records = {r.name: [n for n, _ in r.fields] for r in checked.vocabulary.records}
+
+    # -- entry points
+    def invariant(self, inv: ast.Invariant, s: SymState) -> Any:
+        return to_term(self.expr(inv.body, _Env(s, None, None, {})))
+
+    def action(self, act: ast.Action, old: SymState, t: SymStep, new: SymState) -> Any:
+        """The action's body on step t, as a formula that holds when t is not this op."""
+        names: dict[str, Any] = dict(zip(act.params, (t.args[act.op][p] for p in t.args[act.op])))
+        if act.result is not None:
+            r = t.results[act.op]
+            # An operation that raised returned nothing, as in a concrete trace.
+            names[act.result] = SymOptional(b_or(r.is_none, t.raised), r.value) if isinstance(r, SymOptional) else r
+        body = self.expr(act.body, _Env(new, old, t, names))
+        return to_term(b_implies(t.is_op[act.op], body))
+
+    # -- expressions
+    def expr(self, e: ast.Expr, env: _Env) -> Any:
+        return getattr(self, "_" + type(e).__name__)(e, env)
+
+    def _IntLit(self, e: ast.IntLit, env: _Env) -> Any:
+        return e.value
+
+    def _BoolLit(self, e: ast.BoolLit, env: _Env) -> Any:
+        return e.value
+
+    def _NoneLit(self, e: ast.NoneLit, env: _Env) -> Any:
+        return NONE
+
+    def _Name(self, e: ast.Name, env: _Env) -> Any:
+        if e.id in env.names:
+            return env.names[e.id]
+        if e.id == "raised":
+            assert env.step is not None
+            return env.step.raised
+        if e.id in self.defines:
+            return self._Call(ast.Call(e.span, e.id, ()), env)
+        return env.state.values[e.id]
+
+    def _Field(self, e: ast.Field, env: _Env) -> Any:
+        obj = self.expr(e.obj, env)
+
+        def get(o: Any) -> Any:
+            if isinstance(o, SymInterval):
+                return o.lo if e.name == "lo" else o.hi
+            if isinstance(o, SymRecord):
+                return const(o.fields[e.name])
+            raise Unsupported(f"field '.{e.name}' of {type(o).__name__}", e)
+
+        return lift(get, obj)
+
+    def _RecordLit(self, e: ast.RecordLit, env: _Env) -> Any:
+        return SymRecord(e.type_name, {n: self.expr(v, env) for n, v in e.fields})
+
+    def _Unary(self, e: ast.Unary, env: _Env) -> Any:
+        v = self.expr(e.operand, env)
+        if e.op == "not":
+            return lift(b_not, v)
+        return lift(lambda x: _arith("-", 0, x), v)
+
+    def _Binary(self, e: ast.Binary, env: _Env) -> Any:
+        op = e.op
+        if op in ("and", "or", "->", "<->"):
+            a = self.expr(e.left, env)
+            if op == "and" and const(a) is False:
+                return False
+            if op == "->" and const(a) is False:
+                return True
+            if op == "or" and const(a) is True:
+                return True
+            b = self.expr(e.right, env)
+            fn = {"and": b_and, "or": b_or, "->": b_implies, "<->": b_iff}[op]
+            return lift(fn, a, b)
+        a, b = self.expr(e.left, env), self.expr(e.right, env)
+        if op in ("in", "not in"):
+            r = self.member(a, b, e)
+            return b_not(r) if op == "not in" else r
+        if op in ("==", "!="):
+            r = self.equal(a, b, e)
+            return b_not(r) if op == "!=" else r
+        if op in ("<", "<=", ">", ">="):
+            return lift(lambda x, y: _cmp(op, self.num(x), self.num(y)), a, b)
+        if op == "+" and isinstance(a, SymCollection):
+            return SymCollection(a.element_type, a.slots + b.slots)
+        return self.arith(op, a, b, e)
+
+    def num(self, v: Any) -> Any:
+        """An int-like value: an optional that the type checker proved not none is its value."""
+        if isinstance(v, SymOptional):
+            return v.value
+        return v
+
+    def arith(self, op: str, a: Any, b: Any, e: ast.Expr) -> Any:
+        a, b = const(self.num(a)), const(self.num(b))
+        if op in ("**", "<<", ">>") and not is_const(b) and not isinstance(b, Cases):
+            b = self.small_cases(b)
+        elif op in ("%", "/", "//") and not is_const(b) and not isinstance(b, Cases):
+            # A divisor that is neither known nor a case split: exact, if nonlinear.
+            return lift(lambda x: {"%": to_term(x) % to_term(b)}.get(op, to_term(x) / to_term(b)), a)
+        elif op in ("&", "|", "^") and not is_const(b) and not isinstance(b, Cases):
+            b = self.small_cases(b, self.universe)
+        if op in ("<<", ">>", "&", "|", "^") and not is_const(a) and not isinstance(a, Cases):
+            a = self.small_cases(a, self.universe)
+
+        def go(x: Any, y: Any) -> Any:
+            try:
+                return _arith(op, x, y)
+            except _NeedsCases:
+                raise Unsupported(f"'{op}' between two symbolic values", e) from None
+
+        return lift(go, a, b)
+
+    def small_cases(self, v: Any, domain: range | None = None) -> Cases:
+        """A symbolic int as Cases over a small domain (an exponent, a shift, a divisor)."""
+        dom = domain if domain is not None else range(0, self.exponent_bound + 1)
+        term = to_term(v)
+        cases = [(term == k, k) for k in dom]
+        inside = z3.And(term >= dom.start, term < dom.stop)
+        cases.append((z3.Not(inside), dom.stop))  # outside the domain: a fixed value
+        return Cases(tuple(cases))
+
+    def equal(self, a: Any, b: Any, e: ast.Expr) -> Any:
+        if a is NONE and b is NONE:
+            return True
+        if b is NONE and isinstance(a, SymOptional):
+            return a.is_none
+        if a is NONE and isinstance(b, SymOptional):
+            return b.is_none
+        if isinstance(a, SymOptional) and isinstance(b, SymOptional):
+            return b_and(a.is_none == b.is_none, b_or(a.is_none, _cmp("==", a.value, b.value)))
+        if isinstance(a, SymOptional):
+            return b_and(b_not(a.is_none), lift(lambda y: _cmp("==", a.value, y), b))
+        if isinstance(b, SymOptional):
+            return self.equal(b, a, e)
+        if isinstance(a, SymRecord) and isinstance(b, SymRecord):
+            return b_and(*(self.equal(a.fields[k], b.fields[k], e) for k in a.fields))
+        if isinstance(a, SymInterval) and isinstance(b, SymInterval):
+            return b_and(self.equal(a.lo, b.lo, e), self.equal(a.hi, b.hi, e))
+        return lift(lambda x, y: _cmp("==", x, y), a, b)
+
+    def member(self, x: Any, coll: Any, e: ast.Expr) -> Any:
+        if isinstance(coll, SymInterval):
+            return lift(lambda v, lo, hi: b_and(_cmp("<=", lo, v), _cmp("<", v, hi)),
+                        self.num(x), coll.lo, coll.hi)
+        if isinstance(coll, SymCollection):
+            return b_or(*(b_and(g, self.equal(x, rec, e)) for g, rec in coll.slots))
+        raise Unsupported("'in' needs an interval or a collection", e)
+
+    def _Interval(self, e: ast.Interval, env: _Env) -> Any:
+        return SymInterval(self.num(self.expr(e.lo, env)), self.num(self.expr(e.hi, env)))
+
+    def _IfElse(self, e: ast.IfElse, env: _Env) -> Any:
+        c = const(self.expr(e.cond, env))
+        if c is True:
+            return self.expr(e.then, env)
+        if c is False:
+            return self.expr(e.orelse, env)
+        return _cases([(c, self.expr(e.then, env)), (b_not(c), self.expr(e.orelse, env))])
+
+    def _Let(self, e: ast.Let, env: _Env) -> Any:
+        return self.expr(e.body, env.bind({e.name: self.expr(e.value, env)}))
+
+    # -- quantifiers
+    def assignments(self, binders: tuple[ast.Binder, ...], env: _Env) -> Iterator[tuple[Any, _Env]]:
+        """Every assignment of the binders: (guard, env with the names bound)."""
+        if not binders:
+            yield True, env
+            return
+        b, rest = binders[0], binders[1:]
+        dom = self.expr(b.domain, env)
+        if isinstance(dom, SymCollection):
+            slots = list(dom.slots)
+            if len(b.names) == 1:
+                combos: Any = ((s,) for s in slots)
+            else:
+                combos = itertools.permutations(slots, len(b.names))
+            for combo in combos:
+                guard = b_and(*(g for g, _ in combo))
+                if guard is False:
+                    continue
+                inner = env.bind({n: rec for n, (_, rec) in zip(b.names, combo)})
+                for g2, env2 in self.assignments(rest, inner):
+                    yield b_and(guard, g2), env2
+            return
+        if not isinstance(dom, SymInterval):
+            raise Unsupported("a quantifier over something that is not a collection or interval", b)
+        step = self.expr(b.step, env) if b.step is not None else 1
+        lo, hi = const(dom.lo), const(dom.hi)
+        values = range(lo, hi) if is_const(lo) and is_const(hi) else self.universe
+        if len(b.names) > 1:
+            raise Unsupported("'x, y in lo .. hi' over an interval", b)
+        (name,) = b.names
+        fixed = is_const(lo) and is_const(hi)
+        step = const(step)
+        if not is_const(step) and not isinstance(step, Cases):
+            step = self.small_cases(step, range(1, self.universe.stop + 1))
+        for i in values:
+            inside = True if fixed else b_and(_cmp("<=", dom.lo, i), _cmp("<", i, dom.hi))
+            guard = b_and(inside, self._on_step(i, dom.lo, step))
+            if guard is False:
+                continue
+            for g2, env2 in self.assignments(rest, env.bind({name: i})):
+                yield b_and(guard, g2), env2
+
+    def _on_step(self, i: int, lo: Any, step: Any) -> Any:
+        """i is lo plus a multiple of step."""
+        if const(step) == 1:
+            return True
+        if not is_const(const(lo)):
+            raise Unsupported("'step' over an interval with a symbolic start", ast.NoneLit(ast.NOWHERE))
+        offset = i - const(lo)
+        return lift(lambda sv: _cmp("==", _arith("%", offset, sv), 0) if const(sv) != 0 else False, step)
+
+    def _Quantifier(self, e: ast.Quantifier, env: _Env) -> Any:
+        shape = pairwise_disjoint(e, self.defines)
+        if shape is not None:
+            return self._pairwise_disjoint(e, shape, env)
+        parts = []
+        for guard, inner in self.assignments(e.binders, env):
+            body = self.expr(e.body, inner)
+            if e.kind == "forall":
+                parts.append(lift(lambda bv, g=guard: b_implies(g, bv), body))
+            else:
+                parts.append(lift(lambda bv, g=guard: b_and(g, bv), body))
+        return b_and(*parts) if e.kind == "forall" else b_or(*parts)
+
+    def _pairwise_disjoint(self, e: ast.Quantifier, shape: tuple[str, ast.Expr], env: _Env) -> Any:
+        """Symmetric body: each unordered pair of slots once."""
+        name, g = shape
+        dom = self.expr(e.binders[0].domain, env)
+        if not isinstance(dom, SymCollection):
+            raise Unsupported("pairs over something that is not a collection", e)
+        spans = [(guard, self.expr(g, env.bind({name: rec}))) for guard, rec in dom.slots]
+        parts = []
+        for (ga, a), (gb, b) in itertools.combinations(spans, 2):
+            guard = b_and(ga, gb)
+            if guard is False:
+                continue
+            parts.append(b_implies(guard, self.disjoint(a, b)))
+        return b_and(*parts)
+
+    def disjoint(self, a: SymInterval, b: SymInterval) -> Any:
+        alo, blo = const(a.lo), const(b.lo)
+        if is_const(alo) and is_const(blo):
+            # With known starts, only the lower interval's end matters (or an empty one).
+            if alo > blo:
+                a, b, alo, blo = b, a, blo, alo
+            empty_a = lift(lambda hi: _cmp("<=", hi, alo), a.hi)
+            empty_b = lift(lambda hi: _cmp("<=", hi, blo), b.hi)
+            if alo == blo:
+                return b_or(empty_a, empty_b)
+            return b_or(lift(lambda hi: _cmp("<=", hi, blo), a.hi), empty_a, empty_b)
+        return lift(
+            lambda alo, ahi, blo, bhi: b_or(_cmp("<=", ahi, alo), _cmp("<=", bhi, blo),
+                                            _cmp("<=", ahi, blo), _cmp("<=", bhi, alo)),
+            a.lo, a.hi, b.lo, b.hi,
+        )
+
+    def _Aggregate(self, e: ast.Aggregate, env: _Env) -> Any:
+        terms = []
+        for guard, inner in self.assignments(e.binders, env):
+            if e.kind == "count":
+                cond = b_and(guard, self.expr(e.body, inner)) if e.body is not None else guard
+                cond = const(cond)
+                if cond is True:
+                    terms.append(1)
+                elif cond is not False:
+                    terms.append(z3.If(to_term(cond), 1, 0))
+            else:
+                assert e.body is not None
+                value = self.num(self.expr(e.body, inner))
+                g = const(guard)
+                if g is True:
+                    terms.append(value)
+                elif g is not False:
+                    terms.append(z3.If(to_term(g), to_term(value), 0))
+        consts = sum(t for t in terms if isinstance(t, int) and not isinstance(t, bool))
+        symbolic = [to_term(t) for t in terms if not (isinstance(t, int) and not isinstance(t, bool))]
+        if not symbolic:
+            return consts
+        return z3.Sum(*symbolic) + consts if consts else (z3.Sum(*symbolic) if len(symbolic) > 1 else symbolic[0])
+
+    # -- calls
+    def _Call(self, e: ast.Call, env: _Env) -> Any:
+        f = e.func
+        if f in self.defines:
+            d = self.defines[f]
+            args = {p: self.expr(a, env) for p, a in zip(d.params, e.args)}
+            return self.expr(d.body, _Env(env.state, env.old, env.step, args))
+        if f == "old":
+            if env.old is None:
+                raise Unsupported("old() outside an action", e)
+            return self.expr(e.args[0], _Env(env.old, None, env.step, env.names))
+        if f == "raised":
+            assert env.step is not None
+            return env.step.raised
+        args = [self.expr(a, env) for a in e.args]
+        if f == "aligned":
+            x, n = (self.num(a) for a in args)
+            return lift(self._aligned, x, n)
+        if f == "disjoint":
+            return self.disjoint(*args)
+        if f == "contains":
+            a, b = args
+            if isinstance(b, SymInterval):
+                return lift(
+                    lambda alo, ahi, blo, bhi: b_or(_cmp("<=", bhi, blo),
+                                                    b_and(_cmp("<=", alo, blo), _cmp("<=", bhi, ahi))),
+                    a.lo, a.hi, b.lo, b.hi,
+                )
+            return self.member(b, a, e)
+        if f == "len":
+            (a,) = args
+            if isinstance(a, SymInterval):
+                return lift(lambda lo, hi: _arith("-", hi, lo), a.lo, a.hi)
+            return self._count_slots(a)
+        if f == "abs":
+            (a,) = args
+            return lift(lambda x: abs(x) if is_const(x) else z3.If(to_term(x) >= 0, to_term(x), -to_term(x)), self.num(a))
+        a, b = (self.num(x) for x in args)
+        if f == "min":
+            return lift(lambda x, y: min(x, y) if is_const(x) and is_const(y) else z3.If(to_term(x) <= to_term(y), to_term(x), to_term(y)), a, b)
+        return lift(lambda x, y: max(x, y) if is_const(x) and is_const(y) else z3.If(to_term(x) >= to_term(y), to_term(x), to_term(y)), a, b)
+
+    @staticmethod
+    def _aligned(x: Any, n: Any) -> Any:
+        n = const(n)
+        if is_const(n):
+            return n != 0 and _cmp("==", _arith("%", x, n), 0)
+        # A divisor that is neither known nor a small case split: nonlinear, but exact.
+        return z3.And(to_term(n) != 0, to_term(x) % to_term(n) == 0)
+
+    def _count_slots(self, c: SymCollection) -> Any:
+        terms = [z3.If(to_term(g), 1, 0) if not is_const(const(g)) else int(const(g)) for g, _ in c.slots]
+        return z3.Sum(*[to_term(t) for t in terms]) if terms else 0
+
+
+@dataclass(frozen=True)
+class _Env:
+    state: SymState
+    old: SymState | None
+    step: SymStep | None
+    names: Mapping[str, Any]
+
+    def bind(self, more: Mapping[str, Any]) -> _Env:
+        return _Env(self.state, self.old, self.step, {**self.names, **more})

@@ -1,0 +1,163 @@
+"""An x86 page table as a student writes it: nested tables, a small TLB, flushes.
+
+What it shows: a correct PageTable for the contract (2, 3, 4 and 5 levels).
+Each table is a dict from index to entry, and every table takes one page from
+`pages`; a table left empty by unmap is given back at once, so table_pages()
+counts the root plus one page per table in use. translate() checks the U, RW
+and NX bits of the leaf (the tables above it always allow everything here),
+sets accessed and dirty like the CPU does, and caches the translation in a
+TLB that unmap() flushes.
+"""
+
+P, RW, U, A, D = 0x1, 0x2, 0x4, 0x20, 0x40
+NX = 1 << 63
+PAGE = 4096
+
+try:
+    PageFault  # noqa: B018 - the checker may inject its own class
+except NameError:
+    class PageFault(Exception):
+        def __init__(self, address, code):
+            super().__init__(f"page fault at {address:#x}, code {code}")
+            self.address = address
+            self.code = code
+
+# levels -> (bit position of each index, top first), width of each index, va bits
+MODES = {
+    2: ((22, 12), (10, 10), 32),
+    3: ((30, 21, 12), (2, 9, 9), 32),
+    4: ((39, 30, 21, 12), (9, 9, 9, 9), 48),
+    5: ((48, 39, 30, 21, 12), (9, 9, 9, 9, 9), 57),
+}
+
+
+class PageTable:
+    def __init__(self, levels, pages):
+        if levels not in MODES:
+            raise ValueError("levels must be 2, 3, 4 or 5")
+        self.levels = levels
+        self.shifts, self.widths, self.va_bits = MODES[levels]
+        self.pages = pages
+        self.tlb = {}
+        self.root = self._new_table()
+        self.count = 1
+
+    def _new_table(self):
+        pfn = self.pages.alloc_pages(0)
+        if pfn is None:
+            raise MemoryError("no page for a page table")
+        return {"pfn": pfn, "entries": {}}
+
+    def _check(self, va):
+        if type(va) is not int or va < 0 or va >= 1 << 64:
+            raise ValueError("bad address")
+        if self.levels <= 3:
+            if va >= 1 << 32:
+                raise ValueError("address above 4 GiB")
+        else:
+            top = va >> (self.va_bits - 1)
+            if top != 0 and top != (1 << (65 - self.va_bits)) - 1:
+                raise ValueError("non-canonical address")
+
+    def _indexes(self, va):
+        return [(va >> s) & ((1 << w) - 1) for s, w in zip(self.shifts, self.widths, strict=True)]
+
+    def _find(self, va):
+        """The list of tables on the way down to the leaf table, or None."""
+        tables = [self.root]
+        for idx in self._indexes(va)[:-1]:
+            child = tables[-1]["entries"].get(idx)
+            if child is None:
+                return None
+            tables.append(child)
+        return tables
+
+    def map(self, va, pfn, flags):
+        self._check(va)
+        if va % PAGE:
+            raise ValueError("unaligned address")
+        pfn_bits = 20 if self.levels == 2 else 40
+        if type(pfn) is not int or pfn < 0 or pfn >= 1 << pfn_bits:
+            raise ValueError("bad pfn")
+        allowed = 0xFFF if self.levels == 2 else 0xFFF | NX
+        if type(flags) is not int or flags < 0 or flags & ~allowed:
+            raise ValueError("bad flags")
+        idx = self._indexes(va)
+        tables = self._find(va)
+        if tables is not None and idx[-1] in tables[-1]["entries"]:
+            raise ValueError("already mapped")
+        new = []  # (parent, index) of each table made here, to undo on failure
+        table = self.root
+        try:
+            for i in idx[:-1]:
+                if i not in table["entries"]:
+                    table["entries"][i] = self._new_table()
+                    new.append((table, i))
+                    self.count += 1
+                table = table["entries"][i]
+        except MemoryError:
+            for parent, i in reversed(new):
+                self.pages.free_pages(parent["entries"].pop(i)["pfn"], 0)
+                self.count -= 1
+            raise
+        table["entries"][idx[-1]] = [pfn, flags]
+
+    def unmap(self, va):
+        self._check(va)
+        if va % PAGE:
+            raise ValueError("unaligned address")
+        tables = self._find(va)
+        idx = self._indexes(va)
+        if tables is None or idx[-1] not in tables[-1]["entries"]:
+            return None
+        pfn = tables[-1]["entries"].pop(idx[-1])[0]
+        self.tlb.pop(va >> 12, None)
+        # give back the tables that are now empty, from the bottom up
+        for depth in range(len(tables) - 1, 0, -1):
+            if tables[depth]["entries"]:
+                break
+            del tables[depth - 1]["entries"][idx[depth - 1]]
+            self.pages.free_pages(tables[depth]["pfn"], 0)
+            self.count -= 1
+        return pfn
+
+    def walk(self, va):
+        self._check(va)
+        tables = self._find(va)
+        if tables is None:
+            return None
+        leaf = tables[-1]["entries"].get(self._indexes(va)[-1])
+        return None if leaf is None else (leaf[0], leaf[1])
+
+    def translate(self, va, write, user, exec=False):
+        self._check(va)
+        code = (2 if write else 0) | (4 if user else 0)
+        if exec and self.levels > 2:
+            code |= 16
+        cached = self.tlb.get(va >> 12)
+        if cached is not None and self._allowed(cached[1], write, user, exec) \
+                and (not write or cached[1] & D):
+            return cached[0] * PAGE + va % PAGE
+        tables = self._find(va)
+        leaf = None if tables is None else tables[-1]["entries"].get(self._indexes(va)[-1])
+        if leaf is None or not leaf[1] & P:
+            raise PageFault(va, code)
+        if not self._allowed(leaf[1], write, user, exec):
+            raise PageFault(va, code | 1)
+        leaf[1] |= A
+        if write:
+            leaf[1] |= D
+        self.tlb[va >> 12] = (leaf[0], leaf[1])
+        return leaf[0] * PAGE + va % PAGE
+
+    def _allowed(self, flags, write, user, exec):
+        if user and not flags & U:
+            return False
+        if write and not flags & RW:
+            return False
+        if exec and flags & NX:
+            return False
+        return True
+
+    def table_pages(self):
+        return self.count
