@@ -33,9 +33,12 @@ def _buddy_specs() -> list[Any]:
 # ------------------------------------------------------------------ step rates
 
 
-def steps_checked(npages: int, budget: float, seed: int = 0) -> dict[str, Any]:
-    """The Hypothesis engine on the reference model, every buddy property checked
-    after every step, all traces on a memory of `npages` pages."""
+def _checked_run(npages: int, budget: float, seed: int,
+                 wrap: Callable[[list[Any], Any], Any] | None = None) -> Callable[[], Any]:
+    """The engine run of steps_checked, ready to go: the specs are loaded and
+    compiled beforehand, so that neither the rate nor a profile counts them.
+    `wrap(specs, system_class)`, if given, may instrument both and returns the
+    system class to run."""
     from mmcheck.checker.evaluate import CompiledSpec
     from mmcheck.checker.hypothesis_engine import HypothesisOptions, run_hypothesis
 
@@ -43,8 +46,12 @@ def steps_checked(npages: int, budget: float, seed: int = 0) -> dict[str, Any]:
 
     specs = [CompiledSpec(c) for c in _buddy_specs()]
     driver = fixed_driver(npages)
+    system = driver.ReferenceSystem if wrap is None else wrap(specs, driver.ReferenceSystem)
     options = HypothesisOptions(seed=seed, budget=budget, max_pages=npages)
-    result = run_hypothesis(specs, driver, driver.ReferenceSystem, options)
+    return lambda: run_hypothesis(specs, driver, system, options)
+
+
+def _rate_row(result: Any) -> dict[str, Any]:
     return {
         "steps": result.stats.steps,
         "traces": result.stats.traces,
@@ -52,6 +59,12 @@ def steps_checked(npages: int, budget: float, seed: int = 0) -> dict[str, Any]:
         "chunks": result.chunks,
         "violations": [f.violation.property for f in result.found],
     }
+
+
+def steps_checked(npages: int, budget: float, seed: int = 0) -> dict[str, Any]:
+    """The Hypothesis engine on the reference model, every buddy property checked
+    after every step, all traces on a memory of `npages` pages."""
+    return _rate_row(_checked_run(npages, budget, seed)())
 
 
 def steps_bare(npages: int, budget: float, seed: int = 0) -> dict[str, Any]:
@@ -132,7 +145,8 @@ def z3_bounded(npages: int, depth: int, timeout: float, induction: bool = False)
     specs = _buddy_specs()
     start = time.monotonic()
     system, setup, universe, exponent_bound = buddy.symbolic_system(npages)
-    result = bounded_check(specs, system, setup, Z3Options(depth, induction, timeout),
+    options = Z3Options(depth=depth, induction=induction, timeout=timeout)
+    result = bounded_check(specs, system, setup, options,
                            universe, exponent_bound)
     return {
         "npages": npages, "depth": depth, "induction": induction,
@@ -158,7 +172,8 @@ def sandbox(n: int) -> dict[str, Any]:
 
 def _where(code: tuple[str, int, str]) -> str:
     path, line, name = code
-    for root in (str(REPO) + os.sep, *(p + os.sep for p in sys.path if "site-packages" in p)):
+    roots = [p + os.sep for p in sys.path if "site-packages" in p] + [str(REPO) + os.sep]
+    for root in roots:
         if path.startswith(root):
             path = path[len(root):]
             break
@@ -181,13 +196,15 @@ def _area(path: str) -> str:
 def profile(npages: int, budget: float, seed: int = 0, top: int = 15) -> dict[str, Any]:
     """steps_checked under cProfile: the top functions by own time and by cumulative
     time, and own time summed per source file (hypothesis counts as one area)."""
+    go = _checked_run(npages, budget, seed)
     prof = cProfile.Profile()
     prof.enable()
-    run = steps_checked(npages, budget, seed)
+    result = go()
     prof.disable()
+    run = _rate_row(result)
     stats = pstats.Stats(prof)
     raw: dict[Any, Any] = stats.stats  # type: ignore[attr-defined]
-    total = sum(v[2] for v in raw.values()) or 1.0
+    total = max(v[3] for v in raw.values()) or 1.0  # the root call's cumulative time
     rows = [{"where": _where(k), "calls": v[1], "tottime_s": v[2], "cumtime_s": v[3]}
             for k, v in raw.items()]
     areas: dict[str, float] = {}
@@ -203,6 +220,59 @@ def profile(npages: int, budget: float, seed: int = 0, top: int = 15) -> dict[st
     }
 
 
+def _timed(fn: Callable[..., Any], costs: dict[str, list[float]],
+           key: Callable[[tuple[Any, ...]], str]) -> Callable[..., Any]:
+    """fn, adding its wall time and one call to costs[key(args)]."""
+
+    def timed(*args: Any, **kwargs: Any) -> Any:
+        t0 = time.perf_counter()
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            cost = costs.setdefault(key(args), [0.0, 0])
+            cost[0] += time.perf_counter() - t0
+            cost[1] += 1
+
+    return timed
+
+
+def _name_of(args: tuple[Any, ...]) -> str:
+    # check_invariant(name, state) and check_action(act, fn, ...): the property's name.
+    first = args[0] if args else "?"
+    return first if isinstance(first, str) else str(getattr(first, "name", first))
+
+
+def breakdown(npages: int, budget: float, seed: int = 0) -> dict[str, Any]:
+    """The checked run with a stopwatch on each property and on the model's own
+    work: seconds per property (invariants and actions), in apply (the model's
+    operation), in building a fresh allocator per trace, and in snapshot.
+    Snapshots are lazy, so building the vocabulary a property reads is part of
+    that property's time. The rest of the run is
+    Hypothesis drawing the steps, the engine's bookkeeping, and the stopwatch."""
+    costs: dict[str, list[float]] = {}
+
+    def wrap(specs: list[Any], system: Any) -> Any:
+        for c in specs:
+            c.check_invariant = _timed(c.check_invariant, costs, _name_of)
+            c.check_action = _timed(c.check_action, costs, _name_of)
+
+        class Timed(system):  # type: ignore[misc, valid-type]
+            pass
+
+        Timed.__init__ = _timed(system.__init__, costs, lambda a: "(model: a fresh allocator)")
+        Timed.apply = _timed(system.apply, costs, lambda a: "(model: apply)")
+        Timed.snapshot = _timed(system.snapshot, costs, lambda a: "(model: snapshot)")
+        return Timed
+
+    go = _checked_run(npages, budget, seed, wrap)
+    t0 = time.perf_counter()
+    result = go()
+    total = time.perf_counter() - t0
+    rows = sorted(([name, s, n] for name, (s, n) in costs.items()), key=lambda r: -r[1])
+    return {"run": _rate_row(result), "total_s": total,
+            "costs": [{"what": name, "seconds": s, "calls": n} for name, s, n in rows]}
+
+
 FIGURES: dict[str, Callable[..., dict[str, Any]]] = {
     "steps_checked": steps_checked,
     "steps_bare": steps_bare,
@@ -210,4 +280,5 @@ FIGURES: dict[str, Callable[..., dict[str, Any]]] = {
     "z3_bounded": z3_bounded,
     "sandbox": sandbox,
     "profile": profile,
+    "breakdown": breakdown,
 }

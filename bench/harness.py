@@ -55,11 +55,11 @@ class Config:
     z3_depths: tuple[int, ...] = (4, 8, 12)
     z3_timeout: float = 300.0
     induction_timeout: float = 30.0
-    induction_depth: int = 2
+    induction_depth: int = 8  # the CLI default --depth: k-induction tries k = 1 .. depth
     induction_sizes: tuple[int, ...] = (4, 8, 16, 32, 64, 128, 256, 512, 1024)
     sandbox_calls: int = 5000
     profile_budget: float = 10.0
-    profile_pages: int = 1024
+    profile_pages: tuple[int, ...] = (1024, 1 << 20)
 
     @classmethod
     def quick_config(cls) -> Config:
@@ -248,8 +248,9 @@ def _z3_outcome(r: dict[str, Any]) -> str:
 
 
 def measure_z3(fig: Figure, cfg: Config) -> None:
-    """One engine run per depth and repetition, each with its own timeout; a depth
-    whose every run timed out makes the deeper ones pointless, so they are skipped."""
+    """One engine run per depth and repetition, each with its own timeout. A run
+    that times out is not repeated, and the deeper depths are then skipped: they
+    are harder questions on the same solver."""
     gave_up_at: int | None = None
     for depth in cfg.z3_depths:
         if gave_up_at is not None:
@@ -260,6 +261,8 @@ def measure_z3(fig: Figure, cfg: Config) -> None:
             args = {"npages": cfg.z3_pages, "depth": depth, "timeout": cfg.z3_timeout}
             runs.append(fig.add(f"bmc npages={cfg.z3_pages} depth={depth} rep={rep}", "z3_bounded",
                                 args, cfg.z3_timeout * 1.5 + 120))
+            if _z3_outcome(runs[-1]) != "done":
+                break  # a timeout has no time to take the median of; repeating it only waits
         outcomes = [_z3_outcome(r) for r in runs]
         done = [r for r, o in zip(runs, outcomes, strict=True) if o == "done"]
         fig.summary[str(depth)] = {
@@ -270,6 +273,10 @@ def measure_z3(fig: Figure, cfg: Config) -> None:
             "verdicts": sorted({r.get("verdict", "-") for r in runs if "error" not in r}),
             "errors": sorted({r["error"] for r in runs if "error" in r and not r.get("killed")}),
             "skipped_properties": sorted({s for r in done for s in r.get("skipped", [])}),
+            # How far the runs got: the deepest depth cleared, and the seconds each depth took.
+            "depth_reached": [r.get("depth_checked") for r in runs if "error" not in r],
+            "per_depth_s": [r.get("per_depth_s") for r in runs if "error" not in r],
+            "summaries": sorted({r.get("summary", "") for r in runs if "error" not in r}),
         }
         if all(o == TIMEOUT for o in outcomes):
             gave_up_at = depth
@@ -286,6 +293,8 @@ def measure_induction(fig: Figure, cfg: Config) -> None:
                     "timeout": cfg.induction_timeout, "induction": True}
             runs.append(fig.add(f"induction npages={npages} rep={rep}", "z3_bounded", args,
                                 cfg.induction_timeout * 2 + 120))
+            if runs[-1].get("verdict") != "proved":
+                break  # not proved once is not proved: no need to repeat
         proved = all(r.get("verdict") == "proved" and r["elapsed_s"] <= cfg.induction_timeout
                      for r in runs)
         fig.summary[str(npages)] = {
@@ -313,14 +322,18 @@ def measure_sandbox(fig: Figure, cfg: Config) -> None:
 
 
 def measure_profile(fig: Figure, cfg: Config) -> None:
-    """One profiled run: cProfile's own overhead makes its rate meaningless, only
-    the shares are of interest, so it is not repeated."""
-    args = {"npages": cfg.profile_pages, "budget": cfg.profile_budget, "seed": 0}
-    hard = cfg.profile_budget * 10 + 120
-    r = fig.add(f"profile npages={cfg.profile_pages}", "profile", args, hard)
-    if "error" not in r:
-        keys = ("profiled_s", "by_tottime", "by_cumtime_mmcheck", "by_area")
-        fig.summary = {k: r[k] for k in keys}
+    """Per memory size, one run under cProfile and one with a stopwatch per
+    property. Both instruments slow the run, so their rates are not figures; only
+    the shares are, and those are not repeated."""
+    for npages in cfg.profile_pages:
+        args = {"npages": npages, "budget": cfg.profile_budget, "seed": 0}
+        r = fig.add(f"profile npages={npages}", "profile", args, cfg.profile_budget * 10 + 120)
+        keys = ("profiled_s", "by_tottime", "by_cumtime_mmcheck", "by_area", "run")
+        summary = {k: r[k] for k in keys} if "error" not in r else {"error": r["error"]}
+        b = fig.add(f"breakdown npages={npages}", "breakdown", args, cfg.profile_budget * 10 + 120)
+        summary["breakdown"] = ({k: b[k] for k in ("run", "total_s", "costs")} if "error" not in b
+                                else {"error": b["error"]})
+        fig.summary[str(npages)] = summary
 
 
 MEASURE: dict[str, Callable[[Figure, Config], None]] = {

@@ -71,7 +71,9 @@ def _z3(fig: dict[str, Any]) -> list[str]:
         elif s["outcome"] == "skipped":
             t = f"skipped ({s['why']})"
         elif s["outcome"] == "timeout":
-            t = f"timeout (> {cfg['z3_timeout']:g} s; runs: {', '.join(s['outcomes'])})"
+            reached = ", ".join(str(d) for d in s.get("depth_reached", []))
+            t = (f"timeout (> {cfg['z3_timeout']:g} s; runs: {', '.join(s['outcomes'])}; "
+                 f"deepest depth cleared: {reached or '-'})")
         else:
             t = "error: " + "; ".join(s.get("errors", []))[:200]
         rows.append([depth, t, ", ".join(s.get("verdicts", [])) or "-"])
@@ -102,13 +104,37 @@ def _sandbox(fig: dict[str, Any]) -> list[str]:
 
 
 def _profile(fig: dict[str, Any]) -> list[str]:
-    s = fig["summary"]
-    if not s:
-        return _header("Profile", fig) + ["(no profile: " + str(fig["runs"][0].get("error")) + ")"]
-    total = s["profiled_s"]
     cfg = fig["config"]
     out = _header(f"Where the time goes: cProfile of the checked run, "
-                  f"{cfg['profile_pages']:,} pages, {cfg['profile_budget']:g} s", fig)
+                  f"{cfg['profile_budget']:g} s", fig)
+    for npages, s in fig["summary"].items():
+        out += [f"#### {int(npages):,} pages", ""] + _one_profile(s) + [""]
+    return out
+
+
+def _breakdown(b: dict[str, Any]) -> list[str]:
+    if "error" in b:
+        return [f"(no breakdown: {b['error']})"]
+    total = b["total_s"]
+    rows = [[c["what"], c["calls"], c["seconds"], f"{c['seconds'] / total:.0%}",
+             c["seconds"] / c["calls"] * 1e6 if c["calls"] else None] for c in b["costs"]]
+    spent = sum(c["seconds"] for c in b["costs"])
+    rows.append(["(the rest: Hypothesis, drawing steps, the engine)", "", total - spent,
+                 f"{(total - spent) / total:.0%}", None])
+    run = b.get("run", {})
+    head = f"Stopwatch per property: {run.get('steps', '?')} steps in {_num(total)} s"
+    return [head, ""] + _table(["what", "calls", "seconds", "share", "us per call"], rows)
+
+
+def _one_profile(s: dict[str, Any]) -> list[str]:
+    out = _breakdown(s["breakdown"]) + [""] if "breakdown" in s else []
+    if "error" in s:
+        return out + [f"(no profile: {s['error']})"]
+    total = s["profiled_s"]
+    run = s.get("run", {})
+    out += [f"cProfile: {run.get('steps', '?')} steps in {_num(total)} s under the profiler; "
+            f"shares are of the whole engine run (own time: in the function itself; "
+            f"cumulative: with callees)", ""]
     out += _table(["area (own time)", "share"],
                   [[a, f"{t / total:.0%}"] for a, t in s["by_area"][:8]])
     out += [""] + _table(["function (own time)", "calls", "own s", "share"],

@@ -17,13 +17,14 @@ import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from mmcheck import __version__
 from mmcheck.checker import subsystems
-from mmcheck.checker.run import CheckOptions, UsageError, check, confirm, load_trace_file
 from mmcheck.checker.report import Report, render_json, render_text
+from mmcheck.checker.run import CheckOptions, UsageError, check, confirm, load_trace_file
 from mmcheck.model import registry
 from mmcheck.spec.errors import SpecError
 from mmcheck.spec.loader import CheckedSpec, library, load
+
+from mmcheck import __version__
 
 EXIT_OK, EXIT_VIOLATION, EXIT_ERROR = 0, 1, 2
 
@@ -31,24 +32,67 @@ EXIT_OK, EXIT_VIOLATION, EXIT_ERROR = 0, 1, 2
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="mmcheck",
-        description="Check memory-management specs against Linux's reference model or a submission.",
+        description="Check memory-management specs against Linux's reference model "
+        "or a submission.",
     )
     p.add_argument("--version", action="version", version=f"mmcheck {__version__}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
 
     c = sub.add_parser("check", help="check specs (default: the standard library) against a target")
-    c.add_argument("specs", nargs="*", metavar="SPEC", help="spec files (.mm); default: the standard library")
-    c.add_argument("--impl", metavar="PATH", help="a submission (.py file or package) to check instead of the reference model")
+    c.add_argument(
+        "specs", nargs="*", metavar="SPEC", help="spec files (.mm); default: the standard library"
+    )
+    c.add_argument(
+        "--impl",
+        metavar="PATH",
+        help="a submission (.py file or package) to check instead of the reference model",
+    )
     c.add_argument("--engine", choices=["hypothesis", "z3", "all"], default="hypothesis")
     c.add_argument("--seed", type=int, default=0, help="first Hypothesis seed (default 0)")
-    c.add_argument("--budget", type=float, default=20.0, metavar="SECONDS", help="time for the Hypothesis search (default 20)")
-    c.add_argument("--depth", type=int, default=8, help="Z3: bound for model checking and induction (default 8)")
-    c.add_argument("--z3-pages", type=int, default=16, help="Z3: memory size of the symbolic model (default 16)")
-    c.add_argument("--max-pages", type=int, default=5000, help="Hypothesis: largest memory to try (default 5000)")
-    c.add_argument("--timeout", type=float, default=1.0, metavar="SECONDS", help="time limit of one submission call (default 1)")
-    c.add_argument("--save", metavar="DIR", default=".mmcheck", help="where counterexample traces are written (default .mmcheck; '' for nowhere)")
+    c.add_argument(
+        "--budget",
+        type=float,
+        default=20.0,
+        metavar="SECONDS",
+        help="time for the Hypothesis search (default 20)",
+    )
+    c.add_argument(
+        "--depth",
+        type=int,
+        default=8,
+        help="Z3: bound for model checking and induction (default 8)",
+    )
+    c.add_argument(
+        "--z3-pages",
+        type=int,
+        default=16,
+        help="Z3: memory size of the symbolic model (default 16)",
+    )
+    c.add_argument(
+        "--max-pages",
+        type=int,
+        default=5000,
+        help="Hypothesis: largest memory to try (default 5000)",
+    )
+    c.add_argument(
+        "--timeout",
+        type=float,
+        default=1.0,
+        metavar="SECONDS",
+        help="time limit of one submission call (default 1)",
+    )
+    c.add_argument(
+        "--save",
+        metavar="DIR",
+        default=".mmcheck",
+        help="where counterexample traces are written (default .mmcheck; '' for nowhere)",
+    )
     c.add_argument("--format", choices=["text", "json"], default="text")
-    c.add_argument("--no-timing", action="store_true", help="leave timings out of the text report (for golden files)")
+    c.add_argument(
+        "--no-timing",
+        action="store_true",
+        help="leave timings out of the text report (for golden files)",
+    )
 
     r = sub.add_parser("replay", help="run a saved counterexample trace again")
     r.add_argument("trace", metavar="TRACE.json")
@@ -110,9 +154,16 @@ def _options(args: argparse.Namespace) -> CheckOptions:
     if args.depth < 1:
         raise UsageError("--depth must be at least 1")
     return CheckOptions(
-        engines=engines, seed=args.seed, budget=args.budget, depth=args.depth, z3_pages=args.z3_pages,
-        save_dir=Path(args.save) if args.save else None, max_pages=args.max_pages,
-        timeout_per_call=args.timeout, spec_args=list(args.specs), impl_arg=args.impl,
+        engines=engines,
+        seed=args.seed,
+        budget=args.budget,
+        depth=args.depth,
+        z3_pages=args.z3_pages,
+        save_dir=Path(args.save) if args.save else None,
+        max_pages=args.max_pages,
+        timeout_per_call=args.timeout,
+        spec_args=list(args.specs),
+        impl_arg=args.impl,
     )
 
 
@@ -128,9 +179,13 @@ def _check(args: argparse.Namespace) -> int:
         group = [c for c in specs if c.subsystem == subsystem]
         driver = subsystems.driver(subsystem)
         if driver is None:
-            raise UsageError(f"the {subsystem} subsystem has a model but no engine driver yet; "
-                             f"check it with the unit tests for now")
-        reports.append(check(group, subsystem, driver.ReferenceSystem, "the reference model", options, False))
+            raise UsageError(
+                f"the {subsystem} subsystem has a model but no engine driver yet; "
+                f"check it with the unit tests for now"
+            )
+        reports.append(
+            check(group, subsystem, driver.ReferenceSystem, "the reference model", options, False)
+        )
     _emit(reports, args.format, not args.no_timing)
     return max(r.exit_code for r in reports)
 
@@ -167,8 +222,10 @@ def _check_submission(args: argparse.Namespace, options: CheckOptions) -> int:
         specs = _load_specs(args.specs, subsystem)
         wrong = [c.path for c in specs if c.subsystem != subsystem]
         if wrong:
-            raise UsageError(f"{', '.join(wrong)} state(s) properties of another subsystem than "
-                             f"{subsystem}, which {args.impl} implements")
+            raise UsageError(
+                f"{', '.join(wrong)} state(s) properties of another subsystem than "
+                f"{subsystem}, which {args.impl} implements"
+            )
         driver = subsystems.driver(subsystem)
         assert driver is not None
 
@@ -179,8 +236,10 @@ def _check_submission(args: argparse.Namespace, options: CheckOptions) -> int:
 
         report = check(specs, subsystem, make_system, args.impl, options, True)
         if sub.stdout.strip():
-            report.notes.append("the submission printed to stdout (last lines): "
-                                + " | ".join(sub.stdout.strip().splitlines()[-3:]))
+            report.notes.append(
+                "the submission printed to stdout (last lines): "
+                + " | ".join(sub.stdout.strip().splitlines()[-3:])
+            )
     finally:
         sub.close()
     _emit([report], args.format, not args.no_timing)
@@ -197,16 +256,19 @@ def _replay(args: argparse.Namespace) -> int:
     from mmcheck.checker.hypothesis_engine import replay
     from mmcheck.checker.trace import Violation
 
-    options = CheckOptions(spec_args=list(args.specs), impl_arg=args.impl, save_dir=None,
-                           timeout_per_call=args.timeout)
+    options = CheckOptions(
+        spec_args=list(args.specs), impl_arg=args.impl, save_dir=None, timeout_per_call=args.timeout
+    )
     specs = [CompiledSpec(c) for c in specs_checked]
     sub = _open_submission(args.impl, args.timeout) if args.impl else None
     try:
         if sub is not None:
+
             def make_system(setup: Mapping[str, int]):  # noqa: ANN202
                 if not sub.alive:
                     sub.restart()
                 return driver.SubmissionSystem(sub, setup)
+
             target = args.impl
         else:
             make_system = driver.ReferenceSystem
@@ -215,18 +277,39 @@ def _replay(args: argparse.Namespace) -> int:
         report = Report(target, trace.subsystem, [c.path for c in specs_checked])
         report.stats.merge(result.stats)
         if result.violation is not None:
-            expected = Violation(result.violation.kind, prop or result.violation.property, "", 0, ())
-            cx = confirm("replay", trace, result.violation, specs, make_system, driver, options,
-                         target, follow_results=sub is None)
+            expected = Violation(
+                result.violation.kind, prop or result.violation.property, "", 0, ()
+            )
+            cx = confirm(
+                "replay",
+                trace,
+                result.violation,
+                specs,
+                make_system,
+                driver,
+                options,
+                target,
+                follow_results=sub is None,
+            )
             cx.confirmed = result.violation.property == expected.property
             report.counterexamples.append(cx)
         elif result.diverged:
             report.notes.append(result.diverged)
-        summary = ("the trace reproduces " + result.violation.property) if result.violation else (
-            "the trace ran without a violation" + (f" ({result.diverged})" if result.diverged else ""))
+        summary = (
+            ("the trace reproduces " + result.violation.property)
+            if result.violation
+            else (
+                "the trace ran without a violation"
+                + (f" ({result.diverged})" if result.diverged else "")
+            )
+        )
         from mmcheck.checker.report import EngineRun
-        report.runs.append(EngineRun("replay", "violated" if result.violation else "holds", summary,
-                                     stats=result.stats))
+
+        report.runs.append(
+            EngineRun(
+                "replay", "violated" if result.violation else "holds", summary, stats=result.stats
+            )
+        )
     finally:
         if sub is not None:
             sub.close()

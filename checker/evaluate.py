@@ -91,7 +91,14 @@ def _members(c: Any) -> Any:
 
 
 def interval(lo: int, hi: int) -> range:
-    return range(lo, hi) if hi >= lo else range(lo, lo)
+    """`lo .. hi`, empty when hi <= lo; `.lo`/`.hi` stay as written (as in the Z3 back end)."""
+    return range(lo, hi)
+
+
+def _equal(a: Any, b: Any) -> bool:
+    # Python compares ranges as sequences, so every empty range equals every other;
+    # the language (and Z3) compares an interval's bounds.
+    return a == b and (a.__class__ is not range or (a.start, a.stop) == (b.start, b.stop))
 
 
 def _disjoint(a: range, b: range) -> bool:
@@ -148,8 +155,8 @@ _ARITH: dict[str, Callable[[int, int, ast.Expr], int]] = {
 }
 
 _COMPARE: dict[str, Callable[[Any, Any], bool]] = {
-    "==": lambda a, b: a == b,
-    "!=": lambda a, b: a != b,
+    "==": _equal,
+    "!=": lambda a, b: not _equal(a, b),
     "<": lambda a, b: a < b,
     "<=": lambda a, b: a <= b,
     ">": lambda a, b: a > b,
@@ -172,7 +179,8 @@ class Compiler:
         self.bound_names = _bound_names(self.spec)
         self.memoize = True
         self.record_types = {
-            r.name: collections.namedtuple(r.name, [n for n, _ in r.fields]) for r in self.vocab.records
+            r.name: collections.namedtuple(r.name, [n for n, _ in r.fields])
+            for r in self.vocab.records
         }
 
     def compile(self, e: ast.Expr, live: bool = True) -> Fn:
@@ -204,7 +212,9 @@ class Compiler:
     def _Name(self, e: ast.Name, live: bool) -> Fn:
         name = e.id
         if name == "raised":
-            return self._counted(lambda f: f.action is not None and f.action.raised is not None, live)
+            return self._counted(
+                lambda f: f.action is not None and f.action.raised is not None, live
+            )
         if name in self.defines and not self.defines[name].params:
             return self._Call(ast.Call(e.span, name, ()), live)
 
@@ -266,6 +276,7 @@ class Compiler:
             neg = op == "not in"
             return self._counted(lambda f: (left(f) in _members(right(f))) != neg, live)
         if op == "+":
+
             def plus(f: Frame) -> Any:
                 a, b = left(f), right(f)
                 if isinstance(a, int):
@@ -313,7 +324,11 @@ class Compiler:
     def bindings(self, binders: tuple[ast.Binder, ...]) -> Callable[[Frame], Iterator[None]]:
         """A generator over every assignment of the binders, set in f.env in turn."""
         compiled = [
-            (b.names, self.compile(b.domain, False), self.compile(b.step, False) if b.step else None)
+            (
+                b.names,
+                self.compile(b.domain, False),
+                self.compile(b.step, False) if b.step else None,
+            )
             for b in binders
         ]
 
@@ -354,9 +369,15 @@ class Compiler:
         return lambda f: assign(f, 0)
 
     def _Quantifier(self, e: ast.Quantifier, live: bool) -> Fn:
-        plan = self._pairwise_disjoint_plan(e) or self._lookup_plan(e) or self._cover_plan(e)
+        # A plan counts itself live only where the loop it replaces would have
+        # evaluated an atom: a forall over no pair, an exists over nothing, is vacuous.
+        plan = (
+            self._pairwise_disjoint_plan(e, live)
+            or self._lookup_plan(e, live)
+            or self._cover_plan(e, live)
+        )
         if plan is not None:
-            return self._counted(plan, live)
+            return plan
         memo = self._memo_forall(e, live)
         if memo is not None:
             return memo
@@ -479,7 +500,7 @@ class Compiler:
             return lambda f: sum(1 for _ in each(f) if body(f))
         return lambda f: sum(body(f) for _ in each(f))
 
-    def _pairwise_disjoint_plan(self, e: ast.Quantifier) -> Fn | None:
+    def _pairwise_disjoint_plan(self, e: ast.Quantifier, live: bool) -> Fn | None:
         """`forall a, b in C: disjoint(g(a), g(b))`: sort the intervals, compare neighbours."""
         shape = pairwise_disjoint(e, self.defines)
         if shape is None:
@@ -493,19 +514,23 @@ class Compiler:
             env = f.env
             saved = env.get(x, _MISSING)
             spans = []
+            n = 0
             try:
                 for item in dom(f):
+                    n += 1
                     r = g(f, item)
                     if len(r):
                         spans.append((r.start, r.stop))
             finally:
                 _restore(env, x, saved)
+            if live and n >= 2:
+                f.live += 1
             spans.sort()
             return all(spans[i][1] <= spans[i + 1][0] for i in range(len(spans) - 1))
 
         return plan
 
-    def _cover_plan(self, e: ast.Quantifier) -> Fn | None:
+    def _cover_plan(self, e: ast.Quantifier, live: bool) -> Fn | None:
         """`forall q in lo .. hi: exists b in C: q in g(b)`: sweep the sorted intervals g(b)."""
         shape = covered_interval(e, self.defines)
         if shape is None:
@@ -520,8 +545,12 @@ class Compiler:
             env = f.env
             saved = env.get(name, _MISSING)
             spans = []
+            reaches_atom = live and lo < hi  # the loop would evaluate `q in g(b)`
             try:
                 for item in dom(f):
+                    if reaches_atom:
+                        f.live += 1
+                        reaches_atom = False
                     r = g(f, item)
                     if not isinstance(r, range):
                         r = _members(r)
@@ -540,7 +569,7 @@ class Compiler:
 
         return plan
 
-    def _lookup_plan(self, e: ast.Quantifier) -> Fn | None:
+    def _lookup_plan(self, e: ast.Quantifier, live: bool) -> Fn | None:
         """`exists b in C: b.f == E` (E free of b): one hash lookup in an index of C by f."""
         if e.kind != "exists" or len(e.binders) != 1:
             return None
@@ -561,7 +590,11 @@ class Compiler:
                 break
         else:
             return None
-        dom, key_fn, field_name = self.compile(b.domain, False), self.compile(key, False), probe.name
+        dom, key_fn, field_name = (
+            self.compile(b.domain, False),
+            self.compile(key, False),
+            probe.name,
+        )
         if isinstance(b.domain, ast.Interval):
             return None
         cache: dict[int, tuple[object, frozenset]] = {}
@@ -574,6 +607,8 @@ class Compiler:
                     cache.clear()
                 hit = (coll, frozenset(getattr(item, field_name) for item in coll))
                 cache[id(coll)] = hit
+            if live and hit[1]:
+                f.live += 1
             return key_fn(f) in hit[1]
 
         return lookup
@@ -710,8 +745,14 @@ class CompiledSpec:
         return Verdict(holds, frame.live > 0)
 
     def check_action(
-        self, act: ast.Action, fn: Fn, old: Mapping[str, Any], new: Mapping[str, Any],
-        args: tuple[int, ...], result: object, raised: str | None,
+        self,
+        act: ast.Action,
+        fn: Fn,
+        old: Mapping[str, Any],
+        new: Mapping[str, Any],
+        args: tuple[int, ...],
+        result: object,
+        raised: str | None,
     ) -> Verdict:
         ctx = ActionContext(dict(zip(act.params, args)), result, raised)
         if act.result is not None:

@@ -33,7 +33,9 @@ def format_value(v: Any, limit: int = 8) -> str:
         return f"{type(v).__name__}({inner})"
     if isinstance(v, tuple):
         return "(" + ", ".join(format_value(x) for x in v) + ")"
-    if isinstance(v, (set, frozenset, list, Bag)) or (hasattr(v, "__iter__") and not isinstance(v, str)):
+    if isinstance(v, (set, frozenset, list, Bag)) or (
+        hasattr(v, "__iter__") and not isinstance(v, str)
+    ):
         items = list(v)
         try:
             items.sort()
@@ -108,16 +110,20 @@ class Explainer:
             )
         if isinstance(e, ast.Binary) and e.op == "<->":
             lv, rv = self.value(e.left, f), self.value(e.right, f)
-            return [f"{self.text(e.left)} is {format_value(bool(lv))} but {self.text(e.right)} is {format_value(bool(rv))}"] + (
-                self.why_false(e.left, f, d) if not lv else self.why_false(e.right, f, d)
+            sides = (
+                f"{self.text(e.left)} is {format_value(bool(lv))} "
+                f"but {self.text(e.right)} is {format_value(bool(rv))}"
             )
+            return [sides] + (self.why_false(e.left, f, d) if not lv else self.why_false(e.right, f, d))
         if isinstance(e, ast.Unary) and e.op == "not":
             return self.why_true(e.operand, f, d)
         if isinstance(e, ast.Let):
             saved = dict(f.env)
             f.env[e.name] = self.value(e.value, f)
             try:
-                return [f"with {e.name} = {format_value(f.env[e.name])}:"] + self.why_false(e.body, f, d)
+                return [f"with {e.name} = {format_value(f.env[e.name])}:"] + self.why_false(
+                    e.body, f, d
+                )
             finally:
                 f.env = saved
         if isinstance(e, ast.IfElse):
@@ -189,8 +195,13 @@ def explain_invariant(compiled: CompiledSpec, name: str, state: Mapping[str, Any
 
 
 def explain_action(
-    compiled: CompiledSpec, act: ast.Action, old: Mapping[str, Any], new: Mapping[str, Any],
-    args: tuple[int, ...], result: object, raised: str | None,
+    compiled: CompiledSpec,
+    act: ast.Action,
+    old: Mapping[str, Any],
+    new: Mapping[str, Any],
+    args: tuple[int, ...],
+    result: object,
+    raised: str | None,
 ) -> list[str]:
     ctx = ActionContext(dict(zip(act.params, args)), result, raised)
     if act.result is not None:

@@ -21,7 +21,6 @@ from hypothesis import HealthCheck, Phase, Verbosity, reject, settings
 from hypothesis import strategies as st
 from hypothesis.errors import HypothesisException
 from hypothesis.stateful import RuleBasedStateMachine, initialize, rule, run_state_machine_as_test
-
 from mmcheck.checker.evaluate import CompiledSpec
 from mmcheck.checker.monitor import Monitor
 from mmcheck.checker.systems import Problem, System
@@ -94,8 +93,13 @@ def problem_violation(p: Problem, step_index: int) -> Violation:
 class _Search:
     """The state shared by every state-machine instance of one engine run."""
 
-    def __init__(self, specs: list[CompiledSpec], driver: ModuleType,
-                 make_system: Callable[[Mapping[str, int]], System], options: HypothesisOptions) -> None:
+    def __init__(
+        self,
+        specs: list[CompiledSpec],
+        driver: ModuleType,
+        make_system: Callable[[Mapping[str, int]], System],
+        options: HypothesisOptions,
+    ) -> None:
         self.specs = specs
         self.driver = driver
         self.make_system = make_system
@@ -241,8 +245,13 @@ class ReplayResult:
     stats: RunStats = field(default_factory=RunStats)
 
 
-def replay(trace: Trace, specs: list[CompiledSpec], make_system: Callable[[Mapping[str, int]], System],
-           follow_results: bool = False, skip: frozenset[str] = frozenset()) -> ReplayResult:
+def replay(
+    trace: Trace,
+    specs: list[CompiledSpec],
+    make_system: Callable[[Mapping[str, int]], System],
+    follow_results: bool = False,
+    skip: frozenset[str] = frozenset(),
+) -> ReplayResult:
     """Run `trace` on a fresh system, checking every property; stop at the first violation.
 
     The operations and arguments come from the trace; the results are the
@@ -266,9 +275,14 @@ def replay(trace: Trace, specs: list[CompiledSpec], make_system: Callable[[Mappi
                 stats.count_op(step.op)
                 return ReplayResult(problem_violation(problem, i), tuple(steps), state, stats=stats)
             if follow_results and (step.result, step.raised) != (want.result, want.raised):
-                return ReplayResult(None, tuple(steps), state,
-                                    f"step {i}: {want.call_text()} {step.outcome_text()}, "
-                                    f"the trace says {want.outcome_text()}", stats)
+                return ReplayResult(
+                    None,
+                    tuple(steps),
+                    state,
+                    f"step {i}: {want.call_text()} {step.outcome_text()}, "
+                    f"the trace says {want.outcome_text()}",
+                    stats,
+                )
             new = system.snapshot()
             v = monitor.step(i, step, state, new)
             state = new

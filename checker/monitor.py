@@ -23,7 +23,9 @@ def property_id(spec: ast.Spec, prop: ast.Property) -> str:
 class Monitor:
     """Evaluates every property of `specs` after each step; returns the first violation."""
 
-    def __init__(self, specs: Iterable[CompiledSpec], stats: RunStats, skip: Iterable[str] = ()) -> None:
+    def __init__(
+        self, specs: Iterable[CompiledSpec], stats: RunStats, skip: Iterable[str] = ()
+    ) -> None:
         self.specs = list(specs)
         self.stats = stats
         self.skip = set(skip)
@@ -31,7 +33,9 @@ class Monitor:
     def initial(self, state: Mapping[str, Any]) -> Violation | None:
         return self._invariants(-1, state)
 
-    def step(self, index: int, step: Step, old: Mapping[str, Any], new: Mapping[str, Any]) -> Violation | None:
+    def step(
+        self, index: int, step: Step, old: Mapping[str, Any], new: Mapping[str, Any]
+    ) -> Violation | None:
         self.stats.count_op(step.op)
         for c in self.specs:
             for act, fn in c.actions.get(step.op, ()):
@@ -43,7 +47,9 @@ class Monitor:
                     return self._eval_error(c, act, index, verdict.error)
                 if not verdict.holds:
                     why = explain_action(c, act, old, new, step.args, step.result, step.raised)
-                    return Violation("action", act.name, act.doc, index, tuple(why), c.spec.path, act.span.line)
+                    return Violation(
+                        "action", act.name, act.doc, index, tuple(why), c.spec.path, act.span.line
+                    )
         return self._invariants(index, new)
 
     def _invariants(self, index: int, state: Mapping[str, Any]) -> Violation | None:
@@ -57,11 +63,24 @@ class Monitor:
                     return self._eval_error(c, inv, index, verdict.error)
                 if not verdict.holds:
                     why = explain_invariant(c, inv.name, state)
-                    return Violation("invariant", inv.name, inv.doc, index, tuple(why), c.spec.path, inv.span.line)
+                    return Violation(
+                        "invariant",
+                        inv.name,
+                        inv.doc,
+                        index,
+                        tuple(why),
+                        c.spec.path,
+                        inv.span.line,
+                    )
         return None
 
     def _eval_error(self, c: CompiledSpec, prop: ast.Property, index: int, error: str) -> Violation:
         return Violation(
-            "eval-error", prop.name, prop.doc, index,
-            (f"the property could not be evaluated: {error}",), c.spec.path, prop.span.line,
+            "eval-error",
+            prop.name,
+            prop.doc,
+            index,
+            (f"the property could not be evaluated: {error}",),
+            c.spec.path,
+            prop.span.line,
         )

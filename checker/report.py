@@ -12,8 +12,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from mmcheck import __version__
 from mmcheck.checker.trace import RunStats, Trace, Violation
+
+from mmcheck import __version__
 
 REPORT_FORMAT = 1
 
@@ -64,10 +65,12 @@ class EngineRun:
     elapsed: float = 0.0
     stats: RunStats | None = None
     details: list[str] = field(default_factory=list)
+    property_status: dict[str, str] = field(default_factory=dict)  # name -> what this engine showed
 
     def to_json(self) -> dict[str, Any]:
         return {
             "engine": self.engine,
+            "property_status": dict(self.property_status),
             "verdict": self.verdict,
             "summary": self.summary,
             "seed": self.seed,
@@ -97,11 +100,19 @@ class Report:
         props = []
         for spec, name, line in self.properties:
             st = self.stats.properties.get(name)
-            props.append({
-                "spec": spec, "property": name, "line": line,
-                "checks": st.checks if st else 0, "non_vacuous": st.live if st else 0,
-                "violated": any(c.violation.property == name for c in self.counterexamples),
-            })
+            props.append(
+                {
+                    "spec": spec,
+                    "property": name,
+                    "line": line,
+                    "checks": st.checks if st else 0,
+                    "non_vacuous": st.live if st else 0,
+                    "violated": any(c.violation.property == name for c in self.counterexamples),
+                    "z3": next(
+                        (r.property_status.get(name) for r in self.runs if r.engine == "z3"), None
+                    ),
+                }
+            )
         return {
             "format": REPORT_FORMAT,
             "mmcheck": __version__,
@@ -118,10 +129,16 @@ class Report:
 
 
 def render_json(reports: Sequence[Report]) -> str:
-    return json.dumps({"format": REPORT_FORMAT, "mmcheck": __version__,
-                       "reports": [r.to_json() for r in reports],
-                       "exit_code": max((r.exit_code for r in reports), default=0)},
-                      indent=2, sort_keys=False)
+    return json.dumps(
+        {
+            "format": REPORT_FORMAT,
+            "mmcheck": __version__,
+            "reports": [r.to_json() for r in reports],
+            "exit_code": max((r.exit_code for r in reports), default=0),
+        },
+        indent=2,
+        sort_keys=False,
+    )
 
 
 def render_counterexample(c: Counterexample, number: int) -> list[str]:
@@ -134,7 +151,9 @@ def render_counterexample(c: Counterexample, number: int) -> list[str]:
     how = f"found by {c.engine}"
     if c.seed is not None and c.engine == "hypothesis":
         how += f" (seed {c.seed})"
-    status = "replayed on a fresh instance: reproduced" if c.confirmed else "replay did NOT reproduce it"
+    status = (
+        "replayed on a fresh instance: reproduced" if c.confirmed else "replay did NOT reproduce it"
+    )
     out.append(f"  {how}; {len(c.trace.steps)} step(s); {status}")
     if c.note:
         out.append(f"  note: {c.note}")
@@ -192,13 +211,30 @@ def _property_table(r: Report) -> list[str]:
         return []
     violated = {c.violation.property for c in r.counterexamples}
     width = max(len(name) for _, name, _ in r.properties)
-    out = ["properties (evaluations / non-vacuous):"]
+    z3run = next((run for run in r.runs if run.engine == "z3"), None)
+    concrete = any(run.engine != "z3" for run in r.runs)
+    head = "properties"
+    if concrete:
+        head += " (evaluations / non-vacuous)"
+    if z3run is not None:
+        head += " [z3]" if concrete else " (z3)"
+    out = [head + ":"]
     vacuous = []
-    for spec, name, line in r.properties:
+    for _spec, name, line in r.properties:
         st = r.stats.properties.get(name)
         checks, live = (st.checks, st.live) if st else (0, 0)
-        status = "FAIL" if name in violated else ("ok" if live else "VACUOUS" if checks else "unchecked")
-        out.append(f"  {status:<9} {name:<{width}}  {checks:>9,} / {live:<9,}  line {line}")
+        z3 = z3run.property_status.get(name, "") if z3run is not None else ""
+        if name in violated:
+            status = "FAIL"
+        elif concrete:
+            status = "ok" if live else "VACUOUS" if checks else "unchecked"
+        else:
+            status = (
+                "ok" if z3.startswith(("proved", "holds")) else "unknown" if z3 else "unchecked"
+            )
+        counts = f"  {checks:>9,} / {live:<9,}" if concrete else ""
+        z3col = f"  [{z3}]" if z3 and concrete else (f"  {z3}" if z3 else "")
+        out.append(f"  {status:<9} {name:<{width}}{counts}  line {line}{z3col}")
         if status in ("VACUOUS",):
             vacuous.append(name)
     if vacuous:

@@ -27,7 +27,7 @@ from mmcheck.checker.hypothesis_engine import (
 )
 from mmcheck.checker.report import Counterexample, EngineRun, Report
 from mmcheck.checker.systems import System
-from mmcheck.checker.trace import RunStats, Trace, Violation
+from mmcheck.checker.trace import Trace, Violation
 from mmcheck.spec.loader import CheckedSpec
 
 
@@ -91,21 +91,43 @@ def confirm(
     elif not confirmed:
         note = f"the replay broke another property first: {v.property}"
     shown = v if v is not None else violation
-    trace = Trace(found_trace.subsystem, found_trace.setup, result.steps if v is not None else found_trace.steps)
+    trace = Trace(
+        found_trace.subsystem,
+        found_trace.setup,
+        result.steps if v is not None else found_trace.steps,
+    )
     highlight = _pfns_in(shown.explanation)
     state = driver.render_state(result.state, highlight) if result.state is not None else []
     replay_cmd = ""
     if options.save_dir is not None:
         path = options.save_dir / _slug(target_name) / f"{_slug(shown.property)}.json"
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps({"trace": trace.to_json(), "property": shown.property,
-                                    "specs": list(options.spec_args)}, indent=2) + "\n")
+        path.write_text(
+            json.dumps(
+                {
+                    "trace": trace.to_json(),
+                    "property": shown.property,
+                    "specs": list(options.spec_args),
+                },
+                indent=2,
+            )
+            + "\n"
+        )
         parts = ["mmcheck", "replay", str(path)]
         if options.impl_arg:
             parts += ["--impl", options.impl_arg]
         replay_cmd = shlex.join(parts)
-    return Counterexample(engine, shown, trace, state, confirmed, _reproduce(options, engine, seed),
-                          replay_cmd, seed, note)
+    return Counterexample(
+        engine,
+        shown,
+        trace,
+        state,
+        confirmed,
+        _reproduce(options, engine, seed),
+        replay_cmd,
+        seed,
+        note,
+    )
 
 
 def _pfns_in(lines: Sequence[str]) -> set[int]:
@@ -128,7 +150,9 @@ def check(
     if driver is None:
         raise UsageError(f"no engine can drive the {subsystem} subsystem yet")
     specs = [CompiledSpec(c) for c in checked]
-    report = Report(target_name, subsystem, [c.path for c in checked], properties=property_rows(specs))
+    report = Report(
+        target_name, subsystem, [c.path for c in checked], properties=property_rows(specs)
+    )
     if "hypothesis" in options.engines:
         _run_hypothesis(report, specs, driver, make_system, options, target_name)
     if "z3" in options.engines:
@@ -138,28 +162,62 @@ def check(
     return report
 
 
-def _run_hypothesis(report: Report, specs: list[CompiledSpec], driver: ModuleType,
-                    make_system: Callable[[Mapping[str, int]], System], options: CheckOptions,
-                    target_name: str) -> None:
+def _run_hypothesis(
+    report: Report,
+    specs: list[CompiledSpec],
+    driver: ModuleType,
+    make_system: Callable[[Mapping[str, int]], System],
+    options: CheckOptions,
+    target_name: str,
+) -> None:
     hopts = HypothesisOptions(seed=options.seed, budget=options.budget, max_pages=options.max_pages)
     result = run_hypothesis(specs, driver, make_system, hopts)
     report.stats.merge(result.stats)
     for f in result.found:
-        report.counterexamples.append(_confirm_found(f, specs, make_system, driver, options, target_name))
+        report.counterexamples.append(
+            _confirm_found(f, specs, make_system, driver, options, target_name)
+        )
     verdict = "violated" if result.found else ("interrupted" if result.interrupted else "holds")
     details = []
     if result.stopped_early:
         details.append(result.stopped_early)
-    details.append(f"seeds {options.seed}..{result.last_seed}, {result.chunks} chunk(s) of "
-                   f"{hopts.traces_per_chunk} traces")
-    report.runs.append(EngineRun("hypothesis", verdict, result.summary, options.seed, result.elapsed,
-                                 result.stats, details))
+    details.append(
+        f"seeds {options.seed}..{result.last_seed}, {result.chunks} chunk(s) of "
+        f"{hopts.traces_per_chunk} traces"
+    )
+    report.runs.append(
+        EngineRun(
+            "hypothesis",
+            verdict,
+            result.summary,
+            options.seed,
+            result.elapsed,
+            result.stats,
+            details,
+        )
+    )
 
 
-def _confirm_found(f: Found, specs: list[CompiledSpec], make_system: Callable[[Mapping[str, int]], System],
-                   driver: ModuleType, options: CheckOptions, target_name: str) -> Counterexample:
-    return confirm("hypothesis", f.trace, f.violation, specs, make_system, driver, options,
-                   target_name, seed=f.seed, skip=f.skipped)
+def _confirm_found(
+    f: Found,
+    specs: list[CompiledSpec],
+    make_system: Callable[[Mapping[str, int]], System],
+    driver: ModuleType,
+    options: CheckOptions,
+    target_name: str,
+) -> Counterexample:
+    return confirm(
+        "hypothesis",
+        f.trace,
+        f.violation,
+        specs,
+        make_system,
+        driver,
+        options,
+        target_name,
+        seed=f.seed,
+        skip=f.skipped,
+    )
 
 
 def load_trace_file(path: Path) -> tuple[Trace, str | None]:

@@ -35,7 +35,12 @@ class Step:
         return f"-> {self.result}"
 
     def to_json(self) -> dict[str, Any]:
-        return {"op": self.op, "args": list(self.args), "result": self.result, "raised": self.raised}
+        return {
+            "op": self.op,
+            "args": list(self.args),
+            "result": self.result,
+            "raised": self.raised,
+        }
 
     @classmethod
     def from_json(cls, d: Mapping[str, Any]) -> Step:
@@ -64,7 +69,9 @@ class Trace:
     @classmethod
     def from_json(cls, d: Mapping[str, Any]) -> Trace:
         if d.get("format") != TRACE_FORMAT:
-            raise ValueError(f"unknown trace format {d.get('format')!r} (this mmcheck reads {TRACE_FORMAT})")
+            raise ValueError(
+                f"unknown trace format {d.get('format')!r} (this mmcheck reads {TRACE_FORMAT})"
+            )
         return cls(
             str(d["subsystem"]),
             {str(k): int(v) for k, v in d["setup"].items()},

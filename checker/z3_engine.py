@@ -23,7 +23,6 @@ from types import ModuleType
 from typing import Any
 
 import z3
-
 from mmcheck.checker.evaluate import CompiledSpec
 from mmcheck.checker.symbolic.base import SymbolicSystem, SymState, SymStep
 from mmcheck.checker.systems import System
@@ -60,6 +59,7 @@ class Z3Result:
     violations: list[Z3Violation] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)  # properties Z3 could not compile
     induction_note: str = ""
+    proved: list[str] = field(default_factory=list)  # proved by induction when not all were
     elapsed: float = 0.0
     timings: list[tuple[int, float]] = field(default_factory=list)  # (depth, seconds)
 
@@ -67,8 +67,13 @@ class Z3Result:
 class _Props:
     """The compiled properties of the specs at one position of the unrolling."""
 
-    def __init__(self, specs: Sequence[CheckedSpec], system: SymbolicSystem, universe: range,
-                 exponent_bound: int) -> None:
+    def __init__(
+        self,
+        specs: Sequence[CheckedSpec],
+        system: SymbolicSystem,
+        universe: range,
+        exponent_bound: int,
+    ) -> None:
         self.items: list[tuple[CheckedSpec, ast.Property, Z3Compiler]] = []
         self.skipped: list[str] = []
         for c in specs:
@@ -76,8 +81,9 @@ class _Props:
             for p in c.spec.properties:
                 self.items.append((c, p, comp))
 
-    def at(self, old: SymState | None, step: SymStep | None, state: SymState,
-           skip: set[str]) -> list[tuple[CheckedSpec, ast.Property, Any]]:
+    def at(
+        self, old: SymState | None, step: SymStep | None, state: SymState, skip: set[str]
+    ) -> list[tuple[CheckedSpec, ast.Property, Any]]:
         """(spec, property, formula) for the invariants at `state` and the actions of `step`."""
         out = []
         for c, p, comp in self.items:
@@ -105,8 +111,13 @@ def _solver(timeout_s: float) -> z3.Solver:
     return s
 
 
-def _decode(system: SymbolicSystem, model: z3.ModelRef, steps: Sequence[SymStep], subsystem: str,
-            setup: Mapping[str, int]) -> Trace:
+def _decode(
+    system: SymbolicSystem,
+    model: z3.ModelRef,
+    steps: Sequence[SymStep],
+    subsystem: str,
+    setup: Mapping[str, int],
+) -> Trace:
     out = []
     for t in steps:
         cs = system.decode_step(model, t)
@@ -136,28 +147,56 @@ def bounded_check(
     note = "induction not attempted"
     # The k-induction loop: the base case to depth k-1 (BMC, which also finds
     # shallow bugs first), then the step case for k; deeper BMC only if no k works.
+    partial: _Step | None = None
     if options.induction:
         for k in range(1, min(options.depth, options.max_induction) + 1):
             base = _bmc(system, setup, k - 1, props, skip, deadline, start)
             if base.verdict != "bounded":
                 base.induction_note = note
                 return base
-            proved, note = _induction_step(system, k, skip, deadline, props)
-            if proved:
+            step = _induction_step(system, k, skip, deadline, props)
+            note = step.note()
+            if step.complete:
                 base.verdict = "proved"
                 base.induction_note = note
-                base.summary = (f"proved by {k}-induction: holds at every depth "
-                                f"(memory of {_size(setup)})")
+                base.summary = (
+                    f"proved by {k}-induction: holds at every depth (memory of {_size(setup)})"
+                )
                 return base
+            if not step.failed and step.unknown:
+                partial = step  # a larger k will not be easier
+                break
             if time.monotonic() > deadline:
                 break
     result = _bmc(system, setup, options.depth, props, skip, deadline, start)
     result.induction_note = note
+    if partial is not None and result.verdict != "violated":
+        # The base case to depth k-1 passed before the step case ran: these are proved.
+        result.proved = list(partial.proved)
+        rest = ", ".join(partial.unknown)
+        held = (
+            f"hold up to depth {result.depth_checked}"
+            if result.depth_checked >= partial.k - 1
+            else f"hold up to depth {partial.k - 1}"
+        )
+        result.summary = (
+            f"{len(partial.proved)} of {len(partial.proved) + len(partial.unknown)} "
+            f"properties proved by {partial.k}-induction; {rest}: unknown (the solver "
+            f"ran out of time), they {held} (memory of {_size(setup)})"
+        )
+        result.depth_checked = max(result.depth_checked, partial.k - 1)
     return result
 
 
-def _bmc(system: SymbolicSystem, setup: Mapping[str, int], depth: int, props: _Props, skip: set[str],
-         deadline: float, start: float) -> Z3Result:
+def _bmc(
+    system: SymbolicSystem,
+    setup: Mapping[str, int],
+    depth: int,
+    props: _Props,
+    skip: set[str],
+    deadline: float,
+    start: float,
+) -> Z3Result:
     """Bounded model checking from the initial state to `depth` steps."""
     subsystem = system.vocabulary.subsystem
     solver = _solver(max(deadline - time.monotonic(), 0.001))
@@ -173,7 +212,9 @@ def _bmc(system: SymbolicSystem, setup: Mapping[str, int], depth: int, props: _P
             solver.add(system.trans(states[-1], t, s2))
             steps.append(t)
             states.append(s2)
-        here = props.at(states[-2] if d > 0 else None, steps[-1] if d > 0 else None, states[-1], skip)
+        here = props.at(
+            states[-2] if d > 0 else None, steps[-1] if d > 0 else None, states[-1], skip
+        )
         if not here:
             break
         remaining = deadline - time.monotonic()
@@ -186,7 +227,9 @@ def _bmc(system: SymbolicSystem, setup: Mapping[str, int], depth: int, props: _P
         if answer == z3.sat:
             model = solver.model()
             trace = _decode(system, model, steps, subsystem, setup)
-            broken = [(c, p) for c, p, f in here if z3.is_false(model.eval(f, model_completion=True))]
+            broken = [
+                (c, p) for c, p, f in here if z3.is_false(model.eval(f, model_completion=True))
+            ]
             c, p = broken[0]
             solver.pop()
             result.violations.append(Z3Violation(trace, p, c, d))
@@ -216,27 +259,61 @@ def _size(setup: Mapping[str, int]) -> str:
 
 def _unknown(result: Z3Result, d: int, start: float, props: _Props, why: str) -> Z3Result:
     result.verdict = "unknown"
-    result.summary = f"unknown at depth {d}: {why} (no violation up to depth {result.depth_checked})"
+    result.summary = (
+        f"unknown at depth {d}: {why} (no violation up to depth {result.depth_checked})"
+    )
     result.skipped = props.skipped
     result.elapsed = time.monotonic() - start
     return result
 
 
-def _induction_step(system: SymbolicSystem, k: int, skip: set[str], deadline: float,
-                    props: _Props) -> tuple[bool, str]:
-    """The step case of k-induction: from any well-formed state, k steps on which
-    every property holds force every property to hold at step k+1. Each property
-    is asked about separately (many small queries are far easier than one large one).
-    """
-    remaining = deadline - time.monotonic()
-    if remaining <= 0:
-        return False, f"induction: time ran out at k={k}"
-    solver = _solver(remaining)
+@dataclass
+class _Step:
+    """The step case of k-induction, property by property."""
+
+    k: int
+    proved: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)  # a counterexample to induction exists
+    unknown: list[str] = field(default_factory=list)  # the solver gave up (time)
+
+    @property
+    def complete(self) -> bool:
+        return not self.failed and not self.unknown
+
+    def note(self) -> str:
+        if self.complete:
+            return f"the properties are {self.k}-inductive"
+        parts = []
+        if self.failed:
+            parts.append(
+                f"not {self.k}-inductive: from some unreachable state that keeps every "
+                f"property for {self.k} step(s), {', '.join(self.failed[:3])} can break "
+                f"(a stronger invariant would be needed)"
+            )
+        if self.unknown:
+            parts.append(f"induction ran out of time on {', '.join(self.unknown)}")
+        if self.proved:
+            parts.append(f"{len(self.proved)} properties are {self.k}-inductive")
+        return "; ".join(parts)
+
+
+def _induction_step(
+    system: SymbolicSystem, k: int, skip: set[str], deadline: float, props: _Props
+) -> _Step:
+    """From any well-formed state, do k steps on which every property holds force each
+    property at step k+1? Each property is asked about separately, with its share of
+    the remaining time (many small queries are far easier than one large one)."""
+    result = _Step(k)
+    if deadline - time.monotonic() <= 0:
+        return result
+    solver = _solver(deadline - time.monotonic())
     states = [system.fresh_state(f"i{k}s0")]
     solver.add(system.well_formed(states[0]))
     steps: list[SymStep] = []
     for i in range(k):
-        here = props.at(states[-2] if i > 0 else None, steps[-1] if i > 0 else None, states[-1], skip)
+        here = props.at(
+            states[-2] if i > 0 else None, steps[-1] if i > 0 else None, states[-1], skip
+        )
         for _, _, f in here:
             solver.add(f)
         t = system.fresh_step(f"i{k}t{i}")
@@ -245,64 +322,135 @@ def _induction_step(system: SymbolicSystem, k: int, skip: set[str], deadline: fl
         solver.add(system.trans(states[-1], t, s2))
         steps.append(t)
         states.append(s2)
-    failed: list[str] = []
-    for _, p, f in props.at(states[-2], steps[-1], states[-1], skip):
+    last = props.at(states[-2], steps[-1], states[-1], skip)
+    for n, (_, p, f) in enumerate(last):
         remaining = deadline - time.monotonic()
         if remaining <= 0:
-            return False, f"induction: time ran out at k={k} (on {p.name})"
-        solver.set("timeout", max(1, int(remaining * 1000)))
+            result.unknown.append(p.name)
+            continue
+        share = remaining / (len(last) - n)
+        solver.set("timeout", max(1, int(share * 1000)))
         solver.push()
         solver.add(z3.Not(f))
         answer = solver.check()
         solver.pop()
-        if answer == z3.unknown:
-            return False, f"induction: unknown at k={k} on {p.name} ({solver.reason_unknown()})"
-        if answer == z3.sat:
-            failed.append(p.name)
-            break  # one property that is not preserved settles it
-    if not failed:
-        return True, f"the properties are {k}-inductive"
-    return False, (f"not {k}-inductive: from some unreachable state that keeps every property for "
-                   f"{k} step(s), {failed[0]} can break (a stronger invariant would be needed)")
+        if answer == z3.unsat:
+            result.proved.append(p.name)
+        elif answer == z3.sat:
+            result.failed.append(p.name)
+            break  # not k-inductive: a larger k (or BMC) decides
+        else:
+            result.unknown.append(p.name)
+    return result
 
 
 # ------------------------------------------------------------------- for reports
 
 
-def run_z3_for_report(report: Any, specs: list[CompiledSpec], driver: ModuleType,
-                      make_system: Callable[[Mapping[str, int]], System], options: Any,
-                      target_name: str, is_submission: bool) -> None:
+def run_z3_for_report(
+    report: Any,
+    specs: list[CompiledSpec],
+    driver: ModuleType,
+    make_system: Callable[[Mapping[str, int]], System],
+    options: Any,
+    target_name: str,
+    is_submission: bool,
+) -> None:
     """Run the Z3 engine for `mmcheck check` and add what it found to the report."""
     from mmcheck.checker.report import EngineRun
     from mmcheck.checker.run import confirm
 
     symbolic = getattr(driver, "symbolic_system", None)
     if symbolic is None:
-        report.runs.append(EngineRun("z3", "skipped", f"no symbolic encoding of {driver.SUBSYSTEM} yet"))
+        report.runs.append(
+            EngineRun("z3", "skipped", f"no symbolic encoding of {driver.SUBSYSTEM} yet")
+        )
         return
     system, setup, universe, exponent_bound = symbolic(options.z3_pages)
     checked = [c.checked for c in specs]
-    budget = max(options.budget, 10.0)
+    budget = options.budget
     if is_submission:
-        _z3_for_submission(report, specs, driver, make_system, options, target_name, system, setup,
-                           universe, exponent_bound, budget)
+        _z3_for_submission(
+            report,
+            specs,
+            driver,
+            make_system,
+            options,
+            target_name,
+            system,
+            setup,
+            universe,
+            exponent_bound,
+            budget,
+        )
         return
     skip: set[str] = set()
-    result = bounded_check(checked, system, setup, Z3Options(options.depth, True, budget),
-                           universe, exponent_bound, skip)
+    result = bounded_check(
+        checked,
+        system,
+        setup,
+        Z3Options(options.depth, True, budget),
+        universe,
+        exponent_bound,
+        skip,
+    )
     details = []
     for v in result.violations:
-        cx = confirm("z3", v.trace, _violation_of(v), specs, driver.ReferenceSystem, driver, options,
-                     target_name, follow_results=True)
+        cx = confirm(
+            "z3",
+            v.trace,
+            _violation_of(v),
+            specs,
+            driver.ReferenceSystem,
+            driver,
+            options,
+            target_name,
+            follow_results=True,
+        )
         if not cx.confirmed:
-            cx.note = ("Z3 found this on the symbolic encoding but the concrete model does not show it: "
-                       "the encoding and the model disagree (a bug in mmcheck). " + cx.note).strip()
+            cx.note = (
+                "Z3 found this on the symbolic encoding but the concrete model does not show it: "
+                "the encoding and the model disagree (a bug in mmcheck). " + cx.note
+            ).strip()
         report.counterexamples.append(cx)
     if result.induction_note:
         details.append(result.induction_note)
     details.extend(f"skipped {s}" for s in result.skipped)
     details.append("time per depth: " + ", ".join(f"{d}:{t:.1f}s" for d, t in result.timings))
-    report.runs.append(EngineRun("z3", result.verdict, result.summary, None, result.elapsed, None, details))
+    run = EngineRun("z3", result.verdict, result.summary, None, result.elapsed, None, details)
+    run.property_status = _property_status(checked, result)
+    report.runs.append(run)
+
+
+def _property_status(checked: Sequence[CheckedSpec], result: Z3Result) -> dict[str, str]:
+    """What the Z3 run showed about each property, in a few words."""
+    k = (
+        result.induction_note.split("-inductive")[0].rsplit(" ", 1)[-1]
+        if "inductive" in result.induction_note
+        else "?"
+    )
+    broken = {v.prop.name for v in result.violations}
+    skipped = {s.split(":", 1)[0] for s in result.skipped}
+    out: dict[str, str] = {}
+    for c in checked:
+        for p in c.spec.properties:
+            if p.name in broken:
+                out[p.name] = f"violated at depth {result.depth_checked}"
+            elif p.name in skipped:
+                out[p.name] = "not compiled to z3"
+            elif result.verdict == "proved" or p.name in result.proved:
+                out[p.name] = f"proved ({k}-induction)"
+            elif result.verdict == "unknown":
+                out[p.name] = (
+                    f"unknown (holds to depth {result.depth_checked})"
+                    if result.depth_checked >= 0
+                    else "unknown"
+                )
+            elif result.verdict == "violated":
+                out[p.name] = f"holds to depth {max(result.depth_checked - 1, 0)}"
+            else:
+                out[p.name] = f"holds to depth {result.depth_checked}"
+    return out
 
 
 def _violation_of(v: Z3Violation) -> Violation:
@@ -311,10 +459,19 @@ def _violation_of(v: Z3Violation) -> Violation:
     return Violation(kind, p.name, p.doc, len(v.trace.steps) - 1, (), v.spec.path, p.span.line)
 
 
-def _z3_for_submission(report: Any, specs: list[CompiledSpec], driver: ModuleType,
-                       make_system: Callable[[Mapping[str, int]], System], options: Any,
-                       target_name: str, system: SymbolicSystem, setup: Mapping[str, int],
-                       universe: range, exponent_bound: int, budget: float) -> None:
+def _z3_for_submission(
+    report: Any,
+    specs: list[CompiledSpec],
+    driver: ModuleType,
+    make_system: Callable[[Mapping[str, int]], System],
+    options: Any,
+    target_name: str,
+    system: SymbolicSystem,
+    setup: Mapping[str, int],
+    universe: range,
+    exponent_bound: int,
+    budget: float,
+) -> None:
     """Z3 as a test generator: solver-chosen traces that make each action property's
     premise hold (non-vacuous cases), replayed on the submission."""
     from mmcheck.checker.hypothesis_engine import replay
@@ -323,8 +480,10 @@ def _z3_for_submission(report: Any, specs: list[CompiledSpec], driver: ModuleTyp
 
     start = time.monotonic()
     traces = generate_traces(system, setup, options.depth, budget)
-    details = [f"{len(traces)} solver-generated traces of up to {options.depth} steps "
-               f"({_size(setup)}), each reaching a different state"]
+    details = [
+        f"{len(traces)} solver-generated traces of up to {options.depth} steps "
+        f"({_size(setup)}), each reaching a different state"
+    ]
     found = 0
     seen: set[str] = set()
     for trace in traces:
@@ -334,16 +493,32 @@ def _z3_for_submission(report: Any, specs: list[CompiledSpec], driver: ModuleTyp
             seen.add(r.violation.property)
             found += 1
             report.counterexamples.append(
-                confirm("z3", trace, r.violation, specs, make_system, driver, options, target_name,
-                        skip=frozenset(seen - {r.violation.property})))
+                confirm(
+                    "z3",
+                    trace,
+                    r.violation,
+                    specs,
+                    make_system,
+                    driver,
+                    options,
+                    target_name,
+                    skip=frozenset(seen - {r.violation.property}),
+                )
+            )
     verdict = "violated" if found else "bounded"
-    summary = (f"{found} violation(s) in {len(traces)} solver-generated traces" if found else
-               f"no violation in {len(traces)} solver-generated traces up to depth {options.depth}")
-    report.runs.append(EngineRun("z3", verdict, summary, None, time.monotonic() - start, None, details))
+    summary = (
+        f"{found} violation(s) in {len(traces)} solver-generated traces"
+        if found
+        else f"no violation in {len(traces)} solver-generated traces up to depth {options.depth}"
+    )
+    report.runs.append(
+        EngineRun("z3", verdict, summary, None, time.monotonic() - start, None, details)
+    )
 
 
-def generate_traces(system: SymbolicSystem, setup: Mapping[str, int], depth: int, budget: float,
-                    limit: int = 60) -> list[Trace]:
+def generate_traces(
+    system: SymbolicSystem, setup: Mapping[str, int], depth: int, budget: float, limit: int = 60
+) -> list[Trace]:
     """Distinct traces of the reference encoding: each ends in a state no earlier trace ended in.
 
     Blocking each final state found forces the solver to cover new ground: new

@@ -26,8 +26,14 @@ from dataclasses import dataclass
 from typing import Any
 
 import z3
-
-from mmcheck.checker.symbolic.base import SymCollection, SymOptional, SymRecord, SymState, SymStep
+from mmcheck.checker.symbolic.base import (
+    SymCollection,
+    SymOptional,
+    SymRecord,
+    SymState,
+    SymStep,
+    pow2,
+)
 from mmcheck.spec import ast
 from mmcheck.spec.analysis import pairwise_disjoint
 from mmcheck.spec.loader import CheckedSpec
@@ -45,9 +51,13 @@ class Unsupported(Exception):
 
 @dataclass(frozen=True)
 class Cases:
-    """A value chosen by mutually exclusive, exhaustive conditions: [(cond, value)]."""
+    """A value chosen by mutually exclusive, exhaustive conditions: [(cond, value)].
+
+    `term`, when set, is the canonical z3 term of the same value (see base.pow2).
+    """
 
     cases: tuple[tuple[Any, Any], ...]
+    term: Any = None
 
 
 @dataclass(frozen=True)
@@ -130,6 +140,8 @@ def b_iff(a: Any, b: Any) -> Any:
 def to_term(v: Any) -> Any:
     """A value as a single z3 term (Cases become an If chain)."""
     if isinstance(v, Cases):
+        if v.term is not None:
+            return v.term
         (c0, v0), *rest = v.cases
         term = to_term(v0) if not rest else None
         if rest:
@@ -172,7 +184,9 @@ def _cases(cases: list[tuple[Any, Any]]) -> Any:
         else:
             flat.append((c, v))
     values = [v for _, v in flat]
-    if all(is_const(v) and not isinstance(v, bool) for v in values) or all(isinstance(v, bool) for v in values):
+    if all(is_const(v) and not isinstance(v, bool) for v in values) or all(
+        isinstance(v, bool) for v in values
+    ):
         if len(set(values)) == 1:
             return values[0]
     if all(isinstance(v, bool) or isinstance(v, z3.BoolRef) for v in values):
@@ -232,7 +246,14 @@ def _cmp(op: str, a: Any, b: Any) -> Any:
     if is_const(a) and is_const(b):
         return {"==": a == b, "!=": a != b, "<": a < b, "<=": a <= b, ">": a > b, ">=": a >= b}[op]
     ta, tb = to_term(a), to_term(b)
-    return {"==": ta == tb, "!=": ta != tb, "<": ta < tb, "<=": ta <= tb, ">": ta > tb, ">=": ta >= tb}[op]
+    return {
+        "==": ta == tb,
+        "!=": ta != tb,
+        "<": ta < tb,
+        "<=": ta <= tb,
+        ">": ta > tb,
+        ">=": ta >= tb,
+    }[op]
 
 
 class Z3Compiler:
@@ -256,7 +277,9 @@ class Z3Compiler:
         if act.result is not None:
             r = t.results[act.op]
             # An operation that raised returned nothing, as in a concrete trace.
-            names[act.result] = SymOptional(b_or(r.is_none, t.raised), r.value) if isinstance(r, SymOptional) else r
+            names[act.result] = (
+                SymOptional(b_or(r.is_none, t.raised), r.value) if isinstance(r, SymOptional) else r
+            )
         body = self.expr(act.body, _Env(new, old, t, names))
         return to_term(b_implies(t.is_op[act.op], body))
 
@@ -338,11 +361,19 @@ class Z3Compiler:
 
     def arith(self, op: str, a: Any, b: Any, e: ast.Expr) -> Any:
         a, b = const(self.num(a)), const(self.num(b))
+        if op == "**" and const(a) == 2 and not is_const(b) and not isinstance(b, Cases):
+            # 2 ** k: a case split with the canonical term shared with encodings.
+            k = to_term(b)
+            cases = [(k == j, 1 << j) for j in range(self.exponent_bound)]
+            cases.append((z3.Or(k < 0, k >= self.exponent_bound), 0))
+            return Cases(tuple(cases), pow2(k, self.exponent_bound))
         if op in ("**", "<<", ">>") and not is_const(b) and not isinstance(b, Cases):
             b = self.small_cases(b)
         elif op in ("%", "/", "//") and not is_const(b) and not isinstance(b, Cases):
             # A divisor that is neither known nor a case split: exact, if nonlinear.
-            return lift(lambda x: {"%": to_term(x) % to_term(b)}.get(op, to_term(x) / to_term(b)), a)
+            return lift(
+                lambda x: {"%": to_term(x) % to_term(b)}.get(op, to_term(x) / to_term(b)), a
+            )
         elif op in ("&", "|", "^") and not is_const(b) and not isinstance(b, Cases):
             b = self.small_cases(b, self.universe)
         if op in ("<<", ">>", "&", "|", "^") and not is_const(a) and not isinstance(a, Cases):
@@ -386,8 +417,12 @@ class Z3Compiler:
 
     def member(self, x: Any, coll: Any, e: ast.Expr) -> Any:
         if isinstance(coll, SymInterval):
-            return lift(lambda v, lo, hi: b_and(_cmp("<=", lo, v), _cmp("<", v, hi)),
-                        self.num(x), coll.lo, coll.hi)
+            return lift(
+                lambda v, lo, hi: b_and(_cmp("<=", lo, v), _cmp("<", v, hi)),
+                self.num(x),
+                coll.lo,
+                coll.hi,
+            )
         if isinstance(coll, SymCollection):
             return b_or(*(b_and(g, self.equal(x, rec, e)) for g, rec in coll.slots))
         raise Unsupported("'in' needs an interval or a collection", e)
@@ -453,9 +488,13 @@ class Z3Compiler:
         if const(step) == 1:
             return True
         if not is_const(const(lo)):
-            raise Unsupported("'step' over an interval with a symbolic start", ast.NoneLit(ast.NOWHERE))
+            raise Unsupported(
+                "'step' over an interval with a symbolic start", ast.NoneLit(ast.NOWHERE)
+            )
         offset = i - const(lo)
-        return lift(lambda sv: _cmp("==", _arith("%", offset, sv), 0) if const(sv) != 0 else False, step)
+        return lift(
+            lambda sv: _cmp("==", _arith("%", offset, sv), 0) if const(sv) != 0 else False, step
+        )
 
     def _Quantifier(self, e: ast.Quantifier, env: _Env) -> Any:
         shape = pairwise_disjoint(e, self.defines)
@@ -497,9 +536,16 @@ class Z3Compiler:
                 return b_or(empty_a, empty_b)
             return b_or(lift(lambda hi: _cmp("<=", hi, blo), a.hi), empty_a, empty_b)
         return lift(
-            lambda alo, ahi, blo, bhi: b_or(_cmp("<=", ahi, alo), _cmp("<=", bhi, blo),
-                                            _cmp("<=", ahi, blo), _cmp("<=", bhi, alo)),
-            a.lo, a.hi, b.lo, b.hi,
+            lambda alo, ahi, blo, bhi: b_or(
+                _cmp("<=", ahi, alo),
+                _cmp("<=", bhi, blo),
+                _cmp("<=", ahi, blo),
+                _cmp("<=", bhi, alo),
+            ),
+            a.lo,
+            a.hi,
+            b.lo,
+            b.hi,
         )
 
     def _Aggregate(self, e: ast.Aggregate, env: _Env) -> Any:
@@ -521,10 +567,16 @@ class Z3Compiler:
                 elif g is not False:
                     terms.append(z3.If(to_term(g), to_term(value), 0))
         consts = sum(t for t in terms if isinstance(t, int) and not isinstance(t, bool))
-        symbolic = [to_term(t) for t in terms if not (isinstance(t, int) and not isinstance(t, bool))]
+        symbolic = [
+            to_term(t) for t in terms if not (isinstance(t, int) and not isinstance(t, bool))
+        ]
         if not symbolic:
             return consts
-        return z3.Sum(*symbolic) + consts if consts else (z3.Sum(*symbolic) if len(symbolic) > 1 else symbolic[0])
+        return (
+            z3.Sum(*symbolic) + consts
+            if consts
+            else (z3.Sum(*symbolic) if len(symbolic) > 1 else symbolic[0])
+        )
 
     # -- calls
     def _Call(self, e: ast.Call, env: _Env) -> Any:
@@ -550,9 +602,13 @@ class Z3Compiler:
             a, b = args
             if isinstance(b, SymInterval):
                 return lift(
-                    lambda alo, ahi, blo, bhi: b_or(_cmp("<=", bhi, blo),
-                                                    b_and(_cmp("<=", alo, blo), _cmp("<=", bhi, ahi))),
-                    a.lo, a.hi, b.lo, b.hi,
+                    lambda alo, ahi, blo, bhi: b_or(
+                        _cmp("<=", bhi, blo), b_and(_cmp("<=", alo, blo), _cmp("<=", bhi, ahi))
+                    ),
+                    a.lo,
+                    a.hi,
+                    b.lo,
+                    b.hi,
                 )
             return self.member(b, a, e)
         if f == "len":
@@ -562,11 +618,32 @@ class Z3Compiler:
             return self._count_slots(a)
         if f == "abs":
             (a,) = args
-            return lift(lambda x: abs(x) if is_const(x) else z3.If(to_term(x) >= 0, to_term(x), -to_term(x)), self.num(a))
+            return lift(
+                lambda x: (
+                    abs(x) if is_const(x) else z3.If(to_term(x) >= 0, to_term(x), -to_term(x))
+                ),
+                self.num(a),
+            )
         a, b = (self.num(x) for x in args)
         if f == "min":
-            return lift(lambda x, y: min(x, y) if is_const(x) and is_const(y) else z3.If(to_term(x) <= to_term(y), to_term(x), to_term(y)), a, b)
-        return lift(lambda x, y: max(x, y) if is_const(x) and is_const(y) else z3.If(to_term(x) >= to_term(y), to_term(x), to_term(y)), a, b)
+            return lift(
+                lambda x, y: (
+                    min(x, y)
+                    if is_const(x) and is_const(y)
+                    else z3.If(to_term(x) <= to_term(y), to_term(x), to_term(y))
+                ),
+                a,
+                b,
+            )
+        return lift(
+            lambda x, y: (
+                max(x, y)
+                if is_const(x) and is_const(y)
+                else z3.If(to_term(x) >= to_term(y), to_term(x), to_term(y))
+            ),
+            a,
+            b,
+        )
 
     @staticmethod
     def _aligned(x: Any, n: Any) -> Any:
@@ -577,7 +654,9 @@ class Z3Compiler:
         return z3.And(to_term(n) != 0, to_term(x) % to_term(n) == 0)
 
     def _count_slots(self, c: SymCollection) -> Any:
-        terms = [z3.If(to_term(g), 1, 0) if not is_const(const(g)) else int(const(g)) for g, _ in c.slots]
+        terms = [
+            z3.If(to_term(g), 1, 0) if not is_const(const(g)) else int(const(g)) for g, _ in c.slots
+        ]
         return z3.Sum(*[to_term(t) for t in terms]) if terms else 0
 
 

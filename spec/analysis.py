@@ -47,7 +47,9 @@ def expand_call(e: ast.Expr, defines: Mapping[str, ast.Define]) -> ast.Expr:
     return e
 
 
-def pairwise_disjoint(e: ast.Quantifier, defines: Mapping[str, ast.Define]) -> tuple[str, ast.Expr] | None:
+def pairwise_disjoint(
+    e: ast.Quantifier, defines: Mapping[str, ast.Define]
+) -> tuple[str, ast.Expr] | None:
     """For `forall a, b in C: disjoint(g(a), g(b))`: (a, g(a)); None for any other shape.
 
     Such a body is symmetric in a and b, so each unordered pair needs checking once.
@@ -67,7 +69,9 @@ def pairwise_disjoint(e: ast.Quantifier, defines: Mapping[str, ast.Define]) -> t
     return x, ga
 
 
-def covered_interval(e: ast.Quantifier, defines: Mapping[str, ast.Define]) -> tuple[ast.Binder, str, ast.Expr, str, ast.Expr] | None:
+def covered_interval(
+    e: ast.Quantifier, defines: Mapping[str, ast.Define]
+) -> tuple[ast.Binder, str, ast.Expr, str, ast.Expr] | None:
     """For `forall q in lo .. hi: exists b in C: q in g(b)`: (q's binder, q, C, b, g(b)).
 
     Such a property says the intervals g(b) cover lo .. hi; a sweep over them
@@ -76,23 +80,36 @@ def covered_interval(e: ast.Quantifier, defines: Mapping[str, ast.Define]) -> tu
     if e.kind != "forall" or len(e.binders) != 1:
         return None
     outer = e.binders[0]
-    if len(outer.names) != 1 or outer.step is not None or not isinstance(outer.domain, ast.Interval):
+    if (
+        len(outer.names) != 1
+        or outer.step is not None
+        or not isinstance(outer.domain, ast.Interval)
+    ):
         return None
     (q,) = outer.names
     inner = e.body
-    if not (isinstance(inner, ast.Quantifier) and inner.kind == "exists" and len(inner.binders) == 1):
+    if not (
+        isinstance(inner, ast.Quantifier) and inner.kind == "exists" and len(inner.binders) == 1
+    ):
         return None
     b = inner.binders[0]
     if len(b.names) != 1 or b.step is not None or mentions(b.domain, q):
         return None
     body = inner.body
-    if not (isinstance(body, ast.Binary) and body.op == "in" and isinstance(body.left, ast.Name)
-            and body.left.id == q and not mentions(body.right, q)):
+    if not (
+        isinstance(body, ast.Binary)
+        and body.op == "in"
+        and isinstance(body.left, ast.Name)
+        and body.left.id == q
+        and not mentions(body.right, q)
+    ):
         return None
     return outer, q, b.domain, b.names[0], body.right
 
 
-def free_names(e: ast.Expr, defines: Mapping[str, ast.Define], _seen: frozenset[str] = frozenset()) -> set[str] | None:
+def free_names(
+    e: ast.Expr, defines: Mapping[str, ast.Define], _seen: frozenset[str] = frozenset()
+) -> set[str] | None:
     """The names e reads from outside itself (state, parameters, enclosing binders),
     with `def`s expanded; None if e uses old() or raised (it depends on a step)."""
     if isinstance(e, ast.Name):
@@ -155,7 +172,9 @@ def free_names(e: ast.Expr, defines: Mapping[str, ast.Define], _seen: frozenset[
     return out
 
 
-def _define_names(d: ast.Define, defines: Mapping[str, ast.Define], seen: frozenset[str]) -> set[str] | None:
+def _define_names(
+    d: ast.Define, defines: Mapping[str, ast.Define], seen: frozenset[str]
+) -> set[str] | None:
     if d.name in seen:
         return set()
     n = free_names(d.body, defines, seen | {d.name})

@@ -1,11 +1,11 @@
 """Errors in a spec file, each pointing at the exact spot with a caret and a hint.
 
-    error: unknown name 'fre'
-      --> buddy.mm:12:17
-       |
-    12 |     forall b in fre: aligned(b.pfn, 2 ** b.order)
-       |                 ^^^
-    hint: did you mean 'free'?
+error: unknown name 'fre'
+  --> buddy.mm:12:17
+   |
+12 |     forall b in fre: aligned(b.pfn, 2 ** b.order)
+   |                 ^^^
+hint: did you mean 'free'?
 """
 
 from __future__ import annotations
@@ -95,12 +95,14 @@ def _excerpt(source: str, span: Span) -> list[str]:
     lines = source.splitlines()
     if not 1 <= span.line <= len(lines):
         return []
-    text = lines[span.line - 1].expandtabs(4)
+    raw = lines[span.line - 1]
+    text = raw.expandtabs(4)
     gutter = str(span.line)
     pad = " " * len(gutter)
-    start = max(span.column - 1, 0)
+    # Columns count a tab as one character; the caret goes under the expanded text.
+    start = len(raw[: max(span.column - 1, 0)].expandtabs(4))
     if span.end_line == span.line and span.end_column > span.column:
-        width = span.end_column - span.column
+        width = len(raw[: span.end_column - 1].expandtabs(4)) - start
     else:
         width = max(len(text.rstrip()) - start, 1)
     return [

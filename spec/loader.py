@@ -20,7 +20,9 @@ class SpecErrors(SpecError):
 
     def __init__(self, errors: list[SpecError]) -> None:
         first = errors[0]
-        super().__init__(first.message, path=first.path, source=first.source, span=first.span, hint=first.hint)
+        super().__init__(
+            first.message, path=first.path, source=first.source, span=first.span, hint=first.hint
+        )
         self.kind = first.kind
         self.errors = errors
 
@@ -80,7 +82,9 @@ def load(path: str | Path) -> CheckedSpec:
     try:
         text = p.read_text(encoding="utf-8")
     except OSError as err:
-        raise SpecError(f"cannot read the spec file: {err.strerror}", path=str(p), hint="check the path") from None
+        raise SpecError(
+            f"cannot read the spec file: {err.strerror}", path=str(p), hint="check the path"
+        ) from None
     except UnicodeDecodeError:
         raise SpecError("the spec file is not UTF-8 text", path=str(p)) from None
     return check_text(text, str(p))
@@ -91,4 +95,6 @@ def library(subsystem: str | None = None) -> list[Path]:
     files = sorted(LIBRARY.glob("*.mm"))
     if subsystem is None:
         return files
-    return [f for f in files if parse_spec(f.read_text(encoding="utf-8"), str(f)).subsystem == subsystem]
+    return [
+        f for f in files if parse_spec(f.read_text(encoding="utf-8"), str(f)).subsystem == subsystem
+    ]

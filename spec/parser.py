@@ -182,12 +182,16 @@ class _ToAst(Transformer):
 
 # Common mistakes and what to say about them (Lark's match_examples picks the
 # example whose parser state matches the error's).
+_USE_EQ = "use '==' to compare; '=' only appears in 'def' and 'let'"
+_CONNECTIVES = "use 'and', 'or', 'not' for the boolean connectives"
+_ACTION_FORM = 'an action property reads: action NAME "doc" after OP(PARAMS) returns R: BODY'
+
 _EXAMPLES: dict[str, list[str]] = {
-    "use '==' to compare; '=' only appears in 'def' and 'let'": [
+    _USE_EQ: [
         "invariant x: npages = 3",
         "invariant x: forall b in free: b.order = 0",
     ],
-    "use 'and', 'or', 'not' for the boolean connectives": [
+    _CONNECTIVES: [
         "invariant x: a && b",
         "invariant x: a || b",
         "invariant x: !a",
@@ -201,7 +205,7 @@ _EXAMPLES: dict[str, list[str]] = {
         "invariant x: forall b in free true",
         "invariant x: exists b: true",
     ],
-    "an action property reads: action NAME \"doc\" after OP(PARAMS) returns R: BODY": [
+    _ACTION_FORM: [
         "action x: true",
         "action x after alloc(o) true",
         "after alloc(o): true",
@@ -228,6 +232,15 @@ def _hint(err: UnexpectedInput, text: str) -> str | None:
         and re.fullmatch(r"[A-Za-z_]\w*", str(err.token))
     ):
         return f"'{err.token}' is a keyword of the spec language, so it cannot be a name"
+    if isinstance(err, UnexpectedToken) and not at_end:
+        # Mistakes recognised by the token itself, whatever the parser state.
+        token, start = err.token, err.token.start_pos or 0
+        if token.type == "EQUAL":
+            return _USE_EQ
+        if token.type == "AFTER":
+            return _ACTION_FORM
+        if str(token) in ("&", "|") and text[start - 1 : start] == str(token):
+            return _CONNECTIVES
     label = None
     if not at_end:
         # Examples start with a header so that the parser stack matches a real file's.
@@ -247,6 +260,7 @@ def _hint(err: UnexpectedInput, text: str) -> str | None:
 
 _NO_SUCH_SYMBOL = "the spec language has no such symbol; see docs/spec-language.md"
 _CHAR_HINTS = {
+    '"': 'a "description" ends with a closing " on the line where it starts',
     "!": "use 'not' for negation ('!=' means not equal)",
     "'": 'a description is written in double quotes: "..."',
     "[": "the spec language has no indexing; quantify instead: forall x in C: ...",
@@ -303,8 +317,11 @@ def _syntax_error(err: UnexpectedInput, text: str, path: str) -> SpecSyntaxError
         width = 1
     else:
         assert isinstance(err, UnexpectedToken)
-        message = f"unexpected {str(err.token)!r}"
-        width = max(len(str(err.token)), 1)
+        token, start = str(err.token), err.token.start_pos or 0
+        if token in ("&", "|") and text[start - 1 : start] == token:
+            token, column = token * 2, column - 1  # `&&` or `||`: point at both
+        message = f"unexpected {token!r}"
+        width = max(len(token), 1)
     span = ast.Span(line, column, line, column + width)
     return SpecSyntaxError(message, path=path, source=text, span=span, hint=_hint(err, text))
 
@@ -321,12 +338,16 @@ def parse_spec(text: str, path: str = "<spec>") -> ast.Spec:
     items = _ToAst().transform(parse_tree(text, path))
     header = [i for i in items if isinstance(i, tuple)]
     if not header:
+        # Point at the first item, where the header belongs (past any comments).
+        first = next((i.span for i in items), ast.Span(1, 1, 1, 1))
+        keyword = {ast.Define: "def", ast.Invariant: "invariant", ast.Action: "action"}
+        width = len(keyword[type(items[0])]) if items else 1
         raise SpecSyntaxError(
             "a spec file must start by naming its subsystem",
             path=path,
             source=text,
-            span=ast.Span(1, 1, 1, 2),
-            hint="add a first line such as: spec buddy \"what this file states\"",
+            span=ast.Span(first.line, first.column, first.line, first.column + width),
+            hint='add a first line such as: spec buddy "what this file states"',
         )
     if len(header) > 1:
         raise SpecSyntaxError(

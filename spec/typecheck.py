@@ -82,7 +82,9 @@ class _Checker:
     # -- reporting
     def error(self, node: ast.Expr | ast.Define | ast.Action, msg: str, hint: str | None = None):
         self.errors.append(
-            SpecTypeError(msg, path=self.spec.path, source=self.spec.source, span=node.span, hint=hint)
+            SpecTypeError(
+                msg, path=self.spec.path, source=self.spec.source, span=node.span, hint=hint
+            )
         )
         return None
 
@@ -122,14 +124,23 @@ class _Checker:
         seen: set[str] = set()
         for d in self.spec.defines:
             if d.name in BUILTINS or d.name in self.state:
-                self.error(d, f"'def {d.name}' hides the {'builtin' if d.name in BUILTINS else 'state name'} of the same name", "choose another name")
+                self.error(
+                    d,
+                    f"'def {d.name}' hides the "
+                    f"{'builtin' if d.name in BUILTINS else 'state name'} of the same name",
+                    "choose another name",
+                )
             if d.name in seen:
                 self.error(d, f"'{d.name}' is defined twice")
             seen.add(d.name)
             self.bind(d, d.params)
         for prop in self.spec.properties:
             if prop.name in seen:
-                self.error(prop, f"'{prop.name}' names two items", "give each invariant, action and def its own name")
+                self.error(
+                    prop,
+                    f"'{prop.name}' names two items",
+                    "give each invariant, action and def its own name",
+                )
             seen.add(prop.name)
             self.info = PropertyInfo()
             if isinstance(prop, ast.Invariant):
@@ -152,14 +163,20 @@ class _Checker:
             )
         if len(act.params) != len(op.params):
             sig = ", ".join(p for p, _ in op.params)
-            return self.error(act, f"'{act.op}' takes {len(op.params)} parameter(s): {act.op}({sig})")
+            return self.error(
+                act, f"'{act.op}' takes {len(op.params)} parameter(s): {act.op}({sig})"
+            )
         self.bind(act, act.params + ((act.result,) if act.result is not None else ()))
         names: dict[str, Type] = {}
         for given, (_, ptype) in zip(act.params, op.params):
             names[given] = parse_type(ptype, self.vocab)
         if act.result is not None:
             if op.returns == "none":
-                return self.error(act, f"'{act.op}' returns nothing, so 'returns {act.result}' binds nothing", "remove 'returns ...'")
+                return self.error(
+                    act,
+                    f"'{act.op}' returns nothing, so 'returns {act.result}' binds nothing",
+                    "remove 'returns ...'",
+                )
             names[act.result] = parse_type(op.returns, self.vocab)
         return self.expr(act.body, _Scope(names, act))
 
@@ -218,20 +235,31 @@ class _Checker:
         rec = self.vocab.record(e.type_name)
         if rec is None:
             names = [r.name for r in self.vocab.records]
-            return self.error(e, f"unknown record type '{e.type_name}'", did_you_mean(e.type_name, names))
+            return self.error(
+                e, f"unknown record type '{e.type_name}'", did_you_mean(e.type_name, names)
+            )
         fields = dict(rec.fields)
         given = dict(e.fields)
+        unknown = False
+        # A field's name has no span of its own: errors about names point at the literal.
         for i, (name, value) in enumerate(e.fields):
             if any(name == earlier for earlier, _ in e.fields[:i]):
-                self.error(value, f"field '{name}' is given twice")
+                self.error(e, f"field '{name}' is given twice")
                 continue
             if name not in fields:
-                self.error(value, f"{rec.name} has no field '{name}'", did_you_mean(name, fields))
+                self.error(e, f"{rec.name} has no field '{name}'", did_you_mean(name, fields))
+                unknown = True
                 continue
-            self.expect(value, self.expr(value, sc), parse_type(fields[name], self.vocab), f"field '{name}'")
+            self.expect(
+                value, self.expr(value, sc), parse_type(fields[name], self.vocab), f"field '{name}'"
+            )
         missing = [f for f in fields if f not in given]
-        if missing:
-            return self.error(e, f"{rec.name}{{...}} leaves out {', '.join(missing)}", "a record literal gives every field")
+        if missing and not unknown:  # a misspelt field already explains the missing one
+            return self.error(
+                e,
+                f"{rec.name}{{...}} leaves out {', '.join(missing)}",
+                "a record literal gives every field",
+            )
         return RecordT(rec.name)
 
     def _Unary(self, e: ast.Unary, sc: _Scope) -> Type | None:
@@ -260,26 +288,30 @@ class _Checker:
             return None
         if op in ("in", "not in"):
             if isinstance(right, IntervalT):
-                self.expect(e.left, left, INT, f"the left side of '{op}' an interval")
+                self.expect(e.left, left, INT, "a member of an interval")
             elif isinstance(right, CollectionT):
-                self.expect(e.left, left, right.element, f"the left side of '{op}' {right}")
+                self.expect(e.left, left, right.element, f"a member of {right}")
             else:
-                self.error(e.right, f"'{op}' needs an interval or a collection on its right, not {right}")
+                self.error(
+                    e.right, f"'{op}' needs an interval or a collection on its right, not {right}"
+                )
             return BOOL
         if op in EQUALITY:
-            if isinstance(left, CollectionT) or isinstance(right, CollectionT):
+            if not _comparable(left, right):
+                self.error(e, f"cannot compare {left} with {right}")
+            elif isinstance(left, CollectionT):
                 # Neither back end defines it (a set against a list? order? duplicates?).
                 self.error(
                     e,
                     f"'{op}' is not defined on collections",
                     "compare their members: (forall x in A: x in B) and (forall x in B: x in A)",
                 )
-            elif not _comparable(left, right):
-                self.error(e, f"cannot compare {left} with {right}")
             return BOOL
         if op == "+" and isinstance(left, CollectionT):
             if not isinstance(right, CollectionT) or right.element != left.element:
-                return self.error(e, f"'+' joins two collections of the same records, not {left} and {right}")
+                return self.error(
+                    e, f"'+' joins two collections of the same records, not {left} and {right}"
+                )
             return CollectionT(left.element, bag=True)
         what = "an operand of" if op in ARITH else "a side of"
         self.expect(e.left, left, INT, f"{what} '{op}'")
@@ -295,15 +327,17 @@ class _Checker:
         for b in binders:
             dom = self.expr(b.domain, sc)
             if isinstance(dom, IntervalT):
-                elem: Type = INT
+                elem: Type | None = INT
             elif isinstance(dom, CollectionT):
                 elem = dom.element
                 if b.step is not None:
                     self.error(b.step, "'step' only applies to an interval")
             else:
                 if dom is not None:
-                    self.error(b.domain, f"a quantifier ranges over an interval or a collection, not {dom}")
-                elem = INT
+                    self.error(
+                        b.domain, f"a quantifier ranges over an interval or a collection, not {dom}"
+                    )
+                elem = None  # unknown: uses of the names report nothing more
             if b.step is not None:
                 self.expect(b.step, self.expr(b.step, sc), INT, "a step")
             self.bind(b, b.names)
@@ -349,7 +383,9 @@ class _Checker:
             return self.call_define(e, sc)
         if f not in BUILTINS:
             names = list(BUILTINS) + list(self.defines)
-            return self.error(e, f"unknown function '{f}'", did_you_mean(f, names) or "define it with 'def'")
+            return self.error(
+                e, f"unknown function '{f}'", did_you_mean(f, names) or "define it with 'def'"
+            )
         if f == "old":
             if sc.action is None:
                 return self.error(e, "old(...) only means something in an action property")
@@ -364,7 +400,9 @@ class _Checker:
             op = self.vocab.operation(sc.action.op)
             errs = op.raises if op else ()
             if len(args) != 1 or not isinstance(args[0], ast.Name):
-                return self.error(e, "raised takes the name of an exception, e.g. raised(ValueError)")
+                return self.error(
+                    e, "raised takes the name of an exception, e.g. raised(ValueError)"
+                )
             if args[0].id not in errs:
                 return self.error(
                     args[0],
@@ -375,7 +413,9 @@ class _Checker:
         types = [self.expr(a, sc) for a in args]
         if any(t is None for t in types):
             return None
-        want = {"aligned": 2, "disjoint": 2, "contains": 2, "min": 2, "max": 2, "abs": 1, "len": 1}[f]
+        want = {"aligned": 2, "disjoint": 2, "contains": 2, "min": 2, "max": 2, "abs": 1, "len": 1}[
+            f
+        ]
         if len(args) != want:
             return self.error(e, f"{f} takes {want} argument(s): {BUILTINS[f]}")
         if f == "aligned":
@@ -389,7 +429,10 @@ class _Checker:
         if f == "contains":
             self.expect(args[0], types[0], INTERVAL, "the first argument of contains")
             if types[1] not in (INT, INTERVAL):
-                self.error(args[1], f"contains' second argument is an int or an interval, not {types[1]}")
+                self.error(
+                    args[1],
+                    f"the second argument of contains must be int or interval, not {types[1]}",
+                )
             return BOOL
         if f == "len":
             if not isinstance(types[0], (IntervalT, CollectionT)):
@@ -404,7 +447,11 @@ class _Checker:
         if len(e.args) != len(d.params):
             return self.error(e, f"'{d.name}' takes {len(d.params)} argument(s), not {len(e.args)}")
         if d.name in self.expanding:
-            return self.error(e, f"'{d.name}' uses itself", "a def is expanded where it is used, so it cannot recurse")
+            return self.error(
+                e,
+                f"'{d.name}' uses itself",
+                "a def is expanded where it is used, so it cannot recurse",
+            )
         args = {p: self.expr(a, sc) for p, a in zip(d.params, e.args)}
         if any(t is None for t in args.values()):
             return None
@@ -431,9 +478,17 @@ def _comparable(a: Type, b: Type) -> bool:
 def _not_none(e: ast.Expr, sc: _Scope, when: bool) -> Iterator[str]:
     """Names of type int? that cannot be none where `e` evaluated to `when`."""
     if isinstance(e, ast.Binary):
-        if e.op in ("==", "!=") and isinstance(e.right, ast.NoneLit) and isinstance(e.left, ast.Name):
-            if sc.locals.get(e.left.id) == OPT_INT and ((e.op == "!=") == when):
-                yield e.left.id
+        if e.op in ("==", "!="):
+            # `r != none` or `none != r`
+            name = e.left if isinstance(e.right, ast.NoneLit) else e.right
+            other = e.right if name is e.left else e.left
+            if (
+                isinstance(name, ast.Name)
+                and isinstance(other, ast.NoneLit)
+                and sc.locals.get(name.id) == OPT_INT
+                and (e.op == "!=") == when
+            ):
+                yield name.id
         elif e.op == "and" and when or e.op == "or" and not when:
             yield from _not_none(e.left, sc, when)
             yield from _not_none(e.right, sc, when)
@@ -449,10 +504,13 @@ def _text(spec: ast.Spec, node: ast.Expr) -> str:
     return "x"
 
 
-def typecheck(spec: ast.Spec, vocabulary: Vocabulary) -> tuple[dict[str, PropertyInfo], list[SpecTypeError]]:
+def typecheck(
+    spec: ast.Spec, vocabulary: Vocabulary
+) -> tuple[dict[str, PropertyInfo], list[SpecTypeError]]:
     """Check a parsed spec against a vocabulary: what each property reads, and the errors."""
     checker = _Checker(spec, vocabulary)
     infos = checker.check()
     # A def is checked where it is used: an error in its body is found at each use.
+    # Report each once, in the order of the file.
     unique = {(err.message, err.span): err for err in reversed(checker.errors)}
-    return infos, sorted(unique.values(), key=checker.errors.index)
+    return infos, sorted(unique.values(), key=lambda err: (err.line, err.column))

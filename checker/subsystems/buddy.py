@@ -13,7 +13,6 @@ from collections.abc import Mapping
 from typing import Any
 
 from hypothesis import strategies as st
-
 from mmcheck.checker.systems import Problem
 from mmcheck.checker.trace import Step
 from mmcheck.model.buddy import BuddyAllocator, IllegalChoice, snapshot_from_free_area
@@ -45,7 +44,11 @@ class View:
     def record(self, step: Step) -> None:
         if step.raised is not None:
             return
-        if step.op == "alloc" and isinstance(step.result, int) and not isinstance(step.result, bool):
+        if (
+            step.op == "alloc"
+            and isinstance(step.result, int)
+            and not isinstance(step.result, bool)
+        ):
             self.allocated[step.result] = step.args[0]
         elif step.op == "free" and self.allocated.get(step.args[0]) == step.args[1]:
             del self.allocated[step.args[0]]
@@ -62,7 +65,9 @@ def draw_steps(data: st.DataObject, view: View) -> list[tuple[str, tuple[int, ..
         kinds = [k for k in kinds if k not in ("free", "free_run")]
     kind = data.draw(st.sampled_from(kinds), label="kind")
     if kind == "alloc":
-        order = data.draw(st.one_of(st.integers(0, min(top, 2)), st.integers(0, top)), label="order")
+        order = data.draw(
+            st.one_of(st.integers(0, min(top, 2)), st.integers(0, top)), label="order"
+        )
         return [("alloc", (order,))]
     if kind == "alloc_run":
         order = data.draw(st.integers(0, top), label="order")
@@ -76,8 +81,20 @@ def draw_steps(data: st.DataObject, view: View) -> list[tuple[str, tuple[int, ..
         blocks = data.draw(st.permutations(sorted(view.allocated.items())), label="blocks")
         return [("free", (pfn, order)) for pfn, order in blocks]
     if kind == "bad_alloc":
-        return [("alloc", (data.draw(st.sampled_from([view.max_order, -1, view.max_order + 5]), label="order"),))]
-    how = data.draw(st.sampled_from(["never_returned", "wrong_order", "double_free", "out_of_range"]), label="bad")
+        return [
+            (
+                "alloc",
+                (
+                    data.draw(
+                        st.sampled_from([view.max_order, -1, view.max_order + 5]), label="order"
+                    ),
+                ),
+            )
+        ]
+    how = data.draw(
+        st.sampled_from(["never_returned", "wrong_order", "double_free", "out_of_range"]),
+        label="bad",
+    )
     if how == "double_free" and view.freed:
         return [("free", data.draw(st.sampled_from(view.freed), label="freed"))]
     if how == "wrong_order" and view.allocated:
@@ -85,7 +102,12 @@ def draw_steps(data: st.DataObject, view: View) -> list[tuple[str, tuple[int, ..
         order = view.allocated[pfn] + data.draw(st.sampled_from([1, -1]), label="delta")
         return [("free", (pfn, order if order >= 0 else 1))]
     if how == "out_of_range":
-        return [("free", (data.draw(st.sampled_from([view.npages, -1, view.npages + 64]), label="pfn"), 0))]
+        return [
+            (
+                "free",
+                (data.draw(st.sampled_from([view.npages, -1, view.npages + 64]), label="pfn"), 0),
+            )
+        ]
     pfn = data.draw(st.integers(0, max(view.npages - 1, 0)), label="pfn")
     return [("free", (pfn, data.draw(st.integers(0, min(top, 3)), label="order")))]
 
@@ -103,14 +125,17 @@ class ReferenceSystem:
     def __init__(self, setup: Mapping[str, int]) -> None:
         self.model = BuddyAllocator(setup["npages"], setup["max_order"])
 
-    def apply(self, op: str, args: tuple[int, ...], expect: Step | None = None) -> tuple[Step, Problem | None]:
+    def apply(
+        self, op: str, args: tuple[int, ...], expect: Step | None = None
+    ) -> tuple[Step, Problem | None]:
         """Run one step; with `expect` (a step of a trace), make the same choice it made."""
         if op == "alloc" and expect is not None and _plain_int(expect.result):
             try:
                 self.model.take_block(expect.result, args[0])
             except IllegalChoice as why:
                 return Step(op, args, None, None), Problem(
-                    "refinement", f"the trace's choice alloc{args} -> {expect.result} is not legal here",
+                    "refinement",
+                    f"the trace's choice alloc{args} -> {expect.result} is not legal here",
                     (str(why),),
                 )
             return Step(op, args, expect.result, None), None
@@ -148,7 +173,9 @@ class SubmissionSystem:
             out = sub.call(self.handle, "free_area")
             self.free_area = out.value if out.returned else None
 
-    def apply(self, op: str, args: tuple[int, ...], expect: Step | None = None) -> tuple[Step, Problem | None]:
+    def apply(
+        self, op: str, args: tuple[int, ...], expect: Step | None = None
+    ) -> tuple[Step, Problem | None]:
         calls = [(self.handle, op, args)]
         if self.white_box:
             calls.append((self.handle, "free_area", ()))
@@ -164,8 +191,12 @@ class SubmissionSystem:
             if not out.exc.is_a("ValueError"):
                 where = f" at {out.exc.where}" if out.exc.where else ""
                 return Step(op, args, None, out.exc.type), Problem(
-                    "crash", f"{op}{args!r} raised {out.exc}{where}",
-                    (f"the contract allows only ValueError from {op}; this is a bug in the submission",),
+                    "crash",
+                    f"{op}{args!r} raised {out.exc}{where}",
+                    (
+                        f"the contract allows only ValueError from {op}; "
+                        "this is a bug in the submission",
+                    ),
                 )
             step = Step(op, args, None, "ValueError")
         else:
@@ -187,19 +218,26 @@ class SubmissionSystem:
             if step.result is None:
                 if in_range and ref.can_allocate(order):
                     return Problem(
-                        "refinement", f"alloc({order}) returned none, but memory has room",
-                        (f"following every earlier choice of the submission, the reference model "
-                         f"still has a free block of order >= {order}:",
-                         *_free_blocks_from(ref, order)),
+                        "refinement",
+                        f"alloc({order}) returned none, but memory has room",
+                        (
+                            "following every earlier choice of the submission, "
+                            "the reference model "
+                            f"still has a free block of order >= {order}:",
+                            *_free_blocks_from(ref, order),
+                        ),
                     )
                 return None
             if not _plain_int(step.result):
-                return Problem("protocol", f"alloc({order}) returned {step.result!r}, not a pfn or None", ())
+                return Problem(
+                    "protocol", f"alloc({order}) returned {step.result!r}, not a pfn or None", ()
+                )
             try:
                 ref.take_block(step.result, order)
             except IllegalChoice as why:
                 return Problem(
-                    "refinement", f"alloc({order}) returned {step.result}, which no correct allocator could",
+                    "refinement",
+                    f"alloc({order}) returned {step.result}, which no correct allocator could",
                     (str(why),),
                 )
             self.allocated[step.result] = order
@@ -207,15 +245,21 @@ class SubmissionSystem:
         pfn, order = step.args
         legal = self.allocated.get(pfn) == order
         if step.raised is None and step.result is not None:
-            return Problem("protocol", f"free{step.args} returned {step.result!r}; it returns None", ())
+            return Problem(
+                "protocol", f"free{step.args} returned {step.result!r}; it returns None", ()
+            )
         if legal and step.raised is None:
             ref.free(pfn, order)
             del self.allocated[pfn]
         elif not legal and step.raised is None:
             return Problem(
-                "refinement", f"free({pfn}, {order}) was accepted, but that block is not allocated",
-                (_why_not_allocated(self.allocated, pfn, order),
-                 "the contract says: ValueError for a double free, a wrong order or a pfn never returned"),
+                "refinement",
+                f"free({pfn}, {order}) was accepted, but that block is not allocated",
+                (
+                    _why_not_allocated(self.allocated, pfn, order),
+                    "the contract says: ValueError for a double free, a wrong order "
+                    "or a pfn never returned",
+                ),
             )
         return None  # a ValueError on a legal free is judged by the spec
 
@@ -260,7 +304,9 @@ def _why_not_allocated(allocated: Mapping[int, int], pfn: int, order: int) -> st
 # ---------------------------------------------------------------- pictures
 
 
-def render_state(state: Mapping[str, Any], highlight: set[int] | None = None, limit: int = 24) -> list[str]:
+def render_state(
+    state: Mapping[str, Any], highlight: set[int] | None = None, limit: int = 24
+) -> list[str]:
     """The state as a student reads it: a buddyinfo line and the blocks in pfn order."""
     npages, max_order = state["npages"], state["max_order"]
     free, allocated = list(state["free"]), list(state["allocated"])
@@ -272,7 +318,10 @@ def render_state(state: Mapping[str, Any], highlight: set[int] | None = None, li
         f"npages={npages} max_order={max_order} free_pages={state['free_pages']}",
         "buddyinfo: Node 0, zone   Normal " + "".join(f"{c:6d} " for c in counts).rstrip(),
     ]
-    blocks = sorted([(b.pfn, b.order, "free") for b in free] + [(b.pfn, b.order, "allocated") for b in allocated])
+    blocks = sorted(
+        [(b.pfn, b.order, "free") for b in free]
+        + [(b.pfn, b.order, "allocated") for b in allocated]
+    )
     if not blocks:
         return lines + ["(no blocks)"]
     lines.append("blocks by pfn:")
@@ -311,4 +360,4 @@ def symbolic_system(npages: int, mutation: str | None = None):  # noqa: ANN201
 
     max_order = max(npages.bit_length(), 1)
     setup = {"npages": npages, "max_order": max_order}
-    return SymbolicBuddy(npages, max_order, mutation), setup, range(0, npages + 1), max_order + 1
+    return SymbolicBuddy(npages, max_order, mutation), setup, range(0, npages + 1), max_order

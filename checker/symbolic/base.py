@@ -29,7 +29,6 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 import z3
-
 from mmcheck.model.vocabulary import Vocabulary
 
 SymScalar = z3.ArithRef | z3.BoolRef
@@ -119,3 +118,17 @@ class SymbolicSystem(Protocol):
     def well_formed(self, s: SymState) -> z3.BoolRef: ...
 
     def decode_step(self, model: z3.ModelRef, t: SymStep) -> ConcreteStep: ...
+
+
+def pow2(k: z3.ArithRef, bound: int) -> z3.ArithRef:
+    """2**k for k in [0, bound) as an If chain (0 outside): THE term for a power of two.
+
+    Encodings and the spec compiler build 2**k with this one function, so the
+    same power is the same z3 term on both sides (z3 shares equal terms), and an
+    identity such as "the counter equals the sum of the block sizes" is
+    syntactic rather than a case analysis over every slot.
+    """
+    term: z3.ArithRef = z3.IntVal(0)
+    for j in range(bound - 1, -1, -1):
+        term = z3.If(k == j, 1 << j, term)
+    return term

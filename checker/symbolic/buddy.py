@@ -50,6 +50,7 @@ from mmcheck.checker.symbolic.base import (
     SymRecord,
     SymState,
     SymStep,
+    pow2,
 )
 from mmcheck.model.buddy import VOCABULARY
 from mmcheck.model.vocabulary import Vocabulary
@@ -222,11 +223,9 @@ class SymbolicBuddy:
         return SymState(values, _flat(v))
 
     def _pow2(self, order: z3.ArithRef) -> z3.ArithRef:
-        """2**order for an order in [0, max_order), as an If chain (no exponentiation)."""
-        term: z3.ArithRef = z3.IntVal(1 << (self.max_order - 1))
-        for j in range(self.max_order - 2, -1, -1):
-            term = z3.If(order == j, 1 << j, term)
-        return term
+        """2**order for an order in [0, max_order), as an If chain (no exponentiation);
+        the shared `pow2` term, so the spec compiler's 2 ** order is the same term."""
+        return pow2(order, self.max_order)
 
     def init(self, s: SymState) -> z3.BoolRef:
         """s is the boot state: every page free, in the largest aligned chunks."""

@@ -63,7 +63,10 @@ after alloc(order) returns r:
         aligned(r, 2 ** order)
         and (exists b in old(free): contains(span(b), r .. r + 2 ** order))
         and Block{pfn: r, order: order} in allocated
-        and free_pages == old(free_pages) - 2 ** order
+
+action alloc_accounting "[BUD-4] a successful alloc takes exactly 2^order pages off NR_FREE_PAGES"
+after alloc(order) returns r:
+    r != none -> free_pages == old(free_pages) - 2 ** order
 
 action alloc_checks_order "alloc refuses an order outside 0 .. max_order-1 with ValueError"
 after alloc(order) returns r:
@@ -72,6 +75,9 @@ after alloc(order) returns r:
 action free_returns_what_alloc_took "free gives back exactly the block alloc took, and refuses anything else"
 after free(pfn, order):
     (old(Block{pfn: pfn, order: order} in allocated) -> not raised
-        and not (Block{pfn: pfn, order: order} in allocated)
-        and free_pages == old(free_pages) + 2 ** order)
+        and not (Block{pfn: pfn, order: order} in allocated))
     and (not old(Block{pfn: pfn, order: order} in allocated) -> raised(ValueError))
+
+action free_accounting "[BUD-4] a successful free gives exactly 2^order pages back to NR_FREE_PAGES"
+after free(pfn, order):
+    not raised -> free_pages == old(free_pages) + 2 ** order
