@@ -57,6 +57,12 @@ def _parser() -> argparse.ArgumentParser:
         help="time for the Hypothesis search (default 20)",
     )
     c.add_argument(
+        "--steps",
+        type=int,
+        default=40,
+        help="Hypothesis: steps per random trace (default 40)",
+    )
+    c.add_argument(
         "--depth",
         type=int,
         default=8,
@@ -153,6 +159,8 @@ def _options(args: argparse.Namespace) -> CheckOptions:
         raise UsageError("--budget must be positive")
     if args.depth < 1:
         raise UsageError("--depth must be at least 1")
+    if args.steps < 1:
+        raise UsageError("--steps must be at least 1")
     return CheckOptions(
         engines=engines,
         seed=args.seed,
@@ -162,6 +170,7 @@ def _options(args: argparse.Namespace) -> CheckOptions:
         save_dir=Path(args.save) if args.save else None,
         max_pages=args.max_pages,
         timeout_per_call=args.timeout,
+        steps=args.steps,
         spec_args=list(args.specs),
         impl_arg=args.impl,
     )

@@ -200,8 +200,18 @@ def render_text(reports: Sequence[Report], timing: bool = True) -> str:
             t = f" [{run.elapsed:.1f} s]" if timing else ""
             out.append(f"{run.engine}: {run.summary}{t}")
             out.extend(f"  {d}" for d in run.details)
-        verdict = "VIOLATED" if r.counterexamples else "OK"
-        out.append(f"result: {verdict}")
+        if r.counterexamples:
+            broken = ", ".join(
+                dict.fromkeys(
+                    f"{c.violation.property} ({c.violation.spec_path}:{c.violation.line})"
+                    if c.violation.spec_path
+                    else c.violation.property
+                    for c in r.counterexamples
+                )
+            )
+            out.append(f"result: VIOLATED: {broken}")
+        else:
+            out.append("result: OK")
         out.append("")
     return "\n".join(out).rstrip() + "\n"
 

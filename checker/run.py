@@ -45,6 +45,7 @@ class CheckOptions:
     save_dir: Path | None = None
     max_pages: int = 5000
     timeout_per_call: float = 1.0
+    steps: int = 40
     command: Sequence[str] = field(default_factory=lambda: ["mmcheck", "check"])
     spec_args: Sequence[str] = ()
     impl_arg: str | None = None
@@ -57,6 +58,8 @@ def _reproduce(options: CheckOptions, engine: str, seed: int | None) -> str:
     parts += ["--engine", engine]
     if engine == "hypothesis" and seed is not None:
         parts += ["--seed", str(seed), "--budget", f"{options.budget:g}"]
+        if options.steps != 40:
+            parts += ["--steps", str(options.steps)]
     if engine == "z3":
         parts += ["--depth", str(options.depth), "--z3-pages", str(options.z3_pages)]
     return shlex.join(parts)
@@ -170,7 +173,9 @@ def _run_hypothesis(
     options: CheckOptions,
     target_name: str,
 ) -> None:
-    hopts = HypothesisOptions(seed=options.seed, budget=options.budget, max_pages=options.max_pages)
+    hopts = HypothesisOptions(
+        seed=options.seed, budget=options.budget, max_pages=options.max_pages, steps=options.steps
+    )
     result = run_hypothesis(specs, driver, make_system, hopts)
     report.stats.merge(result.stats)
     for f in result.found:

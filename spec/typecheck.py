@@ -8,8 +8,8 @@ what a step can have changed.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field, replace
 
 from mmcheck.model.vocabulary import Vocabulary
 from mmcheck.spec import ast
@@ -62,9 +62,17 @@ class _Scope:
     locals: dict[str, Type]
     action: ast.Action | None = None
     in_old: bool = False
+    narrowed: frozenset[str] = frozenset()  # int? names a test showed are not none here
 
     def bind(self, **names: Type) -> _Scope:
-        return _Scope({**self.locals, **names}, self.action, self.in_old)
+        return replace(self, locals={**self.locals, **names}, narrowed=self.narrowed - set(names))
+
+    def narrow(self, names: Iterable[str]) -> _Scope:
+        """The int? `names` as ints (and still comparable with none: `r != none` stays legal)."""
+        found = set(names)
+        return replace(
+            self, locals={**self.locals, **dict.fromkeys(found, INT)}, narrowed=self.narrowed | found
+        )
 
 
 class _Checker:
@@ -276,9 +284,9 @@ class _Checker:
             left = self.expr(e.left, sc)
             right_scope = sc
             if op in ("and", "->"):
-                right_scope = sc.bind(**{n: INT for n in _not_none(e.left, sc, True)})
+                right_scope = sc.narrow(_not_none(e.left, sc, True))
             elif op == "or":
-                right_scope = sc.bind(**{n: INT for n in _not_none(e.left, sc, False)})
+                right_scope = sc.narrow(_not_none(e.left, sc, False))
             right = self.expr(e.right, right_scope)
             self.expect(e.left, left, BOOL, f"the left side of '{op}'")
             self.expect(e.right, right, BOOL, f"the right side of '{op}'")
@@ -297,7 +305,11 @@ class _Checker:
                 )
             return BOOL
         if op in EQUALITY:
-            if not _comparable(left, right):
+            sides = (e.left, e.right)
+            narrowed_vs_none = any(isinstance(x, ast.NoneLit) for x in sides) and any(
+                isinstance(x, ast.Name) and x.id in sc.narrowed for x in sides
+            )
+            if not _comparable(left, right) and not narrowed_vs_none:
                 self.error(e, f"cannot compare {left} with {right}")
             elif isinstance(left, CollectionT):
                 # Neither back end defines it (a set against a list? order? duplicates?).
@@ -369,8 +381,8 @@ class _Checker:
 
     def _IfElse(self, e: ast.IfElse, sc: _Scope) -> Type | None:
         self.expect(e.cond, self.expr(e.cond, sc), BOOL, "the condition of 'if'")
-        then = self.expr(e.then, sc.bind(**{n: INT for n in _not_none(e.cond, sc, True)}))
-        orelse = self.expr(e.orelse, sc.bind(**{n: INT for n in _not_none(e.cond, sc, False)}))
+        then = self.expr(e.then, sc.narrow(_not_none(e.cond, sc, True)))
+        orelse = self.expr(e.orelse, sc.narrow(_not_none(e.cond, sc, False)))
         if then is not None and orelse is not None and not _comparable(then, orelse):
             return self.error(e, f"the branches of 'if' have different types: {then} and {orelse}")
         if then != orelse and orelse is not None:
@@ -393,7 +405,7 @@ class _Checker:
                 return self.error(e, "old(...) inside old(...) means nothing more")
             if len(args) != 1:
                 return self.error(e, "old takes one expression")
-            return self.expr(args[0], _Scope(sc.locals, sc.action, in_old=True))
+            return self.expr(args[0], replace(sc, in_old=True))
         if f == "raised":
             if sc.action is None:
                 return self.error(e, "raised(...) only means something in an action property")
