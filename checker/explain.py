@@ -62,7 +62,7 @@ class Explainer:
 
     def text(self, e: ast.Expr) -> str:
         s = e.span
-        lines = self.source.splitlines()
+        lines = self.source.split("\n")  # the parser counts only "\n" as a line end
         if not (1 <= s.line <= len(lines)):
             return "?"
         if s.line == s.end_line:

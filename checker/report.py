@@ -222,7 +222,7 @@ def _property_table(r: Report) -> list[str]:
     violated = {c.violation.property for c in r.counterexamples}
     width = max(len(name) for _, name, _ in r.properties)
     z3run = next((run for run in r.runs if run.engine == "z3"), None)
-    concrete = any(run.engine != "z3" for run in r.runs)
+    concrete = any(run.engine != "z3" for run in r.runs) or bool(r.stats.properties)
     head = "properties"
     if concrete:
         head += " (evaluations / non-vacuous)"

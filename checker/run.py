@@ -41,7 +41,7 @@ class CheckOptions:
     seed: int = 0
     budget: float = 20.0
     depth: int = 8
-    z3_pages: int = 16
+    z3_pages: int | None = None  # None: 8 for the reference model, 12 for a submission
     save_dir: Path | None = None
     max_pages: int = 5000
     timeout_per_call: float = 1.0
@@ -61,7 +61,9 @@ def _reproduce(options: CheckOptions, engine: str, seed: int | None) -> str:
         if options.steps != 40:
             parts += ["--steps", str(options.steps)]
     if engine == "z3":
-        parts += ["--depth", str(options.depth), "--z3-pages", str(options.z3_pages)]
+        parts += ["--depth", str(options.depth)]
+        if options.z3_pages is not None:
+            parts += ["--z3-pages", str(options.z3_pages)]
     return shlex.join(parts)
 
 

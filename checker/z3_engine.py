@@ -366,7 +366,8 @@ def run_z3_for_report(
             EngineRun("z3", "skipped", f"no symbolic encoding of {driver.SUBSYSTEM} yet")
         )
         return
-    system, setup, universe, exponent_bound = symbolic(options.z3_pages)
+    pages = options.z3_pages or (12 if is_submission else 8)
+    system, setup, universe, exponent_bound = symbolic(pages)
     checked = [c.checked for c in specs]
     budget = options.budget
     if is_submission:
@@ -479,10 +480,13 @@ def _z3_for_submission(
     from mmcheck.checker.run import confirm
 
     start = time.monotonic()
-    traces = generate_traces(system, setup, options.depth, budget)
+    traces = generate_traces(
+        system, setup, options.depth, budget * 0.5, [c.checked for c in specs], universe,
+        exponent_bound,
+    )
     details = [
-        f"{len(traces)} solver-generated traces of up to {options.depth} steps "
-        f"({_size(setup)}), each reaching a different state"
+        f"{len(traces)} solver-generated traces of 1 to {options.depth} steps "
+        f"({_size(setup)}), each ending in a step on which an action property says something"
     ]
     found = 0
     seen: set[str] = set()
@@ -517,32 +521,72 @@ def _z3_for_submission(
 
 
 def generate_traces(
-    system: SymbolicSystem, setup: Mapping[str, int], depth: int, budget: float, limit: int = 60
+    system: SymbolicSystem,
+    setup: Mapping[str, int],
+    depth: int,
+    budget: float,
+    specs: Sequence[CheckedSpec] = (),
+    universe: range | None = None,
+    exponent_bound: int = 24,
+    limit: int = 200,
 ) -> list[Trace]:
-    """Distinct traces of the reference encoding: each ends in a state no earlier trace ended in.
+    """Traces of the reference encoding aimed at each action property's premise.
 
-    Blocking each final state found forces the solver to cover new ground: new
-    block layouts, error paths, full memory.
+    For every length 1..depth and every action property, the solver is asked
+    for a trace whose steps all succeed and whose last step runs that
+    property's operation with its premise true (a step on which the property
+    says something); each trace found is blocked, so the next is new. Round
+    robin over the goals until the budget or the limit is reached.
     """
     deadline = time.monotonic() + budget
     subsystem = system.vocabulary.subsystem
-    solver = _solver(budget)
-    states = [system.fresh_state("g0")]
-    steps: list[SymStep] = []
-    solver.add(system.init(states[0]))
-    for d in range(depth):
-        t = system.fresh_step(f"gt{d}")
-        s2 = system.fresh_state(f"g{d + 1}")
-        solver.add(system.trans(states[-1], t, s2))
-        steps.append(t)
-        states.append(s2)
+    compilers = [(c, Z3Compiler(c, universe or range(0, 257), exponent_bound)) for c in specs]
+    goals_by_depth = []
+    solvers = []
+    for d in range(1, depth + 1):
+        solver = _solver(budget)
+        states = [system.fresh_state(f"g{d}s0")]
+        steps: list[SymStep] = []
+        solver.add(system.init(states[0]))
+        for i in range(d):
+            t = system.fresh_step(f"g{d}t{i}")
+            s2 = system.fresh_state(f"g{d}s{i + 1}")
+            solver.add(system.trans(states[-1], t, s2))
+            if i < d - 1:
+                solver.add(z3.Not(t.raised))
+            steps.append(t)
+            states.append(s2)
+        goals: list[Any] = [z3.BoolVal(True)]
+        for c, comp in compilers:
+            for act in c.spec.actions:
+                try:
+                    goals.append(comp.action_premise(act, states[-2], steps[-1], states[-1]))
+                except Unsupported:
+                    continue
+        goals_by_depth.append((steps, goals))
+        solvers.append(solver)
     traces: list[Trace] = []
+    exhausted: set[tuple[int, int]] = set()
     while len(traces) < limit and time.monotonic() < deadline:
-        solver.set("timeout", max(1, int((deadline - time.monotonic()) * 1000)))
-        if solver.check() != z3.sat:
+        progress = False
+        for d, ((steps, goals), solver) in enumerate(zip(goals_by_depth, solvers)):
+            for g, goal in enumerate(goals):
+                if (d, g) in exhausted or len(traces) >= limit or time.monotonic() >= deadline:
+                    continue
+                solver.set("timeout", max(1, int((deadline - time.monotonic()) * 1000)))
+                solver.push()
+                solver.add(goal)
+                answer = solver.check()
+                model = solver.model() if answer == z3.sat else None
+                solver.pop()
+                if model is None:
+                    exhausted.add((d, g))
+                    continue
+                progress = True
+                traces.append(_decode(system, model, steps, subsystem, setup))
+                # Block this sequence of operations and arguments at this length.
+                same = [v == model.eval(v, model_completion=True) for t in steps for v in t.variables]
+                solver.add(z3.Not(z3.And(*same)))
+        if not progress:
             break
-        model = solver.model()
-        traces.append(_decode(system, model, steps, subsystem, setup))
-        final = states[-1].variables
-        solver.add(z3.Or(*[v != model.eval(v, model_completion=True) for v in final]))
     return traces

@@ -283,6 +283,20 @@ class Z3Compiler:
         body = self.expr(act.body, _Env(new, old, t, names))
         return to_term(b_implies(t.is_op[act.op], body))
 
+    def action_premise(self, act: ast.Action, old: SymState, t: SymStep, new: SymState) -> Any:
+        """t runs act's operation without raising, and act's premise (the left of a
+        top-level `->`, else true) holds: a step on which the property says something."""
+        names: dict[str, Any] = dict(zip(act.params, (t.args[act.op][p] for p in t.args[act.op])))
+        if act.result is not None:
+            r = t.results[act.op]
+            names[act.result] = (
+                SymOptional(b_or(r.is_none, t.raised), r.value) if isinstance(r, SymOptional) else r
+            )
+        premise: Any = True
+        if isinstance(act.body, ast.Binary) and act.body.op == "->":
+            premise = self.expr(act.body.left, _Env(new, old, t, names))
+        return to_term(b_and(t.is_op[act.op], b_not(t.raised), premise))
+
     # -- expressions
     def expr(self, e: ast.Expr, env: _Env) -> Any:
         return getattr(self, "_" + type(e).__name__)(e, env)

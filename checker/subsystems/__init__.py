@@ -36,6 +36,9 @@ from types import ModuleType
 
 MODULES = {
     "buddy": "mmcheck.checker.subsystems.buddy",
+    "vma": "mmcheck.checker.subsystems.vma",
+    "pagetable": "mmcheck.checker.subsystems.pagetable",
+    "fault": "mmcheck.checker.subsystems.fault",
 }
 
 

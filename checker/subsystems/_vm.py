@@ -1,0 +1,134 @@
+"""What the three virtual-memory drivers (vma, pagetable, fault) share.
+
+A submission's step is run in its sandbox; `convert` turns the sandbox's
+`Outcome` into a trace `Step` (the exception named as the contract names it)
+or a Problem the spec need not state (a crash, a timeout, an exception the
+contract does not allow, a result that is not what the operation returns).
+
+The reference model then takes the same step, following the submission's
+legal choices, and compares what the contract fixes (results, errnos, values
+read, what a SIGSEGV or #PF says, vmas()). A difference is a *divergence*.
+The spec sees the submission's own state at that step and usually names the
+broken property itself, which is the better report; so a divergence is held
+back one step (`Divergence`): if no property flagged it, the next step reports
+it as a refinement problem that names the step where it happened and what the
+reference did there. A reference that diverged cannot judge later steps, so
+nothing else is compared after one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from mmcheck.checker.systems import Problem
+from mmcheck.checker.trace import Step
+
+
+def plain_int(v: object) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def stderr_tail(text: str, lines: int = 6) -> tuple[str, ...]:
+    kept = [x for x in text.strip().splitlines() if x.strip()]
+    return tuple(kept[-lines:])
+
+
+@dataclass(frozen=True)
+class Converted:
+    """A submission's step as the trace records it, and what its exception carried."""
+
+    step: Step
+    problem: Problem | None = None
+    errno: int | None = None  # OSError.errno
+    code: int | None = None  # Segfault.code (si_code) or PageFault.code (x86 error code)
+    address: int | None = None  # the fault's `address`, if it has one
+
+    def fault_code(self, va: int) -> int | None:
+        """The code of a fault at `va`. The class the checker injects is made as
+        PageFault(code, address), the model's and most students' own as
+        PageFault(address, code): called the other way round, the injected one
+        holds the address in `code`, and the code in `address`."""
+        if self.code == va and self.address is not None and self.address != va:
+            return self.address
+        return self.code
+
+
+def convert(op: str, args: tuple[int, ...], out: Any, allowed: Sequence[str],
+            returns: str) -> Converted:
+    """The Step an Outcome stands for. `allowed` names the exceptions the contract
+    lets `op` raise (an exception counts as the first of them it is an instance
+    of, by class name along its MRO); `returns` is "int", "int?" or "none"."""
+    if out.crashed:
+        kind = "timeout" if out.status.value == "timeout" else "crash"
+        return Converted(Step(op, args, None, kind),
+                         Problem(kind, out.detail, stderr_tail(out.stderr)))
+    if out.status.value == "violation":
+        return Converted(Step(op, args, None, "protocol"), Problem("protocol", out.detail, ()))
+    call = f"{op}({', '.join(_arg(a) for a in args)})"
+    if out.raised:
+        exc = out.exc
+        name = next((n for n in allowed if exc.is_a(n)), None)
+        if name is None:
+            where = f" at {exc.where}" if exc.where else ""
+            allow = " or ".join(allowed) or "nothing"
+            return Converted(Step(op, args, None, exc.type), Problem(
+                "crash", f"{call} raised {exc}{where}",
+                (f"the contract lets {op} raise {allow} only; this is a bug in the submission",)))
+        return Converted(Step(op, args, None, name), errno=exc.errno, code=exc.code,
+                         address=exc.address)
+    value = out.value
+    ok = (value is None if returns == "none" else
+          plain_int(value) or (returns == "int?" and value is None))
+    if not ok:
+        want = {"none": "None", "int": "an int", "int?": "an int or None"}[returns]
+        return Converted(Step(op, args, None, "protocol"), Problem(
+            "protocol", f"{call} returned {value!r}; the contract says it returns {want}", ()))
+    return Converted(Step(op, args, value, None))
+
+
+def _arg(a: object) -> str:
+    return hex(a) if plain_int(a) and a >= 4096 else repr(a)
+
+
+def call_text(step: Step) -> str:
+    return f"{step.op}({', '.join(_arg(a) for a in step.args)})"
+
+
+class Divergence:
+    """A difference from the reference, held back one step so the spec can name it."""
+
+    def __init__(self) -> None:
+        self.pending: Problem | None = None
+        self.index = 0  # steps applied so far
+
+    @property
+    def diverged(self) -> bool:
+        return self.pending is not None
+
+    def note(self, step: Step, what: str, lines: Sequence[str]) -> None:
+        """Remember that `step` (the one just applied) diverged: `what` in one line."""
+        if self.pending is None:
+            self.pending = Problem(
+                "refinement", f"step {self.index - 1}: {call_text(step)} {what}",
+                (*lines, "no property of the spec flagged this step; the reference model "
+                 "(Linux) cannot follow the submission past it"))
+
+    def due(self) -> Problem | None:
+        """Count one more step; the held-back problem, if the previous step left one."""
+        self.index += 1
+        return self.pending
+
+
+def outcome_text(step: Step, errno: int | None = None, code: int | None = None) -> str:
+    """How a step ended, with what its exception carried: 'raised OSError(EEXIST)'."""
+    import errno as errnos
+
+    if step.raised is None:
+        return "returned none" if step.result is None else f"returned {_arg(step.result)}"
+    if errno is not None:
+        return f"raised {step.raised}({errnos.errorcode.get(errno, errno)})"
+    if code is not None:
+        return f"raised {step.raised}(code {code:#x})"
+    return f"raised {step.raised}"

@@ -1,0 +1,371 @@
+"""The x86 page table (PageTable, with its TLB) as the engines see it.
+
+Steps use addresses that share tables (neighbouring pages), that need new ones
+at every level (2 MiB, 1 GiB, 512 GiB apart), the upper half of the canonical
+space in 4- and 5-level mode, addresses the mode cannot translate
+(non-canonical, above 4 GiB in 2- and 3-level mode), unaligned ones, pfns and
+flags at and past what an entry holds, and translate with every user, write
+and exec combination. Bursts map and use a page then unmap it and use it
+again (a TLB left unflushed still answers), map without the U or RW bit and
+access it as a user or a writer, and fill a table then empty it (the tables
+given back). Setups run all four modes, some with so few pages that a map runs
+out of table pages (MemoryError).
+
+What a spec sees of a submission: `ptes` from its walk() at every address the
+trace used, `table_pages` from its table_pages(), `tables` the pages it holds
+from the `pages` allocator the checker hands it (an audited reference buddy
+allocator in the checker's process), each with level 0; `root`, `entries` and
+`tlb` are not visible (-1, [], []). The reference PageTable follows along with
+pages of its own (never short of them: when the submission's `pages` ran out,
+its MemoryError is followed by not mapping) and compares results, PageFault
+codes and walk(); a difference the spec does not flag is reported one step
+later (see _vm.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from hypothesis import strategies as st
+from mmcheck.checker.subsystems._vm import (
+    Converted,
+    Divergence,
+    convert,
+    plain_int,
+    stderr_tail,
+)
+from mmcheck.checker.systems import Problem
+from mmcheck.checker.trace import Step
+from mmcheck.model.buddy import BuddyAllocator
+from mmcheck.model.linux import (
+    _PAGE_ACCESSED,
+    _PAGE_DIRTY,
+    _PAGE_GLOBAL,
+    _PAGE_NX,
+    _PAGE_PRESENT,
+    _PAGE_RW,
+    _PAGE_USER,
+    PAGE_SIZE,
+)
+from mmcheck.model.mmu import MODES, PageFault, PageTable, Pte, Table
+
+SUBSYSTEM = "pagetable"
+CONTRACT_CLASS = "PageTable"
+OPERATIONS = ("map", "unmap", "translate")
+ALLOWED = {"map": ("ValueError", "MemoryError"), "unmap": ("ValueError",),
+           "translate": ("PageFault", "ValueError")}
+RETURNS = {"map": "none", "unmap": "int?", "translate": "int"}
+
+P = PAGE_SIZE
+PR, RW, US = _PAGE_PRESENT, _PAGE_RW, _PAGE_USER
+URW = PR | RW | US
+BASE = 0x400000
+GiB = 1 << 30
+
+
+def setups(max_pages: int = 5000) -> st.SearchStrategy[dict[str, int]]:
+    """All four modes; `npages` is what the `pages` allocator has for tables."""
+    return st.fixed_dictionaries({
+        "levels": st.sampled_from([4, 2, 3, 5]),
+        "npages": st.sampled_from([64, 4, 6, 9]),
+    })
+
+
+def addresses(levels: int) -> list[int]:
+    """Page addresses worth trying in a mode, the simplest first."""
+    common = [BASE, BASE + P, BASE + 7 * P, BASE + (2 << 20), BASE + GiB, 0x08048000, 0,
+              BASE + 1]
+    if levels <= 3:
+        return common + [0xFFFFF000, 3 * GiB, 1 << 32]
+    if levels == 4:
+        return common + [1 << 39, 0xFFFF800000000000, 0xFFFFFFFFFFFFF000, 1 << 47,
+                         0x0000800000001000, 1 << 48]
+    return common + [1 << 48, 0xFF00000000000000, 0xFFFF800000000000, 0xFFFFFFFFFFFFF000,
+                     1 << 56, 1 << 47]
+
+
+PFNS = [1, 2, 3, 0, 0x12345, (1 << 20) - 1, 1 << 20, (1 << 40) - 1, 1 << 40]
+FLAGS = [URW, PR | RW, PR | US, PR, URW | _PAGE_ACCESSED | _PAGE_DIRTY, URW | _PAGE_NX,
+         PR | US | _PAGE_NX, 0, URW | _PAGE_GLOBAL, 1 << 12, URW | (1 << 52)]
+
+
+class View:
+    """What the step generator knows: the mode, and which addresses it mapped."""
+
+    def __init__(self, setup: Mapping[str, int]) -> None:
+        self.levels = setup["levels"]
+        self.addresses = addresses(self.levels)
+        self.mapped: dict[int, int] = {}
+
+    def record(self, step: Step) -> None:
+        if step.raised is not None:
+            return
+        if step.op == "map":
+            self.mapped[step.args[0]] = step.args[1]
+        elif step.op == "unmap":
+            self.mapped.pop(step.args[0], None)
+
+
+def draw_steps(data: st.DataObject, view: View) -> list[tuple[str, tuple[int, ...]]]:
+    """The next operation(s); the first choices of each strategy are the simplest."""
+    # The classic page-table bugs first (a missing flush, a missing rights check):
+    # shrinking moves towards the first choices, so a short trace shows them.
+    kinds = ["tlb", "rights", "map", "translate", "unmap", "fill_empty", "used"]
+    if not view.mapped:
+        kinds.remove("used")
+    kind = data.draw(st.sampled_from(kinds), label="kind")
+    va = data.draw(st.sampled_from(view.addresses), label="va")
+    pfn = data.draw(st.sampled_from(PFNS), label="pfn")
+    flags = data.draw(st.sampled_from(FLAGS), label="flags")
+    access = data.draw(st.tuples(st.integers(0, 1), st.integers(0, 1), st.integers(0, 1)),
+                       label="write, user, exec")
+    offset = data.draw(st.sampled_from([0, 0x568, P - 1]), label="offset")
+    if kind == "map":
+        return [("map", (va, pfn, flags))]
+    if kind == "translate":
+        return [("translate", (va + offset, *access))]
+    if kind == "unmap":
+        return [("unmap", (va,))]
+    if kind == "tlb":
+        # Use a page, unmap it, use it again: only a flushed TLB faults the second time.
+        return [("map", (va, pfn, URW)), ("translate", (va + offset, *access)),
+                ("unmap", (va,)), ("translate", (va + offset, *access))]
+    if kind == "rights":
+        # An entry without U, RW or with NX, then every access to it.
+        limited = data.draw(st.sampled_from([PR | RW, PR | US, PR, PR | US | _PAGE_NX]),
+                            label="limited")
+        return [("map", (va, pfn, limited))] + [
+            ("translate", (va + offset, w, u, x)) for w in (0, 1) for u in (0, 1) for x in (0, 1)]
+    if kind == "fill_empty":
+        # Neighbours share the tables; unmapping all of them empties the tables.
+        n = data.draw(st.integers(2, 4), label="n")
+        pages = [va + i * P for i in range(n)]
+        return [("map", (a, pfn, flags)) for a in pages] + [("unmap", (a,)) for a in pages]
+    at = data.draw(st.sampled_from(sorted(view.mapped)), label="mapped")
+    op = data.draw(st.sampled_from(["translate", "unmap", "map"]), label="op")
+    if op == "translate":
+        return [("translate", (at + offset, *access))]
+    return [("unmap", (at,))] if op == "unmap" else [("map", (at, pfn, flags))]
+
+
+# ---------------------------------------------------------------- systems
+
+
+def translatable(levels: int, va: int) -> bool:
+    """Whether `levels`-level paging translates va (PageTable._check_va's rule)."""
+    mode = MODES[levels]
+    if not plain_int(va) or not 0 <= va < 1 << 64:
+        return False
+    if not mode.canonical:
+        return va >> mode.va_bits == 0
+    return (va >> (mode.va_bits - 1)) in (0, (1 << (65 - mode.va_bits)) - 1)
+
+
+class _AmplePages:
+    """Table pages for the reference when it follows a submission: never short."""
+
+    def __init__(self) -> None:
+        self.next = 1
+        self.free: list[int] = []
+
+    def alloc_pages(self, order: int) -> int | None:
+        if self.free:
+            return self.free.pop()
+        self.next += 1
+        return self.next - 1
+
+    def free_pages(self, pfn: int, order: int) -> None:
+        self.free.append(pfn)
+
+
+class ReferenceSystem:
+    """The reference PageTable, its table pages from an audited buddy allocator."""
+
+    def __init__(self, setup: Mapping[str, int]) -> None:
+        from mmcheck.checker.sandbox.pages import AuditedPages
+
+        self.pages = AuditedPages(BuddyAllocator(setup["npages"]))
+        self.model = PageTable(setup["levels"], self.pages)
+
+    def apply(self, op: str, args: tuple[int, ...], expect: Step | None = None
+              ) -> tuple[Step, Problem | None]:
+        try:
+            result = getattr(self.model, op)(*args)
+        except PageFault:
+            return Step(op, args, None, "PageFault"), None
+        except (ValueError, MemoryError) as err:
+            return Step(op, args, None, type(err).__name__), None
+        return Step(op, args, result, None), None
+
+    def snapshot(self) -> Mapping[str, Any]:
+        return self.model.snapshot()
+
+    def close(self) -> None:
+        pass
+
+
+class SubmissionSystem:
+    """A submission's PageTable in its sandbox, with the reference following it."""
+
+    def __init__(self, sub: Any, setup: Mapping[str, int]) -> None:
+        from mmcheck.checker.sandbox import ConstructorFailed
+        from mmcheck.checker.sandbox.pages import AuditedPages
+
+        self.sub = sub
+        self.levels = setup["levels"]
+        self.pages = AuditedPages(BuddyAllocator(setup["npages"]))
+        self.reference = PageTable(self.levels, _AmplePages())
+        self.divergence = Divergence()
+        self.tracked: list[int] = []
+        self.ptes: list[Pte] = []
+        self.table_pages = 0
+        self.broken: Problem | None = None
+        self.handle = None
+        try:
+            self.handle = sub.new(CONTRACT_CLASS, self.levels, sub.export(self.pages))
+        except ConstructorFailed as err:
+            self.broken = Problem("crash", f"PageTable({self.levels}, pages) failed: "
+                                           f"{err.outcome.describe()}", ())
+            return
+        taken = [e.pfn for e in self.pages.events if e.op == "alloc" and e.pfn is not None]
+        self.root = taken[0] if taken else -1
+        out = sub.call(self.handle, "table_pages")
+        if not out.returned or not plain_int(out.value):
+            self.broken = Problem("protocol", f"table_pages() {out.describe()}", ())
+        else:
+            self.table_pages = out.value
+
+    def apply(self, op: str, args: tuple[int, ...], expect: Step | None = None
+              ) -> tuple[Step, Problem | None]:
+        if self.broken is not None:
+            return Step(op, args, None, "crash"), self.broken
+        held_back = self.divergence.due()
+        va = args[0] - args[0] % P if plain_int(args[0]) else None
+        if va is not None and translatable(self.levels, va) and va not in self.tracked:
+            self.tracked.append(va)
+        refused = len(self.pages.refused())
+        calls = [(self.handle, op, args), (self.handle, "table_pages", ())]
+        calls += [(self.handle, "walk", (a,)) for a in self.tracked]
+        outs = self.sub.call_many(calls)
+        got = convert(op, args, outs[0], ALLOWED[op], RETURNS[op])
+        if got.problem is not None:
+            return got.step, got.problem
+        problem = self._observe(outs)
+        if problem is not None:
+            return got.step, problem
+        if held_back is not None:
+            return got.step, held_back
+        if len(self.pages.refused()) > refused:
+            self.divergence.note(got.step, "gave back a page it did not hold",
+                                 (self.pages.refused()[-1].error or "",))
+        self._follow(got, outs[0])
+        return got.step, None
+
+    def _observe(self, outs: list[Any]) -> Problem | None:
+        """table_pages() and walk() at every tracked address, checked for shape."""
+        if outs[-1].crashed:
+            kind = "timeout" if outs[-1].status.value == "timeout" else "crash"
+            return Problem(kind, outs[-1].detail, stderr_tail(outs[-1].stderr))
+        tp = outs[1]
+        if not tp.returned or not plain_int(tp.value):
+            return Problem("protocol", f"table_pages() {tp.describe()}", ())
+        self.table_pages = tp.value
+        ptes = []
+        for va, out in zip(self.tracked, outs[2:], strict=False):
+            if not out.returned:
+                return Problem("protocol", f"walk({va:#x}) {out.describe()}",
+                               ("walk() of a translatable address returns None or (pfn, flags)",))
+            v = out.value
+            if v is None:
+                continue
+            if not (isinstance(v, (list, tuple)) and len(v) == 2 and all(plain_int(x) for x in v)):
+                return Problem("protocol", f"walk({va:#x}) returned {v!r:.100}",
+                               ("the contract says: None or (pfn, flags)",))
+            pfn, flags = v
+            ptes.append(Pte(va, pfn, flags, bool(flags & PR), bool(flags & US), bool(flags & RW)))
+        self.ptes = sorted(ptes)
+        return None
+
+    def _follow(self, got: Converted, out: Any) -> None:
+        """The reference takes the same step; note any difference in what the contract fixes."""
+        step, ref = got.step, self.reference
+        if step.op == "map" and step.raised == "MemoryError":
+            if any(c.method == "alloc_pages" and c.value is None and c.error is None
+                   for c in out.callbacks):
+                return  # `pages` ran out: a legal MemoryError, and nothing was mapped
+            self.divergence.note(step, "raised MemoryError, but `pages` never refused it a page",
+                                 ())
+            return
+        try:
+            mine = _outcome(step, got.fault_code(step.args[0]))
+            theirs = _outcome(Step(step.op, step.args, getattr(ref, step.op)(*step.args), None))
+        except PageFault as fault:
+            theirs = f"raised PageFault(code {fault.code:#x})"
+        except (ValueError, MemoryError) as err:
+            theirs = f"raised {type(err).__name__}"
+        if mine != theirs:
+            self.divergence.note(step, f"{mine}; Linux (the reference MMU) {theirs}", ())
+            return
+        for va in self.tracked:
+            want = ref.walk(va)
+            have = next(((p.pfn, p.flags) for p in self.ptes if p.va == va), None)
+            if want != have:
+                self.divergence.note(step, f"left walk({va:#x}) = {_walk_text(have)}; the "
+                                           f"reference has {_walk_text(want)}", ())
+                return
+
+    def snapshot(self) -> Mapping[str, Any]:
+        tables = frozenset(Table(pfn + i, 0) for pfn, order in self.pages.held.items()
+                           for i in range(1 << order))
+        return {"levels": self.levels, "root": self.root, "table_pages": self.table_pages,
+                "ptes": list(self.ptes), "tables": tables, "entries": [], "tlb": []}
+
+    def close(self) -> None:
+        if self.handle is None:
+            return
+        try:
+            self.sub.drop(self.handle)
+        except Exception:  # noqa: BLE001 - a dead worker has nothing to drop
+            pass
+
+
+def _outcome(step: Step, code: int | None = None) -> str:
+    if step.raised == "PageFault":
+        return f"raised PageFault(code {code:#x})" if code is not None else "raised PageFault"
+    if step.raised is not None:
+        return f"raised {step.raised}"
+    return "returned none" if step.result is None else f"returned {step.result:#x}"
+
+
+def _walk_text(w: tuple[int, int] | None) -> str:
+    return "none" if w is None else f"(pfn {w[0]:#x}, flags {flag_names(w[1])})"
+
+
+# ---------------------------------------------------------------- pictures
+
+_NAMES = ((_PAGE_PRESENT, "P"), (_PAGE_RW, "RW"), (_PAGE_USER, "U"), (_PAGE_ACCESSED, "A"),
+          (_PAGE_DIRTY, "D"), (_PAGE_GLOBAL, "G"), (_PAGE_NX, "NX"))
+
+
+def flag_names(flags: int) -> str:
+    known = [name for bit, name in _NAMES if flags & bit]
+    rest = flags & ~sum(bit for bit, _ in _NAMES)
+    return "|".join(known + ([f"{rest:#x}"] if rest else [])) or "0"
+
+
+def render_state(state: Mapping[str, Any], highlight: set[int] | None = None,
+                 limit: int = 24) -> list[str]:
+    """The leaf entries as walk() shows them, the table pages, and the TLB."""
+    ptes, tlb = list(state["ptes"]), list(state["tlb"])
+    lines = [f"{state['levels']}-level paging, {state['table_pages']} table page(s), "
+             f"{len(list(state['tables']))} held"]
+    lines.append("leaf entries (walk):" if ptes else "no leaf entries")
+    for p in ptes[:limit]:
+        lines.append(f"  {p.va:#018x} -> pfn {p.pfn:#x}  {flag_names(p.flags)}")
+    if len(ptes) > limit:
+        lines.append(f"  ... {len(ptes) - limit} more")
+    if tlb:
+        lines.append("TLB:")
+        lines.extend(f"  {t.va:#018x} -> pfn {t.pfn:#x}  {flag_names(t.flags)}" for t in tlb[:8])
+    return lines

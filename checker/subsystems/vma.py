@@ -1,0 +1,346 @@
+"""The address space (AddressSpace, mm_struct's VMAs) as the engines see it.
+
+Steps work in a window of 16 pages where fixed mappings collide, split and
+merge, plus non-fixed mappings wherever the object puts them: single mmap,
+munmap and mprotect calls with every protection, and bursts that reach what a
+student would not think to try: a three-way merge, a split and its undoing, an
+mprotect meeting a hole (ENOMEM with the areas before it changed), MAP_FIXED
+over several areas, MAP_FIXED_NOREPLACE next to an area and over it, free and
+busy hints, and the error paths in Linux's order (EBADF, EINVAL, ENOMEM,
+EPERM, EEXIST). Setups vary TASK_SIZE (so that "past TASK_SIZE" is near) and
+mmap_min_addr.
+
+What a spec sees of a submission: everything comes from its own `vmas()` (the
+areas, their order, map_count as their number), the constructor's arguments,
+and errno as its last OSError set it (see model/vma.py `snapshot_from_vmas`).
+The reference model follows along, taking the place the submission chose for
+each non-fixed mmap (AddressSpace.take_area), and compares results, errnos and
+vmas(); a difference the spec does not flag is reported one step later (see
+_vm.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from hypothesis import strategies as st
+from mmcheck.checker.subsystems._vm import Converted, Divergence, convert, outcome_text, plain_int
+from mmcheck.checker.systems import Problem
+from mmcheck.checker.trace import Step
+from mmcheck.model.linux import (
+    MAP_ANONYMOUS,
+    MAP_FIXED,
+    MAP_FIXED_NOREPLACE,
+    MAP_PRIVATE,
+    MAP_SHARED,
+    PAGE_SIZE,
+    TASK_SIZE_X86_64,
+)
+from mmcheck.model.vma import AddressSpace, IllegalPlacement, snapshot_from_vmas
+
+SUBSYSTEM = "vma"
+CONTRACT_CLASS = "AddressSpace"
+OPERATIONS = ("mmap", "munmap", "mprotect")
+RETURNS = {"mmap": "int", "munmap": "none", "mprotect": "none"}
+
+P = PAGE_SIZE
+WINDOW = 0x400000  # above every mmap_min_addr a setup uses, far below TASK_SIZE
+WINDOW_PAGES = 16
+PRIV = MAP_PRIVATE | MAP_ANONYMOUS
+SHARED = MAP_SHARED | MAP_ANONYMOUS
+
+
+def setups(max_pages: int = 5000) -> st.SearchStrategy[dict[str, int]]:
+    """x86-64's TASK_SIZE first; small ones put "past TASK_SIZE" within reach."""
+    return st.fixed_dictionaries({
+        "task_size": st.sampled_from([TASK_SIZE_X86_64, 1 << 26, 1 << 30]),
+        "mmap_min_addr": st.sampled_from([0x10000, 0x1000, 0x100000]),
+    })
+
+
+class View:
+    """What the step generator knows: the setup, and where non-fixed mmaps landed."""
+
+    def __init__(self, setup: Mapping[str, int]) -> None:
+        self.task_size = setup["task_size"]
+        self.mmap_min_addr = setup["mmap_min_addr"]
+        self.placed: list[tuple[int, int]] = []  # (start, pages) of non-fixed mappings
+
+    def record(self, step: Step) -> None:
+        if step.op == "mmap" and step.raised is None and plain_int(step.result):
+            flags = step.args[3]
+            if not flags & (MAP_FIXED | MAP_FIXED_NOREPLACE):
+                pages = max(1, -(-step.args[1] // P))
+                self.placed = (self.placed + [(step.result, pages)])[-6:]
+
+
+Ops = list[tuple[str, tuple[int, ...]]]
+
+
+def _w(page: int) -> int:
+    return WINDOW + page * P
+
+
+def draw_steps(data: st.DataObject, view: View) -> Ops:
+    """The next operation(s); the first choices of each strategy are the simplest."""
+    kinds = ["map", "protect", "unmap", "hint", "three_way", "split_restore", "hole",
+             "fixed_over", "noreplace", "placed", "error"]
+    if not view.placed:
+        kinds.remove("placed")
+    kind = data.draw(st.sampled_from(kinds), label="kind")
+    page = data.draw(st.integers(0, WINDOW_PAGES - 1), label="page")
+    n = data.draw(st.integers(1, 4), label="pages")
+    prot = data.draw(st.integers(0, 7), label="prot")
+    if kind == "map":
+        shared = data.draw(st.sampled_from([PRIV, PRIV, SHARED]), label="type")
+        fix = data.draw(st.sampled_from([MAP_FIXED, MAP_FIXED_NOREPLACE]), label="fixed")
+        return [("mmap", (_w(page), n * P, prot, shared | fix))]
+    if kind == "protect":
+        return [("mprotect", (_w(page), n * P, prot))]
+    if kind == "unmap":
+        return [("munmap", (_w(page), n * P))]
+    if kind == "hint":
+        hint = data.draw(st.sampled_from([_w(page), 0, _w(page) + 123, P]), label="hint")
+        shared = data.draw(st.sampled_from([PRIV, SHARED]), label="type")
+        length = data.draw(st.sampled_from([n * P, n * P - 100, 2 << 20]), label="length")
+        return [("mmap", (hint, length, prot, shared))]
+    if kind == "three_way":
+        # Both neighbours first, then the middle that joins them into one area.
+        return [("mmap", (_w(page), P, prot, PRIV | MAP_FIXED)),
+                ("mmap", (_w(page + 2), P, prot, PRIV | MAP_FIXED)),
+                ("mmap", (_w(page + 1), P, prot, PRIV | MAP_FIXED))]
+    if kind == "split_restore":
+        other = data.draw(st.integers(0, 7), label="other")
+        return [("mmap", (_w(page), 4 * P, prot, PRIV | MAP_FIXED)),
+                ("mprotect", (_w(page + 1), 2 * P, other)),
+                ("mprotect", (_w(page + 1), P, prot)),
+                ("mprotect", (_w(page + 2), P, prot))]
+    if kind == "hole":
+        return [("mmap", (_w(page), 2 * P, prot, PRIV | MAP_FIXED)),
+                ("munmap", (_w(page + 2), P)),
+                ("mmap", (_w(page + 3), P, prot, PRIV | MAP_FIXED)),
+                ("mprotect", (_w(page), 4 * P, data.draw(st.integers(0, 7), label="new")))]
+    if kind == "fixed_over":
+        prots = data.draw(st.lists(st.integers(0, 7), min_size=3, max_size=3), label="prots")
+        shared = data.draw(st.sampled_from([PRIV, SHARED]), label="type")
+        return [("mmap", (_w(page + i), P, prots[i], PRIV | MAP_FIXED)) for i in range(3)] + [
+            ("mmap", (_w(page), 3 * P, prot, shared | MAP_FIXED))]
+    if kind == "noreplace":
+        # Right next to an area (must succeed), then over its last page (EEXIST).
+        return [("mmap", (_w(page), n * P, prot, PRIV | MAP_FIXED)),
+                ("mmap", (_w(page + n), P, prot, PRIV | MAP_FIXED_NOREPLACE)),
+                ("mmap", (_w(page + n - 1), 2 * P, prot, PRIV | MAP_FIXED_NOREPLACE))]
+    if kind == "placed":
+        start, pages = data.draw(st.sampled_from(view.placed), label="area")
+        at = start + data.draw(st.integers(0, pages - 1), label="offset") * P
+        op = data.draw(st.sampled_from(["mprotect", "munmap"]), label="op")
+        return [("mprotect", (at, P, prot))] if op == "mprotect" else [("munmap", (at, P))]
+    return [_error_step(data, view, page, n, prot)]
+
+
+def _error_step(data: st.DataObject, view: View, page: int, n: int,
+                prot: int) -> tuple[str, tuple[int, ...]]:
+    """One call on a contract error path (or just past one)."""
+    top, low = view.task_size, view.mmap_min_addr
+    cases: list[tuple[str, tuple[int, ...]]] = [
+        ("mmap", (_w(page), 0, prot, PRIV | MAP_FIXED)),  # EINVAL: zero length
+        ("mmap", (_w(page) + 8, P, prot, PRIV | MAP_FIXED)),  # EINVAL: unaligned fixed
+        ("mmap", (low - P, P, prot, PRIV | MAP_FIXED)),  # EPERM: below mmap_min_addr
+        ("mmap", (top - P, 2 * P, prot, PRIV | MAP_FIXED)),  # ENOMEM: past TASK_SIZE
+        ("mmap", (top - P, P, prot, PRIV | MAP_FIXED)),  # the last page: fine
+        ("mmap", (_w(page), P, prot, MAP_ANONYMOUS | MAP_FIXED)),  # EINVAL: no map type
+        ("mmap", (_w(page), P, prot, MAP_ANONYMOUS | 3 | MAP_FIXED)),  # EINVAL: type 3
+        ("mmap", (_w(page), P, prot, MAP_PRIVATE | MAP_FIXED)),  # EBADF: no MAP_ANONYMOUS
+        ("mmap", (0, top + P, prot, PRIV)),  # ENOMEM: longer than TASK_SIZE
+        ("mmap", (_w(page), n * P, prot | 0x80, PRIV | MAP_FIXED)),  # unknown prot bit
+        ("munmap", (_w(page) + 8, P)),  # EINVAL: unaligned
+        ("munmap", (_w(page), 0)),  # EINVAL: zero length
+        ("munmap", (top - P, 2 * P)),  # EINVAL: past TASK_SIZE
+        ("mprotect", (_w(page) + 8, P, prot)),  # EINVAL: unaligned
+        ("mprotect", (_w(page), P, 0x10)),  # EINVAL (or ENOMEM): unknown prot bit
+        ("mprotect", (_w(page), 0, 0x10)),  # zero length: fine, prot unchecked
+        ("mprotect", (top - P, 2 * P, prot)),  # ENOMEM: past TASK_SIZE
+    ]
+    return data.draw(st.sampled_from(cases), label="error")
+
+
+# ---------------------------------------------------------------- systems
+
+
+def _fixed(flags: int) -> bool:
+    return bool(flags & (MAP_FIXED | MAP_FIXED_NOREPLACE))
+
+
+class ReferenceSystem:
+    """The reference AddressSpace: its steps are right by definition of the model."""
+
+    def __init__(self, setup: Mapping[str, int]) -> None:
+        self.model = AddressSpace(setup["task_size"], setup["mmap_min_addr"])
+
+    def apply(self, op: str, args: tuple[int, ...], expect: Step | None = None
+              ) -> tuple[Step, Problem | None]:
+        """Run one step; with `expect` (a step of a trace), land a non-fixed mmap where
+        the trace says it landed."""
+        placed = (op == "mmap" and expect is not None and expect.raised is None
+                  and plain_int(expect.result) and not _fixed(args[3]))
+        try:
+            if placed:
+                result = self.model.take_area(expect.result, *args)  # type: ignore[union-attr]
+            else:
+                result = getattr(self.model, op)(*args)
+        except IllegalPlacement as why:
+            return Step(op, args, None, None), Problem(
+                "refinement", f"the trace's choice mmap -> {expect.result:#x} is not legal here",  # type: ignore[union-attr]
+                (str(why),))
+        except OSError:
+            return Step(op, args, None, "OSError"), None
+        return Step(op, args, result, None), None
+
+    def snapshot(self) -> Mapping[str, Any]:
+        return self.model.snapshot()
+
+    def close(self) -> None:
+        pass
+
+
+class SubmissionSystem:
+    """A submission's AddressSpace in its sandbox, with the reference following it."""
+
+    def __init__(self, sub: Any, setup: Mapping[str, int]) -> None:
+        from mmcheck.checker.sandbox import ConstructorFailed
+
+        self.sub = sub
+        self.setup = dict(setup)
+        self.reference = AddressSpace(setup["task_size"], setup["mmap_min_addr"])
+        self.divergence = Divergence()
+        self.errno = 0
+        self.vmas: list[tuple[int, int, int, int]] = []
+        self.broken: Problem | None = None
+        self.handle = None
+        try:
+            self.handle = sub.new(CONTRACT_CLASS, setup["task_size"], setup["mmap_min_addr"])
+        except ConstructorFailed as err:
+            self.broken = Problem("crash", f"AddressSpace({setup['task_size']:#x}, "
+                                           f"{setup['mmap_min_addr']:#x}) failed: "
+                                           f"{err.outcome.describe()}", ())
+            return
+        shown = self._vmas(sub.call(self.handle, "vmas"))
+        if isinstance(shown, Problem):
+            self.broken = shown
+        else:
+            self.vmas = shown
+
+    def _vmas(self, out: Any) -> list[tuple[int, int, int, int]] | Problem:
+        """vmas()'s answer as a list of 4-tuples of ints, or the protocol problem."""
+        if not out.returned:
+            return Problem("protocol", f"vmas() {out.describe()}", ())
+        value = out.value
+        if not isinstance(value, (list, tuple)) or not all(
+                isinstance(v, (list, tuple)) and len(v) == 4 and all(plain_int(x) for x in v)
+                for v in value):
+            return Problem("protocol", f"vmas() returned {value!r:.200}",
+                           ("the contract says: a list of (start, end, prot, flags) tuples",))
+        return [tuple(v) for v in value]  # type: ignore[misc]
+
+    def apply(self, op: str, args: tuple[int, ...], expect: Step | None = None
+              ) -> tuple[Step, Problem | None]:
+        if self.broken is not None:
+            return Step(op, args, None, "crash"), self.broken
+        held_back = self.divergence.due()
+        outs = self.sub.call_many([(self.handle, op, args), (self.handle, "vmas", ())])
+        got = convert(op, args, outs[0], ("OSError",), RETURNS[op])
+        if got.problem is not None:
+            return got.step, got.problem
+        shown = self._vmas(outs[1]) if len(outs) > 1 else Problem("crash", "vmas() crashed", ())
+        if isinstance(shown, Problem):
+            return got.step, shown
+        self.vmas = shown
+        if got.step.raised is not None:
+            self.errno = got.errno if got.errno is not None else 0
+        if held_back is not None:
+            return got.step, held_back
+        self._follow(got)
+        return got.step, None
+
+    def _follow(self, got: Converted) -> None:
+        """The reference takes the same step (in the same place); note any difference."""
+        step, ref = got.step, self.reference
+        op, args = step.op, step.args
+        ref_errno: int | None = None
+        try:
+            if op == "mmap" and step.raised is None and not _fixed(args[3]):
+                result = ref.take_area(step.result, *args)
+            else:
+                result = getattr(ref, op)(*args)
+        except IllegalPlacement as why:
+            self.divergence.note(step, f"returned {step.result:#x}, a place no correct "
+                                       "address space could choose", (str(why),))
+            return
+        except OSError as err:
+            result, ref_errno = None, err.errno
+        mine = outcome_text(step, got.errno if step.raised else None)
+        theirs = (f"raised OSError({_errname(ref_errno)})" if ref_errno is not None
+                  else outcome_text(Step(op, args, result, None)))
+        if mine != theirs:
+            self.divergence.note(step, f"{mine}; Linux {theirs}", _maps_lines(ref.vmas()))
+            return
+        if list(self.vmas) != ref.vmas():
+            self.divergence.note(step, "left areas Linux would not", (
+                "the submission's vmas():", *_maps_lines(self.vmas),
+                "Linux's (the reference model, following every earlier step):",
+                *_maps_lines(ref.vmas())))
+
+    def snapshot(self) -> Mapping[str, Any]:
+        return snapshot_from_vmas(self.vmas, task_size=self.setup["task_size"],
+                                  mmap_min_addr=self.setup["mmap_min_addr"], errno=self.errno)
+
+    def close(self) -> None:
+        if self.handle is None:
+            return
+        try:
+            self.sub.drop(self.handle)
+        except Exception:  # noqa: BLE001 - a dead worker has nothing to drop
+            pass
+
+
+def _errname(err: int | None) -> str:
+    import errno as errnos
+
+    return errnos.errorcode.get(err, str(err)) if err is not None else "?"
+
+
+# ---------------------------------------------------------------- pictures
+
+
+def _perms(prot: int, flags: int) -> str:
+    return ("r" if prot & 1 else "-") + ("w" if prot & 2 else "-") + (
+        "x" if prot & 4 else "-") + ("s" if flags == MAP_SHARED else "p")
+
+
+def _maps_lines(vmas: list[tuple[int, int, int, int]] | list[Any]) -> list[str]:
+    if not vmas:
+        return ["  (nothing mapped)"]
+    return [f"  {v[0]:08x}-{v[1]:08x} {_perms(v[2], v[3])}" for v in vmas]
+
+
+def render_state(state: Mapping[str, Any], highlight: set[int] | None = None,
+                 limit: int = 24) -> list[str]:
+    """The areas as /proc/<pid>/maps shows them, with the holes between them."""
+    vmas = list(state["vmas"])
+    lines = [f"task_size={state['task_size']:#x} mmap_min_addr={state['mmap_min_addr']:#x} "
+             f"map_count={state['map_count']} errno={state['errno']}",
+             "maps (as vmas() lists them):"]
+    prev_end = None
+    for v in vmas[:limit]:
+        note = ""
+        if prev_end is not None and v.start < prev_end:
+            note = "  <- overlaps or is out of order with the area above"
+        lines.append(f"  {v.start:08x}-{v.end:08x} {_perms(v.prot, v.flags)}"
+                     f"  ({(v.end - v.start) // P} pages){note}")
+        prev_end = v.end
+    if len(vmas) > limit:
+        lines.append(f"  ... {len(vmas) - limit} more areas")
+    if not vmas:
+        lines.append("  (nothing mapped)")
+    return lines
