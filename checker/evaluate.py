@@ -552,9 +552,7 @@ class Compiler:
                         f.live += 1
                         reaches_atom = False
                     r = g(f, item)
-                    if not isinstance(r, range):
-                        r = _members(r)
-                        return all(q in r for q in range(lo, hi))
+                    # g(b) is an interval: `q in g(b)` with q an int type-checks no other way.
                     if len(r):
                         spans.append((r.start, r.stop))
             finally:

@@ -628,7 +628,13 @@ class Z3Compiler:
         if f == "len":
             (a,) = args
             if isinstance(a, SymInterval):
-                return lift(lambda lo, hi: _arith("-", hi, lo), a.lo, a.hi)
+                return lift(
+                    lambda lo, hi: max(hi - lo, 0)
+                    if is_const(const(lo)) and is_const(const(hi))
+                    else z3.If(to_term(hi) >= to_term(lo), to_term(hi) - to_term(lo), 0),
+                    a.lo,
+                    a.hi,
+                )
             return self._count_slots(a)
         if f == "abs":
             (a,) = args

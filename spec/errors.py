@@ -92,10 +92,12 @@ class SpecTypeError(SpecError):
 
 
 def _excerpt(source: str, span: Span) -> list[str]:
-    lines = source.splitlines()
+    # Lines as the parser counts them: only "\n" ends one ("\r", "\f", "\u2028" do not).
+    lines = source.split("\n") if source else []
     if not 1 <= span.line <= len(lines):
         return []
-    raw = lines[span.line - 1]
+    # One printable character per column, so the caret stays under its spot.
+    raw = "".join(c if c.isprintable() or c == "\t" else " " for c in lines[span.line - 1])
     text = raw.expandtabs(4)
     gutter = str(span.line)
     pad = " " * len(gutter)

@@ -27,9 +27,8 @@ class SpecErrors(SpecError):
         self.errors = errors
 
     def render(self) -> str:
-        more = len(self.errors) - 1
-        tail = [f"{more} more error(s) above"] if more > 1 else []
-        return "\n\n".join(e.render() for e in self.errors) + ("\n" + tail[0] if tail else "")
+        body = "\n\n".join(e.render() for e in self.errors)
+        return f"{body}\n\n{len(self.errors)} errors in {self.path}"
 
 
 @dataclass(frozen=True)

@@ -307,7 +307,7 @@ def _syntax_error(err: UnexpectedInput, text: str, path: str) -> SpecSyntaxError
     if isinstance(err, UnexpectedEOF) or (
         isinstance(err, UnexpectedToken) and err.token.type == "$END"
     ):
-        lines = text.rstrip().splitlines() or [""]
+        lines = text.rstrip().split("\n")  # the parser's lines: "\n" ends each
         line, column = len(lines), len(lines[-1]) + 1
         message = "the spec ends in the middle of an item"
         width = 1

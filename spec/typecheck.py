@@ -70,9 +70,8 @@ class _Scope:
     def narrow(self, names: Iterable[str]) -> _Scope:
         """The int? `names` as ints (and still comparable with none: `r != none` stays legal)."""
         found = set(names)
-        return replace(
-            self, locals={**self.locals, **dict.fromkeys(found, INT)}, narrowed=self.narrowed | found
-        )
+        locals_ = {**self.locals, **dict.fromkeys(found, INT)}
+        return replace(self, locals=locals_, narrowed=self.narrowed | found)
 
 
 class _Checker:
@@ -510,7 +509,7 @@ def _not_none(e: ast.Expr, sc: _Scope, when: bool) -> Iterator[str]:
 
 def _text(spec: ast.Spec, node: ast.Expr) -> str:
     s = node.span
-    lines = spec.source.splitlines()
+    lines = spec.source.split("\n")
     if s.line == s.end_line and 1 <= s.line <= len(lines):
         return lines[s.line - 1][s.column - 1 : s.end_column - 1]
     return "x"

@@ -480,7 +480,7 @@ def test_vocabulary_names() -> None:
     assert {(s.name, s.type) for s in VOCABULARY.state} == {
         ("npages", "int"), ("max_order", "int"), ("free", "set[Block]"),
         ("allocated", "set[Block]"), ("free_area", "list[Block]"), ("free_pages", "int"),
-        ("pages", "list[Page]")}
+        ("pages", "list[Page]"), ("buddy_pages", "set[Page]"), ("used_pages", "set[Page]")}
     alloc, free = VOCABULARY.operation("alloc"), VOCABULARY.operation("free")
     assert alloc.params == (("order", "int"),) and alloc.returns == "int?"
     assert free.params == (("pfn", "int"), ("order", "int")) and free.returns == "none"

@@ -43,25 +43,26 @@ def assert_checks_or_points_inside(text: str) -> None:
     try:
         check_text(text, "fuzz.mm")
     except SpecError as err:
-        lines = text.splitlines() or [""]
+        lines = text.split("\n")
         for e in err.errors if isinstance(err, SpecErrors) else [err]:
             assert 1 <= e.line <= len(lines), (e.render(), text)
             assert 1 <= e.column <= len(lines[e.line - 1]) + 1, (e.render(), text)
-            assert e.render().splitlines()[1] == f"  --> fuzz.mm:{e.line}:{e.column}"
-            if e.line <= len(text.splitlines()):
-                assert "^" in e.render()
+            rendered = e.render().split("\n")
+            assert rendered[1] == f"  --> fuzz.mm:{e.line}:{e.column}"
+            if text:  # the line, and a caret under the spot
+                assert rendered[3].startswith(f"{e.line} | ") and "^" in rendered[4]
 
 
 # ------------------------------------------------------------------ (a) soup
 
-SOUP = st.text(
-    alphabet=st.sampled_from(
+SOUP = st.lists(
+    st.sampled_from(
         list("abcfinorstx_019 \n\t#\"'\\:.,()[]{}=<>!&|^+-*/%@$é") + ["\x00", "\u2028", "\r"]
         + ["spec ", "buddy ", "invariant ", "action ", "after ", "def ", "forall ", "in ",
            "free", "Block{", "pfn", "->", "..", "0x", "none", "count(", "step "]
     ),
-    max_size=80,
-)
+    max_size=60,
+).map("".join) | st.text(max_size=40)
 
 
 @settings(FUZZ, max_examples=400)
@@ -123,6 +124,18 @@ class Gen:
 
     def __init__(self, draw: st.DrawFn, action: bool) -> None:
         self.draw, self.action, self.fresh = draw, action, iter(NAMES)
+        self.in_old = False  # old() does not nest
+
+    def old(self, inner: Callable[[], str]) -> str:
+        self.in_old = True
+        try:
+            return f"old({inner()})"
+        finally:
+            self.in_old = False
+
+    @property
+    def may_use_old(self) -> bool:
+        return self.action and not self.in_old
 
     def pick(self, options: list[Callable[[], str]]) -> str:
         return self.draw(st.sampled_from(options))()
@@ -162,20 +175,21 @@ class Gen:
             lambda: self.let(env, d, self.int_),
             lambda: self.aggregate(env, d),
         ]
-        if self.action:
-            composites.append(lambda: f"old({i()})")
+        if self.may_use_old:
+            composites.append(lambda: self.old(i))
         return self.pick(leaves + composites)
 
     def coll(self) -> tuple[str, str]:
         name = self.draw(st.sampled_from(sorted(COLLECTIONS)))
-        if self.action and self.draw(st.booleans()):
+        if self.may_use_old and self.draw(st.booleans()):
             return f"old({name})", COLLECTIONS[name]
         return name, COLLECTIONS[name]
 
     def binder(self, env: dict[str, str], d: int, pairs: bool = True) -> tuple[str, dict[str, str]]:
         """`x in C`, `x, y in C` or `x in 0 .. K step S`, and the scope it opens."""
         x = next(self.fresh)
-        how = self.draw(st.sampled_from(["coll", "pair", "interval"] if pairs else ["coll", "interval"]))
+        kinds = ["coll", "pair", "interval"] if pairs else ["coll", "interval"]
+        how = self.draw(st.sampled_from(kinds))
         if how == "interval":
             hi = self.draw(st.sampled_from(["8", "npages", "max_order + 3"]))
             step = self.draw(st.sampled_from(["", " step 3", " step max_order"]))
@@ -220,7 +234,8 @@ class Gen:
             lambda: self.draw(st.sampled_from(["true", "false"])),
             lambda: f"{i()} {self.draw(st.sampled_from(['==', '!=', '<', '<=', '>', '>=']))} {i()}",
             lambda: f"aligned({i()}, {i()})",
-            lambda: f"{i()} {self.draw(st.sampled_from(['in', 'not in']))} {self.interval(env, d - 1)}",
+            lambda: f"{i()} {self.draw(st.sampled_from(['in', 'not in']))} "
+                    f"{self.interval(env, d - 1)}",
         ]
         leaves += [lambda p=p: f"{p}.buddy" for p in self.bound(env, "Page")]
         if self.action:
@@ -246,8 +261,8 @@ class Gen:
             lambda: f"(if {b()} then {b()} else {b()})",
             lambda: self.let(env, d, self.bool_),
         ]
-        if self.action:
-            composites.append(lambda: f"old({b()})")
+        if self.may_use_old:
+            composites.append(lambda: self.old(b))
         return self.pick(leaves + composites)
 
     def quantifier(self, env: dict[str, str], d: int) -> str:
@@ -288,7 +303,8 @@ def invariant_bodies(draw: st.DrawFn) -> str:
 
 @st.composite
 def action_bodies(draw: st.DrawFn) -> tuple[str, int]:
-    return Gen(draw, action=True).bool_({}, draw(st.integers(0, 4))), draw(st.sampled_from(sorted(STEPS)))
+    body = Gen(draw, action=True).bool_({}, draw(st.integers(0, 4)))
+    return body, draw(st.sampled_from(sorted(STEPS)))
 
 
 DEFS = "def span(b) = b.pfn .. b.pfn + 2 ** b.order\n"
@@ -448,7 +464,8 @@ def show_spec(spec: ast.Spec) -> str:
     for a in spec.actions:
         doc = f' "{a.doc}"' if a.doc else ""
         returns = f" returns {a.result}" if a.result else ""
-        out.append(f"action {a.name}{doc} after {a.op}({', '.join(a.params)}){returns}: {show(a.body)}")
+        head = f"action {a.name}{doc} after {a.op}({', '.join(a.params)}){returns}"
+        out.append(f"{head}: {show(a.body)}")
     return "\n".join(out) + "\n"
 
 
@@ -496,7 +513,7 @@ def node(children: st.SearchStrategy) -> st.SearchStrategy:
 trees = st.recursive(leaves, node, max_leaves=14)
 
 
-@settings(FUZZ, max_examples=600)
+@settings(FUZZ, max_examples=300)
 @given(trees)
 def test_printed_trees_parse_back_to_themselves(tree: ast.Expr) -> None:
     text = show(tree)
