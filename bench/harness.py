@@ -192,25 +192,48 @@ def measure_steps(fig: Figure, cfg: Config) -> None:
             hard = cfg.steps_budget * 6 + 120
             fig.add(f"checked npages={npages} rep={rep}", "steps_checked", args, hard)
             fig.add(f"bare npages={npages} rep={rep}", "steps_bare", args, hard)
-    for npages in cfg.steps_sizes:
-        def rates(name: str, npages: int = npages) -> list[float]:
-            return [r["steps"] / r["elapsed_s"] for r in fig.runs
-                    if r.get("args", {}).get("npages") == npages and r["label"].startswith(name)
-                    and "error" not in r and r["elapsed_s"] > 0]
+    fig.summary = summarize_steps(fig.runs)
 
-        def rss(name: str, npages: int = npages) -> float | None:
-            return median([r.get("maxrss_mib") for r in fig.runs if "error" not in r
-                           and r["args"].get("npages") == npages and r["label"].startswith(name)])
 
-        checked, bare = median(rates("checked")), median(rates("bare"))
-        fig.summary[str(npages)] = {
+def summarize_steps(runs: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Per memory size: median rates per wall second and per CPU second, their
+    ratios, and the peak memory, from the runs of measure_steps.
+
+    The ratio is also taken within each repetition (checked and bare ran one
+    after the other with the same seed) and per CPU second: on a shared
+    machine the load can change between two 20-second runs, and the CPU-time
+    ratio is the one that load disturbs least."""
+    ok = [r for r in runs if "error" not in r]
+    sizes = sorted({r["args"]["npages"] for r in ok})
+
+    def pick(kind: str, npages: int) -> list[dict[str, Any]]:
+        return [r for r in ok if r["args"]["npages"] == npages and r["label"].startswith(kind)]
+
+    def rates(kind: str, npages: int, per: str = "elapsed_s") -> list[float]:
+        return [r["steps"] / r[per] for r in pick(kind, npages) if r.get(per, 0) > 0]
+
+    out: dict[str, Any] = {}
+    for npages in sizes:
+        checked, bare = median(rates("checked", npages)), median(rates("bare", npages))
+        c_cpu, b_cpu = (median(rates("checked", npages, "run_cpu_s")),
+                        median(rates("bare", npages, "run_cpu_s")))
+        pairs = zip(pick("checked", npages), pick("bare", npages), strict=False)
+        out[str(npages)] = {
             "checked_steps_per_s": checked, "bare_steps_per_s": bare,
             "ratio": checked / bare if checked and bare else None,
-            "checked_runs": rates("checked"), "bare_runs": rates("bare"),
-            "checked_maxrss_mib": rss("checked"), "bare_maxrss_mib": rss("bare"),
-            "violations": sorted({v for r in fig.runs if r.get("args", {}).get("npages") == npages
+            "ratio_per_rep": [(c["steps"] / c["elapsed_s"]) / (b["steps"] / b["elapsed_s"])
+                              for c, b in pairs],
+            "checked_runs": rates("checked", npages), "bare_runs": rates("bare", npages),
+            "checked_steps_per_cpu_s": c_cpu, "bare_steps_per_cpu_s": b_cpu,
+            "ratio_cpu": c_cpu / b_cpu if c_cpu and b_cpu else None,
+            "cpu_share": median([r["run_cpu_s"] / r["elapsed_s"] for r in pick("", npages)
+                                 if r.get("run_cpu_s")]),
+            "checked_maxrss_mib": median([r.get("maxrss_mib") for r in pick("checked", npages)]),
+            "bare_maxrss_mib": median([r.get("maxrss_mib") for r in pick("bare", npages)]),
+            "violations": sorted({v for r in pick("checked", npages)
                                   for v in r.get("violations", [])}),
         }
+    return out
 
 
 def measure_counterexamples(fig: Figure, cfg: Config) -> None:
@@ -270,6 +293,7 @@ def measure_z3(fig: Figure, cfg: Config) -> None:
                 TIMEOUT if TIMEOUT in outcomes else "error"),
             "outcomes": outcomes,
             "elapsed_s": median([r["elapsed_s"] for r in done]),
+            "cpu_s": median([r.get("run_cpu_s") for r in runs if "error" not in r]),
             "verdicts": sorted({r.get("verdict", "-") for r in runs if "error" not in r}),
             "errors": sorted({r["error"] for r in runs if "error" in r and not r.get("killed")}),
             "skipped_properties": sorted({s for r in done for s in r.get("skipped", [])}),
@@ -301,6 +325,7 @@ def measure_induction(fig: Figure, cfg: Config) -> None:
             "proved": proved,
             "verdicts": [r.get("verdict", r.get("error", "-")) for r in runs],
             "elapsed_s": median([r.get("elapsed_s") for r in runs if "error" not in r]),
+            "cpu_s": median([r.get("run_cpu_s") for r in runs if "error" not in r]),
             "notes": sorted({r.get("induction_note", "") for r in runs if r.get("induction_note")}),
         }
         if not proved:

@@ -3,7 +3,7 @@
 Each property is compiled once into nested Python closures (no per-step tree
 walking), then run after every step of a trace. Three things beyond true/false:
 
-- vacuity: every atom (a comparison, a predicate, a bool read) evaluated outside
+- vacuity: every atom (a comparison, a predicate, `raised`) evaluated outside
   an antecedent counts as "live"; an evaluation with no live atom proved nothing
   (a forall over an empty set, an implication whose premise was false);
 - explanation: when a property fails, `explain` walks the same AST once more,

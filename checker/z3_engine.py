@@ -64,8 +64,16 @@ class Z3Result:
     timings: list[tuple[int, float]] = field(default_factory=list)  # (depth, seconds)
 
 
+class _OutOfTime(Exception):
+    """The budget ran out while formulas were being built (Python, not the solver)."""
+
+
 class _Props:
-    """The compiled properties of the specs at one position of the unrolling."""
+    """The compiled properties of the specs at one position of the unrolling.
+
+    Building formulas is Python work that the solver's timeout does not bound,
+    so `at` checks the deadline between properties.
+    """
 
     def __init__(
         self,
@@ -76,6 +84,8 @@ class _Props:
     ) -> None:
         self.items: list[tuple[CheckedSpec, ast.Property, Z3Compiler]] = []
         self.skipped: list[str] = []
+        self.deadline = float("inf")
+        self.cleared = -1  # the deepest BMC depth found free of violations
         for c in specs:
             comp = Z3Compiler(c, universe, exponent_bound)
             for p in c.spec.properties:
@@ -89,6 +99,8 @@ class _Props:
         for c, p, comp in self.items:
             if p.name in skip:
                 continue
+            if time.monotonic() > self.deadline:
+                raise _OutOfTime
             try:
                 if isinstance(p, ast.Invariant):
                     out.append((c, p, comp.invariant(p, state)))
@@ -144,6 +156,17 @@ def bounded_check(
     deadline = start + options.timeout
     skip = set() if skip is None else skip
     props = _Props(specs, system, universe, exponent_bound)
+    props.deadline = deadline
+    try:
+        return _bounded_check(system, setup, options, skip, props, deadline, start)
+    except _OutOfTime:
+        result = Z3Result("bounded", "", props.cleared)
+        return _unknown(result, props.cleared + 1, start, props,
+                        "the time budget ran out while building formulas")
+
+
+def _bounded_check(system: SymbolicSystem, setup: Mapping[str, int], options: Z3Options,
+                   skip: set[str], props: _Props, deadline: float, start: float) -> Z3Result:
     note = "induction not attempted"
     # The k-induction loop: the base case to depth k-1 (BMC, which also finds
     # shallow bugs first), then the step case for k; deeper BMC only if no k works.
@@ -246,6 +269,7 @@ def _bmc(
         for _, _, f in here:
             solver.add(f)
         result.depth_checked = d
+        props.cleared = max(props.cleared, d)
         result.timings.append((d, time.monotonic() - t0))
     result.skipped = props.skipped
     result.summary = f"no violation up to depth {result.depth_checked} (memory of {_size(setup)})"
@@ -259,9 +283,12 @@ def _size(setup: Mapping[str, int]) -> str:
 
 def _unknown(result: Z3Result, d: int, start: float, props: _Props, why: str) -> Z3Result:
     result.verdict = "unknown"
-    result.summary = (
-        f"unknown at depth {d}: {why} (no violation up to depth {result.depth_checked})"
+    so_far = (
+        f"no violation up to depth {result.depth_checked}"
+        if result.depth_checked >= 0
+        else "nothing was decided"
     )
+    result.summary = f"unknown at depth {d}: {why} ({so_far})"
     result.skipped = props.skipped
     result.elapsed = time.monotonic() - start
     return result
@@ -585,7 +612,9 @@ def generate_traces(
                 progress = True
                 traces.append(_decode(system, model, steps, subsystem, setup))
                 # Block this sequence of operations and arguments at this length.
-                same = [v == model.eval(v, model_completion=True) for t in steps for v in t.variables]
+                same = [
+                    v == model.eval(v, model_completion=True) for t in steps for v in t.variables
+                ]
                 solver.add(z3.Not(z3.And(*same)))
         if not progress:
             break

@@ -26,6 +26,28 @@ from mmcheck.checker.systems import Problem
 from mmcheck.checker.trace import Step
 
 
+def pick(data: Any, label: str, *dims: Sequence[Any]) -> tuple[Any, ...]:
+    """One element of each of `dims`, drawn as ONE integer (mixed radix, the first
+    dim most significant, so shrinking towards 0 picks every dim's first element).
+
+    Why one draw: Hypothesis deletes a step of a state machine by deleting its
+    choices, at most five in a row, and each step costs two of its own; a step
+    that draws more than three values can never be deleted, so a failing trace
+    would not shrink at all. Every draw_steps here draws a kind and one pick."""
+    from hypothesis import strategies as st
+
+    sizes = [len(d) for d in dims]
+    total = 1
+    for n in sizes:
+        total *= n
+    i = data.draw(st.integers(0, total - 1), label=label)
+    out = []
+    for d, n in zip(reversed(dims), reversed(sizes), strict=True):
+        i, r = divmod(i, n)
+        out.append(d[r])
+    return tuple(reversed(out))
+
+
 def plain_int(v: object) -> bool:
     return isinstance(v, int) and not isinstance(v, bool)
 
@@ -112,8 +134,8 @@ class Divergence:
         if self.pending is None:
             self.pending = Problem(
                 "refinement", f"step {self.index - 1}: {call_text(step)} {what}",
-                (*lines, "no property of the spec flagged this step; the reference model "
-                 "(Linux) cannot follow the submission past it"))
+                (*lines, "no property still being checked flagged that step, and the "
+                 "reference model (Linux) cannot follow the submission past it"))
 
     def due(self) -> Problem | None:
         """Count one more step; the held-back problem, if the previous step left one."""

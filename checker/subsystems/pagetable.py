@@ -14,8 +14,9 @@ out of table pages (MemoryError).
 What a spec sees of a submission: `ptes` from its walk() at every address the
 trace used, `table_pages` from its table_pages(), `tables` the pages it holds
 from the `pages` allocator the checker hands it (an audited reference buddy
-allocator in the checker's process), each with level 0; `root`, `entries` and
-`tlb` are not visible (-1, [], []). The reference PageTable follows along with
+allocator in the checker's process), each with level 0, and `root` the first
+page it took (-1 if none); `entries` and `tlb` are not visible ([] and []).
+The reference PageTable follows along with
 pages of its own (never short of them: when the submission's `pages` ran out,
 its MemoryError is followed by not mapping) and compares results, PageFault
 codes and walk(); a difference the spec does not flag is reported one step
@@ -32,6 +33,7 @@ from mmcheck.checker.subsystems._vm import (
     Converted,
     Divergence,
     convert,
+    pick,
     plain_int,
     stderr_tail,
 )
@@ -107,46 +109,53 @@ class View:
             self.mapped.pop(step.args[0], None)
 
 
+OFFSETS = (0, 0x568, P - 1)
+ACCESSES = tuple((w, u, x) for w in (0, 1) for u in (0, 1) for x in (0, 1))  # write, user, exec
+LIMITED = (PR | RW, PR | US, PR, PR | US | _PAGE_NX)
+
+
 def draw_steps(data: st.DataObject, view: View) -> list[tuple[str, tuple[int, ...]]]:
-    """The next operation(s); the first choices of each strategy are the simplest."""
-    # The classic page-table bugs first (a missing flush, a missing rights check):
+    """The next operation(s): a kind, then one pick of its parameters (two draws per
+    step, so that Hypothesis can delete steps when it shrinks: see _vm.pick)."""
+    # The classic page-table bugs first (a missing rights check, a missing flush):
     # shrinking moves towards the first choices, so a short trace shows them.
-    kinds = ["tlb", "rights", "map", "translate", "unmap", "fill_empty", "used"]
+    kinds = ["rights", "tlb", "map", "translate", "unmap", "fill_empty", "used"]
     if not view.mapped:
         kinds.remove("used")
     kind = data.draw(st.sampled_from(kinds), label="kind")
-    va = data.draw(st.sampled_from(view.addresses), label="va")
-    pfn = data.draw(st.sampled_from(PFNS), label="pfn")
-    flags = data.draw(st.sampled_from(FLAGS), label="flags")
-    access = data.draw(st.tuples(st.integers(0, 1), st.integers(0, 1), st.integers(0, 1)),
-                       label="write, user, exec")
-    offset = data.draw(st.sampled_from([0, 0x568, P - 1]), label="offset")
-    if kind == "map":
-        return [("map", (va, pfn, flags))]
-    if kind == "translate":
-        return [("translate", (va + offset, *access))]
-    if kind == "unmap":
-        return [("unmap", (va,))]
+    vas = view.addresses
     if kind == "tlb":
         # Use a page, unmap it, use it again: only a flushed TLB faults the second time.
+        access, offset, va, pfn = pick(data, "access, offset, va, pfn", ACCESSES, OFFSETS, vas,
+                                       PFNS[:3])
         return [("map", (va, pfn, URW)), ("translate", (va + offset, *access)),
                 ("unmap", (va,)), ("translate", (va + offset, *access))]
     if kind == "rights":
-        # An entry without U, RW or with NX, then every access to it.
-        limited = data.draw(st.sampled_from([PR | RW, PR | US, PR, PR | US | _PAGE_NX]),
-                            label="limited")
+        # An entry without U, or RW, or with NX, then every access to it.
+        limited, offset, va, pfn = pick(data, "flags, offset, va, pfn", LIMITED, OFFSETS, vas,
+                                        PFNS[:3])
         return [("map", (va, pfn, limited))] + [
-            ("translate", (va + offset, w, u, x)) for w in (0, 1) for u in (0, 1) for x in (0, 1)]
+            ("translate", (va + offset, *access)) for access in ACCESSES]
+    if kind == "map":
+        va, pfn, flags = pick(data, "va, pfn, flags", vas, PFNS, FLAGS)
+        return [("map", (va, pfn, flags))]
+    if kind == "translate":
+        access, offset, va = pick(data, "access, offset, va", ACCESSES, OFFSETS, vas)
+        return [("translate", (va + offset, *access))]
+    if kind == "unmap":
+        (va,) = pick(data, "va", vas)
+        return [("unmap", (va,))]
     if kind == "fill_empty":
         # Neighbours share the tables; unmapping all of them empties the tables.
-        n = data.draw(st.integers(2, 4), label="n")
+        n, va, pfn, flags = pick(data, "n, va, pfn, flags", (2, 3, 4), vas, PFNS[:3], FLAGS[:5])
         pages = [va + i * P for i in range(n)]
         return [("map", (a, pfn, flags)) for a in pages] + [("unmap", (a,)) for a in pages]
-    at = data.draw(st.sampled_from(sorted(view.mapped)), label="mapped")
-    op = data.draw(st.sampled_from(["translate", "unmap", "map"]), label="op")
+    op, access, offset, at, flags = pick(data, "op, access, offset, mapped, flags",
+                                         ("translate", "unmap", "map"), ACCESSES, OFFSETS,
+                                         sorted(view.mapped), FLAGS[:5])
     if op == "translate":
         return [("translate", (at + offset, *access))]
-    return [("unmap", (at,))] if op == "unmap" else [("map", (at, pfn, flags))]
+    return [("unmap", (at,))] if op == "unmap" else [("map", (at, 1, flags))]
 
 
 # ---------------------------------------------------------------- systems

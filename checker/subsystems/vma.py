@@ -21,11 +21,20 @@ _vm.py).
 
 from __future__ import annotations
 
+import functools
+import itertools
 from collections.abc import Mapping
 from typing import Any
 
 from hypothesis import strategies as st
-from mmcheck.checker.subsystems._vm import Converted, Divergence, convert, outcome_text, plain_int
+from mmcheck.checker.subsystems._vm import (
+    Converted,
+    Divergence,
+    convert,
+    outcome_text,
+    pick,
+    plain_int,
+)
 from mmcheck.checker.systems import Problem
 from mmcheck.checker.trace import Step
 from mmcheck.model.linux import (
@@ -82,87 +91,107 @@ def _w(page: int) -> int:
     return WINDOW + page * P
 
 
+PAGES = tuple(range(WINDOW_PAGES))
+COUNTS = (1, 2, 3, 4)
+PROTS = tuple(range(8))
+TYPES = (PRIV, SHARED)
+FIXES = (MAP_FIXED, MAP_FIXED_NOREPLACE)
+
+
 def draw_steps(data: st.DataObject, view: View) -> Ops:
-    """The next operation(s); the first choices of each strategy are the simplest."""
-    kinds = ["map", "protect", "unmap", "hint", "three_way", "split_restore", "hole",
-             "fixed_over", "noreplace", "placed", "error"]
+    """The next operation(s): a kind, then one pick of its parameters (two draws per
+    step, so that Hypothesis can delete steps when it shrinks: see _vm.pick). The
+    first choices are the simplest."""
+    # Bursts first: each reaches a classic mistake in a few steps (an off-by-one
+    # overlap test, a missing merge or split, MAP_FIXED leaving what it covers),
+    # and shrinking moves towards the first kinds.
+    kinds = ["noreplace", "three_way", "split_restore", "fixed_over", "hole", "map", "protect",
+             "unmap", "hint", "placed", "error"]
     if not view.placed:
         kinds.remove("placed")
     kind = data.draw(st.sampled_from(kinds), label="kind")
-    page = data.draw(st.integers(0, WINDOW_PAGES - 1), label="page")
-    n = data.draw(st.integers(1, 4), label="pages")
-    prot = data.draw(st.integers(0, 7), label="prot")
     if kind == "map":
-        shared = data.draw(st.sampled_from([PRIV, PRIV, SHARED]), label="type")
-        fix = data.draw(st.sampled_from([MAP_FIXED, MAP_FIXED_NOREPLACE]), label="fixed")
-        return [("mmap", (_w(page), n * P, prot, shared | fix))]
+        fix, kind_, n, prot, page = pick(data, "fixed, type, pages, prot, page", FIXES, TYPES,
+                                         COUNTS, PROTS, PAGES)
+        return [("mmap", (_w(page), n * P, prot, kind_ | fix))]
     if kind == "protect":
+        n, prot, page = pick(data, "pages, prot, page", COUNTS, PROTS, PAGES)
         return [("mprotect", (_w(page), n * P, prot))]
     if kind == "unmap":
+        n, page = pick(data, "pages, page", COUNTS, PAGES)
         return [("munmap", (_w(page), n * P))]
-    if kind == "hint":
-        hint = data.draw(st.sampled_from([_w(page), 0, _w(page) + 123, P]), label="hint")
-        shared = data.draw(st.sampled_from([PRIV, SHARED]), label="type")
-        length = data.draw(st.sampled_from([n * P, n * P - 100, 2 << 20]), label="length")
-        return [("mmap", (hint, length, prot, shared))]
     if kind == "three_way":
         # Both neighbours first, then the middle that joins them into one area.
+        prot, page = pick(data, "prot, page", PROTS, PAGES[:-2])
         return [("mmap", (_w(page), P, prot, PRIV | MAP_FIXED)),
                 ("mmap", (_w(page + 2), P, prot, PRIV | MAP_FIXED)),
                 ("mmap", (_w(page + 1), P, prot, PRIV | MAP_FIXED))]
     if kind == "split_restore":
-        other = data.draw(st.integers(0, 7), label="other")
+        prot, other, page = pick(data, "prot, other, page", PROTS, PROTS, PAGES[:-3])
         return [("mmap", (_w(page), 4 * P, prot, PRIV | MAP_FIXED)),
                 ("mprotect", (_w(page + 1), 2 * P, other)),
                 ("mprotect", (_w(page + 1), P, prot)),
                 ("mprotect", (_w(page + 2), P, prot))]
     if kind == "hole":
+        # mprotect across a hole: ENOMEM, with the areas below the hole changed.
+        prot, new, page = pick(data, "prot, new, page", PROTS, PROTS, PAGES[:-3])
         return [("mmap", (_w(page), 2 * P, prot, PRIV | MAP_FIXED)),
                 ("munmap", (_w(page + 2), P)),
                 ("mmap", (_w(page + 3), P, prot, PRIV | MAP_FIXED)),
-                ("mprotect", (_w(page), 4 * P, data.draw(st.integers(0, 7), label="new")))]
+                ("mprotect", (_w(page), 4 * P, new))]
     if kind == "fixed_over":
-        prots = data.draw(st.lists(st.integers(0, 7), min_size=3, max_size=3), label="prots")
-        shared = data.draw(st.sampled_from([PRIV, SHARED]), label="type")
-        return [("mmap", (_w(page + i), P, prots[i], PRIV | MAP_FIXED)) for i in range(3)] + [
-            ("mmap", (_w(page), 3 * P, prot, shared | MAP_FIXED))]
+        # Three areas of two protections, then one MAP_FIXED over all of them.
+        a, b, prot, kind_, page = pick(data, "a, b, prot, type, page", PROTS, PROTS, PROTS,
+                                       TYPES, PAGES[:-2])
+        return [("mmap", (_w(page + i), P, (a, b, a)[i], PRIV | MAP_FIXED)) for i in range(3)] + [
+            ("mmap", (_w(page), 3 * P, prot, kind_ | MAP_FIXED))]
     if kind == "noreplace":
         # Right next to an area (must succeed), then over its last page (EEXIST).
+        n, prot, page = pick(data, "pages, prot, page", COUNTS, PROTS, PAGES[:-5])
         return [("mmap", (_w(page), n * P, prot, PRIV | MAP_FIXED)),
                 ("mmap", (_w(page + n), P, prot, PRIV | MAP_FIXED_NOREPLACE)),
                 ("mmap", (_w(page + n - 1), 2 * P, prot, PRIV | MAP_FIXED_NOREPLACE))]
+    if kind == "hint":
+        hints = (*(_w(p) for p in PAGES), 0, _w(3) + 123, P)
+        lengths = (P, 2 * P, 3 * P - 100, 2 << 20)
+        kind_, length, prot, hint = pick(data, "type, length, prot, hint", TYPES, lengths,
+                                         PROTS, hints)
+        return [("mmap", (hint, length, prot, kind_))]
     if kind == "placed":
-        start, pages = data.draw(st.sampled_from(view.placed), label="area")
-        at = start + data.draw(st.integers(0, pages - 1), label="offset") * P
-        op = data.draw(st.sampled_from(["mprotect", "munmap"]), label="op")
+        area, offset, prot, op = pick(data, "area, offset, prot, op", view.placed, range(4),
+                                      PROTS, ("mprotect", "munmap"))
+        at = area[0] + min(offset, area[1] - 1) * P
         return [("mprotect", (at, P, prot))] if op == "mprotect" else [("munmap", (at, P))]
-    return [_error_step(data, view, page, n, prot)]
+    (step,) = pick(data, "error", _error_steps(view.task_size, view.mmap_min_addr))
+    return [step]
 
 
-def _error_step(data: st.DataObject, view: View, page: int, n: int,
-                prot: int) -> tuple[str, tuple[int, ...]]:
-    """One call on a contract error path (or just past one)."""
-    top, low = view.task_size, view.mmap_min_addr
-    cases: list[tuple[str, tuple[int, ...]]] = [
-        ("mmap", (_w(page), 0, prot, PRIV | MAP_FIXED)),  # EINVAL: zero length
-        ("mmap", (_w(page) + 8, P, prot, PRIV | MAP_FIXED)),  # EINVAL: unaligned fixed
-        ("mmap", (low - P, P, prot, PRIV | MAP_FIXED)),  # EPERM: below mmap_min_addr
-        ("mmap", (top - P, 2 * P, prot, PRIV | MAP_FIXED)),  # ENOMEM: past TASK_SIZE
-        ("mmap", (top - P, P, prot, PRIV | MAP_FIXED)),  # the last page: fine
-        ("mmap", (_w(page), P, prot, MAP_ANONYMOUS | MAP_FIXED)),  # EINVAL: no map type
-        ("mmap", (_w(page), P, prot, MAP_ANONYMOUS | 3 | MAP_FIXED)),  # EINVAL: type 3
-        ("mmap", (_w(page), P, prot, MAP_PRIVATE | MAP_FIXED)),  # EBADF: no MAP_ANONYMOUS
-        ("mmap", (0, top + P, prot, PRIV)),  # ENOMEM: longer than TASK_SIZE
-        ("mmap", (_w(page), n * P, prot | 0x80, PRIV | MAP_FIXED)),  # unknown prot bit
-        ("munmap", (_w(page) + 8, P)),  # EINVAL: unaligned
-        ("munmap", (_w(page), 0)),  # EINVAL: zero length
-        ("munmap", (top - P, 2 * P)),  # EINVAL: past TASK_SIZE
-        ("mprotect", (_w(page) + 8, P, prot)),  # EINVAL: unaligned
-        ("mprotect", (_w(page), P, 0x10)),  # EINVAL (or ENOMEM): unknown prot bit
-        ("mprotect", (_w(page), 0, 0x10)),  # zero length: fine, prot unchecked
-        ("mprotect", (top - P, 2 * P, prot)),  # ENOMEM: past TASK_SIZE
-    ]
-    return data.draw(st.sampled_from(cases), label="error")
+@functools.lru_cache(maxsize=16)
+def _error_steps(top: int, low: int) -> tuple[tuple[str, tuple[int, ...]], ...]:
+    """Calls on the contract's error paths (and just past them), for one setup."""
+    out: list[tuple[str, tuple[int, ...]]] = []
+    for page, prot in itertools.product((0, 5), (3, 1)):
+        w = _w(page)
+        out += [
+            ("mmap", (w, 0, prot, PRIV | MAP_FIXED)),  # EINVAL: zero length
+            ("mmap", (w + 8, P, prot, PRIV | MAP_FIXED)),  # EINVAL: unaligned fixed
+            ("mmap", (low - P, P, prot, PRIV | MAP_FIXED)),  # EPERM: below mmap_min_addr
+            ("mmap", (top - P, 2 * P, prot, PRIV | MAP_FIXED)),  # ENOMEM: past TASK_SIZE
+            ("mmap", (top - P, P, prot, PRIV | MAP_FIXED)),  # the last page: fine
+            ("mmap", (w, P, prot, MAP_ANONYMOUS | MAP_FIXED)),  # EINVAL: no map type
+            ("mmap", (w, P, prot, MAP_ANONYMOUS | 3 | MAP_FIXED)),  # EINVAL: type 3
+            ("mmap", (w, P, prot, MAP_PRIVATE | MAP_FIXED)),  # EBADF: no MAP_ANONYMOUS
+            ("mmap", (0, top + P, prot, PRIV)),  # ENOMEM: longer than TASK_SIZE
+            ("mmap", (w, 2 * P, prot | 0x80, PRIV | MAP_FIXED)),  # an unknown prot bit
+            ("munmap", (w + 8, P)),  # EINVAL: unaligned
+            ("munmap", (w, 0)),  # EINVAL: zero length
+            ("munmap", (top - P, 2 * P)),  # EINVAL: past TASK_SIZE
+            ("mprotect", (w + 8, P, prot)),  # EINVAL: unaligned
+            ("mprotect", (w, P, 0x10)),  # EINVAL (or ENOMEM): unknown prot bit
+            ("mprotect", (w, 0, 0x10)),  # zero length: fine, prot unchecked
+            ("mprotect", (top - P, 2 * P, prot)),  # ENOMEM: past TASK_SIZE
+        ]
+    return tuple(out)
 
 
 # ---------------------------------------------------------------- systems
@@ -336,8 +365,9 @@ def render_state(state: Mapping[str, Any], highlight: set[int] | None = None,
         note = ""
         if prev_end is not None and v.start < prev_end:
             note = "  <- overlaps or is out of order with the area above"
+        pages = (v.end - v.start) // P
         lines.append(f"  {v.start:08x}-{v.end:08x} {_perms(v.prot, v.flags)}"
-                     f"  ({(v.end - v.start) // P} pages){note}")
+                     f"  ({pages} page{'s' if pages != 1 else ''}){note}")
         prev_end = v.end
     if len(vmas) > limit:
         lines.append(f"  ... {len(vmas) - limit} more areas")
