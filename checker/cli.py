@@ -138,6 +138,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("mmcheck: interrupted", file=sys.stderr)
         return 130
+    except Exception:  # noqa: BLE001 - a bug in mmcheck itself: say so, with the evidence
+        import traceback
+
+        traceback.print_exc()
+        print(
+            "mmcheck: internal error: this is a bug in mmcheck, not in your spec or submission; "
+            "please report it with the traceback above",
+            file=sys.stderr,
+        )
+        return EXIT_ERROR
     return EXIT_ERROR
 
 
