@@ -114,7 +114,8 @@ class Explainer:
                 f"{self.text(e.left)} is {format_value(bool(lv))} "
                 f"but {self.text(e.right)} is {format_value(bool(rv))}"
             )
-            return [sides] + (self.why_false(e.left, f, d) if not lv else self.why_false(e.right, f, d))
+            false_side = e.left if not lv else e.right
+            return [sides, *self.why_false(false_side, f, d)]
         if isinstance(e, ast.Unary) and e.op == "not":
             return self.why_true(e.operand, f, d)
         if isinstance(e, ast.Let):
@@ -176,7 +177,7 @@ class Explainer:
         if isinstance(e, ast.Binary):
             parts = [e.left, e.right]
         elif isinstance(e, ast.Call):
-            parts = list(e.args)
+            parts = [] if e.func == "raised" else list(e.args)
         shown = []
         for p in parts:
             if isinstance(p, (ast.IntLit, ast.BoolLit, ast.NoneLit)):

@@ -14,6 +14,9 @@ from mmcheck.checker.explain import explain_action, explain_invariant
 from mmcheck.checker.trace import RunStats, Step, Violation
 from mmcheck.spec import ast
 
+# Explaining runs once per violation; if it fails, the violation must still be reported.
+_EXPLAIN_FAILED = "(the explanation could not be computed: {err}; the violation stands)"
+
 
 def property_id(spec: ast.Spec, prop: ast.Property) -> str:
     """A property's name as reports show it: `no_overlap` (names are unique per spec)."""
@@ -46,7 +49,10 @@ class Monitor:
                 if verdict.error is not None:
                     return self._eval_error(c, act, index, verdict.error)
                 if not verdict.holds:
-                    why = explain_action(c, act, old, new, step.args, step.result, step.raised)
+                    try:
+                        why = explain_action(c, act, old, new, step.args, step.result, step.raised)
+                    except Exception as err:  # noqa: BLE001
+                        why = [_EXPLAIN_FAILED.format(err=f"{type(err).__name__}: {err}")]
                     return Violation(
                         "action", act.name, act.doc, index, tuple(why), c.spec.path, act.span.line
                     )
@@ -62,7 +68,10 @@ class Monitor:
                 if verdict.error is not None:
                     return self._eval_error(c, inv, index, verdict.error)
                 if not verdict.holds:
-                    why = explain_invariant(c, inv.name, state)
+                    try:
+                        why = explain_invariant(c, inv.name, state)
+                    except Exception as err:  # noqa: BLE001
+                        why = [_EXPLAIN_FAILED.format(err=f"{type(err).__name__}: {err}")]
                     return Violation(
                         "invariant",
                         inv.name,

@@ -78,6 +78,7 @@ stay write-protected, as Linux leaves them).
 from __future__ import annotations
 
 import errno
+import re
 from bisect import bisect_right
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -111,6 +112,8 @@ __all__ = [
     "SEGV_PKUERR",
     "SI_KERNEL",
     "VOCABULARY",
+    "Byte",
+    "Frame",
     "Kernel",
     "Mapping",
     "PageInfo",
@@ -225,6 +228,7 @@ class Kernel:
         self.zero_pfn = zero  # empty_zero_page: pinned, never freed, never writable
         self._refcount[zero] = 1
         self._kind[zero] = "zero"
+        self.boot_free_pages = self.buddy.free_pages  # MemFree before any process
 
     def __repr__(self) -> str:
         return (f"Kernel(npages={self.npages}, procs={sorted(self._tasks)}, "
@@ -620,6 +624,17 @@ class Kernel:
         """The live processes."""
         return sorted(self._tasks)
 
+    def mmap_placed(self, pid: int, start: int, addr: int, length: int, prot: int,
+                    flags: int) -> int:
+        """`mmap` in process `pid` with the area placed at `start`, where a
+        submission placed it (a checker following its legal choice); see
+        AddressSpace.take_area for what makes a place illegal (IllegalPlacement)."""
+        task = self._task(pid)
+        try:
+            return task.mm.take_area(start, addr, length, prot, flags)
+        finally:
+            self._release_files()
+
     def snapshot(self) -> Snapshot:
         """The vocabulary's state now; later operations do not change it."""
         procs = sorted(self._tasks.values(), key=lambda t: t.pid)
@@ -632,6 +647,18 @@ class Kernel:
         allocated = frozenset(self.buddy.allocated)
         npages, zero, free = self.npages, self.zero_pfn, self.buddy.free_pages
         table_pages = sum(t.pgd.table_pages() for t in procs)
+        # What each process's memory holds, copied now (the bytes are read lazily).
+        areas = [(t.pid, [(v.vm_start, v.vm_end, v.vm_pgoff, v.vm_file) for v in t.mm])
+                 for t in procs]
+        data = {pfn: bytes(d) for pfn, d in self._data.items()}
+        caches = {f: dict(c) for f, c in self._page_cache.items()}
+        boot = self.boot_free_pages
+
+        def page_info(pfn: int) -> PageInfo:
+            return PageInfo(pfn, refcount.get(pfn, 0), mapcount.get(pfn, 0),
+                            pfn not in allocated, pfn == zero, kind.get(pfn) == "pgtable",
+                            kind.get(pfn) == "shmem", kind.get(pfn) == "anon", pfn in exclusive)
+
         return Snapshot({
             "npages": lambda: npages,
             "zero_pfn": lambda: zero,
@@ -640,15 +667,42 @@ class Kernel:
             "procs": lambda: frozenset(Proc(t.pid) for t in procs),
             "vmas": lambda: [ProcVma(pid, *v) for pid, vs in vmas for v in vs],
             "mappings": lambda: _mappings(vmas, ptes),
-            "pages": lambda: [PageInfo(pfn, refcount.get(pfn, 0), mapcount.get(pfn, 0),
-                                       pfn not in allocated, pfn == zero,
-                                       kind.get(pfn) == "pgtable", kind.get(pfn) == "shmem",
-                                       kind.get(pfn) == "anon", pfn in exclusive)
-                              for pfn in range(npages)],
+            "pages": lambda: [page_info(pfn) for pfn in range(npages)],
+            "used_pages": lambda: [page_info(pfn) for pfn in sorted(allocated)],
             "tlb": lambda: [TlbEntry(pid, e.va, e.pfn, bool(e.flags & _PAGE_RW))
                             for pid, entries in tlbs for e in entries],
             "rss": lambda: rss,
+            "frames": lambda: [Frame(pid, va, pfn) for pid, entries in ptes
+                               for va, pfn, _ in entries],
+            "memory": lambda: _memory(areas, ptes, data, caches),
+            "boot_free_pages": lambda: boot,
         })
+
+
+def _memory(areas: list[tuple[int, list[tuple[int, int, int, ShmemFile | None]]]],
+            ptes: list[tuple[int, list[tuple[int, int, int]]]], data: dict[int, bytes],
+            caches: dict[ShmemFile, dict[int, int]]) -> list[Byte]:
+    """Every nonzero byte a read() would return, process by process: the page a PTE
+    maps, else (in a shared area) the page of its shmem file, else zero."""
+    out: list[Byte] = []
+
+    def emit(pid: int, va: int, pfn: int | None) -> None:
+        page = data.get(pfn) if pfn is not None else None
+        if page:
+            out.extend(Byte(pid, va + m.start(), page[m.start()])
+                       for m in re.finditer(rb"[^\x00]", page))
+
+    for (pid, mm), (_, entries) in zip(areas, ptes, strict=True):
+        present = {va: pfn for va, pfn, _ in entries}
+        for va, pfn in present.items():
+            emit(pid, va, pfn)
+        for start, end, pgoff, file in mm:
+            cache = caches.get(file) if file is not None else None
+            for offset, pfn in (cache or {}).items():
+                va = start + ((offset - pgoff) << PAGE_SHIFT)
+                if start <= va < end and va not in present:
+                    emit(pid, va, pfn)
+    return out
 
 
 def _mappings(vmas: list[tuple[int, list[tuple[int, int, int, int]]]],
@@ -719,6 +773,22 @@ class TlbEntry(NamedTuple):
     writable: bool
 
 
+class Frame(NamedTuple):
+    """What frame(pid, va) shows: the page at va of process pid is mapped to pfn."""
+
+    pid: int
+    va: int
+    pfn: int
+
+
+class Byte(NamedTuple):
+    """A nonzero byte of process pid's memory: what read(pid, va) returns."""
+
+    pid: int
+    va: int
+    value: int
+
+
 class Rss(NamedTuple):
     """Process `pid`'s RSS counters: MM_ANONPAGES and MM_SHMEMPAGES."""
 
@@ -752,6 +822,11 @@ VOCABULARY = Vocabulary(
                doc="A cached translation in process pid's TLB."),
         Record("Rss", (("pid", "int"), ("anon", "int"), ("shmem", "int")),
                doc="MM_ANONPAGES and MM_SHMEMPAGES of process pid."),
+        Record("Frame", (("pid", "int"), ("va", "int"), ("pfn", "int")),
+               doc="What frame(pid, va) shows: the page at va (page-aligned) maps pfn."),
+        Record("Byte", (("pid", "int"), ("va", "int"), ("value", "int")),
+               doc="A nonzero byte of process pid's memory at va: what read(pid, va) "
+                   "returns (a byte not listed reads 0)."),
     ),
     state=(
         StateVar("npages", "int", doc="Page frames: pfns 0 .. npages-1."),
@@ -762,8 +837,20 @@ VOCABULARY = Vocabulary(
         StateVar("vmas", "list[ProcVma]", doc="Every area of every process."),
         StateVar("mappings", "list[Mapping]", doc="Every user PTE of every process."),
         StateVar("pages", "list[PageInfo]", doc="The struct page of every pfn."),
+        StateVar("used_pages", "list[PageInfo]",
+                 doc="The struct pages of the pfns in use (not free), by pfn: `pages` "
+                     "without the free ones, for properties about pages in use."),
         StateVar("tlb", "list[TlbEntry]", doc="Every cached translation of every process."),
         StateVar("rss", "set[Rss]", doc="RSS counters of every process."),
+        StateVar("frames", "list[Frame]",
+                 doc="What frame() shows: every page mapped in every process, with its pfn "
+                     "(a PROT_NONE page too)."),
+        StateVar("memory", "list[Byte]",
+                 doc="Every nonzero byte of every process's memory, as read() returns it "
+                     "(private pages as written or inherited at fork, shared pages "
+                     "through their shmem object, mapped now or not)."),
+        StateVar("boot_free_pages", "int",
+                 doc="free_pages() when the Kernel was made, before any process."),
     ),
     operations=(
         Operation("spawn", (), "int", ("OSError",), doc="A new, empty process."),

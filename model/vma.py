@@ -47,6 +47,7 @@ import bisect
 import errno
 import itertools
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -74,6 +75,8 @@ __all__ = [
     "AddressSpace",
     "AnonVma",
     "Gap",
+    "IllegalPlacement",
+    "Listed",
     "ShmemFile",
     "Vma",
     "VmArea",
@@ -119,6 +122,13 @@ VM_FLAG_NAMES = (
     (VM_ACCOUNT, "ac"), (VM_NORESERVE, "nr"), (VM_WIPEONFORK, "wf"), (VM_DONTDUMP, "dd"),
     (VM_SOFTDIRTY, "sd"), (VM_DROPPABLE, "dp"),
 )
+
+
+class IllegalPlacement(ValueError):
+    """A place where no correct address space could put a non-fixed mapping:
+    raised by `AddressSpace.take_area`. Causes: the hint was free but not used;
+    the start is unaligned, outside [mmap_min_addr, task_size) or overlaps an
+    area; the mapping was fixed. The message says which. Nothing changes."""
 
 
 def _oserror(err: int, what: str) -> OSError:
@@ -296,6 +306,14 @@ class Gap(NamedTuple):
     end: int
 
 
+class Listed(NamedTuple):
+    """Entry `index` (0 first) of vmas() as the object lists it: [start, end)."""
+
+    index: int
+    start: int
+    end: int
+
+
 class VmAreaInfo(NamedTuple):
     """Everything of a vm_area_struct that decides merges (0 where there is none)."""
 
@@ -318,6 +336,9 @@ VOCABULARY = Vocabulary(
                    "MAP_SHARED or MAP_PRIVATE."),
         Record("Gap", (("start", "int"), ("end", "int")),
                doc="A maximal free range [start, end) inside [mmap_min_addr, task_size)."),
+        Record("Listed", (("index", "int"), ("start", "int"), ("end", "int")),
+               doc="Entry `index` (0 first) of vmas() in the order it lists them: what "
+                   "'sorted by start' is about."),
         Record("VmArea", (("start", "int"), ("end", "int"), ("vm_flags", "int"),
                           ("pgoff", "int"), ("file", "int"), ("anon_vma", "int"),
                           ("chain", "int")),
@@ -327,6 +348,7 @@ VOCABULARY = Vocabulary(
     ),
     state=(
         StateVar("vmas", "list[Vma]", doc="Every area, sorted by start."),
+        StateVar("listed", "list[Listed]", doc="vmas() with each entry's position."),
         StateVar("areas", "list[VmArea]", doc="Every area with its hidden state, sorted."),
         StateVar("gaps", "list[Gap]",
                  doc="The free ranges of [mmap_min_addr, task_size), sorted."),
@@ -335,6 +357,9 @@ VOCABULARY = Vocabulary(
         StateVar("mmap_min_addr", "int", doc="vm.mmap_min_addr: nothing is mapped below it."),
         StateVar("max_map_count", "int", doc="vm.max_map_count."),
         StateVar("mmap_base", "int", doc="Where top-down placement starts."),
+        StateVar("errno", "int",
+                 doc="The thread's errno: what the last failed mmap, munmap or mprotect "
+                     "set it to (0 before any failed); a call that succeeds leaves it."),
     ),
     operations=(
         Operation("mmap", (("addr", "int"), ("length", "int"), ("prot", "int"),
@@ -366,11 +391,13 @@ def gaps_between(vmas: list[Vma] | list[tuple[int, int, int, int]], low: int,
 
 def snapshot_from_vmas(vmas: list[tuple[int, int, int, int]], *, task_size: int,
                        mmap_min_addr: int, max_map_count: int = DEFAULT_MAX_MAP_COUNT,
-                       mmap_base: int | None = None) -> Snapshot:
+                       mmap_base: int | None = None, errno: int = 0) -> Snapshot:
     """The vocabulary of a submission, from its `vmas()` and its constructor's arguments.
 
     `areas` has no hidden state to show: each area appears with its prot as
-    vm_flags and zeros elsewhere. `map_count` is the number of areas listed.
+    vm_flags and zeros elsewhere. `map_count` is the number of areas listed;
+    `listed` keeps vmas()'s own order (`gaps` are computed from the areas
+    sorted); `errno` is what the caller saw the last failed call set.
     """
     listed = [Vma(*v) for v in vmas]
     base = mmap_base if mmap_base is not None else _default_mmap_base(task_size)
@@ -383,6 +410,8 @@ def snapshot_from_vmas(vmas: list[tuple[int, int, int, int]], *, task_size: int,
         "mmap_min_addr": lambda: mmap_min_addr,
         "max_map_count": lambda: max_map_count,
         "mmap_base": lambda: base,
+        "listed": lambda: [Listed(i, v.start, v.end) for i, v in enumerate(listed)],
+        "errno": lambda: errno,
     })
 
 
@@ -414,6 +443,10 @@ class AddressSpace:
     with (mm, vma, start, end): `on_unmap` before the pages of [start, end) of
     vma are zapped (munmap, MAP_FIXED over them, exit), `on_protect` after
     mprotect changed the protection of [start, end) to vma's.
+
+    For the checker: `errno` (what the last failed contract call set, as the
+    libc wrapper sets it) and `take_area(start, ...)`, an mmap placed where a
+    submission placed it.
     """
 
     def __init__(self, task_size: int = TASK_SIZE_X86_64,
@@ -434,6 +467,8 @@ class AddressSpace:
         self._vmas: list[VmArea] = []
         self._starts: list[int] = []
         self.map_count = 0
+        self.errno = 0  # the thread's errno, as the contract's calls leave it
+        self._chosen: int | None = None  # take_area's placement, while it runs
         self.on_unmap: Listener | None = None
         self.on_protect: Listener | None = None
 
@@ -524,7 +559,8 @@ class AddressSpace:
                  for v in self._vmas]
         low, high, count = self.mmap_min_addr, self.task_size, self.map_count
         values = {"task_size": self.task_size, "mmap_min_addr": self.mmap_min_addr,
-                  "max_map_count": self.max_map_count, "mmap_base": self.mmap_base}
+                  "max_map_count": self.max_map_count, "mmap_base": self.mmap_base,
+                  "errno": self.errno}
         return Snapshot({
             "vmas": lambda: listed,
             "areas": lambda: areas,
@@ -534,6 +570,8 @@ class AddressSpace:
             "mmap_min_addr": lambda: values["mmap_min_addr"],
             "max_map_count": lambda: values["max_map_count"],
             "mmap_base": lambda: values["mmap_base"],
+            "listed": lambda: [Listed(i, v.start, v.end) for i, v in enumerate(listed)],
+            "errno": lambda: values["errno"],
         })
 
     # -- splitting ----------------------------------------------------------------------
@@ -749,11 +787,14 @@ class AddressSpace:
         """Choose (or check) where [addr, addr+length) goes; ENOMEM, EINVAL or EPERM."""
         if length > self.task_size:
             raise _oserror(errno.ENOMEM, "length above TASK_SIZE")
+        hint = addr
         if (not flags & MAP_SHARED and not addr and not flags & MAP_FIXED
                 and length % PMD_SIZE == 0):
             addr = self.thp_get_unmapped_area(length, flags)
         else:
             addr = self.arch_get_unmapped_area_topdown(addr, length, flags)
+        if self._chosen is not None and not flags & MAP_FIXED:
+            addr = self._check_placement(self._chosen, hint, addr, length)
         if addr > self.task_size - length:
             raise _oserror(errno.ENOMEM, f"[{addr:#x}, +{length:#x}) ends above TASK_SIZE")
         if addr & (PAGE_SIZE - 1):
@@ -762,6 +803,29 @@ class AddressSpace:
             raise _oserror(errno.EPERM, f"{addr:#x} is below mmap_min_addr "
                                         f"{self.mmap_min_addr:#x}")
         return addr
+
+    def _check_placement(self, start: object, hint: int, linux: int, length: int) -> int:
+        """`start` if a correct mm could place a non-fixed mapping of `length` bytes
+        there, where Linux chose `linux` for the (rounded) `hint`; IllegalPlacement
+        otherwise. The contract leaves the place open except that a free hint is
+        used."""
+        if not isinstance(start, int) or isinstance(start, bool):
+            raise IllegalPlacement(f"{start!r} is not an address")
+        if hint and linux == hint and start != hint:
+            raise IllegalPlacement(f"the hint {hint:#x} was free for {length:#x} bytes, so "
+                                   f"mmap must use it, not {start:#x}")
+        if start & (PAGE_SIZE - 1):
+            raise IllegalPlacement(f"{start:#x} is not page-aligned")
+        if start < self.mmap_min_addr or start > self.task_size - length:
+            raise IllegalPlacement(f"[{start:#x}, {start + length:#x}) is not inside "
+                                   f"[mmap_min_addr {self.mmap_min_addr:#x}, "
+                                   f"task_size {self.task_size:#x})")
+        busy = self.find_vma_intersection(start, start + length)
+        if busy is not None:
+            raise IllegalPlacement(f"[{start:#x}, {start + length:#x}) overlaps the area "
+                                   f"[{busy.vm_start:#x}, {busy.vm_end:#x}): a non-fixed "
+                                   "mmap never replaces a mapping")
+        return start
 
     def get_unmapped_area(self, addr: int, length: int, flags: int) -> int:
         """Where mmap(addr, length, ..., flags) would put the area; OSError as mmap.
@@ -822,7 +886,8 @@ class AddressSpace:
 
     def munmap(self, addr: int, length: int) -> None:
         """munmap(2): EINVAL for an unaligned address, zero length, past TASK_SIZE."""
-        self.do_vmi_munmap(addr & ULONG_MASK, length & ULONG_MASK)
+        with self._setting_errno():
+            self.do_vmi_munmap(addr & ULONG_MASK, length & ULONG_MASK)
 
     # -- mmap ---------------------------------------------------------------------------
     def _calc_vm_prot_bits(self, prot: int, pkey: int) -> int:
@@ -904,10 +969,40 @@ class AddressSpace:
         (or droppable).
         """
         flags &= 0xFFFFFFFF
-        if not flags & MAP_ANONYMOUS:
-            raise _oserror(errno.EBADF, "no MAP_ANONYMOUS, and fd -1 is no file")
-        return self.do_mmap(addr & ULONG_MASK, length & ULONG_MASK,
-                            _c_int(prot), flags)
+        with self._setting_errno():
+            if not flags & MAP_ANONYMOUS:
+                raise _oserror(errno.EBADF, "no MAP_ANONYMOUS, and fd -1 is no file")
+            return self.do_mmap(addr & ULONG_MASK, length & ULONG_MASK,
+                                _c_int(prot), flags)
+
+    def take_area(self, start: int, addr: int, length: int, prot: int, flags: int) -> int:
+        """mmap(addr, length, prot, flags) placed at `start`, where a submission put it.
+
+        Where a non-fixed mapping goes is a legal choice (the contract fixes only
+        that a free hint is used); this follows one. Everything else is `mmap`'s:
+        the same checks, errnos and merges, and OSError when mmap itself fails.
+        IllegalPlacement (a ValueError) when no correct address space could have
+        put the area at `start`: a fixed mapping (it has no choice), a free hint
+        not taken, or a range that is unaligned, outside [mmap_min_addr,
+        task_size) or not free. Nothing changes then.
+        """
+        if flags & (MAP_FIXED | MAP_FIXED_NOREPLACE):
+            raise IllegalPlacement("a MAP_FIXED or MAP_FIXED_NOREPLACE mapping has no "
+                                   "placement to choose")
+        self._chosen = start
+        try:
+            return self.mmap(addr, length, prot, flags)
+        finally:
+            self._chosen = None
+
+    @contextmanager
+    def _setting_errno(self) -> Iterator[None]:
+        """A contract call: an OSError it raises sets errno, as the libc wrapper does."""
+        try:
+            yield
+        except OSError as err:
+            self.errno = err.errno or 0
+            raise
 
     # -- mprotect -----------------------------------------------------------------------
     def mprotect_fixup(self, vma: VmArea, prev: VmArea | None, start: int, end: int,
@@ -986,7 +1081,8 @@ class AddressSpace:
         """mprotect(2). EINVAL: unaligned address, unknown prot bits (checked after a
         zero length returns 0 and after ENOMEM for a wrapping range); ENOMEM: part
         of the range unmapped, the areas before the hole already changed."""
-        self.do_mprotect_pkey(addr & ULONG_MASK, length & ULONG_MASK, _c_int(prot))
+        with self._setting_errno():
+            self.do_mprotect_pkey(addr & ULONG_MASK, length & ULONG_MASK, _c_int(prot))
 
     # -- for the fault handler ------------------------------------------------------------
     def access_permitted(self, addr: int, write: bool, exec_: bool = False) -> bool:

@@ -179,3 +179,34 @@ def _define_names(
         return set()
     n = free_names(d.body, defines, seen | {d.name})
     return None if n is None else n - set(d.params)
+
+
+def membership_only(e: ast.Expr, names: set[str], defines: Mapping[str, ast.Define], depth: int = 0) -> bool:
+    """Whether every use of `names` in e (defs included) is as `X in NAME` / `X not in NAME`.
+
+    Then e depends on those collections only through membership answers, which
+    is what lets a verdict be kept while the answers it asked for do not change.
+    """
+    if depth > 32:
+        return False
+    if isinstance(e, ast.Name):
+        if e.id in defines and not defines[e.id].params:
+            return membership_only(defines[e.id].body, names, defines, depth + 1)
+        return e.id not in names
+    if isinstance(e, ast.Binary) and e.op in ("in", "not in") and isinstance(e.right, ast.Name) \
+            and e.right.id in names:
+        return membership_only(e.left, names, defines, depth + 1)
+    if isinstance(e, ast.Call) and e.func in defines:
+        d = defines[e.func]
+        return all(membership_only(a, names, defines, depth + 1) for a in e.args) and \
+            membership_only(d.body, names - set(d.params), defines, depth + 1)
+    for fld in dataclasses.fields(e):
+        if fld.name == "span":
+            continue
+        v = getattr(e, fld.name)
+        for x in v if isinstance(v, tuple) else (v,):
+            if isinstance(x, tuple) and len(x) == 2 and isinstance(x[1], ast.Expr):
+                x = x[1]
+            if isinstance(x, ast.Expr) and not membership_only(x, names, defines, depth + 1):
+                return False
+    return True

@@ -1,13 +1,15 @@
 """The Z3 encoding of the buddy allocator against the reference model.
 
-Three things are checked:
 - agreement: on random alloc/free traces (error cases included) every concrete step
-  is a step of the encoding, the only one for its op, arguments and result; and
-  every alloc choice Z3 offers is one the reference accepts (`take_block`), with
-  the same post-state;
+  is a step of the encoding and the only one for its op, arguments and result; op
+  and arguments alone decide whether it raises or returns None; every vocabulary
+  value of the post-state equals the reference's snapshot; and the blocks Z3 may
+  hand out are exactly those the reference's `take_block` accepts;
 - init is exactly the reference's boot state;
+- a trace Z3 finds replays on the reference (decode_step);
 - each seeded bug (a mutation) breaks tiling or coalescing within a few steps, and
-  the unmutated encoding keeps them (bounded model checking written directly in z3).
+  the unmutated encoding keeps them: bounded model checking and an induction step
+  written directly in z3 here, independent of the spec compiler.
 """
 
 from __future__ import annotations
@@ -18,19 +20,22 @@ from collections.abc import Callable
 
 import pytest
 import z3
-from mmcheck.checker.symbolic.base import SymCollection, SymState, SymStep
+from mmcheck.checker.symbolic.base import ConcreteStep, SymCollection, SymState
 from mmcheck.checker.symbolic.buddy import MUTATIONS, SymbolicBuddy, boot_blocks
-from mmcheck.model.buddy import BuddyAllocator, IllegalChoice
+from mmcheck.model.buddy import VOCABULARY, BuddyAllocator
 
 # (npages, max_order): powers of two and not, top order reached and capped
 CONFIGS = [(16, 5), (24, 4), (64, 7), (13, 3), (13, 5), (1, 1)]
 
+Prop = Callable[[SymbolicBuddy, SymState], z3.BoolRef]
+
 
 class Harness:
-    """One encoding with a pre-state s, a step t and a post-state s2, and a solver.
+    """One encoding with a pre-state s, a step t and a post-state s2.
 
-    The solver holds trans(s, t, s2) and well_formed(s); each check pushes the
-    concrete facts and pops them again.
+    Every check gets a fresh solver holding well_formed(s) and trans(s, t, s2):
+    at 64 pages that is several times faster than push/pop on one solver, which
+    pays again after each pop for the atoms it had internalized.
     """
 
     def __init__(self, npages: int, max_order: int) -> None:
@@ -38,9 +43,13 @@ class Harness:
         self.s, self.t, self.s2 = (self.sb.fresh_state("s"), self.sb.fresh_step("t"),
                                    self.sb.fresh_state("s2"))
         self.sv = self.sb.step_vars(self.t)
-        self.solver = z3.Solver()
-        self.solver.set("random_seed", 0)
-        self.solver.add(self.sb.well_formed(self.s), self.sb.trans(self.s, self.t, self.s2))
+        self.base = [self.sb.well_formed(self.s), self.sb.trans(self.s, self.t, self.s2)]
+
+    def solver(self, *facts: z3.BoolRef) -> z3.Solver:
+        sol = z3.Solver()
+        sol.set("random_seed", 0)
+        sol.add(*self.base, *facts)
+        return sol
 
     def fix_op(self, op: str, args: tuple[int, ...]) -> z3.BoolRef:
         """t runs `op` with `args`."""
@@ -74,11 +83,8 @@ def present(model: z3.ModelRef, s: SymState) -> dict[str, object]:
     out: dict[str, object] = {}
     for name, sym in s.values.items():
         if isinstance(sym, SymCollection):
-            out[name] = [
-                tuple(value(f) for f in rec.fields.values())
-                for guard, rec in sym.slots
-                if value(guard)
-            ]
+            out[name] = [tuple(value(f) for f in rec.fields.values())
+                         for guard, rec in sym.slots if value(guard)]
         else:
             out[name] = value(sym)  # type: ignore[arg-type]
     return out
@@ -87,26 +93,31 @@ def present(model: z3.ModelRef, s: SymState) -> dict[str, object]:
 def assert_presents(model: z3.ModelRef, s: SymState, ba: BuddyAllocator) -> None:
     """Every vocabulary value of s in `model` equals the reference's snapshot."""
     got, snap = present(model, s), ba.snapshot()
-    assert got["npages"] == snap["npages"] and got["max_order"] == snap["max_order"]
-    assert set(got["free"]) == {tuple(b) for b in snap["free"]}  # type: ignore[arg-type]
-    assert set(got["allocated"]) == {tuple(b) for b in snap["allocated"]}  # type: ignore
-    assert Counter(got["free_area"]) == Counter(tuple(b) for b in snap["free_area"])  # type: ignore
-    assert got["free_pages"] == snap["free_pages"]
-    assert got["pages"] == [tuple(p) for p in snap["pages"]]  # type: ignore[attr-defined]
+    assert set(got) == set(snap) == {sv.name for sv in VOCABULARY.state}
+    for var in VOCABULARY.state:
+        mine, theirs = got[var.name], snap[var.name]
+        if var.type.startswith("set["):
+            assert set(mine) == set(theirs), var.name  # type: ignore[arg-type]
+        elif var.type.startswith("list["):  # a list: same entries, as many times each
+            assert Counter(mine) == Counter(theirs), var.name  # type: ignore[arg-type]
+        else:
+            assert mine == theirs, var.name
+    assert got["pages"] == list(snap["pages"])  # type: ignore[call-overload]  # pfn order
 
 
-def random_op(rng: random.Random, ba: BuddyAllocator) -> tuple[str, tuple[int, ...]]:
-    """An alloc or free, legal most of the time, sometimes each kind of mistake."""
+def random_op(rng: random.Random, ba: BuddyAllocator,
+              p_alloc: float) -> tuple[str, tuple[int, ...]]:
+    """An alloc (with probability p_alloc) or a free, legal most of the time,
+    sometimes each kind of mistake."""
     roll = rng.random()
-    if roll < 0.5 or not ba.allocated:
-        order = rng.choice([*range(ba.max_order), -1, ba.max_order, 0, 0])
-        return "alloc", (order,)
+    if roll < p_alloc or not ba.allocated:
+        return "alloc", (rng.choice([*range(ba.max_order), -1, ba.max_order, 0, 0]),)
     pfn, order = rng.choice(sorted(ba.allocated.items()))
-    if roll < 0.8:
+    if roll < p_alloc + (1 - p_alloc) * 0.6:
         return "free", (pfn, order)
     mistakes = [
         (pfn, order + 1),  # wrong order
-        (pfn + 1, order),  # not a head (or a free page)
+        (pfn + 1, order),  # not a head, or a free page
         (rng.randrange(-1, ba.npages + 2), rng.randrange(-1, ba.max_order + 1)),
     ]
     return "free", rng.choice(mistakes)
@@ -114,29 +125,22 @@ def random_op(rng: random.Random, ba: BuddyAllocator) -> tuple[str, tuple[int, .
 
 def legal_choices(ba: BuddyAllocator, order: int) -> list[int]:
     """Every pfn the reference's take_block accepts for `order` now."""
-    size = 1 << order
-    return [
-        r
-        for b in ba.snapshot()["free"]  # type: ignore[attr-defined]
-        if b.order >= order
-        for r in range(b.pfn, b.pfn + (1 << b.order), size)
-    ]
+    return [r for b in ba.snapshot()["free"] if b.order >= order  # type: ignore[attr-defined]
+            for r in range(b.pfn, b.pfn + (1 << b.order), 1 << order)]
 
 
 def run_concrete(ba: BuddyAllocator, op: str, args: tuple[int, ...],
                  choose: Callable[[int], int] | None) -> tuple[int | None, bool]:
-    """Run one step on the reference: (result, raised). `choose` picks alloc's block."""
-    try:
-        if op == "free":
-            ba.free(*args)
-            return None, False
-        if choose is None or not 0 <= args[0] < ba.max_order or not ba.can_allocate(args[0]):
-            return ba.alloc(args[0]), False
+    """Run one step on the reference: (result, raised). `choose` picks alloc's block;
+    take_block raising IllegalChoice fails the test (it is not caught here)."""
+    if op == "alloc" and choose is not None and 0 <= args[0] < ba.max_order \
+            and ba.can_allocate(args[0]):
         r = choose(args[0])
         ba.take_block(r, args[0])
         return r, False
-    except IllegalChoice:
-        raise
+    try:
+        result = ba.alloc(args[0]) if op == "alloc" else ba.free(*args)
+        return result, False
     except ValueError:
         return None, True
 
@@ -144,59 +148,46 @@ def run_concrete(ba: BuddyAllocator, op: str, args: tuple[int, ...],
 def check_step(h: Harness, pre: z3.BoolRef, op: str, args: tuple[int, ...],
                result: int | None, raised: bool, ba: BuddyAllocator) -> None:
     """The concrete step is a step of the encoding, and the only one for its outcome."""
-    sol = h.solver
     step = z3.And(h.fix_op(op, args), h.fix_outcome(op, result, raised))
-    post = h.state_is(h.s2, ba)
-    sol.push()
-    sol.add(pre, step)
+    sol = h.solver(pre, step)
     assert sol.check() == z3.sat, f"{op}{args} -> {result}: no successor"
-    model = sol.model()
-    assert_presents(model, h.s2, ba)
-    sol.add(z3.Not(post))
+    assert_presents(sol.model(), h.s2, ba)
+    sol.add(z3.Not(h.state_is(h.s2, ba)))
     assert sol.check() == z3.unsat, f"{op}{args} -> {result}: another successor"
-    sol.pop()
     # op and args alone decide whether it raises and whether alloc returns None
-    sol.push()
-    sol.add(pre, h.fix_op(op, args))
     sv = h.sv
     outcome = [sv.raised == raised]
     if op == "alloc" and not raised:
         outcome.append(sv.alloc_none == (result is None))
-    sol.add(z3.Not(z3.And(outcome)))
+    sol = h.solver(pre, h.fix_op(op, args), z3.Not(z3.And(outcome)))
     assert sol.check() == z3.unsat, f"{op}{args}: the encoding may end otherwise"
-    sol.pop()
 
 
 def z3_choice(h: Harness, pre: z3.BoolRef, order: int, rng: random.Random) -> int:
     """A block alloc(order) may return, as Z3 picks it under a random preference."""
-    sol, sv = h.solver, h.sv
-    sol.push()
-    sol.add(pre, h.fix_op("alloc", (order,)), z3.Not(sv.raised), z3.Not(sv.alloc_none))
+    sv = h.sv
+    sol = h.solver(pre, h.fix_op("alloc", (order,)), z3.Not(sv.raised), z3.Not(sv.alloc_none))
     target = rng.randrange(h.sb.npages)
     for prefer in (sv.alloc_pfn >= target, sv.alloc_pfn < target):
         sol.push()
         sol.add(prefer)
         if sol.check() == z3.sat:
-            r = sol.model().eval(sv.alloc_pfn).as_long()
-            sol.pop()
-            break
+            return sol.model().eval(sv.alloc_pfn).as_long()
         sol.pop()
-    else:
-        raise AssertionError(f"alloc({order}): the encoding offers no block")
-    sol.pop()
-    return r
+    raise AssertionError(f"alloc({order}): the encoding offers no block")
 
 
 @pytest.mark.parametrize("npages,max_order", CONFIGS)
 def test_agrees_with_reference_on_random_traces(npages: int, max_order: int) -> None:
     h = Harness(npages, max_order)
-    steps = {"alloc": 0, "free": 0, "raised": 0, "none": 0, "z3": 0, "random": 0}
-    for seed in range(3):
+    seen: Counter[str] = Counter()
+    seeds, length = (1, 16) if npages > 32 else (3, 20)
+    for seed in range(seeds):
         rng = random.Random(seed * 1000 + npages * 10 + max_order)
         ba = BuddyAllocator(npages, max_order)
-        for _ in range(16 if npages > 32 else 24):
+        for _ in range(length):
             pre = h.state_is(h.s, ba)
-            op, args = random_op(rng, ba)
+            op, args = random_op(rng, ba, p_alloc=(0.5, 0.8, 0.65)[seed])
             how = rng.choice(["linux", "z3", "random"])
             choose: Callable[[int], int] | None = None
             if how == "z3":
@@ -205,35 +196,32 @@ def test_agrees_with_reference_on_random_traces(npages: int, max_order: int) -> 
                 choose = lambda order: rng.choice(legal_choices(ba, order))  # noqa: E731, B023
             result, raised = run_concrete(ba, op, args, choose)
             check_step(h, pre, op, args, result, raised, ba)
-            steps[op] += 1
-            steps["raised"] += raised
-            steps["none"] += op == "alloc" and result is None and not raised
-            if choose is not None and op == "alloc" and result is not None:
-                steps[how] += 1
+            seen[op] += 1
+            seen["raised"] += raised
+            seen["none"] += op == "alloc" and result is None and not raised
+            seen[how] += op == "alloc" and result is not None
     # the traces did exercise every kind of step
-    assert steps["raised"] > 0 and steps["free"] > 5 and steps["z3"] > 0
+    assert seen["raised"] > 0 and seen["free"] > 4 and seen["z3"] > 0, seen
     if npages <= 16:
-        assert steps["none"] > 0
+        assert seen["none"] > 0 and seen["random"] > 0, seen
 
 
-def test_z3_choices_cover_every_legal_block() -> None:
-    """Every block take_block accepts is one the encoding may return, and no other."""
+def test_z3_offers_exactly_the_legal_blocks() -> None:
     h = Harness(24, 4)
     ba = BuddyAllocator(24, 4)
     for order, r in [(0, 5), (1, 18), (0, 0)]:
         ba.take_block(r, order)
     pre = h.state_is(h.s, ba)
     for order in range(4):
-        sol, sv = h.solver, h.sv
-        sol.push()
-        sol.add(pre, h.fix_op("alloc", (order,)), z3.Not(sv.raised), z3.Not(sv.alloc_none))
+        sv = h.sv
+        sol = h.solver(pre, h.fix_op("alloc", (order,)), z3.Not(sv.raised),
+                       z3.Not(sv.alloc_none))
         offered = set()
         while sol.check() == z3.sat:
             r = sol.model().eval(sv.alloc_pfn).as_long()
             offered.add(r)
             sol.add(sv.alloc_pfn != r)
-        sol.pop()
-        assert offered == set(legal_choices(ba, order)), order
+        assert offered == set(legal_choices(ba, order)) and offered, order
 
 
 @pytest.mark.parametrize("npages,max_order", [*CONFIGS, (100, 6), (7, 11), (32, 1)])
@@ -247,140 +235,254 @@ def test_init_is_the_boot_state(npages: int, max_order: int) -> None:
     sol.add(sb.init(s))
     assert sol.check() == z3.sat
     assert_presents(sol.model(), s, ba)
-    sol.add(z3.Not(sb.assign(s, snap["free"], ())))  # type: ignore[arg-type]
+    sol.add(z3.Or(z3.Not(sb.assign(s, snap["free"], ())),  # type: ignore[arg-type]
+                  z3.Not(sb.well_formed(s))))
     assert sol.check() == z3.unsat
-    # and well_formed holds of it
+
+
+def test_a_trace_z3_finds_replays_on_the_reference() -> None:
+    """decode_step reads back steps the reference runs to the same state."""
+    sb = SymbolicBuddy(16, 5)
+    states = [sb.fresh_state(f"s{i}") for i in range(6)]
+    steps = [sb.fresh_step(f"t{i}") for i in range(5)]
     sol = z3.Solver()
-    sol.add(sb.init(s), z3.Not(sb.well_formed(s)))
-    assert sol.check() == z3.unsat
+    sol.add(sb.init(states[0]))
+    for i, t in enumerate(steps):
+        sol.add(sb.trans(states[i], t, states[i + 1]))
+    # end with a block of order 2 at pfn 4 allocated, after at least one merge
+    last = sb.vars_of(states[-1])
+    sv = [sb.step_vars(t) for t in steps]
+    sol.add(last.alloc_head[4], last.alloc_ord[4] == 2, sv[1].is_free, z3.Not(sv[1].raised),
+            sv[2].raised, z3.Not(last.alloc_head[0]))
+    assert sol.check() == z3.sat
+    model = sol.model()
+    trace = [sb.decode_step(model, t) for t in steps]
+    assert trace[1].op == "free" and trace[2].raised == "ValueError"
+    ba = BuddyAllocator(16, 5)
+    for step in trace:
+        replay(ba, step)
+    final = sb.decode_state(model, states[-1])
+    snap = ba.snapshot()
+    assert final["free"] == sorted(snap["free"])  # type: ignore[arg-type]
+    assert final["allocated"] == sorted(snap["allocated"]) and (4, 2) in final["allocated"]
 
 
-# -- properties written directly in z3, and bounded model checking -------------------
+def replay(ba: BuddyAllocator, step: ConcreteStep) -> None:
+    """Run a decoded step on the reference and check it ends as the step says."""
+    try:
+        if step.op == "alloc" and step.result is not None:
+            ba.take_block(step.result, step.args[0])
+        elif step.op == "alloc":
+            assert ba.alloc(*step.args) is None
+        else:
+            ba.free(*step.args)
+        raised = None
+    except ValueError:
+        raised = "ValueError"
+    assert raised == step.raised, step
 
 
-def block_size(sb: SymbolicBuddy, order: z3.ArithRef) -> z3.ArithRef:
-    term: z3.ArithRef = z3.IntVal(0)
-    for j in range(sb.max_order):
-        term = z3.If(order == j, 1 << j, term)
-    return term
+def test_decode_step_reads_each_outcome() -> None:
+    h = Harness(16, 5)
+    sv = h.sv
+    cases = [
+        (z3.And(h.fix_op("alloc", (2,)), sv.alloc_pfn == 8), ConcreteStep("alloc", (2,), 8)),
+        (h.fix_op("alloc", (9,)), ConcreteStep("alloc", (9,), None, "ValueError")),
+        (h.fix_op("free", (3, 1)), ConcreteStep("free", (3, 1), None, "ValueError")),
+    ]
+    for fact, want in cases:
+        sol = h.solver(h.sb.init(h.s), fact)
+        assert sol.check() == z3.sat
+        assert h.sb.decode_step(sol.model(), h.t) == want
 
 
-def tiling(sb: SymbolicBuddy, s: SymState) -> z3.BoolRef:
-    """BUD-2: free and allocated blocks are disjoint, inside memory, and cover it."""
+# -- properties written directly in z3, bounded model checking, induction -------
+
+
+def _covers(head: z3.BoolRef, order: z3.ArithRef, x: int, p: int,
+            max_order: int) -> z3.BoolRef:
+    """The block at slot x (if any) covers page p."""
+    return z3.And(head, z3.Or([order == j for j in range(max_order) if p < x + (1 << j)]))
+
+
+def _blocks(sb: SymbolicBuddy, s: SymState, free: bool = True,
+            allocated: bool = True) -> list[tuple[z3.BoolRef, z3.ArithRef, int]]:
     v = sb.vars_of(s)
-    heads = [(v.free_head[x], v.free_ord[x], x) for x in range(sb.npages)]
-    heads += [(v.alloc_head[x], v.alloc_ord[x], x) for x in range(sb.npages)]
-    facts = [z3.Sum([z3.If(h, block_size(sb, o), 0) for h, o, _ in heads]) == sb.npages]
-    for i, (h, o, x) in enumerate(heads):
-        facts.append(z3.Implies(h, x + block_size(sb, o) <= sb.npages))
-        for h2, _, y in heads[i + 1:]:
-            if x == y:
-                facts.append(z3.Not(z3.And(h, h2)))
-            elif x < y:
-                facts.append(z3.Implies(z3.And(h, h2), x + block_size(sb, o) <= y))
-    return z3.And(facts)
+    out = []
+    if free:
+        out += [(v.free_head[x], v.free_ord[x], x) for x in range(sb.npages)]
+    if allocated:
+        out += [(v.alloc_head[x], v.alloc_ord[x], x) for x in range(sb.npages)]
+    return out
+
+
+def disjoint(sb: SymbolicBuddy, s: SymState, free: bool = True,
+             allocated: bool = True) -> z3.BoolRef:
+    """No page lies in two blocks (of the kinds asked for)."""
+    blocks = _blocks(sb, s, free, allocated)
+    return z3.And([
+        z3.AtMost(*[_covers(h, o, x, p, sb.max_order) for h, o, x in blocks if x <= p], 1)
+        for p in range(sb.npages)
+    ])
 
 
 def free_disjoint(sb: SymbolicBuddy, s: SymState) -> z3.BoolRef:
     """Free blocks are pairwise disjoint."""
-    v = sb.vars_of(s)
-    return z3.And([
-        z3.Implies(z3.And(v.free_head[x], v.free_head[y]), x + block_size(sb, v.free_ord[x]) <= y)
-        for x in range(sb.npages) for y in range(x + 1, sb.npages)
-    ])
+    return disjoint(sb, s, allocated=False)
+
+
+def tiling(sb: SymbolicBuddy, s: SymState) -> z3.BoolRef:
+    """BUD-2: free and allocated blocks are disjoint, inside memory, and cover it."""
+    blocks, m, n = _blocks(sb, s), sb.max_order, sb.npages
+    covered = [z3.Or([_covers(h, o, x, p, m) for h, o, x in blocks if x <= p])
+               for p in range(n)]
+    inside = [z3.Implies(h, z3.Or([o == j for j in range(m) if x + (1 << j) <= n]))
+              for h, o, x in blocks]
+    return z3.And(disjoint(sb, s), *covered, *inside)
 
 
 def coalesced(sb: SymbolicBuddy, s: SymState) -> z3.BoolRef:
     """BUD-3: no two free buddies of the same order below the top order."""
     v = sb.vars_of(s)
-    facts = []
-    for x in range(sb.npages):
-        for j in range(sb.max_order - 1):
-            y = x ^ (1 << j)
-            if x % (1 << j) == 0 and x < y < sb.npages:
-                facts.append(z3.Not(z3.And(v.free_head[x], v.free_ord[x] == j,
-                                            v.free_head[y], v.free_ord[y] == j)))
-    return z3.And(facts)
+    return z3.And([
+        z3.Not(z3.And(v.free_head[x], v.free_ord[x] == j, v.free_head[y], v.free_ord[y] == j))
+        for x in range(sb.npages) for j in sb.levels[x][:sb.max_order - 1]
+        for y in [x ^ (1 << j)] if x < y < sb.npages
+    ])
 
 
-def bmc(sb: SymbolicBuddy, prop: Callable[[SymbolicBuddy, SymState], z3.BoolRef],
-        depth: int) -> tuple[int, list] | None:
-    """The first depth <= `depth` at which prop fails from init, with the trace; or None."""
+def aligned(sb: SymbolicBuddy, s: SymState) -> z3.BoolRef:
+    """BUD-1: every block starts at a multiple of its size."""
+    return z3.And([z3.Implies(h, z3.Or([o == j for j in sb.levels[x]]))
+                   for h, o, x in _blocks(sb, s)])
+
+
+def buddy_invariant(sb: SymbolicBuddy, s: SymState) -> z3.BoolRef:
+    return z3.And(tiling(sb, s), coalesced(sb, s), aligned(sb, s))
+
+
+def bmc(sb: SymbolicBuddy, prop: Prop, depth: int,
+        finite: bool = False) -> tuple[int, list[ConcreteStep]] | None:
+    """The first depth <= `depth` at which prop fails from init, with its trace; or None.
+
+    Once prop holds at every state of depth d it is kept as a fact for the deeper
+    checks: sound, and what makes deep unrollings affordable. `finite` bounds the
+    arguments (arg_bounds) and bit-blasts to SAT (QF_FD).
+    """
     states = [sb.fresh_state("s0")]
-    steps: list[SymStep] = []
-    sol = z3.Solver()
+    steps = []
+    sol = z3.SolverFor("QF_FD") if finite else z3.Solver()
     sol.set("random_seed", 0)
     sol.add(sb.init(states[0]))
     for d in range(depth + 1):
         if d:
             steps.append(sb.fresh_step(f"t{d}"))
             states.append(sb.fresh_state(f"s{d}"))
-            sol.add(sb.trans(states[d - 1], steps[-1], states[d]))
+            sol.add(sb.trans(states[d - 1], steps[-1], states[d]), sb.well_formed(states[d]))
+            if finite:
+                sol.add(sb.arg_bounds(steps[-1]))
+        holds = prop(sb, states[d])
         sol.push()
-        sol.add(z3.Not(prop(sb, states[d])))
-        if sol.check() == z3.sat:
+        sol.add(z3.Not(holds))
+        result = sol.check()
+        assert result != z3.unknown, sol.reason_unknown()
+        if result == z3.sat:
             model = sol.model()
             return d, [sb.decode_step(model, t) for t in steps]
         sol.pop()
+        sol.add(holds)
     return None
-
-
-def sound(sb: SymbolicBuddy, s: SymState) -> z3.BoolRef:
-    return z3.And(tiling(sb, s), coalesced(sb, s))
 
 
 @pytest.mark.parametrize("mutation", sorted(MUTATIONS))
 def test_each_mutation_is_found(mutation: str) -> None:
-    found = bmc(SymbolicBuddy(16, 5, mutation), sound, 3)
+    found = bmc(SymbolicBuddy(16, 5, mutation), buddy_invariant, 3)
     assert found is not None, mutation
     depth, trace = found
-    assert 1 <= depth <= 3 and len(trace) == depth
+    assert 1 <= depth <= 2 and len(trace) == depth
+    assert trace[-1].raised is None  # the last step did something, and broke it
 
 
-def test_mutations_break_what_they_should() -> None:
-    """Each seeded bug breaks the invariant it is meant to break, at the first step."""
-    assert bmc(SymbolicBuddy(16, 5, "no_coalesce"), tiling, 3) is None
-    assert bmc(SymbolicBuddy(16, 5, "no_coalesce"), coalesced, 2) is not None
+def test_each_mutation_breaks_what_it_should() -> None:
+    def first(mutation: str, prop: Prop, depth: int) -> int | None:
+        found = bmc(SymbolicBuddy(16, 5, mutation), prop, depth, finite=True)
+        return None if found is None else found[0]
+
+    # no_coalesce: blocks still tile memory, but two free buddies stay apart
+    assert first("no_coalesce", tiling, 3) is None
+    assert first("no_coalesce", coalesced, 3) == 2
+    # the others lose pages (no longer covered) or hand them out twice
     for mutation in ("wrong_buddy", "lost_upper_half", "double_alloc"):
-        assert bmc(SymbolicBuddy(16, 5, mutation), tiling, 1) is not None, mutation
-    assert bmc(SymbolicBuddy(16, 5, "double_alloc"), free_disjoint, 1) is None
-    assert bmc(SymbolicBuddy(16, 5, "double_alloc"), free_disjoint, 2) is not None
+        assert first(mutation, tiling, 2) == 1, mutation
+    for mutation in ("wrong_buddy", "lost_upper_half"):
+        assert first(mutation, disjoint, 2) is None, mutation
+    assert first("double_alloc", free_disjoint, 2) == 1
+    # wrong_buddy merges into a block that overlaps one still allocated
+    assert first("wrong_buddy", disjoint, 4) is not None
 
 
-def test_unmutated_encoding_keeps_tiling_and_coalescing() -> None:
-    assert bmc(SymbolicBuddy(16, 5), sound, 4) is None
-    assert bmc(SymbolicBuddy(13, 3), sound, 4) is None
+def test_unmutated_encoding_keeps_the_invariant() -> None:
+    assert bmc(SymbolicBuddy(16, 5), buddy_invariant, 6, finite=True) is None
+    assert bmc(SymbolicBuddy(13, 3), buddy_invariant, 4) is None
+    assert bmc(SymbolicBuddy(16, 5), free_disjoint, 3) is None
 
 
-def test_tiling_and_coalescing_are_one_inductive() -> None:
-    """With alignment (BUD-1), tiling and coalescing are preserved by every step.
+def test_the_invariant_is_one_inductive() -> None:
+    """With alignment (BUD-1), tiling and coalescing are kept by every step.
 
-    This is the k-induction step case for k = 1 over well_formed states, so the
-    encoding is fit for unbounded proofs, not only bounded ones.
+    This is k-induction's step case for k = 1 over well_formed states: the
+    encoding supports unbounded proofs, not only bounded ones.
     """
-    for npages, max_order in [(16, 5), (13, 3)]:
+    for npages, max_order, finite in [(16, 5, False), (13, 3, False), (24, 5, True)]:
         sb = SymbolicBuddy(npages, max_order)
         s, t, s2 = sb.fresh_state("s"), sb.fresh_step("t"), sb.fresh_state("s2")
-
-        def inv(s: SymState, sb: SymbolicBuddy = sb) -> z3.BoolRef:
-            v = sb.vars_of(s)
-            aligned = [z3.Implies(h, o <= _ctz(x)) for x in range(sb.npages)
-                       for h, o in ((v.free_head[x], v.free_ord[x]),
-                                    (v.alloc_head[x], v.alloc_ord[x]))]
-            return z3.And(sound(sb, s), *aligned)
-
-        sol = z3.Solver()
-        sol.add(sb.well_formed(s), inv(s), sb.trans(s, t, s2), z3.Not(inv(s2)))
+        sol = z3.SolverFor("QF_FD") if finite else z3.Solver()
+        sol.add(sb.well_formed(s), sb.trans(s, t, s2), buddy_invariant(sb, s),
+                z3.Not(buddy_invariant(sb, s2)), sb.arg_bounds(t))
+        if finite:  # every Int bounded (trans keeps well_formed: see the test below)
+            sol.add(sb.well_formed(s2))
         assert sol.check() == z3.unsat
-        # and without alignment it is not (the step case finds a counterexample)
-        sol = z3.Solver()
-        sol.add(sb.well_formed(s), sound(sb, s), sb.trans(s, t, s2), z3.Not(sound(sb, s2)))
-        assert sol.check() == z3.sat
+    # without alignment it is not: the step case finds a counterexample to induction
+    sb = SymbolicBuddy(16, 5)
+    s, t, s2 = sb.fresh_state("s"), sb.fresh_step("t"), sb.fresh_state("s2")
+    sol = z3.Solver()
+    sol.add(sb.well_formed(s), sb.trans(s, t, s2), tiling(sb, s), coalesced(sb, s),
+            z3.Not(z3.And(tiling(sb, s2), coalesced(sb, s2))))
+    assert sol.check() == z3.sat
 
 
-def _ctz(x: int) -> int:
-    """Trailing zero bits of x (a large number for 0, which every order divides)."""
-    return (x & -x).bit_length() - 1 if x else 64
+@pytest.mark.parametrize("mutation", [None, *sorted(MUTATIONS)])
+def test_trans_keeps_well_formed(mutation: str | None) -> None:
+    """well_formed is a domain fact: every step of every encoding keeps it."""
+    sb = SymbolicBuddy(13, 4, mutation)
+    s, t, s2 = sb.fresh_state("s"), sb.fresh_step("t"), sb.fresh_state("s2")
+    sol = z3.Solver()
+    sol.add(sb.well_formed(s), sb.trans(s, t, s2), z3.Not(sb.well_formed(s2)))
+    assert sol.check() == z3.unsat
+    # and it is a real constraint: orders outside the domain are not well formed
+    sol = z3.Solver()
+    sol.add(sb.well_formed(s), sb.vars_of(s).free_ord[3] == 4)
+    assert sol.check() == z3.unsat
+
+
+def test_arg_bounds_keep_representatives_of_every_outcome() -> None:
+    """Within arg_bounds every outcome of both operations is still possible."""
+    h = Harness(16, 5)
+    sv = h.sv
+    outcomes = [
+        z3.And(sv.is_alloc, sv.raised, sv.alloc_order == -1),
+        z3.And(sv.is_alloc, sv.raised, sv.alloc_order == 5),
+        z3.And(sv.is_free, sv.raised, sv.free_pfn == -1),
+        z3.And(sv.is_free, sv.raised, sv.free_pfn == 16),
+        z3.And(sv.is_free, z3.Not(sv.raised)),
+        z3.And(sv.is_alloc, sv.alloc_none),
+        z3.And(sv.is_alloc, z3.Not(sv.raised), z3.Not(sv.alloc_none)),
+    ]
+    for outcome in outcomes:
+        sol = h.solver(h.sb.arg_bounds(h.t), outcome)
+        assert sol.check() == z3.sat, outcome
+    sol = h.solver(h.sb.arg_bounds(h.t), sv.alloc_order == 6)
+    assert sol.check() == z3.unsat
 
 
 def test_rejects_bad_arguments() -> None:
@@ -388,3 +490,6 @@ def test_rejects_bad_arguments() -> None:
         SymbolicBuddy(16, 5, "no_such_bug")
     with pytest.raises(ValueError, match="npages"):
         SymbolicBuddy(0, 5)
+    sb = SymbolicBuddy(16, 5)
+    with pytest.raises(ValueError, match="fresh_state"):
+        sb.vars_of(SymbolicBuddy(8, 5).fresh_state("small"))

@@ -174,9 +174,9 @@ def test_generated_traces_are_legal_on_the_reference(checked: list[CheckedSpec])
     runs on the reference model with the same choices and breaks nothing."""
     system, setup, _, _ = driver.symbolic_system(6)
     traces = generate_traces(system, setup, depth=3, budget=20.0, limit=15)
-    assert len(traces) == 15 and len({t.steps for t in traces}) > 1
+    assert len(traces) == 15 and len({t.steps for t in traces}) == 15  # each one new
     specs = [CompiledSpec(c) for c in checked]
     for trace in traces:
-        assert len(trace.steps) == 3
+        assert 1 <= len(trace.steps) <= 3
         r = replay(trace, specs, driver.ReferenceSystem, follow_results=True)
         assert r.violation is None and r.diverged is None, (trace, r.violation, r.diverged)

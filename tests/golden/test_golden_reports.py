@@ -1,0 +1,150 @@
+"""Golden files: the exact report text (and one JSON report) for fixed runs.
+
+Each case runs `mmcheck check --impl EXAMPLE --seed 0 --budget B --no-timing
+--save ''` from the repository root and compares stdout with
+`tests/golden/<case>.txt`; a difference fails with a unified diff.
+
+Regenerate after an intended change of the report (or of the spec library,
+whose line numbers the reports quote) with
+
+    MMCHECK_UPDATE_GOLDEN=1 .venv/bin/pytest tests/golden
+
+and read the diff (`git diff tests/golden`) before committing it.
+
+What is normalised, and why: nothing for the buggy examples. Each of them stops
+at its first refinement problem after 1..3 s, long before its budget of 60 s,
+so the whole run (traces, shrinking, counts) is fixed by the seed; two runs
+give the same bytes. A correct example never stops early: it runs random
+traces until its budget is spent, so how many ran depends on the machine's
+speed. For it (and only it) the counts are replaced by N: the evaluation and
+non-vacuous counts of the property table, the operation counts, the number of
+traces and steps, and the last seed and chunk count. Everything else, every
+property's status (ok, not VACUOUS) included, must match.
+
+The JSON golden is compared field by field, ignoring `elapsed_s`, the one
+field the text leaves out with --no-timing.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import os
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+HERE = Path(__file__).resolve().parent
+UPDATE = os.environ.get("MMCHECK_UPDATE_GOLDEN") == "1"
+FIXED = ("--seed", "0", "--budget", "60", "--save", "")
+
+# case -> (arguments after `mmcheck check`, normalise the counts?)
+TEXT_CASES: dict[str, tuple[tuple[str, ...], bool]] = {
+    "buddy_double_alloc": (("--impl", "examples/buddy/buggy/double_alloc.py", *FIXED), False),
+    "buddy_lost_upper_half": (("--impl", "examples/buddy/buggy/lost_upper_half.py", *FIXED), False),
+    "buddy_silent_double_free": (
+        ("--impl", "examples/buddy/buggy/silent_double_free.py", *FIXED), False),
+    "buddy_first_fit": (
+        ("--impl", "examples/buddy/correct/first_fit.py", "--seed", "0", "--budget", "3",
+         "--save", ""), True),
+}
+JSON_CASE = ("buddy_double_alloc", ("--impl", "examples/buddy/buggy/double_alloc.py", *FIXED))
+IGNORED_FIELDS = {"elapsed_s"}
+
+_COUNT = re.compile(r"\d+(?:,\d{3})*")
+_TABLE_COUNTS = re.compile(r"\s+[\d,]+ / [\d,]+\s+")
+
+
+def normalise_counts(text: str) -> str:
+    """Replace the numbers that depend on how many random traces fit in the budget."""
+    out = []
+    for line in text.splitlines():
+        if _TABLE_COUNTS.search(line) and " line " in line:
+            line = _TABLE_COUNTS.sub("  N / N  ", line, count=1)
+        elif line.startswith(("operations run:", "hypothesis:", "  seeds ")):
+            line = _COUNT.sub("N", line)
+        out.append(line)
+    return "\n".join(out) + "\n"
+
+
+def compare_text(name: str, got: str) -> None:
+    path = HERE / f"{name}.txt"
+    if UPDATE:
+        path.write_text(got)
+        pytest.skip(f"wrote {path.name}")
+    assert path.exists(), f"no golden file {path.name}: run with MMCHECK_UPDATE_GOLDEN=1"
+    want = path.read_text()
+    if got != want:
+        diff = "".join(difflib.unified_diff(
+            want.splitlines(keepends=True), got.splitlines(keepends=True),
+            fromfile=f"tests/golden/{path.name}", tofile="mmcheck output"))
+        pytest.fail(f"the report differs from {path.name} (MMCHECK_UPDATE_GOLDEN=1 to accept):\n"
+                    + diff, pytrace=False)
+
+
+def json_differences(want: Any, got: Any, where: str = "$") -> list[str]:
+    """Every place where `got` differs from `want`, as JSON paths."""
+    if isinstance(want, dict) and isinstance(got, dict):
+        out = []
+        for key in sorted(set(want) | set(got), key=str):
+            if key in IGNORED_FIELDS:
+                continue
+            if key not in got:
+                out.append(f"{where}.{key}: missing")
+            elif key not in want:
+                out.append(f"{where}.{key}: not in the golden file")
+            else:
+                out.extend(json_differences(want[key], got[key], f"{where}.{key}"))
+        return out
+    if isinstance(want, list) and isinstance(got, list):
+        out = [f"{where}: {len(got)} items, the golden file has {len(want)}"] \
+            if len(want) != len(got) else []
+        for i, (w, g) in enumerate(zip(want, got)):
+            out.extend(json_differences(w, g, f"{where}[{i}]"))
+        return out
+    if want != got or type(want) is not type(got):
+        return [f"{where}: {got!r}, the golden file has {want!r}"]
+    return []
+
+
+@pytest.mark.parametrize("name", sorted(TEXT_CASES))
+def test_text_report(name: str, mmcheck: Callable[..., Any]) -> None:
+    args, normalise = TEXT_CASES[name]
+    result = mmcheck("check", *args, "--no-timing")
+    assert result.err == ""
+    expected_code = 0 if "/correct/" in args[1] else 1
+    assert result.code == expected_code
+    compare_text(name, normalise_counts(result.out) if normalise else result.out)
+
+
+def test_json_report(mmcheck: Callable[..., Any]) -> None:
+    name, args = JSON_CASE
+    result = mmcheck("check", *args, "--format", "json")
+    assert result.code == 1 and result.err == ""
+    got = result.json()
+    path = HERE / f"{name}.json"
+    if UPDATE:
+        path.write_text(json.dumps(got, indent=2) + "\n")
+        pytest.skip(f"wrote {path.name}")
+    assert path.exists(), f"no golden file {path.name}: run with MMCHECK_UPDATE_GOLDEN=1"
+    differences = json_differences(json.loads(path.read_text()), got)
+    assert not differences, (f"the JSON report differs from {path.name} "
+                             "(MMCHECK_UPDATE_GOLDEN=1 to accept):\n  " + "\n  ".join(differences))
+
+
+def test_the_comparisons_catch_a_change() -> None:
+    """The checks above can fail: a changed count, field or line is reported."""
+    assert json_differences({"a": [1, {"elapsed_s": 1.0, "b": 2}]},
+                            {"a": [1, {"elapsed_s": 9.0, "b": 3}]}) == [
+        "$.a[1].b: 3, the golden file has 2"]
+    assert json_differences({"a": 1}, {"a": 1, "c": 2}) == ["$.c: not in the golden file"]
+    assert json_differences({"a": 1}, {"a": True}) != []
+    row = "  ok        coalesced                         1,386 / 529        line 30"
+    assert normalise_counts(row) == "  ok        coalesced  N / N  line 30\n"
+    assert normalise_counts("  VACUOUS   coalesced     12 / 0         line 30") != \
+        normalise_counts(row)
+    assert normalise_counts("operations run: alloc 2,029, free 497") == \
+        "operations run: alloc N, free N\n"
