@@ -23,7 +23,13 @@ from typing import Any
 
 from mmcheck.model.vocabulary import Vocabulary
 from mmcheck.spec import ast
-from mmcheck.spec.analysis import covered_interval, free_names, mentions, pairwise_disjoint
+from mmcheck.spec.analysis import (
+    covered_interval,
+    free_names,
+    membership_only,
+    mentions,
+    pairwise_disjoint,
+)
 from mmcheck.spec.loader import CheckedSpec
 
 
@@ -53,6 +59,7 @@ class Frame:
     env: dict[str, Any] = field(default_factory=dict)
     action: ActionContext | None = None
     live: int = 0
+    deps: list[tuple[str, Any]] | None = None  # membership queries, while a memo records
 
 
 Fn = Callable[[Frame], Any]
@@ -274,6 +281,20 @@ class Compiler:
             return self._counted(lambda f: cmp(left(f), right(f)), live)
         if op in ("in", "not in"):
             neg = op == "not in"
+            if (
+                isinstance(e.right, ast.Name)
+                and e.right.id in self.state_names
+                and e.right.id not in self.bound_names
+            ):
+                coll = e.right.id
+
+                def member(f: Frame) -> bool:
+                    key = left(f)
+                    if f.deps is not None:
+                        f.deps.append((coll, key))  # a memo depends on this answer
+                    return (key in _members(f.state[coll])) != neg
+
+                return self._counted(member, live)
             return self._counted(lambda f: (left(f) in _members(right(f))) != neg, live)
         if op == "+":
 
@@ -419,46 +440,33 @@ class Compiler:
         return tuple(sorted(names))
 
     def _memo_forall(self, e: ast.Quantifier, live: bool) -> Fn | None:
-        """`forall x in C: P(x)` where P reads only x and scalar state: P(x) is a
-        function of x for as long as those scalars keep their values, so each
-        element's verdict is remembered across steps (incremental checking)."""
-        if e.kind != "forall" or len(e.binders) != 1:
+        """`forall x in C: P(x)` checked incrementally, when P reads only x, scalar
+        state and (through `X in S` alone) state collections S.
+
+        Each element's verdict is remembered with the membership queries it made;
+        after a step it still stands unless a scalar changed or one of its queried
+        keys is in the symmetric difference of S's old and new values (computed
+        in C for frozensets). So a step re-checks only what it can have changed.
+        """
+        if e.kind != "forall" or len(e.binders) != 1 or not self.memoize:
             return None
         b = e.binders[0]
         if len(b.names) != 1 or b.step is not None or isinstance(b.domain, ast.Interval):
             return None
         (x,) = b.names
-        scalars = self.pure_in(e.body, x)
-        if scalars is None or free_names(b.domain, self.defines) is None:
+        names = free_names(e.body, self.defines)
+        if names is None or free_names(b.domain, self.defines) is None:
             return None
+        names.discard(x)
+        scalars = tuple(sorted(n for n in names if n in self.scalar_state))
+        colls = {n for n in names if n in self.state_names and n not in self.scalar_state}
+        if names - set(scalars) - colls or (
+            colls and not membership_only(e.body, colls, self.defines)
+        ):
+            return None
+        colls_t = tuple(sorted(colls))
         dom, body = self.compile(b.domain, False), self.compile(e.body, live)
-        memo: dict[Any, tuple[bool, int]] = {}
-        key_of: list[tuple] = [()]
-
-        def memo_forall(f: Frame) -> bool:
-            key = tuple(f.state[n] for n in scalars)
-            if key != key_of[0] or len(memo) > 200_000:
-                memo.clear()
-                key_of[0] = key
-            outer = f.env
-            f.env = {}
-            try:
-                for item in dom(f):
-                    hit = memo.get(item)
-                    if hit is None:
-                        before = f.live
-                        f.env[x] = item
-                        hit = (bool(body(f)), f.live - before)
-                        memo[item] = hit
-                    else:
-                        f.live += hit[1]
-                    if not hit[0]:
-                        return False
-                return True
-            finally:
-                f.env = outer
-
-        return memo_forall
+        return _IncrementalForall(x, scalars, colls_t, dom, body).check
 
     def pure_function(self, e: ast.Expr, name: str) -> Callable[[Frame, Any], Any]:
         """g(x) for a per-element expression g; remembered per x when g is pure in x."""
@@ -707,6 +715,125 @@ def _restore(env: dict, name: str, saved: object) -> None:
         env[name] = saved
 
 
+_Hit = tuple[bool, int, tuple[tuple[str, Any], ...]]  # verdict, live atoms, queries made
+
+
+class _IncrementalForall:
+    """The state of one incrementally checked `forall x in C: P(x)` (see _memo_forall).
+
+    Full pass: every element, its remembered verdict reused unless a key it
+    queried changed. Delta pass (the domain and the queried collections are
+    frozensets, the scalars are unchanged and the last verdict was true): only
+    the elements added to C and those watching a changed key are evaluated, so
+    a step costs what it changed, not the size of C.
+    """
+
+    def __init__(
+        self, x: str, scalars: tuple[str, ...], colls: tuple[str, ...], dom: Fn, body: Fn
+    ) -> None:
+        self.x, self.scalars, self.colls, self.dom, self.body = x, scalars, colls, dom, body
+        self.memo: dict[Any, _Hit] = {}
+        self.watchers: dict[tuple[str, Any], set[Any]] = {}
+        self.scalar_key: tuple | None = None
+        self.prev: dict[str, Any] = {}
+        self.prev_dom: frozenset | None = None
+        self.live_total = 0
+
+    def _forget(self, item: Any) -> None:
+        hit = self.memo.pop(item, None)
+        if hit is None:
+            return
+        self.live_total -= hit[1]
+        for dep in hit[2]:
+            w = self.watchers.get(dep)
+            if w is not None:
+                w.discard(item)
+                if not w:
+                    del self.watchers[dep]
+
+    def _evaluate(self, f: Frame, item: Any) -> _Hit:
+        self._forget(item)
+        before = f.live
+        f.env[self.x] = item
+        f.deps = [] if self.colls else None
+        ok = bool(self.body(f))
+        hit = (ok, f.live - before, tuple(f.deps or ()))
+        f.live = before  # the caller adds the live atoms of the whole domain
+        self.memo[item] = hit
+        self.live_total += hit[1]
+        for dep in hit[2]:
+            self.watchers.setdefault(dep, set()).add(item)
+        return hit
+
+    def _reset(self) -> None:
+        self.memo.clear()
+        self.watchers.clear()
+        self.live_total = 0
+        self.prev_dom = None
+
+    def check(self, f: Frame) -> bool:
+        key = tuple(f.state[n] for n in self.scalars)
+        if key != self.scalar_key or len(self.memo) > 200_000:
+            self._reset()
+            self.scalar_key = key
+        # Forget, now, every verdict that asked about a key whose answer changed:
+        # the memo then holds only valid verdicts, however this pass ends.
+        stale: set[Any] = set()
+        for n in self.colls:
+            cur, old = f.state[n], self.prev.get(n)
+            self.prev[n] = cur
+            if old is cur:
+                continue
+            if isinstance(cur, frozenset) and isinstance(old, frozenset):
+                for k in cur ^ old:
+                    stale.update(self.watchers.get((n, k), ()))
+            else:
+                self._reset()  # no cheap difference: start again
+        for item in stale:
+            self._forget(item)
+        domain = self.dom(f)
+        outer_env, outer_deps = f.env, f.deps
+        f.env = {}
+        try:
+            if isinstance(domain, frozenset) and self.prev_dom is not None:
+                ok = self._delta(f, domain, stale)
+            else:
+                ok = self._full(f, domain)
+        finally:
+            f.env, f.deps = outer_env, outer_deps
+        self.prev_dom = domain if ok and isinstance(domain, frozenset) else None
+        return ok
+
+    def _delta(self, f: Frame, domain: frozenset, stale: set[Any]) -> bool:
+        """Only what changed: new elements and those whose queried answers changed."""
+        assert self.prev_dom is not None
+        for item in self.prev_dom - domain:
+            self._forget(item)
+        for item in (domain - self.prev_dom) | (stale & domain):
+            hit = self._evaluate(f, item)
+            if not hit[0]:
+                f.live += hit[1]
+                return False
+        f.live += self.live_total
+        return True
+
+    def _full(self, f: Frame, domain: Any) -> bool:
+        seen = 0
+        for item in domain:
+            hit = self.memo.get(item)
+            if hit is None:
+                hit = self._evaluate(f, item)
+            f.live += hit[1]
+            seen += 1
+            if not hit[0]:
+                return False
+        if len(self.memo) > seen and isinstance(domain, (frozenset, set)):
+            # Elements no longer in the domain must not count in live_total.
+            for item in [i for i in self.memo if i not in domain]:
+                self._forget(item)
+        return True
+
+
 # ------------------------------------------------------------------- properties
 
 
@@ -720,11 +847,16 @@ class Verdict:
 
 
 class CompiledSpec:
-    """A checked spec compiled for concrete evaluation."""
+    """A checked spec compiled for concrete evaluation.
 
-    def __init__(self, checked: CheckedSpec) -> None:
+    `incremental=False` re-evaluates everything after every step (the reference
+    the incremental checking is tested against).
+    """
+
+    def __init__(self, checked: CheckedSpec, incremental: bool = True) -> None:
         self.checked = checked
         self.compiler = Compiler(checked)
+        self.compiler.memoize = incremental
         self.invariants = {i.name: self.compiler.compile(i.body) for i in checked.spec.invariants}
         self.actions: dict[str, list[tuple[ast.Action, Fn]]] = {}
         for a in checked.spec.actions:

@@ -181,7 +181,9 @@ def _define_names(
     return None if n is None else n - set(d.params)
 
 
-def membership_only(e: ast.Expr, names: set[str], defines: Mapping[str, ast.Define], depth: int = 0) -> bool:
+def membership_only(
+    e: ast.Expr, names: set[str], defines: Mapping[str, ast.Define], depth: int = 0
+) -> bool:
     """Whether every use of `names` in e (defs included) is as `X in NAME` / `X not in NAME`.
 
     Then e depends on those collections only through membership answers, which
@@ -193,13 +195,18 @@ def membership_only(e: ast.Expr, names: set[str], defines: Mapping[str, ast.Defi
         if e.id in defines and not defines[e.id].params:
             return membership_only(defines[e.id].body, names, defines, depth + 1)
         return e.id not in names
-    if isinstance(e, ast.Binary) and e.op in ("in", "not in") and isinstance(e.right, ast.Name) \
-            and e.right.id in names:
+    if (
+        isinstance(e, ast.Binary)
+        and e.op in ("in", "not in")
+        and isinstance(e.right, ast.Name)
+        and e.right.id in names
+    ):
         return membership_only(e.left, names, defines, depth + 1)
     if isinstance(e, ast.Call) and e.func in defines:
         d = defines[e.func]
-        return all(membership_only(a, names, defines, depth + 1) for a in e.args) and \
-            membership_only(d.body, names - set(d.params), defines, depth + 1)
+        return all(
+            membership_only(a, names, defines, depth + 1) for a in e.args
+        ) and membership_only(d.body, names - set(d.params), defines, depth + 1)
     for fld in dataclasses.fields(e):
         if fld.name == "span":
             continue
