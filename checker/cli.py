@@ -13,13 +13,21 @@ submission error (and 130 when interrupted before anything was checked).
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from mmcheck.checker import subsystems
 from mmcheck.checker.report import Report, render_json, render_text
-from mmcheck.checker.run import CheckOptions, UsageError, check, confirm, load_trace_file
+from mmcheck.checker.run import (
+    CheckOptions,
+    UsageError,
+    check,
+    check_trace_fits,
+    confirm,
+    load_trace_file,
+)
 from mmcheck.model import registry
 from mmcheck.spec.errors import SpecError
 from mmcheck.spec.loader import CheckedSpec, library, load
@@ -277,6 +285,14 @@ def _replay(args: argparse.Namespace) -> int:
     driver = subsystems.driver(trace.subsystem)
     if driver is None:
         raise UsageError(f"no driver for the {trace.subsystem} subsystem")
+    check_trace_fits(trace, args.trace)
+    try:
+        driver.ReferenceSystem(trace.setup).close()
+    except (ValueError, TypeError, KeyError) as err:
+        raise UsageError(
+            f"{args.trace}: the setup {dict(trace.setup)} does not fit the {trace.subsystem} "
+            f"model ({type(err).__name__}: {err})"
+        ) from None
     specs_checked = _load_specs(args.specs, trace.subsystem)
     from mmcheck.checker.evaluate import CompiledSpec
     from mmcheck.checker.hypothesis_engine import replay
@@ -318,6 +334,9 @@ def _replay(args: argparse.Namespace) -> int:
                 skip=skip,
             )
             cx.confirmed = result.violation.property == (prop or result.violation.property)
+            again = ["mmcheck", "replay", args.trace, *args.specs]
+            cx.reproduce = shlex.join(again + (["--impl", args.impl] if args.impl else []))
+            cx.replay = ""
             report.counterexamples.append(cx)
         elif result.diverged:
             report.notes.append(result.diverged)

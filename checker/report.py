@@ -170,7 +170,13 @@ def render_counterexample(c: Counterexample, number: int) -> list[str]:
     out.extend(f"    {line}" for line in v.explanation)
     if c.state:
         out.append("")
-        out.append("  state " + ("at the start:" if v.step < 0 else f"after step {v.step}:"))
+        if v.step < 0:
+            label = "at the start:"
+        elif v.kind in ("crash", "timeout", "protocol", "refinement"):
+            label = f"before step {v.step} (the step that went wrong):"
+        else:
+            label = f"after step {v.step}:"
+        out.append(f"  state {label}")
         out.extend(f"    {line}" for line in c.state)
     out.append("")
     out.append(f"  reproduce: {c.reproduce}")

@@ -118,7 +118,7 @@ def confirm(
             )
             + "\n"
         )
-        parts = ["mmcheck", "replay", str(path)]
+        parts = ["mmcheck", "replay", str(path), *options.spec_args]
         if options.impl_arg:
             parts += ["--impl", options.impl_arg]
         replay_cmd = shlex.join(parts)
@@ -228,11 +228,32 @@ def _confirm_found(
 
 
 def load_trace_file(path: Path) -> tuple[Trace, str | None]:
+    """A saved counterexample (or a bare trace) and the property it was saved for."""
     try:
         data: Any = json.loads(path.read_text())
+        if not isinstance(data, dict):
+            raise ValueError("the top level is not an object")
         return Trace.from_json(data["trace"] if "trace" in data else data), data.get("property")
-    except (OSError, ValueError, KeyError, TypeError) as err:
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as err:
         raise UsageError(f"{path}: not a trace file ({err})") from None
+
+
+def check_trace_fits(trace: Trace, path: str) -> None:
+    """UsageError unless every step names an operation of the subsystem with its arity."""
+    from mmcheck.model import registry
+
+    vocab = registry.vocabulary(trace.subsystem)
+    if vocab is None:
+        return
+    for i, step in enumerate(trace.steps):
+        op = vocab.operation(step.op)
+        if op is None:
+            known = ", ".join(o.name for o in vocab.operations)
+            raise UsageError(f"{path}: step {i} calls '{step.op}', which the {trace.subsystem} "
+                             f"subsystem does not have (it has {known})")
+        if len(step.args) != len(op.params):
+            raise UsageError(f"{path}: step {i}: {step.op} takes {len(op.params)} argument(s), "
+                             f"the trace gives {len(step.args)}")
 
 
 def now() -> float:

@@ -112,6 +112,12 @@ class _Props:
         return out
 
 
+def fresh_context() -> None:
+    """Start z3's default context afresh, so that one run's answers do not depend on
+    what earlier runs in the same process created (term ids steer the solver)."""
+    z3.z3._main_ctx = None  # z3.main_ctx() makes a new one on next use
+
+
 def _solver(timeout_s: float) -> z3.Solver:
     s = z3.Solver()
     s.set(**{"timeout": max(1, int(timeout_s * 1000))})
@@ -387,6 +393,7 @@ def run_z3_for_report(
     from mmcheck.checker.report import EngineRun
     from mmcheck.checker.run import confirm
 
+    fresh_context()
     symbolic = getattr(driver, "symbolic_system", None)
     if symbolic is None:
         report.runs.append(

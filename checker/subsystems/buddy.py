@@ -281,8 +281,17 @@ class SubmissionSystem:
 
 
 def _stderr_tail(text: str) -> tuple[str, ...]:
+    """The submission's own frames of a crash dump (not the worker's), else the last lines."""
     lines = [x for x in text.strip().splitlines() if x.strip()]
-    return tuple(lines[-6:])
+    own = [
+        x.strip() for x in lines
+        if 'File "' in x and "mmcheck" not in x and "runpy" not in x and "<frozen" not in x
+    ]
+    if own:
+        return ("the submission's frames when it died (innermost first):", *own[:6])
+    if lines:
+        return tuple(lines[-6:])
+    return ("the worker process ended during this call and left no message",)
 
 
 def _free_blocks_from(ref: BuddyAllocator, order: int) -> list[str]:

@@ -59,9 +59,11 @@ from mmcheck.model.vocabulary import Vocabulary
 MUTATIONS: Mapping[str, str] = {
     "no_coalesce": "free() puts the block back as it is and never merges with its buddy",
     "wrong_buddy": (
-        "the buddy of the order-j block at p is taken at p + 2**j instead of p ^ 2**j, "
-        "both when free() looks for a buddy to merge with and when alloc() puts the "
-        "halves of a split back; the merged block is still p & ~2**j"
+        "free() looks for the buddy of the order-j block at p at p + 2**j instead of "
+        "p ^ 2**j and keeps p as the merged block's start (min(p, p + 2**j)): freeing an "
+        "upper half merges it with the block after it into a block that is not aligned "
+        "(alloc() is right: the half it splits off, pfn + 2**k, is the buddy of the "
+        "lower half it keeps)"
     ),
     "lost_upper_half": (
         "alloc()'s split (Linux's expand) forgets to put the upper halves back: of the "
@@ -69,10 +71,10 @@ MUTATIONS: Mapping[str, str] = {
         "choice of the lowest block, all of them)"
     ),
     "double_alloc": (
-        "alloc() forgets to take the block it splits off the free list (a missing "
-        "list_del): the whole block stays free, the split halves are put back too "
-        "(where no free block starts already), and the returned block is allocated, "
-        "so the same pages can be handed out again"
+        "alloc() of an exact fit (a free block of just the asked order) returns it "
+        "without taking it off its free list (a missing list_del): it is in use and "
+        "free at once, and the next alloc can hand it out again; bigger blocks are "
+        "split correctly"
     ),
 }
 
@@ -420,19 +422,21 @@ class SymbolicBuddy:
                            for b in range(0, n, 1 << j)})
         return within
 
-    def _sibling(self, x: int, j: int) -> int | None:
-        """The block whose level-j buddy is slot x: x ^ 2**j (or the mutated rule).
+    def _climb(self, within: Sequence[Mapping[int, z3.BoolRef]], x: int,
+               j: int) -> tuple[Term, Term]:
+        """Where free()'s climb stands at level j, seen from slot x:
+        (the climbing block of order j starts at x, x is its buddy at level j).
 
-        None when it would start outside [0, npages). Under "wrong_buddy" the buddy
-        of b is b + 2**j, so x is the buddy of x - 2**j.
+        Linux: the block is pfn's aligned level-j block, its buddy that block ^ 2**j
+        (x is the buddy when pfn lies in x's sibling). "wrong_buddy": the block
+        never moves from pfn (min(p, p + 2**j) is p) and its buddy is p + 2**j.
         """
-        b = x - (1 << j) if self.mutation == "wrong_buddy" else x ^ (1 << j)
-        return b if 0 <= b < self.npages else None
-
-    def _buddy_of(self, b: int, j: int) -> int | None:
-        """The slot free() takes as the level-j buddy of the block at b, if in memory."""
-        x = b + (1 << j) if self.mutation == "wrong_buddy" else b ^ (1 << j)
-        return x if x < self.npages else None
+        if self.mutation == "wrong_buddy":
+            b = x - (1 << j)
+            return within[0][x], within[0][b] if b >= 0 else None
+        if x not in within[j]:
+            return None, None  # x is not aligned to 2**j
+        return within[j][x], within[j].get(x ^ (1 << j))
 
     # -- alloc ----------------------------------------------------------------
 
@@ -443,13 +447,14 @@ class SymbolicBuddy:
         None exactly when no free block of order >= order exists. Otherwise r is an
         aligned block of that order inside a free block F (`_take_block`).
         """
-        m, order, r = self.max_order, sv.alloc_order, sv.alloc_pfn
-        at_most = _prefix_or([order == j for j in range(m)])  # at_most[k]: order <= k
+        m, r = self.max_order, sv.alloc_pfn
+        order_is = [sv.alloc_order == j for j in range(m)]
+        at_most = _prefix_or(order_is)  # at_most[k]: order <= k
         valid = at_most[m - 1]
         avail = z3.Or([z3.And(v.free_head[x], a.free_is[x][k], at_most[k])
                        for x in range(self.npages) for k in range(m)])
         go = z3.And(sv.is_alloc, valid, avail)
-        side, effects = self._take_block(v, a, sv, at_most, go)
+        side, effects = self._take_block(v, a, sv, order_is, at_most, go)
         return z3.And(
             sv.free_pfn == 0,
             sv.free_order == 0,
@@ -459,7 +464,7 @@ class SymbolicBuddy:
         ), effects
 
     def _take_block(self, v: BuddyVars, a: OrderAtoms, sv: BuddyStepVars,
-                    at_most: Sequence[z3.BoolRef],
+                    order_is: Sequence[z3.BoolRef], at_most: Sequence[z3.BoolRef],
                     go: z3.BoolRef) -> tuple[z3.BoolRef, Effects]:
         """r is an aligned block of the asked order inside a free block F; when `go`,
         it becomes allocated, F leaves the free list, and the buddies of r's
@@ -467,9 +472,11 @@ class SymbolicBuddy:
         `break_down_buddy_pages`).
 
         F is a free block of order k >= order, aligned to 2**k, that contains r. A
-        free block not aligned to its size (never reachable) is never split; where
+        free block not aligned to its size (never reachable) is never taken; where
         several contain r (never reachable) the lowest-pfn one is F, so s2 is a
-        function of s, order and r.
+        function of s, order and r. Only the "wrong_buddy" mutant makes unaligned
+        free blocks (and shows its bug the step it makes one); an alloc that only
+        such a block could serve has no successor.
         """
         n, m, r = self.npages, self.max_order, sv.alloc_pfn
         within = self._within(r)
@@ -485,17 +492,15 @@ class SymbolicBuddy:
         top = [z3.Or([z3.And(chosen[x], a.free_is[x][k]) for x in range(0, n, 1 << k)])
                for k in range(m)]  # top[k]: F has order k
         above = _suffix_or(top)  # above[k]: F's order >= k
-        order_is = [sv.alloc_order == j for j in range(m)]
+        exact = z3.Or([z3.And(top[k], order_is[k]) for k in range(m)])  # F's order is order
         e = self._no_effects()
         for x in range(n):
             half = [None if h is None else z3.And(go, h)
                     for h in self._split_half(x, at_most, above, within)]
-            if self.mutation == "double_alloc":  # F stays; halves go where no block starts
-                e.free_new[x] = [None if h is None else z3.And(z3.Not(v.free_head[x]), h)
-                                 for h in half]
-            else:
-                e.free_new[x] = half
-                e.free_removed[x] = z3.And(go, chosen[x])
+            e.free_new[x] = half
+            e.free_removed[x] = z3.And(go, chosen[x])
+            if self.mutation == "double_alloc":  # an exact fit stays on the free list
+                e.free_removed[x] = z3.And(e.free_removed[x], z3.Not(exact))
             mine = z3.And(go, within[0][x])
             e.alloc_new[x] = [z3.And(mine, order_is[j]) for j in range(m)]
         return z3.And(aligned, z3.Not(none_before)), e
@@ -505,26 +510,20 @@ class SymbolicBuddy:
         """half[j]: `expand` puts a free block of order j at slot x.
 
         At each level j in [order, F's order) the buddy of r's level-j block is
-        freed; slot x is it when r lies in x's sibling at level j. Only a seeded bug
-        can make two levels pick the same slot; the higher level then wins, as the
-        later set_buddy_order would.
+        freed; slot x is it when r lies in x's sibling at level j. No two levels
+        pick the same slot (r would lie both inside and outside x's level-j' block).
         """
         m = self.max_order
         hit: list[Term] = [None] * m
         for j in self.levels[x]:
             if j >= m - 1:
                 break  # a split half is smaller than F, so below the top order
-            b = self._sibling(x, j)
-            if b is None or (self.mutation == "lost_upper_half" and x > b):
+            b = x ^ (1 << j)
+            if b >= self.npages or (self.mutation == "lost_upper_half" and x > b):
                 continue  # outside memory, or an upper half that is never put back
             # order <= j < F's order, and r in the level-j block at b
             hit[j] = z3.And(at_most[j], above[j + 1], within[j][b])
-        half: list[Term] = []
-        for j in range(m):
-            higher = _or(hit[j + 1:])
-            half.append(hit[j] if hit[j] is None or higher is None
-                        else z3.And(hit[j], z3.Not(higher)))
-        return half
+        return hit
 
     # -- free -----------------------------------------------------------------
 
@@ -551,15 +550,22 @@ class SymbolicBuddy:
         level j (j == order, or merged at j - 1), j is below the top order, and the
         buddy is a free block of order exactly j inside memory. final[j]: the climb
         stopped at level j. An unaligned pfn (a broken state) frees the aligned
-        block that contains it.
+        block that contains it. Under "wrong_buddy" the climb stays at pfn and
+        looks right after itself (`_climb`).
         """
         n, m = self.npages, self.max_order
+        climb = [[self._climb(within, x, j) for j in range(m)] for x in range(n)]
         merged: list[Term] = []
         final: list[z3.BoolRef] = []
         for j in range(m):
             reached = _false(_or([order_is[j], merged[j - 1] if j else None]))
-            if j < m - 1 and self.mutation != "no_coalesce":
-                merged.append(z3.And(go, reached, self._buddy_free(v, a, within[j], j)))
+            # the buddy is a free block of order exactly j; only slots of [0, npages)
+            # exist, so a buddy outside memory is never free (page_is_buddy's zone check)
+            buddy_free = _or([None if climb[x][j][1] is None else
+                              z3.And(climb[x][j][1], v.free_head[x], a.free_is[x][j])
+                              for x in range(n)])
+            if j < m - 1 and self.mutation != "no_coalesce" and buddy_free is not None:
+                merged.append(z3.And(go, reached, buddy_free))
             else:
                 merged.append(None)
             final.append(z3.And([go, reached] + ([z3.Not(merged[j])] if merged[j] is not None
@@ -567,28 +573,15 @@ class SymbolicBuddy:
         e = self._no_effects()
         for x in range(n):
             removed: list[Term] = []
-            for j in self.levels[x]:
-                e.free_new[x][j] = z3.And(final[j], within[j][x])
-                b = self._sibling(x, j)
-                if merged[j] is not None and b is not None:
-                    removed.append(z3.And(merged[j], within[j][b]))
+            for j in range(m):
+                starts, is_buddy = climb[x][j]
+                if starts is not None:
+                    e.free_new[x][j] = z3.And(final[j], starts)
+                if merged[j] is not None and is_buddy is not None:
+                    removed.append(z3.And(merged[j], is_buddy))
             e.free_removed[x] = _or(removed)
             e.alloc_removed[x] = z3.And(go, within[0][x])
         return e
-
-    def _buddy_free(self, v: BuddyVars, a: OrderAtoms, within_j: Mapping[int, z3.BoolRef],
-                    j: int) -> z3.BoolRef:
-        """The level-j buddy of pfn's block is a free block of order exactly j.
-
-        Only slots of [0, npages) exist, so a buddy outside memory is never free
-        (page_is_buddy's zone check).
-        """
-        cases = []
-        for b, here in within_j.items():
-            x = self._buddy_of(b, j)
-            if x is not None:
-                cases.append(z3.And(here, v.free_head[x], a.free_is[x][j]))
-        return z3.Or(cases)
 
 def _or_each(a: Sequence[Term], b: Sequence[Term]) -> list[Term]:
     """[Or(a[i], b[i])] with None as False."""

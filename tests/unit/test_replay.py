@@ -104,7 +104,7 @@ def test_text_replay_names_the_property(mmcheck: Run, silent: dict[str, Any]) ->
 
 
 def test_first_of_several_counterexamples_replays(mmcheck: Run, double: dict[str, Any]) -> None:
-    assert len(double["counterexamples"]) >= 2  # the precondition of the xfail test below
+    assert len(double["counterexamples"]) >= 2  # so that the test below replays a later one
     first = double["counterexamples"][0]
     result = replay_as_printed(mmcheck, first, "--format", "json")
     assert result.code == 1
@@ -112,11 +112,6 @@ def test_first_of_several_counterexamples_replays(mmcheck: Run, double: dict[str
     assert again["property"] == first["property"] and again["confirmed"]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: a later counterexample was found with the earlier ones' properties skipped "
-    "(hypothesis_engine Found.skipped), but the saved file does not record that set and "
-    "`mmcheck replay` checks every property, so its trace breaks an earlier property "
-    "first and the replay says confirmed: false"))
 def test_every_saved_counterexample_replays_to_its_own_property(
         mmcheck: Run, double: dict[str, Any]) -> None:
     for cx in double["counterexamples"][1:]:
@@ -127,9 +122,6 @@ def test_every_saved_counterexample_replays_to_its_own_property(
             cx["property"], again["property"])
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: run._reproduce writes `mmcheck check ... --engine replay` for a replay, "
-    "which argparse refuses (choices are hypothesis, z3, all)"))
 def test_the_reproduce_line_of_a_replay_is_a_valid_command(
         mmcheck: Run, silent: dict[str, Any]) -> None:
     (cx,) = silent["counterexamples"]
@@ -241,11 +233,6 @@ def test_a_trace_of_a_subsystem_without_driver(mmcheck: Run, tmp_path: Path) -> 
     assert "no driver for the slab subsystem" in result.err
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: a trace that parses but does not fit the subsystem (an unknown operation, the "
-    "wrong number of arguments, a missing or invalid setup value, a JSON list) ends in a "
-    "Python traceback (AttributeError / TypeError / KeyError / ValueError from "
-    "ReferenceSystem or Trace.from_json) instead of exit 2"))
 @pytest.mark.parametrize("trace", [
     {"format": 1, "subsystem": "buddy", "setup": {"npages": 8, "max_order": 4},
      "steps": [{"op": "explode", "args": [1]}]},

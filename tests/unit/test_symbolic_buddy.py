@@ -249,7 +249,7 @@ def test_a_trace_z3_finds_replays_on_the_reference() -> None:
     sol.add(sb.init(states[0]))
     for i, t in enumerate(steps):
         sol.add(sb.trans(states[i], t, states[i + 1]))
-    # end with a block of order 2 at pfn 4 allocated, after at least one merge
+    # a successful free, then a refused step, ending with block (4, order 2) allocated
     last = sb.vars_of(states[-1])
     sv = [sb.step_vars(t) for t in steps]
     sol.add(last.alloc_head[4], last.alloc_ord[4] == 2, sv[1].is_free, z3.Not(sv[1].raised),
@@ -404,21 +404,25 @@ def test_each_mutation_is_found(mutation: str) -> None:
 
 
 def test_each_mutation_breaks_what_it_should() -> None:
+    """The first depth at which each seeded bug breaks each invariant it breaks."""
     def first(mutation: str, prop: Prop, depth: int) -> int | None:
         found = bmc(SymbolicBuddy(16, 5, mutation), prop, depth, finite=True)
         return None if found is None else found[0]
 
-    # no_coalesce: blocks still tile memory, but two free buddies stay apart
+    # never merging: blocks still tile memory, but two free buddies stay apart
     assert first("no_coalesce", tiling, 3) is None
     assert first("no_coalesce", coalesced, 3) == 2
-    # the others lose pages (no longer covered) or hand them out twice
-    for mutation in ("wrong_buddy", "lost_upper_half", "double_alloc"):
-        assert first(mutation, tiling, 2) == 1, mutation
-    for mutation in ("wrong_buddy", "lost_upper_half"):
-        assert first(mutation, disjoint, 2) is None, mutation
-    assert first("double_alloc", free_disjoint, 2) == 1
-    # wrong_buddy merges into a block that overlaps one still allocated
-    assert first("wrong_buddy", disjoint, 4) is not None
+    # wrong buddy: an upper half never merges with its real buddy (alloc, free), and
+    # merges with the block after it into an unaligned block (alloc, alloc, free)
+    assert first("wrong_buddy", coalesced, 3) == 2
+    assert first("wrong_buddy", aligned, 3) == 3
+    assert first("wrong_buddy", tiling, 3) is None
+    # lost upper halves: pages nobody holds, at the first split
+    assert first("lost_upper_half", tiling, 2) == 1
+    assert first("lost_upper_half", disjoint, 2) is None
+    # an exact fit left on the free list: in use and free at once, at the first alloc
+    assert first("double_alloc", disjoint, 2) == 1
+    assert first("double_alloc", aligned, 2) is None
 
 
 def test_unmutated_encoding_keeps_the_invariant() -> None:
