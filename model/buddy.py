@@ -442,7 +442,9 @@ def _make_snapshot(npages: int, max_order: int, buddy: Mapping[int, int],
         "free_pages": lambda: free_pages,
         "pages": lambda: build_pages(npages, buddy, refcount),
         "buddy_pages": lambda: frozenset(
-            Page(pfn, True, order, refcount.get(pfn, 0)) for pfn, order in buddy.items() if 0 <= pfn < npages
+            Page(pfn, True, order, refcount.get(pfn, 0))
+            for pfn, order in buddy.items()
+            if 0 <= pfn < npages
         ),
         "used_pages": lambda: frozenset(
             Page(pfn, pfn in buddy, buddy.get(pfn, 0), count) for pfn, count in refcount.items()

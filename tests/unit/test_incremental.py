@@ -16,7 +16,6 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 import pytest
-
 from mmcheck.checker.evaluate import CompiledSpec
 from mmcheck.model.buddy import Block, BuddyAllocator
 from mmcheck.spec.loader import check_text, load
@@ -24,7 +23,8 @@ from mmcheck.spec.loader import check_text, load
 STRESS = """spec buddy
 def size(b) = 2 ** b.order
 invariant buddy_not_free "free blocks whose buddy is free too":
-    forall b in free: b.order < max_order - 1 -> not (Block{pfn: b.pfn ^ size(b), order: b.order} in free)
+    forall b in free:
+        b.order < max_order - 1 -> not (Block{pfn: b.pfn ^ size(b), order: b.order} in free)
 invariant listed "every free-list entry is free, and not allocated":
     forall e in free_area: e in free and e not in allocated
 invariant small_or_listed "blocks of order 0 are in a list":
