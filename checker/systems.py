@@ -37,3 +37,30 @@ class System(Protocol):
     def snapshot(self) -> Mapping[str, Any]: ...
 
     def close(self) -> None: ...
+
+
+class ModelSystem:
+    """Base of a driver's ReferenceSystem: the model object is the state."""
+
+    model: Any
+
+    def snapshot(self) -> Mapping[str, Any]:
+        return self.model.snapshot()
+
+    def close(self) -> None:
+        pass
+
+
+class SandboxedSystem:
+    """Base of a driver's SubmissionSystem: an object living in a sandbox worker."""
+
+    sub: Any
+    handle: Any = None
+
+    def close(self) -> None:
+        if self.handle is None:
+            return
+        try:
+            self.sub.drop(self.handle)
+        except Exception:  # noqa: BLE001 - a dead worker has nothing to drop
+            pass

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from hypothesis import strategies as st
-from mmcheck.checker.systems import Problem
+from mmcheck.checker.systems import ModelSystem, Problem, SandboxedSystem
 from mmcheck.checker.trace import Step
 from mmcheck.model.buddy import BuddyAllocator, IllegalChoice, snapshot_from_free_area
 
@@ -119,7 +119,7 @@ def _plain_int(v: object) -> bool:
     return isinstance(v, int) and not isinstance(v, bool)
 
 
-class ReferenceSystem:
+class ReferenceSystem(ModelSystem):
     """The reference model itself: its steps are right by definition of the model."""
 
     def __init__(self, setup: Mapping[str, int]) -> None:
@@ -145,14 +145,8 @@ class ReferenceSystem:
             return Step(op, args, None, "ValueError"), None
         return Step(op, args, result, None), None
 
-    def snapshot(self) -> Mapping[str, Any]:
-        return self.model.snapshot()
 
-    def close(self) -> None:
-        pass
-
-
-class SubmissionSystem:
+class SubmissionSystem(SandboxedSystem):
     """A submission in its sandbox, with the reference model following its choices.
 
     After each step the reference either takes the same step (the submission's
@@ -273,11 +267,6 @@ class SubmissionSystem:
                 pass  # not a list of lists of pfns: judged as a protocol problem below
         return self.reference.snapshot()
 
-    def close(self) -> None:
-        try:
-            self.sub.drop(self.handle)
-        except Exception:  # noqa: BLE001 - a dead worker has nothing to drop
-            pass
 
 
 def _stderr_tail(text: str) -> tuple[str, ...]:

@@ -29,7 +29,7 @@ from typing import Any
 
 from hypothesis import strategies as st
 from mmcheck.checker.subsystems._vm import Converted, Divergence, convert, pick, plain_int
-from mmcheck.checker.systems import Problem
+from mmcheck.checker.systems import ModelSystem, Problem, SandboxedSystem
 from mmcheck.checker.trace import Step
 from mmcheck.model.fault import Frame, Kernel, Segfault
 from mmcheck.model.linux import (
@@ -278,7 +278,7 @@ def _is_mmap_placed(op: str, args: tuple[int, ...], result: object) -> bool:
             and not args[4] & (MAP_FIXED | MAP_FIXED_NOREPLACE))
 
 
-class ReferenceSystem:
+class ReferenceSystem(ModelSystem):
     """The reference Kernel: its steps are right by definition of the model."""
 
     def __init__(self, setup: Mapping[str, int]) -> None:
@@ -306,9 +306,6 @@ class ReferenceSystem:
     def snapshot(self) -> Mapping[str, Any]:
         return self.follower.snapshot()
 
-    def close(self) -> None:
-        pass
-
 
 def _name(err: BaseException) -> str:
     for name in ("Segfault", "ValueError", "OSError", "MemoryError"):
@@ -317,7 +314,7 @@ def _name(err: BaseException) -> str:
     return type(err).__name__
 
 
-class SubmissionSystem:
+class SubmissionSystem(SandboxedSystem):
     """A submission's Kernel in its sandbox, with the reference following it."""
 
     def __init__(self, sub: Any, setup: Mapping[str, int]) -> None:
@@ -439,13 +436,6 @@ class SubmissionSystem:
         return self.follower.snapshot(free_pages=lambda: free, boot_free_pages=lambda: boot,
                                       frames=lambda: frames)
 
-    def close(self) -> None:
-        if self.handle is None:
-            return
-        try:
-            self.sub.drop(self.handle)
-        except Exception:  # noqa: BLE001 - a dead worker has nothing to drop
-            pass
 
 
 def _code(got: Converted, step: Step) -> int | None:

@@ -37,7 +37,7 @@ from mmcheck.checker.subsystems._vm import (
     plain_int,
     stderr_tail,
 )
-from mmcheck.checker.systems import Problem
+from mmcheck.checker.systems import ModelSystem, Problem, SandboxedSystem
 from mmcheck.checker.trace import Step
 from mmcheck.model.buddy import BuddyAllocator
 from mmcheck.model.linux import (
@@ -188,7 +188,7 @@ class _AmplePages:
         self.free.append(pfn)
 
 
-class ReferenceSystem:
+class ReferenceSystem(ModelSystem):
     """The reference PageTable, its table pages from an audited buddy allocator."""
 
     def __init__(self, setup: Mapping[str, int]) -> None:
@@ -207,14 +207,8 @@ class ReferenceSystem:
             return Step(op, args, None, type(err).__name__), None
         return Step(op, args, result, None), None
 
-    def snapshot(self) -> Mapping[str, Any]:
-        return self.model.snapshot()
 
-    def close(self) -> None:
-        pass
-
-
-class SubmissionSystem:
+class SubmissionSystem(SandboxedSystem):
     """A submission's PageTable in its sandbox, with the reference following it."""
 
     def __init__(self, sub: Any, setup: Mapping[str, int]) -> None:
@@ -330,13 +324,6 @@ class SubmissionSystem:
         return {"levels": self.levels, "root": self.root, "table_pages": self.table_pages,
                 "ptes": list(self.ptes), "tables": tables, "entries": [], "tlb": []}
 
-    def close(self) -> None:
-        if self.handle is None:
-            return
-        try:
-            self.sub.drop(self.handle)
-        except Exception:  # noqa: BLE001 - a dead worker has nothing to drop
-            pass
 
 
 def _outcome(step: Step, code: int | None = None) -> str:

@@ -35,7 +35,7 @@ from mmcheck.checker.subsystems._vm import (
     pick,
     plain_int,
 )
-from mmcheck.checker.systems import Problem
+from mmcheck.checker.systems import ModelSystem, Problem, SandboxedSystem
 from mmcheck.checker.trace import Step
 from mmcheck.model.linux import (
     MAP_ANONYMOUS,
@@ -201,7 +201,7 @@ def _fixed(flags: int) -> bool:
     return bool(flags & (MAP_FIXED | MAP_FIXED_NOREPLACE))
 
 
-class ReferenceSystem:
+class ReferenceSystem(ModelSystem):
     """The reference AddressSpace: its steps are right by definition of the model."""
 
     def __init__(self, setup: Mapping[str, int]) -> None:
@@ -226,14 +226,8 @@ class ReferenceSystem:
             return Step(op, args, None, "OSError"), None
         return Step(op, args, result, None), None
 
-    def snapshot(self) -> Mapping[str, Any]:
-        return self.model.snapshot()
 
-    def close(self) -> None:
-        pass
-
-
-class SubmissionSystem:
+class SubmissionSystem(SandboxedSystem):
     """A submission's AddressSpace in its sandbox, with the reference following it."""
 
     def __init__(self, sub: Any, setup: Mapping[str, int]) -> None:
@@ -324,13 +318,6 @@ class SubmissionSystem:
         return snapshot_from_vmas(self.vmas, task_size=self.setup["task_size"],
                                   mmap_min_addr=self.setup["mmap_min_addr"], errno=self.errno)
 
-    def close(self) -> None:
-        if self.handle is None:
-            return
-        try:
-            self.sub.drop(self.handle)
-        except Exception:  # noqa: BLE001 - a dead worker has nothing to drop
-            pass
 
 
 def _errname(err: int | None) -> str:
