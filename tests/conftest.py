@@ -62,3 +62,13 @@ def run_mmcheck(*args: str, cwd: Path = ROOT) -> CliResult:
 def mmcheck() -> Callable[..., CliResult]:
     """The in-process `mmcheck` runner (see `run_mmcheck`)."""
     return run_mmcheck
+
+
+@pytest.fixture(autouse=True)
+def _fresh_z3_context() -> None:
+    """Each test starts with a fresh z3 context: z3's answers depend on the terms a
+    process created before (their ids steer the solver), so without this a Z3 test
+    could pass alone and fail after others."""
+    from mmcheck.checker.z3_engine import fresh_context
+
+    fresh_context()

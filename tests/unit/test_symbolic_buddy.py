@@ -181,7 +181,7 @@ def z3_choice(h: Harness, pre: z3.BoolRef, order: int, rng: random.Random) -> in
 def test_agrees_with_reference_on_random_traces(npages: int, max_order: int) -> None:
     h = Harness(npages, max_order)
     seen: Counter[str] = Counter()
-    seeds, length = (1, 14) if npages > 32 else (3, 16)
+    seeds, length = (1, 20) if npages > 32 else (3, 16)
     for seed in range(seeds):
         rng = random.Random(seed * 1000 + npages * 10 + max_order)
         ba = BuddyAllocator(npages, max_order)
