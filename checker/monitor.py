@@ -18,11 +18,6 @@ from mmcheck.spec import ast
 _EXPLAIN_FAILED = "(the explanation could not be computed: {err}; the violation stands)"
 
 
-def property_id(spec: ast.Spec, prop: ast.Property) -> str:
-    """A property's name as reports show it: `no_overlap` (names are unique per spec)."""
-    return prop.name
-
-
 class Monitor:
     """Evaluates every property of `specs` after each step; returns the first violation."""
 

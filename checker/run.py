@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import re
 import shlex
-import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,7 +19,6 @@ from typing import Any
 from mmcheck.checker import subsystems
 from mmcheck.checker.evaluate import CompiledSpec
 from mmcheck.checker.hypothesis_engine import (
-    Found,
     HypothesisOptions,
     replay,
     run_hypothesis,
@@ -182,7 +180,18 @@ def _run_hypothesis(
     report.stats.merge(result.stats)
     for f in result.found:
         report.counterexamples.append(
-            _confirm_found(f, specs, make_system, driver, options, target_name)
+            confirm(
+                "hypothesis",
+                f.trace,
+                f.violation,
+                specs,
+                make_system,
+                driver,
+                options,
+                target_name,
+                seed=f.seed,
+                skip=f.skipped,
+            )
         )
     verdict = "violated" if result.found else ("interrupted" if result.interrupted else "holds")
     details = []
@@ -202,28 +211,6 @@ def _run_hypothesis(
             result.stats,
             details,
         )
-    )
-
-
-def _confirm_found(
-    f: Found,
-    specs: list[CompiledSpec],
-    make_system: Callable[[Mapping[str, int]], System],
-    driver: ModuleType,
-    options: CheckOptions,
-    target_name: str,
-) -> Counterexample:
-    return confirm(
-        "hypothesis",
-        f.trace,
-        f.violation,
-        specs,
-        make_system,
-        driver,
-        options,
-        target_name,
-        seed=f.seed,
-        skip=f.skipped,
     )
 
 
@@ -249,12 +236,12 @@ def check_trace_fits(trace: Trace, path: str) -> None:
         op = vocab.operation(step.op)
         if op is None:
             known = ", ".join(o.name for o in vocab.operations)
-            raise UsageError(f"{path}: step {i} calls '{step.op}', which the {trace.subsystem} "
-                             f"subsystem does not have (it has {known})")
+            raise UsageError(
+                f"{path}: step {i} calls '{step.op}', which the {trace.subsystem} "
+                f"subsystem does not have (it has {known})"
+            )
         if len(step.args) != len(op.params):
-            raise UsageError(f"{path}: step {i}: {step.op} takes {len(op.params)} argument(s), "
-                             f"the trace gives {len(step.args)}")
-
-
-def now() -> float:
-    return time.monotonic()
+            raise UsageError(
+                f"{path}: step {i}: {step.op} takes {len(op.params)} argument(s), "
+                f"the trace gives {len(step.args)}"
+            )
