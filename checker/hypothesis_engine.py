@@ -38,6 +38,11 @@ class HypothesisOptions:
     traces_per_chunk: int = 25
     max_counterexamples: int = 5
     max_pages: int = 5000
+    # Work instead of time: run exactly ceil(traces / traces_per_chunk) chunks
+    # (the time budget then only bounds the run from outside). Same seed, same
+    # traces: the same answer on any machine and under any load.
+    traces: int | None = None
+    skip: frozenset[str] = frozenset()  # properties not to check at all
 
 
 @dataclass
@@ -105,7 +110,7 @@ class _Search:
         self.make_system = make_system
         self.options = options
         self.stats = RunStats()
-        self.skip: set[str] = set()
+        self.skip: set[str] = set(options.skip)
         self.best: dict[tuple[str, str], Found] = {}
         self.order: list[tuple[str, str]] = []
         self.deadline = 0.0
@@ -132,7 +137,7 @@ class _Search:
 
             @initialize(setup=driver.setups(search.options.max_pages))
             def setup(self, setup: dict[str, int]) -> None:
-                if time.monotonic() > search.deadline:
+                if time.monotonic() > search.deadline and search.options.traces is None:
                     reject()  # the budget is spent: end the chunk quickly
                 search.stats.traces += 1
                 self.setup_args = setup
@@ -145,7 +150,7 @@ class _Search:
             @rule(data=st.data())
             def step(self, data: st.DataObject) -> None:
                 assert self.system is not None
-                if time.monotonic() > search.deadline:
+                if time.monotonic() > search.deadline and search.options.traces is None:
                     return  # the budget is spent: let this trace run out quickly
                 for op, args in driver.draw_steps(data, self.view):
                     step, problem = self.system.apply(op, args)
@@ -191,7 +196,9 @@ def run_hypothesis(
     stopped = ""
     reported = 0
     try:
-        while time.monotonic() < search.deadline:
+        while time.monotonic() < search.deadline and (
+            options.traces is None or chunks * options.traces_per_chunk < options.traces
+        ):
             search.seed = options.seed + chunks
             chunks += 1
             machine = search.machine()

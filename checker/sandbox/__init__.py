@@ -33,17 +33,20 @@ it steps in lock-step) and audit it directly, and slab/page-table code asks
 for pages rarely, so the extra round trips cost little. `AuditedPages` is the
 ready-made audited page allocator.
 
-What this sandbox does NOT protect against. It isolates *faults*, not
-*attacks*: it is not a security boundary like a container or a VM.
-- The worker runs as the checker's user: a hostile submission can read and
-  write any file that user can (the cwd is only a fresh temp dir), open network
-  connections, and send signals to the user's other processes.
-- It can start processes that leave the process group (setsid, double fork)
-  and so survive `close()`; RLIMIT_NPROC is not set, because it counts all of
-  the user's processes, so a fork bomb is not stopped.
-- RLIMIT_AS bounds the worker's address space, not its children's sum;
-  RLIMIT_CPU bounds CPU seconds over the worker's whole life (per-call limits
-  are wall-clock timeouts enforced by the parent).
+Isolation (confine.py; `Submission.layers` says which layers were in force):
+the worker gets its own PID, network, mount, IPC and UTS namespaces, a private
+read-only root (the system libraries, its own staged copy of the submission,
+a small writable /tmp; the checker, specs, hidden tests and other submissions
+are not in it), runs as `nobody` (checker run as root) or in a user namespace
+of its own, without capabilities, with no_new_privs, a seccomp filter and
+rlimits (address space, CPU, files, file size, processes). Every process it
+starts dies with it. Where the machine refuses namespaces (some containers),
+the worker runs with the layers it could get and says which are missing.
+
+What it still does NOT protect against:
+- Kernel bugs (the submission shares the host kernel), and CPU/memory
+  starvation of the machine beyond the rlimits (no cgroups: RLIMIT_AS bounds
+  each process, times RLIMIT_NPROC processes at most).
 - Within its own process it can do anything: patch the worker's code, forge
   replies, run threads that write into the reply pipe. The parent survives all
   of that (a bad frame is a reported crash), but the VALUES a hostile worker

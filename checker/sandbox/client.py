@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from mmcheck.checker.sandbox import confine
 from mmcheck.checker.sandbox.outcome import (
     Callback,
     ConstructorFailed,
@@ -67,6 +68,7 @@ from mmcheck.checker.sandbox.protocol import (
     R_RETURN,
     R_USAGE,
     R_VIOLATION,
+    clean,
     encode,
     plain_problem,
 )
@@ -85,6 +87,8 @@ class Limits:
     open_files: int | None = 64    # RLIMIT_NOFILE
     file_size_mb: int | None = 16  # RLIMIT_FSIZE (a write past it fails with EFBIG)
     max_reply_bytes: int = 16 << 20
+    processes: int | None = 32     # RLIMIT_NPROC (only where it counts the sandbox alone)
+    confine: bool = True           # namespaces, private root, seccomp (confine.py)
 
     def rlimits(self) -> dict[str, int | None]:
         mb = 1 << 20
@@ -94,6 +98,7 @@ class Limits:
             "nofile": self.open_files,
             "fsize": None if self.file_size_mb is None else self.file_size_mb * mb,
             "core": 0,
+            "nproc": self.processes,
         }
 
 
@@ -144,8 +149,9 @@ def loader_for(path: Path) -> Loader:
 
 
 def _valid_ready(frame: tuple) -> bool:
-    """(R_READY, {class name: [method name, ...]})"""
-    return len(frame) == 2 and type(frame[1]) is dict and all(
+    """(R_READY, {class name: [method name, ...]}, [layer, ...])"""
+    return len(frame) == 3 and type(frame[2]) is list and all(
+        type(x) is str for x in frame[2]) and type(frame[1]) is dict and all(
         type(k) is str and type(v) in (list, tuple) and all(type(m) is str for m in v)
         for k, v in frame[1].items())
 
@@ -198,6 +204,8 @@ class Submission:
         self._next_handle = 1
         self._handles: set[int] = set()
         self._classes: dict[str, tuple[str, ...]] = {}
+        self._staged = ("", "")
+        self.layers: tuple[str, ...] = ()  # the isolation layers in force (confine.py)
 
     @classmethod
     def open(cls, path: str | os.PathLike[str], *, timeout_per_call: float = 1.0,
@@ -238,8 +246,16 @@ class Submission:
         self._finalizer = weakref.finalize(self, worker.kill)
         self._next_handle = 1
         self._handles.clear()
+        plan = None
+        if self.limits.confine:
+            try:
+                plan = confine.plan_for(worker.tmpdir, target)
+            except (OSError, ValueError) as e:
+                worker.kill()
+                raise LoadError("missing", f"cannot stage the submission: {e}") from None
+            self._staged = (plan["staged"], target)
         config = {"loader": self.loader.name, "path": target, "module": MODULE_NAME,
-                  "limits": self.limits.rlimits(),
+                  "limits": self.limits.rlimits(), "confine": plan,
                   "max_reply": self.limits.max_reply_bytes}
         deadline = time.monotonic() + self.load_timeout
         try:
@@ -247,13 +263,15 @@ class Submission:
             frame = worker.next_frame(deadline)
             if frame[0] == R_READY and _valid_ready(frame):
                 self._classes = {k: tuple(v) for k, v in frame[1].items()}
+                self.layers = tuple(clean(x, 200) for x in frame[2])
                 self._dead = ""
                 return
             if frame[0] == R_LOAD_ERROR and _shape(
                     frame, int, str, str, (str, type(None)), (int, type(None)), str):
                 _, kind, message, filename, lineno, text = frame
-                raise self._load_error(kind, message, grace=0.5, filename=filename,
-                                       lineno=lineno, traceback=text)
+                raise self._load_error(kind, self._unstage(message), grace=0.5,
+                                       filename=filename and self._unstage(filename),
+                                       lineno=lineno, traceback=self._unstage(text))
             raise Corrupt("an unexpected first reply")
         except LoadError:
             raise
@@ -275,9 +293,15 @@ class Submission:
         worker = self._worker
         assert worker is not None
         worker.kill(grace)
+        message = clean(message)
         self._dead = f"the submission did not load: {message}"
-        return LoadError(kind, message, stdout=worker.stdout.text(),
-                         stderr=worker.stderr.text(), **kw)
+        return LoadError(kind, message, stdout=clean(worker.stdout.text(), 0),
+                         stderr=clean(worker.stderr.text(), 0), **kw)
+
+    def _unstage(self, text: str) -> str:
+        """Paths of the staged copy, as the student knows them (their own path)."""
+        staged, original = self._staged
+        return clean(text.replace(staged, original), 20000) if staged else clean(text, 20000)
 
     def _kill(self, why: str, grace: float = 0.0) -> int:
         worker = self._worker
@@ -430,13 +454,16 @@ class Submission:
         if tag == R_RAISE and _shape(frame, int, str, str, tuple, *[(int, type(None))] * 3,
                                      str) and all(type(n) is str for n in frame[3]):
             _, type_, message, mro, errno, code, address, where = frame
-            exc = ExcInfo(type_, message, mro, errno, code, address, where)
+            errno, code, address = (x if x is None or abs(x) < 1 << 64 else None
+                                    for x in (errno, code, address))
+            exc = ExcInfo(clean(type_, 200), clean(message), tuple(clean(n, 200) for n in mro[:64]),
+                          errno, code, address, clean(where, 300))
             return Outcome(Status.RAISED, exc=exc, callbacks=callbacks)
         if tag == R_VIOLATION and _shape(frame, int, str):
-            detail = f"{_site_text(site)} {frame[1]}"
+            detail = f"{_site_text(site)} {clean(frame[1], 500)}"
             return Outcome(Status.VIOLATION, detail=detail, callbacks=callbacks)
         if tag == R_EXIT and _shape(frame, int, str):
-            detail = f"{frame[1]} in {_site_text(site)}"
+            detail = f"{clean(frame[1], 300)} in {_site_text(site)}"
             self._kill(detail, grace=0.5)
             return self._crash_outcome(detail, callbacks)
         if tag == R_USAGE and _shape(frame, int, str):

@@ -26,6 +26,8 @@ from mmcheck.checker.sandbox.protocol import (
     EXIT_INTERNAL,
     HEADER,
     SCALARS,
+    clean,
+    huge_int,
     node_budget,
     plain_problem,
 )
@@ -59,7 +61,7 @@ class Tail:
             del self.data[:-self.cap]
 
     def text(self) -> str:
-        return self.data.decode("utf-8", "replace")
+        return clean(self.data.decode("utf-8", "replace"), 0)
 
 
 def describe_death(worker: WorkerProcess) -> str:
@@ -282,7 +284,8 @@ def check_frame(payload: bytes) -> tuple:
         # MemoryError: marshal preallocates the lengths a frame declares
         raise Corrupt(f"undecodable reply ({type(e).__name__}: {e})") from None
     if type(frame) is tuple and len(frame) == 2 and type(frame[1]) in SCALARS:
-        pass  # the common (R_RETURN, scalar) reply: nothing more to check
+        if huge_int(frame[1]):  # the worker turns these into violations: forged
+            raise Corrupt(f"a reply holding {huge_int(frame[1])}")
     elif type(frame) is not tuple or not frame:
         raise Corrupt("a reply that is not a tuple")
     else:

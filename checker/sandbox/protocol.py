@@ -41,6 +41,7 @@ Replies (worker to parent):
 from __future__ import annotations
 
 import marshal
+import re
 import struct
 
 MARSHAL_VERSION = 4
@@ -72,6 +73,29 @@ EXIT_INTERNAL = 70
 SCALARS: frozenset[type] = frozenset({type(None), bool, int, float, str})
 PLAIN_DESCRIPTION = "None, bool, int, float, str, and lists, tuples and dicts of those"
 MAX_DEPTH = 64
+MAX_INT_BITS = 4096  # no value of the contract is near; str() of a bigger one may raise
+_CONTROL = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b[@-_]|[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def clean(text: str, limit: int = 2000) -> str:
+    """Text from a submission, fit for a report: terminal escapes and control
+    characters removed (newlines and tabs kept), at most `limit` characters
+    (0: no bound) with a note of how many were cut."""
+    if type(text) is not str:
+        text = "<not text>"
+    if limit and len(text) > 4 * limit:  # never scan megabytes for a few lines
+        text = text[:4 * limit]
+    text = _CONTROL.sub("", text)
+    if limit and len(text) > limit:
+        return text[:limit] + f" ... [{len(text) - limit:,}+ characters cut]"
+    return text
+
+
+def huge_int(value: object) -> str | None:
+    """What is wrong with an int too big for any contract value, else None."""
+    if type(value) is int and value.bit_length() > MAX_INT_BITS:
+        return f"an integer of {value.bit_length():,} bits (more than {MAX_INT_BITS})"
+    return None
 
 
 def encode(frame: tuple) -> bytes:
@@ -107,7 +131,7 @@ def plain_problem(value: object, max_nodes: int = 1 << 22) -> str | None:
     at MAX_DEPTH. This runs on every non-scalar reply on both sides, so the scan
     of a container's scalars is done in C (`issuperset(map(type, ...))`)."""
     if type(value) in SCALARS:
-        return None
+        return huge_int(value)
     return _problem(value, 0, [max_nodes])
 
 
@@ -128,8 +152,10 @@ def _problem(v: object, depth: int, budget: list[int]) -> str | None:
     if depth >= MAX_DEPTH:
         return f"nested deeper than {MAX_DEPTH} levels (a cycle?)"
     if SCALARS.issuperset(map(type, items)):  # type: ignore[call-overload]
-        return None
+        return next(filter(None, map(huge_int, items)), None)  # type: ignore[call-overload]
     for x in items:  # type: ignore[attr-defined]
+        if type(x) is int and huge_int(x):
+            return huge_int(x)
         if type(x) not in SCALARS:
             problem = _problem(x, depth + 1, budget)
             if problem is not None:

@@ -33,7 +33,7 @@ from collections.abc import Callable
 from types import ModuleType, TracebackType
 from typing import Any, NoReturn
 
-from mmcheck.checker.sandbox import faults
+from mmcheck.checker.sandbox import confine, faults
 from mmcheck.checker.sandbox.protocol import (
     EXIT_CHANNEL_LOST,
     EXIT_INTERNAL,
@@ -161,7 +161,8 @@ def _exception_frame(e: BaseException) -> tuple:
     for attr in ("errno", "code", "address"):
         try:
             v = getattr(e, attr, None)
-            attrs.append(int(v) if isinstance(v, int) and not isinstance(v, bool) else None)
+            ok = isinstance(v, int) and not isinstance(v, bool) and abs(int(v)) < 1 << 64
+            attrs.append(int(v) if ok else None)
         except BaseException:
             attrs.append(None)
     tb = e.__traceback__
@@ -262,7 +263,7 @@ class Worker:
         return (R_RETURN, None)
 
     def returned(self, value: object) -> tuple:
-        if type(value) in SCALARS:
+        if type(value) in SCALARS and (type(value) is not int or value.bit_length() <= 4096):
             return (R_RETURN, value)
         problem = plain_problem(value)
         if problem is not None:
@@ -402,7 +403,7 @@ def apply_limits(limits: dict[str, int | None]) -> None:
     names = {
         "as": resource.RLIMIT_AS, "cpu": resource.RLIMIT_CPU,
         "nofile": resource.RLIMIT_NOFILE, "fsize": resource.RLIMIT_FSIZE,
-        "core": resource.RLIMIT_CORE,
+        "core": resource.RLIMIT_CORE, "nproc": resource.RLIMIT_NPROC,
     }
     for key, value in limits.items():
         if value is None:
@@ -418,17 +419,32 @@ def apply_limits(limits: dict[str, int | None]) -> None:
 
 
 def hello(worker: Worker, config: dict) -> None:
-    """Limits, then load, then R_READY or R_LOAD_ERROR (and exit)."""
-    apply_limits(config["limits"])
+    """Confinement, limits, then load, then R_READY or R_LOAD_ERROR (and exit)."""
+    plan = config.get("confine")
+    try:
+        layers = confine.enter(plan, (worker.channel.rfd, worker.channel.wfd))
+    except (confine.Unavailable, OSError) as e:  # never run the submission half-confined
+        worker.channel.send((R_LOAD_ERROR, "sandbox", f"cannot confine the submission: {e}",
+                             None, None, ""))
+        os._exit(0)
+    # after confine's own fork: from here on, a fork is the submission's
+    os.register_at_fork(after_in_child=worker.channel.forget)
+    limits = dict(config["limits"])
+    if not ("pid-ns" in layers or "user nobody" in layers):
+        limits["nproc"] = None  # it would count every process of the checker's user
+    apply_limits(limits)
+    layers.append("rlimits")
     worker.max_reply = config["max_reply"]
     path = config["path"]
+    if plan:
+        path = plan.get("placed", {}).get(path) or plan["staged"]
     try:
         worker.classes = LOADERS[config["loader"]](path, config["module"])
     except BaseException as e:
         worker.channel.send(_load_error(e, path))
         os._exit(0)
     info = {name: _public_methods(cls) for name, cls in worker.classes.items()}
-    worker.channel.send((R_READY, info))
+    worker.channel.send((R_READY, info, layers))
 
 
 def main(argv: list[str]) -> None:
@@ -440,7 +456,6 @@ def main(argv: list[str]) -> None:
     # files there, which must not shadow modules the worker imports later.
     sys.path[:] = [p for p in sys.path if p not in ("", os.getcwd())]
     worker = Worker(Channel(rfd, wfd))
-    os.register_at_fork(after_in_child=worker.channel.forget)
     try:
         req = worker.channel.recv()
         if req[0] != OP_HELLO:
