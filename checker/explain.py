@@ -14,25 +14,34 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from mmcheck.checker import decode
 from mmcheck.checker.evaluate import ActionContext, Bag, CompiledSpec, EvalError, Frame
 from mmcheck.spec import ast
 
 MAX_DEPTH = 12
 
 
-def format_value(v: Any, limit: int = 8) -> str:
-    """A value as a student reads it: Block(pfn=4, order=2), 4 .. 8, none."""
+def format_value(v: Any, limit: int = 8, subsystem: str = "", name: str = "") -> str:
+    """A value as a student reads it: Block(pfn=4, order=2), 4 .. 8, none. With the
+    subsystem (and the name it is bound to), numbers are decoded as its headers
+    spell them (checker/decode.py): 0x400000, PROT_READ|PROT_WRITE, EEXIST."""
     if v is None:
         return "none"
     if v is True or v is False:
         return "true" if v else "false"
+    if isinstance(v, int) and subsystem:
+        kind = decode.kind_of(subsystem, "", name) if name else "int"
+        return decode.value_text(kind, v) if kind != "int" else decode.number_text(subsystem, v)
     if isinstance(v, range):
-        return f"{v.start} .. {v.stop}"
+        lo, hi = (format_value(x, subsystem=subsystem) for x in (v.start, v.stop))
+        return f"{lo} .. {hi}"
     if isinstance(v, tuple) and hasattr(v, "_fields"):
-        inner = ", ".join(f"{k}={format_value(getattr(v, k))}" for k in v._fields)
+        inner = ", ".join(
+            f"{k}={format_value(getattr(v, k), subsystem=subsystem, name=k)}" for k in v._fields
+        )
         return f"{type(v).__name__}({inner})"
     if isinstance(v, tuple):
-        return "(" + ", ".join(format_value(x) for x in v) + ")"
+        return "(" + ", ".join(format_value(x, subsystem=subsystem) for x in v) + ")"
     if isinstance(v, (set, frozenset, list, Bag)) or (
         hasattr(v, "__iter__") and not isinstance(v, str)
     ):
@@ -41,7 +50,7 @@ def format_value(v: Any, limit: int = 8) -> str:
             items.sort()
         except TypeError:
             pass
-        shown = ", ".join(format_value(x) for x in items[:limit])
+        shown = ", ".join(format_value(x, subsystem=subsystem) for x in items[:limit])
         more = f", ... ({len(items)} in all)" if len(items) > limit else ""
         return "{" + shown + more + "}"
     return str(v)
@@ -53,6 +62,11 @@ class Explainer:
         self.compiler = compiled.compiler
         self.source = compiled.spec.source
         self._cache: dict[int, Any] = {}
+        self.subsystem = compiled.spec.subsystem
+
+    def fmt(self, v: Any, name: str = "") -> str:
+        """format_value, decoding numbers as this subsystem's headers spell them."""
+        return format_value(v, subsystem=self.subsystem, name=name)
 
     def value(self, e: ast.Expr, f: Frame) -> Any:
         fn = self._cache.get(id(e))
@@ -92,7 +106,7 @@ class Explainer:
             for _ in each(f):
                 if not self.value(e.body, f):
                     names = [n for b in e.binders for n in b.names]
-                    binding = ", ".join(f"{n} = {format_value(f.env[n])}" for n in names)
+                    binding = ", ".join(f"{n} = {self.fmt(f.env[n], n)}" for n in names)
                     lines = self.why_false(e.body, f, d)
                     return [f"for {binding}:"] + ["  " + x for x in lines]
             return [f"{self.text(e)} is false"]
@@ -111,8 +125,8 @@ class Explainer:
         if isinstance(e, ast.Binary) and e.op == "<->":
             lv, rv = self.value(e.left, f), self.value(e.right, f)
             sides = (
-                f"{self.text(e.left)} is {format_value(bool(lv))} "
-                f"but {self.text(e.right)} is {format_value(bool(rv))}"
+                f"{self.text(e.left)} is {self.fmt(bool(lv))} "
+                f"but {self.text(e.right)} is {self.fmt(bool(rv))}"
             )
             false_side = e.left if not lv else e.right
             return [sides, *self.why_false(false_side, f, d)]
@@ -122,7 +136,7 @@ class Explainer:
             saved = dict(f.env)
             f.env[e.name] = self.value(e.value, f)
             try:
-                return [f"with {e.name} = {format_value(f.env[e.name])}:"] + self.why_false(
+                return [f"with {e.name} = {self.fmt(f.env[e.name], e.name)}:"] + self.why_false(
                     e.body, f, d
                 )
             finally:
@@ -148,7 +162,7 @@ class Explainer:
             for _ in each(f):
                 if self.value(e.body, f):
                     names = [n for b in e.binders for n in b.names]
-                    binding = ", ".join(f"{n} = {format_value(f.env[n])}" for n in names)
+                    binding = ", ".join(f"{n} = {self.fmt(f.env[n], n)}" for n in names)
                     return [f"{self.text(e.body)} holds for {binding}"]
         if isinstance(e, ast.Unary) and e.op == "not":
             return self.why_false(e.operand, f, d)
@@ -165,7 +179,7 @@ class Explainer:
         outer = f.env
         f.env = dict(zip(d.params, values))
         try:
-            args = ", ".join(f"{p} = {format_value(v)}" for p, v in zip(d.params, values))
+            args = ", ".join(f"{p} = {self.fmt(v, p)}" for p, v in zip(d.params, values))
             head = f"in {e.func}({args}):" if args else f"in {e.func}:"
             return [head] + ["  " + x for x in how(d.body, f, depth)]
         finally:
@@ -183,7 +197,7 @@ class Explainer:
             if isinstance(p, (ast.IntLit, ast.BoolLit, ast.NoneLit)):
                 continue
             try:
-                shown.append(f"{self.text(p)} = {format_value(self.value(p, f))}")
+                shown.append(f"{self.text(p)} = {self.fmt(self.value(p, f), self.text(p))}")
             except EvalError:
                 continue
         return f"{self.text(e)} {verdict}" + (": " + ", ".join(shown) if shown else "")

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from mmcheck.checker import decode
 from mmcheck.checker.trace import RunStats, Trace, Violation
 
 from mmcheck import __version__
@@ -158,13 +159,17 @@ def render_counterexample(c: Counterexample, number: int) -> list[str]:
     if c.note:
         out.append(f"  note: {c.note}")
     out.append("")
-    out.append(f"  {c.trace.subsystem} setup: {c.trace.setup_text()}")
+    sub = c.trace.subsystem
+    out.append(f"  {sub} setup: {decode.setup_text(sub, c.trace.setup)}")
     if v.step < 0:
         out.append("  the initial state already breaks it")
-    width = max((len(s.call_text()) for s in c.trace.steps), default=0)
-    for i, s in enumerate(c.trace.steps):
+    calls = [decode.call_text(sub, s.op, s.args) for s in c.trace.steps]
+    width = max((len(text) for text in calls), default=0)
+    for i, (s, call) in enumerate(zip(c.trace.steps, calls, strict=True)):
         mark = "   <- here" if i == v.step else ""
-        out.append(f"  {i:>4}  {s.call_text():<{width}}  {s.outcome_text()}{mark}")
+        outcome = (f"raised {s.raised}" if s.raised is not None
+                   else f"-> {decode.result_text(sub, s.op, s.result)}")
+        out.append(f"  {i:>4}  {call:<{width}}  {outcome}{mark}")
     out.append("")
     out.append("  why:")
     out.extend(f"    {line}" for line in v.explanation)

@@ -20,9 +20,11 @@ from mmcheck.checker import subsystems
 from mmcheck.checker.evaluate import CompiledSpec
 from mmcheck.checker.hypothesis_engine import (
     HypothesisOptions,
+    ReplayResult,
     replay,
     run_hypothesis,
 )
+from mmcheck.checker.minimise import DEFAULT_REPLAYS, Replayed, minimise
 from mmcheck.checker.report import Counterexample, EngineRun, Report
 from mmcheck.checker.systems import System
 from mmcheck.checker.trace import Trace, Violation
@@ -47,6 +49,7 @@ class CheckOptions:
     command: Sequence[str] = field(default_factory=lambda: ["mmcheck", "check"])
     spec_args: Sequence[str] = ()
     impl_arg: str | None = None
+    minimise: int = DEFAULT_REPLAYS  # replays the trace minimiser may spend per counterexample
 
 
 def _reproduce(options: CheckOptions, engine: str, seed: int | None) -> str:
@@ -81,11 +84,19 @@ def confirm(
     seed: int | None = None,
     follow_results: bool = False,
     skip: frozenset[str] = frozenset(),
+    shrink: bool = True,
 ) -> Counterexample:
-    """Replay a found trace on a fresh system: the report shows what the replay shows."""
+    """Replay a found trace on a fresh system: the report shows what the replay shows.
+    With `shrink`, a confirmed trace is first minimised (checker/minimise.py)."""
     result = replay(found_trace, specs, make_system, follow_results=follow_results, skip=skip)
     v = result.violation
     confirmed = v is not None and v.key == violation.key
+    if confirmed and shrink and options.minimise > 0:
+        assert v is not None
+        found_trace, result = _minimised(
+            found_trace, v, result, specs, make_system, skip, options.minimise
+        )
+        v = result.violation
     note = ""
     if result.diverged:
         note = f"replay diverged: {result.diverged}"
@@ -131,6 +142,27 @@ def confirm(
         seed,
         note,
     )
+
+
+def _minimised(
+    found: Trace,
+    violation: Violation,
+    first: ReplayResult,
+    specs: list[CompiledSpec],
+    make_system: Callable[[Mapping[str, int]], System],
+    skip: frozenset[str],
+    budget: int,
+) -> tuple[Trace, ReplayResult]:
+    """The smallest trace that still breaks the same property, and its replay."""
+
+    def attempt(trace: Trace) -> Replayed:
+        r = replay(trace, specs, make_system, skip=skip)
+        return Replayed(r.violation, r.steps, r)
+
+    start = Trace(found.subsystem, found.setup, first.steps)
+    m = minimise(start, violation.key, attempt, Replayed(violation, first.steps, first), budget)
+    assert isinstance(m.outcome, ReplayResult)
+    return m.trace, m.outcome
 
 
 def _pfns_in(lines: Sequence[str]) -> set[int]:

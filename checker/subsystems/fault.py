@@ -28,6 +28,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from hypothesis import strategies as st
+from mmcheck.checker import decode
 from mmcheck.checker.subsystems._vm import Converted, Divergence, convert, pick, plain_int
 from mmcheck.checker.systems import ModelSystem, Problem, SandboxedSystem
 from mmcheck.checker.trace import Step
@@ -449,8 +450,11 @@ def _code(got: Converted, step: Step) -> int | None:
 def _text(how: str, result: object, code: int | None) -> str:
     if how == "returned":
         return "returned none" if result is None else f"returned {result:#x}"
-    what = {"Segfault": "si_code", "OSError": "errno"}.get(how)
-    return f"raised {how}({what} {code})" if what else f"raised {how}"
+    if how == "Segfault" and code is not None:
+        return f"raised Segfault({decode.si_code_text(code)})"
+    if how == "OSError" and code is not None:
+        return f"raised OSError({decode.errno_text(code)})"
+    return f"raised {how}"
 
 
 # ---------------------------------------------------------------- pictures

@@ -29,6 +29,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from hypothesis import strategies as st
+from mmcheck.checker import decode
 from mmcheck.checker.subsystems._vm import (
     Converted,
     Divergence,
@@ -304,7 +305,7 @@ class SubmissionSystem(SandboxedSystem):
             mine = _outcome(step, got.fault_code(step.args[0]))
             theirs = _outcome(Step(step.op, step.args, getattr(ref, step.op)(*step.args), None))
         except PageFault as fault:
-            theirs = f"raised PageFault(code {fault.code:#x})"
+            theirs = f"raised PageFault({decode.pf_code_text(fault.code)})"
         except (ValueError, MemoryError) as err:
             theirs = f"raised {type(err).__name__}"
         if mine != theirs:
@@ -328,27 +329,18 @@ class SubmissionSystem(SandboxedSystem):
 
 def _outcome(step: Step, code: int | None = None) -> str:
     if step.raised == "PageFault":
-        return f"raised PageFault(code {code:#x})" if code is not None else "raised PageFault"
+        return (f"raised PageFault({decode.pf_code_text(code)})" if code is not None
+                else "raised PageFault")
     if step.raised is not None:
         return f"raised {step.raised}"
     return "returned none" if step.result is None else f"returned {step.result:#x}"
 
 
 def _walk_text(w: tuple[int, int] | None) -> str:
-    return "none" if w is None else f"(pfn {w[0]:#x}, flags {flag_names(w[1])})"
+    return "none" if w is None else f"(pfn {w[0]:#x}, flags {decode.pte_flags_text(w[1])})"
 
 
 # ---------------------------------------------------------------- pictures
-
-_NAMES = ((_PAGE_PRESENT, "P"), (_PAGE_RW, "RW"), (_PAGE_USER, "U"), (_PAGE_ACCESSED, "A"),
-          (_PAGE_DIRTY, "D"), (_PAGE_GLOBAL, "G"), (_PAGE_NX, "NX"))
-
-
-def flag_names(flags: int) -> str:
-    known = [name for bit, name in _NAMES if flags & bit]
-    rest = flags & ~sum(bit for bit, _ in _NAMES)
-    return "|".join(known + ([f"{rest:#x}"] if rest else [])) or "0"
-
 
 def render_state(state: Mapping[str, Any], highlight: set[int] | None = None,
                  limit: int = 24) -> list[str]:
@@ -358,10 +350,11 @@ def render_state(state: Mapping[str, Any], highlight: set[int] | None = None,
              f"{len(list(state['tables']))} held"]
     lines.append("leaf entries (walk):" if ptes else "no leaf entries")
     for p in ptes[:limit]:
-        lines.append(f"  {p.va:#018x} -> pfn {p.pfn:#x}  {flag_names(p.flags)}")
+        lines.append(f"  {p.va:#018x} -> pfn {p.pfn:#x}  {decode.pte_flags_text(p.flags)}")
     if len(ptes) > limit:
         lines.append(f"  ... {len(ptes) - limit} more")
     if tlb:
         lines.append("TLB:")
-        lines.extend(f"  {t.va:#018x} -> pfn {t.pfn:#x}  {flag_names(t.flags)}" for t in tlb[:8])
+        lines.extend(f"  {t.va:#018x} -> pfn {t.pfn:#x}  {decode.pte_flags_text(t.flags)}"
+                     for t in tlb[:8])
     return lines

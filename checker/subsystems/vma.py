@@ -27,6 +27,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from hypothesis import strategies as st
+from mmcheck.checker import decode
 from mmcheck.checker.subsystems._vm import (
     Converted,
     Divergence,
@@ -303,7 +304,7 @@ class SubmissionSystem(SandboxedSystem):
         except OSError as err:
             result, ref_errno = None, err.errno
         mine = outcome_text(step, got.errno if step.raised else None)
-        theirs = (f"raised OSError({_errname(ref_errno)})" if ref_errno is not None
+        theirs = (f"raised OSError({decode.errno_text(ref_errno)})" if ref_errno is not None
                   else outcome_text(Step(op, args, result, None)))
         if mine != theirs:
             self.divergence.note(step, f"{mine}; Linux {theirs}", _maps_lines(ref.vmas()))
@@ -318,12 +319,6 @@ class SubmissionSystem(SandboxedSystem):
         return snapshot_from_vmas(self.vmas, task_size=self.setup["task_size"],
                                   mmap_min_addr=self.setup["mmap_min_addr"], errno=self.errno)
 
-
-
-def _errname(err: int | None) -> str:
-    import errno as errnos
-
-    return errnos.errorcode.get(err, str(err)) if err is not None else "?"
 
 
 # ---------------------------------------------------------------- pictures
@@ -345,7 +340,7 @@ def render_state(state: Mapping[str, Any], highlight: set[int] | None = None,
     """The areas as /proc/<pid>/maps shows them, with the holes between them."""
     vmas = list(state["vmas"])
     lines = [f"task_size={state['task_size']:#x} mmap_min_addr={state['mmap_min_addr']:#x} "
-             f"map_count={state['map_count']} errno={state['errno']}",
+             f"map_count={state['map_count']} errno={decode.errno_text(state['errno'])}",
              "maps (as vmas() lists them):"]
     prev_end = None
     for v in vmas[:limit]:

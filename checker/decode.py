@@ -1,0 +1,191 @@
+"""Numbers as a kernel hacker reads them: one place that knows what each one means.
+
+A trace step, a state line or an explanation holds bare ints; what they mean
+depends on where they sit: `mmap(4194304, 4096, 3, 34)` is
+`mmap(0x400000, 0x1000, PROT_READ|PROT_WRITE, MAP_PRIVATE|MAP_ANONYMOUS)`. The
+meaning of an argument comes from its parameter's name in the subsystem's
+vocabulary (`addr`, `length`, `prot`, `flags`, ...), so every driver's step and
+state rendering and every explanation decode the same number the same way:
+
+    address   addr, va, start, end, hint, a result of mmap/translate   0x400000
+    length    length                                                     0x1000
+    prot      prot                                   PROT_READ|PROT_WRITE, PROT_NONE
+    mapflags  flags of mmap (vma, fault)             MAP_PRIVATE|MAP_ANONYMOUS|MAP_FIXED
+    pteflags  flags of a page-table entry            _PAGE_PRESENT|_PAGE_RW|_PAGE_USER
+    errno     errno                                  EEXIST
+    pfcode    the x86 page-fault error code          PF_PROT|PF_WRITE|PF_USER (0x7)
+    sicode    si_code of a SIGSEGV                   SEGV_MAPERR
+    pfn, order, pid, value, bool: as they are (decimal; pfn in hex where it is an x86 one)
+
+Unknown bits are never dropped: they are shown in hex after the names
+(`PROT_READ|0x80`).
+"""
+
+from __future__ import annotations
+
+import errno as errnos
+from collections.abc import Sequence
+
+from mmcheck.model import linux
+
+PAGE = linux.PAGE_SIZE
+
+# Subsystems whose numbers are virtual addresses and byte lengths (hex from a page up).
+VM_SUBSYSTEMS = frozenset({"vma", "pagetable", "fault"})
+
+_PROT = ((linux.PROT_READ, "PROT_READ"), (linux.PROT_WRITE, "PROT_WRITE"),
+         (linux.PROT_EXEC, "PROT_EXEC"))
+_MAP = ((linux.MAP_ANONYMOUS, "MAP_ANONYMOUS"), (linux.MAP_FIXED, "MAP_FIXED"),
+        (linux.MAP_FIXED_NOREPLACE, "MAP_FIXED_NOREPLACE"))
+_MAP_TYPES = {linux.MAP_SHARED: "MAP_SHARED", linux.MAP_PRIVATE: "MAP_PRIVATE",
+              0x03: "MAP_SHARED_VALIDATE", 0x08: "MAP_DROPPABLE"}
+_PTE = ((linux._PAGE_PRESENT, "_PAGE_PRESENT"), (linux._PAGE_RW, "_PAGE_RW"),
+        (linux._PAGE_USER, "_PAGE_USER"), (linux._PAGE_PWT, "_PAGE_PWT"),
+        (linux._PAGE_PCD, "_PAGE_PCD"), (linux._PAGE_ACCESSED, "_PAGE_ACCESSED"),
+        (linux._PAGE_DIRTY, "_PAGE_DIRTY"), (linux._PAGE_PSE, "_PAGE_PSE"),
+        (linux._PAGE_GLOBAL, "_PAGE_GLOBAL"), (linux._PAGE_NX, "_PAGE_NX"))
+_PF = ((linux.X86_PF_PROT, "PF_PROT"), (linux.X86_PF_WRITE, "PF_WRITE"),
+       (linux.X86_PF_USER, "PF_USER"), (linux.X86_PF_RSVD, "PF_RSVD"),
+       (linux.X86_PF_INSTR, "PF_INSTR"))
+_SI_CODES = {1: "SEGV_MAPERR", 2: "SEGV_ACCERR", 4: "SEGV_PKUERR", 0x80: "SI_KERNEL"}
+
+# Parameter (or state) name -> kind; "flags" depends on the subsystem.
+_KINDS = {
+    "addr": "address", "va": "address", "start": "address", "end": "address",
+    "hint": "address", "lo": "address", "hi": "address", "task_size": "address",
+    "mmap_min_addr": "address", "length": "length", "len": "length", "prot": "prot",
+    "errno": "errno", "code": "pfcode", "error_code": "pfcode", "si_code": "sicode",
+    "write": "bool", "user": "bool", "exec": "bool",
+}
+
+
+def _bits(value: int, names: Sequence[tuple[int, str]]) -> list[str]:
+    return [name for bit, name in names if value & bit]
+
+
+def _rest(value: int, names: Sequence[tuple[int, str]]) -> int:
+    known = 0
+    for bit, _ in names:
+        known |= bit
+    return value & ~known
+
+
+def _join(parts: list[str], rest: int, none: str) -> str:
+    if rest:
+        parts = parts + [f"{rest:#x}"]
+    return "|".join(parts) or none
+
+
+def prot_text(prot: int) -> str:
+    """PROT_READ|PROT_WRITE; PROT_NONE for 0."""
+    if prot < 0:
+        return str(prot)
+    return _join(_bits(prot, _PROT), _rest(prot, _PROT), "PROT_NONE")
+
+
+def map_flags_text(flags: int) -> str:
+    """MAP_PRIVATE|MAP_ANONYMOUS|MAP_FIXED: the map type (low four bits) first."""
+    if flags < 0:
+        return str(flags)
+    kind = flags & linux.MAP_TYPE
+    parts = [_MAP_TYPES.get(kind, f"{kind:#x}")] if kind else []
+    return _join(parts + _bits(flags, _MAP), _rest(flags & ~linux.MAP_TYPE, _MAP), "0")
+
+
+def pte_flags_text(flags: int) -> str:
+    """_PAGE_PRESENT|_PAGE_RW|_PAGE_USER; bits no x86 entry names stay in hex."""
+    if flags < 0:
+        return str(flags)
+    return _join(_bits(flags, _PTE), _rest(flags, _PTE), "0")
+
+
+def pf_code_text(code: int) -> str:
+    """The x86 page-fault error code by bit, with the number: PF_PROT|PF_WRITE (0x3)."""
+    if code < 0:
+        return str(code)
+    names = _join(_bits(code, _PF), _rest(code, _PF), "")
+    return f"{names} ({code:#x})" if names else "0 (not present, read, kernel)"
+
+
+def errno_text(err: int) -> str:
+    """ENOMEM, not 12; 0 stays 0 (no error yet)."""
+    return errnos.errorcode.get(err, str(err)) if err else "0"
+
+
+def si_code_text(code: int) -> str:
+    return _SI_CODES.get(code, str(code))
+
+
+def address_text(value: int) -> str:
+    return f"{value:#x}" if value >= 0 else str(value)
+
+
+def length_text(value: int) -> str:
+    return f"{value:#x}" if value >= PAGE or (value > 0 and value % 0x100 == 0) else str(value)
+
+
+def kind_of(subsystem: str, op: str, name: str) -> str:
+    """What the parameter (or state name) `name` of `op` holds in `subsystem`."""
+    if name == "flags":
+        return "pteflags" if subsystem == "pagetable" else "mapflags"
+    if name == "pfn":
+        return "address" if subsystem == "pagetable" else "int"
+    kind = _KINDS.get(name, "int")
+    if kind in ("address", "length") and subsystem not in VM_SUBSYSTEMS:
+        return "int"
+    return kind
+
+
+_TEXT = {
+    "address": address_text, "length": length_text, "prot": prot_text,
+    "mapflags": map_flags_text, "pteflags": pte_flags_text, "errno": errno_text,
+    "pfcode": pf_code_text, "sicode": si_code_text,
+}
+
+
+def value_text(kind: str, value: object) -> str:
+    """A value of `kind` as the kernel's headers would spell it."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        return "none" if value is None else str(value)
+    fn = _TEXT.get(kind)
+    return fn(value) if fn is not None else str(value)
+
+
+def number_text(subsystem: str, value: int) -> str:
+    """A number whose meaning is unknown: hex from a page up in the VM subsystems."""
+    if subsystem in VM_SUBSYSTEMS and value >= PAGE:
+        return f"{value:#x}"
+    return str(value)
+
+
+def params(subsystem: str, op: str) -> tuple[str, ...]:
+    """The parameter names of `op` as the subsystem's vocabulary declares them."""
+    from mmcheck.model import registry
+
+    vocab = registry.vocabulary(subsystem)
+    operation = vocab.operation(op) if vocab is not None else None
+    return tuple(name for name, _ in operation.params) if operation is not None else ()
+
+
+def call_text(subsystem: str, op: str, args: Sequence[int]) -> str:
+    """mmap(0x400000, 0x1000, PROT_READ, MAP_PRIVATE|MAP_ANONYMOUS|MAP_FIXED)."""
+    names = params(subsystem, op)
+    shown = []
+    for i, a in enumerate(args):
+        kind = kind_of(subsystem, op, names[i]) if i < len(names) else "int"
+        shown.append(value_text(kind, a) if kind != "int" else number_text(subsystem, a))
+    return f"{op}({', '.join(shown)})"
+
+
+def result_text(subsystem: str, op: str, result: object) -> str:
+    """What an operation returned: an mmap's or translate's address in hex."""
+    if isinstance(result, bool) or not isinstance(result, int):
+        return "none" if result is None else str(result)
+    return number_text(subsystem, result)
+
+
+def setup_text(subsystem: str, setup: dict[str, int] | object) -> str:
+    """The constructor's arguments: task_size=0x7ffffffff000, mmap_min_addr=0x10000."""
+    items = dict(setup).items()  # type: ignore[call-overload]
+    return ", ".join(f"{k}={value_text(kind_of(subsystem, '', k), v)}"
+                     if kind_of(subsystem, "", k) != "int" else f"{k}={v}" for k, v in items)

@@ -1,0 +1,38 @@
+"""Numbers as a kernel hacker reads them (checker/decode.py)."""
+
+from __future__ import annotations
+
+from mmcheck.checker import decode
+
+
+def test_protections_and_map_flags_by_name() -> None:
+    assert decode.prot_text(0) == "PROT_NONE"
+    assert decode.prot_text(3) == "PROT_READ|PROT_WRITE"
+    assert decode.prot_text(0x81) == "PROT_READ|0x80"  # unknown bits are kept
+    assert decode.map_flags_text(0x22) == "MAP_PRIVATE|MAP_ANONYMOUS"
+    assert decode.map_flags_text(0x32) == "MAP_PRIVATE|MAP_ANONYMOUS|MAP_FIXED"
+    assert decode.map_flags_text(0x100021) == "MAP_SHARED|MAP_ANONYMOUS|MAP_FIXED_NOREPLACE"
+    assert decode.map_flags_text(0x20) == "MAP_ANONYMOUS"
+
+
+def test_errno_pte_flags_and_fault_codes() -> None:
+    assert decode.errno_text(12) == "ENOMEM" and decode.errno_text(17) == "EEXIST"
+    assert decode.errno_text(0) == "0"
+    assert decode.pte_flags_text(0x7) == "_PAGE_PRESENT|_PAGE_RW|_PAGE_USER"
+    assert decode.pte_flags_text((1 << 63) | 1) == "_PAGE_PRESENT|_PAGE_NX"
+    assert decode.pte_flags_text(1 << 52) == "0x10000000000000"
+    assert decode.pf_code_text(0x7) == "PF_PROT|PF_WRITE|PF_USER (0x7)"
+    assert decode.pf_code_text(0).startswith("0 (not present")
+    assert decode.si_code_text(1) == "SEGV_MAPERR"
+
+
+def test_a_step_decoded_by_its_parameter_names() -> None:
+    assert decode.call_text("vma", "mmap", (4194304, 4096, 0, 50)) == (
+        "mmap(0x400000, 0x1000, PROT_NONE, MAP_PRIVATE|MAP_ANONYMOUS|MAP_FIXED)")
+    assert decode.call_text("fault", "mprotect", (1, 0x400000, 8192, 1)) == (
+        "mprotect(1, 0x400000, 0x2000, PROT_READ)")
+    assert decode.call_text("pagetable", "map", (0x400000, 1, 0x7)) == (
+        "map(0x400000, 0x1, _PAGE_PRESENT|_PAGE_RW|_PAGE_USER)")
+    assert decode.call_text("buddy", "free", (4096, 3)) == "free(4096, 3)"  # pfns stay decimal
+    assert decode.setup_text("vma", {"task_size": 1 << 30, "mmap_min_addr": 65536}) == (
+        "task_size=0x40000000, mmap_min_addr=0x10000")
