@@ -33,6 +33,7 @@ class Counterexample:
     replay: str = ""
     seed: int | None = None
     note: str = ""
+    found_steps: int | None = None  # the engine's trace, before the trace minimiser
 
     def to_json(self) -> dict[str, Any]:
         v = self.violation
@@ -52,6 +53,7 @@ class Counterexample:
             "reproduce": self.reproduce,
             "replay": self.replay,
             "note": self.note,
+            "found_steps": self.found_steps,
         }
 
 

@@ -91,6 +91,7 @@ def confirm(
     result = replay(found_trace, specs, make_system, follow_results=follow_results, skip=skip)
     v = result.violation
     confirmed = v is not None and v.key == violation.key
+    found_steps = len(result.steps)
     if confirmed and shrink and options.minimise > 0:
         assert v is not None
         found_trace, result = _minimised(
@@ -141,6 +142,7 @@ def confirm(
         replay_cmd,
         seed,
         note,
+        found_steps,
     )
 
 

@@ -147,7 +147,8 @@ def test_z3_convicts_the_examples_it_can(name: str) -> None:
     assert confirmed and all(c["engine"] == "z3" for c in confirmed)
     for c in confirmed:
         assert len(c["trace"]["steps"]) <= int(Z3_DEPTH)
-        assert c["trace"]["setup"]["npages"] == int(Z3_CATCHES[name])
+        # found at --z3-pages; the trace minimiser may shrink the memory further
+        assert 1 <= c["trace"]["setup"]["npages"] <= int(Z3_CATCHES[name])
 
 
 @pytest.mark.parametrize("name", CORRECT)

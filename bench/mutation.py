@@ -1,0 +1,346 @@
+"""Mutation score of the standard library: how many wrong models do the specs convict?
+
+    python -m bench.mutation                  every subsystem, up to 40 mutants each
+    python -m bench.mutation --only buddy --per 10
+    python -m bench.mutation --report         print the recorded results as markdown
+
+Each mutant is the reference model of one subsystem (model/*.py) with ONE small
+change, made by an AST transformer of our own (mutmut and cosmic-ray run a test
+suite per mutant in their own process layout; here a mutant must become a
+*submission*, so generating source is all that is needed):
+
+    operator     + and -, * and //, << and >>, & and |, and/or swapped; `not` dropped
+    comparison   == and !=, in and not in, is and is not, < and >= (the negation)
+    off-by-one   < and <=, > and >= (the boundary), an integer constant +1 or -1
+    constant     an integer constant made 0 (or 1), True and False swapped
+    statement    one statement of a function body replaced by `pass`
+
+Only lines the reference model runs when driven by the subsystem's own step
+generator are mutated (a line never run can only give an equivalent mutant;
+how many sites that leaves out is reported), and never the code that builds
+the spec's view of the state (snapshot*, the vocabulary). Mutants are sampled
+deterministically (a fixed seed per subsystem). Each one is written as the
+mutated module plus a wrapper that exposes only the contract class, and run
+through `mmcheck check --impl WRAPPER` with the default effort, one at a time,
+niced. Killed: exit 1 (a counterexample). Survived: exit 0. Anything else is
+recorded as it is. Results go to bench/mutation-results.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import copy
+import json
+import os
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+RESULTS = REPO / "bench" / "mutation-results.json"
+
+# subsystem -> (model file, contract class)
+TARGETS = {
+    "buddy": ("model/buddy.py", "BuddyAllocator"),
+    "vma": ("model/vma.py", "AddressSpace"),
+    "pagetable": ("model/mmu.py", "PageTable"),
+    "fault": ("model/fault.py", "Kernel"),
+}
+SKIP_FUNCTIONS = ("snapshot", "_snapshot", "__repr__", "__str__", "__eq__", "__hash__")
+
+_SWAP_BIN: dict[type, type] = {
+    ast.Add: ast.Sub, ast.Sub: ast.Add, ast.Mult: ast.FloorDiv, ast.FloorDiv: ast.Mult,
+    ast.LShift: ast.RShift, ast.RShift: ast.LShift, ast.BitAnd: ast.BitOr,
+    ast.BitOr: ast.BitAnd, ast.BitXor: ast.BitOr, ast.Mod: ast.FloorDiv, ast.Pow: ast.Mult,
+}
+_NEGATE: dict[type, type] = {
+    ast.Eq: ast.NotEq, ast.NotEq: ast.Eq, ast.In: ast.NotIn, ast.NotIn: ast.In,
+    ast.Is: ast.IsNot, ast.IsNot: ast.Is, ast.Lt: ast.GtE, ast.GtE: ast.Lt,
+    ast.Gt: ast.LtE, ast.LtE: ast.Gt,
+}
+_BOUNDARY: dict[type, type] = {ast.Lt: ast.LtE, ast.LtE: ast.Lt, ast.Gt: ast.GtE,
+                               ast.GtE: ast.Gt}
+
+
+@dataclass(frozen=True)
+class Site:
+    """One mutation: the node (by its index in ast.walk order) and what replaces it."""
+
+    index: int
+    kind: str  # operator | comparison | off-by-one | constant | statement
+    line: int
+    what: str  # in words: "line 120: < -> <="
+    variant: str  # how to mutate the node (see _mutate)
+
+
+def _functions(tree: ast.Module) -> Iterator[ast.FunctionDef]:
+    for node in ast.walk(tree):
+        if isinstance(node, ast.FunctionDef) and not node.name.startswith(SKIP_FUNCTIONS):
+            yield node
+
+
+def _docstring(node: ast.AST) -> bool:
+    return isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant) and isinstance(
+        node.value.value, str)
+
+
+def sites(source: str) -> list[Site]:
+    """Every mutation this transformer can make inside the module's functions."""
+    tree = ast.parse(source)
+    inside: set[int] = set()
+    for fn in _functions(tree):
+        for stmt in fn.body:
+            for node in ast.walk(stmt):
+                inside.add(id(node))
+    out: list[Site] = []
+    for index, node in enumerate(ast.walk(tree)):
+        if id(node) not in inside:
+            continue
+        line = getattr(node, "lineno", 0)
+        for kind, what, variant in _variants(node):
+            out.append(Site(index, kind, line, f"line {line}: {what}", variant))
+    return out
+
+
+def _op(op: ast.AST) -> str:
+    return {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.FloorDiv: "//", ast.LShift: "<<",
+            ast.RShift: ">>", ast.BitAnd: "&", ast.BitOr: "|", ast.BitXor: "^", ast.Mod: "%",
+            ast.Pow: "**", ast.Eq: "==", ast.NotEq: "!=", ast.In: "in", ast.NotIn: "not in",
+            ast.Is: "is", ast.IsNot: "is not", ast.Lt: "<", ast.LtE: "<=", ast.Gt: ">",
+            ast.GtE: ">="}.get(type(op), type(op).__name__)
+
+
+def _variants(node: ast.AST) -> Iterator[tuple[str, str, str]]:
+    if isinstance(node, (ast.BinOp, ast.AugAssign)) and type(node.op) in _SWAP_BIN:
+        new = _SWAP_BIN[type(node.op)]()
+        yield "operator", f"{_op(node.op)} -> {_op(new)}", "binop"
+    elif isinstance(node, ast.BoolOp):
+        yield "operator", "and <-> or", "boolop"
+    elif isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not):
+        yield "operator", "`not` dropped", "not"
+    elif isinstance(node, ast.Compare) and len(node.ops) == 1:
+        op = type(node.ops[0])
+        if op in _BOUNDARY:
+            yield "off-by-one", f"{_op(node.ops[0])} -> {_op(_BOUNDARY[op]())}", "boundary"
+        if op in _NEGATE:
+            yield "comparison", f"{_op(node.ops[0])} -> {_op(_NEGATE[op]())}", "negate"
+    elif isinstance(node, ast.Constant) and type(node.value) is bool:
+        yield "constant", f"{node.value} -> {not node.value}", "bool"
+    elif isinstance(node, ast.Constant) and type(node.value) is int:
+        v = node.value
+        yield "off-by-one", f"{v} -> {v + 1}", "plus1"
+        if v != 0:
+            yield "off-by-one", f"{v} -> {v - 1}", "minus1"
+        if v not in (0, 1):
+            yield "constant", f"{v} -> 0", "zero"
+    if isinstance(node, ast.stmt) and not _docstring(node) and not isinstance(
+            node, (ast.FunctionDef, ast.ClassDef, ast.Pass)):
+        yield "statement", f"`{ast.unparse(node).splitlines()[0][:60]}` deleted", "delete"
+
+
+def _mutate(node: ast.AST, variant: str) -> ast.AST:
+    if variant == "binop":
+        node.op = _SWAP_BIN[type(node.op)]()  # type: ignore[attr-defined]
+    elif variant == "boolop":
+        node.op = ast.Or() if isinstance(node.op, ast.And) else ast.And()  # type: ignore[attr-defined]
+    elif variant == "not":
+        return node.operand  # type: ignore[attr-defined]
+    elif variant == "boundary":
+        node.ops = [_BOUNDARY[type(node.ops[0])]()]  # type: ignore[attr-defined]
+    elif variant == "negate":
+        node.ops = [_NEGATE[type(node.ops[0])]()]  # type: ignore[attr-defined]
+    elif variant == "bool":
+        node.value = not node.value  # type: ignore[attr-defined]
+    elif variant in ("plus1", "minus1", "zero"):
+        v = node.value  # type: ignore[attr-defined]
+        node.value = v + 1 if variant == "plus1" else v - 1 if variant == "minus1" else 0  # type: ignore[attr-defined]
+    elif variant == "delete":
+        return ast.copy_location(ast.Pass(), node)
+    return node
+
+
+def mutant_source(source: str, site: Site) -> str:
+    tree = ast.parse(source)
+    nodes = list(ast.walk(tree))
+    target = nodes[site.index]
+    copy_ = _mutate(copy.deepcopy(target) if site.variant in ("not",) else target, site.variant)
+    if copy_ is not target:
+        _replace(tree, target, copy_)
+    return ast.unparse(ast.fix_missing_locations(tree)) + "\n"
+
+
+def _replace(tree: ast.AST, old: ast.AST, new: ast.AST) -> None:
+    for parent in ast.walk(tree):
+        for name, value in ast.iter_fields(parent):
+            if value is old:
+                setattr(parent, name, new)
+                return
+            if isinstance(value, list) and any(v is old for v in value):
+                setattr(parent, name, [new if v is old else v for v in value])
+                return
+
+
+# ---------------------------------------------------------------- which lines run
+
+
+def executed_lines(subsystem: str, seconds: float = 4.0) -> set[int]:
+    """The model file's lines the reference runs when the step generator drives it
+    (no specs: only the operations, as a submission would run them)."""
+    from mmcheck.checker import subsystems
+    from mmcheck.checker.hypothesis_engine import HypothesisOptions, run_hypothesis
+
+    driver = subsystems.driver(subsystem)
+    assert driver is not None
+    path = str((REPO / TARGETS[subsystem][0]).resolve())
+    lines: set[int] = set()
+
+    def tracer(frame: Any, event: str, arg: Any) -> Any:
+        if frame.f_code.co_filename != path:
+            return None if event == "call" else tracer
+        if event == "line":
+            lines.add(frame.f_lineno)
+        return tracer
+
+    sys.settrace(tracer)
+    try:
+        run_hypothesis([], driver, driver.ReferenceSystem,
+                       HypothesisOptions(seed=0, budget=seconds, traces_per_chunk=10))
+    finally:
+        sys.settrace(None)
+    return lines
+
+
+# ---------------------------------------------------------------- running mutants
+
+
+@dataclass
+class Result:
+    subsystem: str
+    kind: str
+    what: str
+    outcome: str  # killed | survived | error (exit 2/3) | timeout
+    exit_code: int | None
+    properties: list[str] = field(default_factory=list)
+    steps: list[int] = field(default_factory=list)  # each counterexample's trace, minimised
+    found_steps: list[int] = field(default_factory=list)  # before the trace minimiser
+    seconds: float = 0.0
+
+
+def wrapper(directory: Path, subsystem: str, source: str) -> Path:
+    """The mutated model and a submission exposing only its contract class."""
+    module = f"mutated_{subsystem}"
+    (directory / f"{module}.py").write_text(source)
+    sub = directory / "submission.py"
+    cls = TARGETS[subsystem][1]
+    sub.write_text(f'"""A mutant of {TARGETS[subsystem][0]} (bench/mutation.py)."""\n\n'
+                   f"from {module} import {cls}\n\n__all__ = [{cls!r}]\n")
+    return sub
+
+
+def run_mutant(subsystem: str, site: Site, source: str, timeout: float) -> Result:
+    with tempfile.TemporaryDirectory(prefix="mmcheck-mutant-") as tmp:
+        sub = wrapper(Path(tmp), subsystem, mutant_source(source, site))
+        cmd = [sys.executable, "-m", "mmcheck.checker.cli", "check", "--impl", str(sub),
+               "--format", "json", "--save", "", "--seed", "0"]
+        start = time.monotonic()
+        try:
+            done = subprocess.run(["nice", "-n", "10", *cmd], capture_output=True, text=True,
+                                  timeout=timeout, cwd=REPO)
+        except subprocess.TimeoutExpired:
+            return Result(subsystem, site.kind, site.what, "timeout", None,
+                          seconds=time.monotonic() - start)
+        took = time.monotonic() - start
+    out = Result(subsystem, site.kind, site.what,
+                 {0: "survived", 1: "killed"}.get(done.returncode, "error"), done.returncode,
+                 seconds=round(took, 1))
+    try:
+        (report,) = json.loads(done.stdout)["reports"]
+    except (ValueError, KeyError, TypeError):
+        out.properties = [done.stderr.strip()[-200:]]
+        return out
+    for c in report["counterexamples"]:
+        out.properties.append(c["property"])
+        out.steps.append(len(c["trace"]["steps"]))
+        out.found_steps.append(c.get("found_steps") or len(c["trace"]["steps"]))
+    return out
+
+
+def sample(subsystem: str, per: int) -> tuple[list[Site], int, int]:
+    """Up to `per` sites on executed lines, chosen with a fixed seed; also how many
+    sites there are in all and how many sit on lines the generator never runs."""
+    source = (REPO / TARGETS[subsystem][0]).read_text()
+    every = sites(source)
+    ran = executed_lines(subsystem)
+    live = [s for s in every if s.line in ran]
+    rng = random.Random(f"mutation-{subsystem}")
+    picked = sorted(rng.sample(live, min(per, len(live))), key=lambda s: (s.line, s.index))
+    return picked, len(every), len(every) - len(live)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m bench.mutation")
+    ap.add_argument("--only", default=",".join(TARGETS))
+    ap.add_argument("--per", type=int, default=40)
+    ap.add_argument("--timeout", type=float, default=180.0)
+    ap.add_argument("--report", action="store_true")
+    args = ap.parse_args(argv)
+    if args.report:
+        print(render(json.loads(RESULTS.read_text())))
+        return 0
+    data: dict[str, Any] = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+    for subsystem in args.only.split(","):
+        picked, total, unreached = sample(subsystem, args.per)
+        source = (REPO / TARGETS[subsystem][0]).read_text()
+        results = []
+        for n, site in enumerate(picked, 1):
+            r = run_mutant(subsystem, site, source, args.timeout)
+            results.append(asdict(r))
+            print(f"{subsystem} {n}/{len(picked)} {r.outcome:8} {r.kind:10} {r.what} "
+                  f"{r.properties[:2]} steps={r.steps}", flush=True)
+        data[subsystem] = {"sites": total, "unreached_sites": unreached,
+                           "mutants": results, "load": os.getloadavg()[0]}
+        RESULTS.write_text(json.dumps(data, indent=1) + "\n")
+    print(render(data))
+    return 0
+
+
+def render(data: dict[str, Any]) -> str:
+    """The kill rate per subsystem and the survivors, as docs/benchmarks.md shows them."""
+    out = ["| subsystem | mutants | killed | survived | other | kill rate | sites (unreached) |",
+           "|---|---|---|---|---|---|---|"]
+    steps: list[int] = []
+    found: list[int] = []
+    for sub, d in data.items():
+        ms = d["mutants"]
+        k = sum(m["outcome"] == "killed" for m in ms)
+        s = sum(m["outcome"] == "survived" for m in ms)
+        rate = f"{100 * k / max(k + s, 1):.0f}%"
+        out.append(f"| {sub} | {len(ms)} | {k} | {s} | {len(ms) - k - s} | {rate} | "
+                   f"{d['sites']} ({d['unreached_sites']}) |")
+        for m in ms:
+            steps += m["steps"]
+            found += m["found_steps"]
+    if steps:
+        out.append("")
+        out.append(f"counterexamples of killed mutants: {len(steps)}; steps after the "
+                   f"minimiser: max {max(steps)}, median {statistics.median(steps):g}; "
+                   f"before it: max {max(found)}, median {statistics.median(found):g}")
+    out.append("")
+    out.append("survivors:")
+    for sub, d in data.items():
+        for m in d["mutants"]:
+            if m["outcome"] != "killed":
+                out.append(f"- {sub} ({m['kind']}, {m['outcome']}): {m['what']}")
+    return "\n".join(out)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
