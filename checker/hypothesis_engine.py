@@ -21,6 +21,7 @@ from hypothesis import HealthCheck, Phase, Verbosity, reject, settings
 from hypothesis import strategies as st
 from hypothesis.errors import HypothesisException
 from hypothesis.stateful import RuleBasedStateMachine, initialize, rule, run_state_machine_as_test
+from mmcheck.checker.coverage import classify, classify_setup
 from mmcheck.checker.evaluate import CompiledSpec
 from mmcheck.checker.monitor import Monitor
 from mmcheck.checker.systems import Problem, System
@@ -145,6 +146,7 @@ class _Search:
                 self.monitor = Monitor(search.specs, search.stats, search.skip)
                 self.system = search.make_system(setup)
                 self.state = self.system.snapshot()
+                search.stats.count_classes(classify_setup(driver.SUBSYSTEM, setup))
                 self.check(self.monitor.initial(self.state))
 
             @rule(data=st.data())
@@ -161,6 +163,9 @@ class _Search:
                         search.stats.count_op(op)
                         self.check(problem_violation(problem, index))
                     new = self.system.snapshot()
+                    search.stats.count_classes(
+                        classify(driver.SUBSYSTEM, step, self.state, new, self.setup_args)
+                    )
                     v = self.monitor.step(index, step, self.state, new)
                     self.state = new
                     self.check(v)

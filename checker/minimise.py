@@ -34,7 +34,7 @@ from dataclasses import dataclass, replace
 from mmcheck.checker import decode
 from mmcheck.checker.trace import Step, Trace, Violation
 
-DEFAULT_REPLAYS = 400
+DEFAULT_REPLAYS = 200
 PAGE = decode.PAGE
 
 

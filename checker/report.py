@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mmcheck.checker import decode
+from mmcheck.checker.coverage import Coverage
 from mmcheck.checker.trace import RunStats, Trace, Violation
 
 from mmcheck import __version__
@@ -126,6 +127,7 @@ class Report:
             "counterexamples": [c.to_json() for c in self.counterexamples],
             "properties": props,
             "operations": dict(sorted(self.stats.ops.items())),
+            "coverage": Coverage(self.stats.coverage).to_json(self.subsystem),
             "notes": list(self.notes),
             "exit_code": self.exit_code,
         }
@@ -207,6 +209,8 @@ def render_text(reports: Sequence[Report], timing: bool = True) -> str:
         if r.stats.ops:
             ops = ", ".join(f"{op} {n:,}" for op, n in sorted(r.stats.ops.items()))
             out.append(f"operations run: {ops}")
+        if r.stats.coverage:
+            out.extend(Coverage(r.stats.coverage).summary(r.subsystem))
         for note in r.notes:
             out.append(f"note: {note}")
         for run in r.runs:

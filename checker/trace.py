@@ -127,6 +127,11 @@ class RunStats:
     steps: int = 0
     ops: dict[str, int] = field(default_factory=dict)
     properties: dict[str, PropertyStats] = field(default_factory=dict)
+    coverage: dict[str, int] = field(default_factory=dict)  # class -> hits (checker/coverage.py)
+
+    def count_classes(self, names: list[str]) -> None:
+        for n in names:
+            self.coverage[n] = self.coverage.get(n, 0) + 1
 
     def count_op(self, op: str) -> None:
         self.steps += 1
@@ -145,6 +150,8 @@ class RunStats:
         self.steps += other.steps
         for k, v in other.ops.items():
             self.ops[k] = self.ops.get(k, 0) + v
+        for k, v in other.coverage.items():
+            self.coverage[k] = self.coverage.get(k, 0) + v
         for k, st in other.properties.items():
             mine = self.properties.setdefault(k, PropertyStats())
             mine.checks += st.checks

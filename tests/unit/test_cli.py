@@ -257,10 +257,11 @@ def test_json_report_has_exactly_the_documented_fields(buggy_json: tuple[Any, Pa
     data = result.json()  # valid JSON, nothing else on stdout
     doc = _documented_fields()
     assert set(doc) == {"top", "report", "engine", "counterexample", "trace", "step",
-                        "property_row", "saved"}
+                        "property_row", "saved", "coverage"}
     assert set(data) == doc["top"]
     (report,) = data["reports"]
     assert set(report) == doc["report"]
+    assert set(report["coverage"]) == doc["coverage"]
     assert all(set(e) == doc["engine"] for e in report["engines"])
     assert report["counterexamples"]
     for c in report["counterexamples"]:
