@@ -13,20 +13,19 @@ submission error (and 130 when interrupted before anything was checked).
 from __future__ import annotations
 
 import argparse
-import shlex
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from mmcheck.checker import subsystems
-from mmcheck.checker.report import Report, render_json, render_text
+from mmcheck.checker.formats import FORMATS, render
+from mmcheck.checker.report import Report
 from mmcheck.checker.run import (
     CheckOptions,
     UsageError,
     check,
     check_trace_fits,
-    confirm,
-    load_trace_file,
+    load_saved_trace,
 )
 from mmcheck.model import registry
 from mmcheck.spec.errors import SpecError
@@ -34,7 +33,12 @@ from mmcheck.spec.loader import CheckedSpec, library, load
 
 from mmcheck import __version__
 
-EXIT_OK, EXIT_VIOLATION, EXIT_ERROR = 0, 1, 2
+EXIT_OK, EXIT_VIOLATION, EXIT_ERROR, EXIT_INCONCLUSIVE = 0, 1, 2, 3
+FORMAT_HELP = (
+    "what to print on stdout: text (default), json (docs/json-format.md), junit (JUnit XML), "
+    "sarif (SARIF 2.1.0), itf (the Informal Trace Format of each counterexample), html (one "
+    "self-contained page with pictures); see docs/outputs.md"
+)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -103,7 +107,7 @@ def _parser() -> argparse.ArgumentParser:
         default=".mmcheck",
         help="where counterexample traces are written (default .mmcheck; '' for nowhere)",
     )
-    c.add_argument("--format", choices=["text", "json"], default="text")
+    c.add_argument("--format", choices=FORMATS, default="text", help=FORMAT_HELP)
     c.add_argument(
         "--no-timing",
         action="store_true",
@@ -114,7 +118,7 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("trace", metavar="TRACE.json")
     r.add_argument("specs", nargs="*", metavar="SPEC")
     r.add_argument("--impl", metavar="PATH")
-    r.add_argument("--format", choices=["text", "json"], default="text")
+    r.add_argument("--format", choices=FORMATS, default="text", help=FORMAT_HELP)
     r.add_argument("--timeout", type=float, default=1.0)
 
     sub.add_parser("specs", help="list the standard spec library")
@@ -168,7 +172,7 @@ def _load_specs(paths: Sequence[str], subsystem: str | None) -> list[CheckedSpec
 
 
 def _emit(reports: list[Report], fmt: str, timing: bool = True) -> None:
-    text = render_json(reports) if fmt == "json" else render_text(reports, timing)
+    text = render(reports, fmt, timing)
     sys.stdout.write(text)
     sys.stdout.flush()
 
@@ -201,13 +205,24 @@ def _options(args: argparse.Namespace) -> CheckOptions:
 def _check(args: argparse.Namespace) -> int:
     options = _options(args)
     if args.impl:
-        return _check_submission(args, options)
-    specs = _load_specs(args.specs, None)
+        reports = [check_submission(args.impl, args.specs, options)]
+    else:
+        reports = check_reference(args.specs, options, shared_budget=args.budget is None)
+    _emit(reports, args.format, not args.no_timing)
+    return max(r.exit_code for r in reports)
+
+
+def check_reference(
+    spec_paths: Sequence[str], options: CheckOptions, shared_budget: bool = False
+) -> list[Report]:
+    """Specs (default: the standard library) against the reference model, one report per
+    subsystem. shared_budget: the subsystems share 20 s (at least 5 s each)."""
+    specs = _load_specs(spec_paths, None)
     if not specs:
         raise UsageError("no spec to check")
     reports = []
     groups = list(dict.fromkeys(c.subsystem for c in specs))
-    if args.budget is None and len(groups) > 1:
+    if shared_budget and len(groups) > 1:
         options.budget = max(5.0, 20.0 / len(groups))
     for subsystem in groups:
         group = [c for c in specs if c.subsystem == subsystem]
@@ -220,8 +235,7 @@ def _check(args: argparse.Namespace) -> int:
         reports.append(
             check(group, subsystem, driver.ReferenceSystem, "the reference model", options, False)
         )
-    _emit(reports, args.format, not args.no_timing)
-    return max(r.exit_code for r in reports)
+    return reports
 
 
 def _open_submission(path: str, timeout: float):  # -> Submission
@@ -249,16 +263,17 @@ def _subsystem_of(sub, path: str) -> str:  # noqa: ANN001
     return drivable[0]
 
 
-def _check_submission(args: argparse.Namespace, options: CheckOptions) -> int:
-    sub = _open_submission(args.impl, options.timeout_per_call)
+def check_submission(impl: str, spec_paths: Sequence[str], options: CheckOptions) -> Report:
+    """Specs (default: the library of the submission's subsystem) against a submission."""
+    sub = _open_submission(impl, options.timeout_per_call)
     try:
-        subsystem = _subsystem_of(sub, args.impl)
-        specs = _load_specs(args.specs, subsystem)
+        subsystem = _subsystem_of(sub, impl)
+        specs = _load_specs(spec_paths, subsystem)
         wrong = [c.path for c in specs if c.subsystem != subsystem]
         if wrong:
             raise UsageError(
                 f"{', '.join(wrong)} state(s) properties of another subsystem than "
-                f"{subsystem}, which {args.impl} implements"
+                f"{subsystem}, which {impl} implements"
             )
         driver = subsystems.driver(subsystem)
         assert driver is not None
@@ -268,7 +283,7 @@ def _check_submission(args: argparse.Namespace, options: CheckOptions) -> int:
                 sub.restart()
             return driver.SubmissionSystem(sub, setup)
 
-        report = check(specs, subsystem, make_system, args.impl, options, True)
+        report = check(specs, subsystem, make_system, impl, options, True)
         if sub.stdout.strip():
             report.notes.append(
                 "the submission printed to stdout (last lines): "
@@ -276,90 +291,45 @@ def _check_submission(args: argparse.Namespace, options: CheckOptions) -> int:
             )
     finally:
         sub.close()
-    _emit([report], args.format, not args.no_timing)
-    return report.exit_code
+    return report
 
 
 def _replay(args: argparse.Namespace) -> int:
-    trace, prop = load_trace_file(Path(args.trace))
+    report, diverged = replay_file(args.trace, args.specs, args.impl, args.timeout)
+    _emit([report], args.format)
+    if diverged and not report.counterexamples:
+        return EXIT_INCONCLUSIVE
+    return report.exit_code
+
+
+def replay_file(
+    trace_path: str, spec_paths: Sequence[str], impl: str | None, timeout: float = 1.0
+) -> tuple[Report, str]:
+    """A saved trace run again on `impl` (None: the reference model), checking
+    `spec_paths` (default: those it was recorded with); the report, and where the
+    target stopped following the trace ("" if it never did)."""
+    from mmcheck.checker.evaluate import CompiledSpec
+    from mmcheck.checker.replaying import recorded_specs, replay_report
+
+    saved, trace, prop = load_saved_trace(Path(trace_path))
     driver = subsystems.driver(trace.subsystem)
     if driver is None:
         raise UsageError(f"no driver for the {trace.subsystem} subsystem")
-    check_trace_fits(trace, args.trace)
+    check_trace_fits(trace, trace_path)
     try:
         driver.ReferenceSystem(trace.setup).close()
     except (ValueError, TypeError, KeyError) as err:
         raise UsageError(
-            f"{args.trace}: the setup {dict(trace.setup)} does not fit the {trace.subsystem} "
+            f"{trace_path}: the setup {dict(trace.setup)} does not fit the {trace.subsystem} "
             f"model ({type(err).__name__}: {err})"
         ) from None
-    specs_checked = _load_specs(args.specs, trace.subsystem)
-    from mmcheck.checker.evaluate import CompiledSpec
-    from mmcheck.checker.hypothesis_engine import replay
-
-    options = CheckOptions(
-        spec_args=list(args.specs), impl_arg=args.impl, save_dir=None, timeout_per_call=args.timeout
-    )
+    spec_args = list(spec_paths) or recorded_specs(saved, trace_path)
+    specs_checked = _load_specs(spec_args, trace.subsystem)
     specs = [CompiledSpec(c) for c in specs_checked]
-    sub = _open_submission(args.impl, args.timeout) if args.impl else None
-    try:
-        if sub is not None:
-
-            def make_system(setup: Mapping[str, int]):  # noqa: ANN202
-                if not sub.alive:
-                    sub.restart()
-                return driver.SubmissionSystem(sub, setup)
-
-            target = args.impl
-        else:
-            make_system = driver.ReferenceSystem
-            target = "the reference model"
-        # A saved trace is the counterexample of one property: check that one.
-        names = {p.name for c in specs for p in c.spec.properties}
-        skip = frozenset(names - {prop}) if prop else frozenset()
-        result = replay(trace, specs, make_system, follow_results=sub is None, skip=skip)
-        report = Report(target, trace.subsystem, [c.path for c in specs_checked])
-        report.stats.merge(result.stats)
-        if result.violation is not None:
-            cx = confirm(
-                "replay",
-                trace,
-                result.violation,
-                specs,
-                make_system,
-                driver,
-                options,
-                target,
-                follow_results=sub is None,
-                skip=skip,
-            )
-            cx.confirmed = result.violation.property == (prop or result.violation.property)
-            again = ["mmcheck", "replay", args.trace, *args.specs]
-            cx.reproduce = shlex.join(again + (["--impl", args.impl] if args.impl else []))
-            cx.replay = ""
-            report.counterexamples.append(cx)
-        elif result.diverged:
-            report.notes.append(result.diverged)
-        summary = (
-            ("the trace reproduces " + result.violation.property)
-            if result.violation
-            else (
-                "the trace ran without a violation"
-                + (f" ({result.diverged})" if result.diverged else "")
-            )
-        )
-        from mmcheck.checker.report import EngineRun
-
-        report.runs.append(
-            EngineRun(
-                "replay", "violated" if result.violation else "holds", summary, stats=result.stats
-            )
-        )
-    finally:
-        if sub is not None:
-            sub.close()
-    _emit([report], args.format)
-    return report.exit_code
+    return replay_report(
+        trace_path, spec_args, impl, timeout, driver, trace, prop, specs,
+        [c.path for c in specs_checked], _open_submission,
+    )
 
 
 def _specs() -> int:

@@ -255,6 +255,9 @@ class ReplayResult:
     state: Mapping[str, Any] | None
     diverged: str | None = None  # the system did something else than the trace says
     stats: RunStats = field(default_factory=RunStats)
+    # the snapshot before the first step and after each step run (a step with a
+    # problem leaves the state as it was): what reports draw step by step
+    states: tuple[Mapping[str, Any], ...] = ()
 
 
 def replay(
@@ -275,31 +278,37 @@ def replay(
     monitor = Monitor(specs, stats, skip)
     system = make_system(trace.setup)
     steps: list[Step] = []
+    states: list[Mapping[str, Any]] = []
+
+    def result(v: Violation | None, state: Mapping[str, Any], diverged: str | None = None):  # noqa: ANN202
+        return ReplayResult(v, tuple(steps), state, diverged, stats, tuple(states))
+
     try:
         state = system.snapshot()
+        states.append(state)
         v = monitor.initial(state)
         if v is not None:
-            return ReplayResult(v, (), state, stats=stats)
+            return result(v, state)
         for i, want in enumerate(trace.steps):
             step, problem = system.apply(want.op, want.args, want)
             steps.append(step)
             if problem is not None:
                 stats.count_op(step.op)
-                return ReplayResult(problem_violation(problem, i), tuple(steps), state, stats=stats)
+                states.append(state)
+                return result(problem_violation(problem, i), state)
             if follow_results and (step.result, step.raised) != (want.result, want.raised):
-                return ReplayResult(
+                return result(
                     None,
-                    tuple(steps),
                     state,
                     f"step {i}: {want.call_text()} {step.outcome_text()}, "
                     f"the trace says {want.outcome_text()}",
-                    stats,
                 )
             new = system.snapshot()
+            states.append(new)
             v = monitor.step(i, step, state, new)
             state = new
             if v is not None:
-                return ReplayResult(v, tuple(steps), state, stats=stats)
-        return ReplayResult(None, tuple(steps), state, stats=stats)
+                return result(v, state)
+        return result(None, state)
     finally:
         system.close()

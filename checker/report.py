@@ -8,7 +8,7 @@ then the shortest trace, why it fails, the state, and how to run it again.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,6 +35,9 @@ class Counterexample:
     seed: int | None = None
     note: str = ""
     found_steps: int | None = None  # the engine's trace, before the trace minimiser
+    # snapshots before the first step and after each step of `trace` (the replay's),
+    # for the formats that draw every step (html, itf); not part of the JSON report
+    states: tuple[Mapping[str, Any], ...] = field(default=(), repr=False)
 
     def to_json(self) -> dict[str, Any]:
         v = self.violation
@@ -85,6 +88,19 @@ class EngineRun:
         }
 
 
+@dataclass(frozen=True)
+class StepOutput:
+    """What a submission printed while one step of a replay ran."""
+
+    step: int
+    call: str
+    stdout: str
+    stderr: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"step": self.step, "call": self.call, "stdout": self.stdout, "stderr": self.stderr}
+
+
 @dataclass
 class Report:
     target: str  # "reference model" or the submission's path
@@ -95,6 +111,7 @@ class Report:
     stats: RunStats = field(default_factory=RunStats)
     properties: list[tuple[str, str, int]] = field(default_factory=list)  # (spec, name, line)
     notes: list[str] = field(default_factory=list)
+    step_output: list[StepOutput] = field(default_factory=list)  # replay of a submission
 
     @property
     def exit_code(self) -> int:
@@ -129,6 +146,7 @@ class Report:
             "operations": dict(sorted(self.stats.ops.items())),
             "coverage": Coverage(self.stats.coverage).to_json(self.subsystem),
             "notes": list(self.notes),
+            "step_output": [o.to_json() for o in self.step_output],
             "exit_code": self.exit_code,
         }
 
@@ -211,6 +229,7 @@ def render_text(reports: Sequence[Report], timing: bool = True) -> str:
             out.append(f"operations run: {ops}")
         if r.stats.coverage:
             out.extend(Coverage(r.stats.coverage).summary(r.subsystem))
+        out.extend(_step_output(r))
         for note in r.notes:
             out.append(f"note: {note}")
         for run in r.runs:
@@ -233,21 +252,38 @@ def render_text(reports: Sequence[Report], timing: bool = True) -> str:
     return "\n".join(out).rstrip() + "\n"
 
 
-def _property_table(r: Report) -> list[str]:
-    if not r.properties:
+def _step_output(r: Report) -> list[str]:
+    if not r.step_output:
         return []
+    out = [f"what {r.target} printed, step by step:"]
+    for o in r.step_output:
+        out.append(f"  {o.step:>4}  {o.call}")
+        for name, text in (("stdout", o.stdout), ("stderr", o.stderr)):
+            out.extend(f"        {name}: {line}" for line in text.rstrip("\n").splitlines())
+    out.append("")
+    return out
+
+
+@dataclass(frozen=True)
+class PropertyRow:
+    """One property of a report as every format shows it: its status and its counts."""
+
+    spec: str
+    name: str
+    line: int
+    status: str  # FAIL | ok | VACUOUS | unchecked | unknown
+    checks: int
+    live: int
+    z3: str
+
+
+def property_rows(r: Report) -> list[PropertyRow]:
+    """Each property of `r` in file order with what the engines showed of it."""
     violated = {c.violation.property for c in r.counterexamples}
-    width = max(len(name) for _, name, _ in r.properties)
     z3run = next((run for run in r.runs if run.engine == "z3"), None)
     concrete = any(run.engine != "z3" for run in r.runs) or bool(r.stats.properties)
-    head = "properties"
-    if concrete:
-        head += " (evaluations / non-vacuous)"
-    if z3run is not None:
-        head += " [z3]" if concrete else " (z3)"
-    out = [head + ":"]
-    vacuous = []
-    for _spec, name, line in r.properties:
+    rows = []
+    for spec, name, line in r.properties:
         st = r.stats.properties.get(name)
         checks, live = (st.checks, st.live) if st else (0, 0)
         z3 = z3run.property_status.get(name, "") if z3run is not None else ""
@@ -259,11 +295,30 @@ def _property_table(r: Report) -> list[str]:
             status = (
                 "ok" if z3.startswith(("proved", "holds")) else "unknown" if z3 else "unchecked"
             )
-        counts = f"  {checks:>9,} / {live:<9,}" if concrete else ""
+        rows.append(PropertyRow(spec, name, line, status, checks, live, z3))
+    return rows
+
+
+def _property_table(r: Report) -> list[str]:
+    if not r.properties:
+        return []
+    width = max(len(name) for _, name, _ in r.properties)
+    z3run = next((run for run in r.runs if run.engine == "z3"), None)
+    concrete = any(run.engine != "z3" for run in r.runs) or bool(r.stats.properties)
+    head = "properties"
+    if concrete:
+        head += " (evaluations / non-vacuous)"
+    if z3run is not None:
+        head += " [z3]" if concrete else " (z3)"
+    out = [head + ":"]
+    vacuous = []
+    for row in property_rows(r):
+        counts = f"  {row.checks:>9,} / {row.live:<9,}" if concrete else ""
+        z3 = row.z3
         z3col = f"  [{z3}]" if z3 and concrete else (f"  {z3}" if z3 else "")
-        out.append(f"  {status:<9} {name:<{width}}{counts}  line {line}{z3col}")
-        if status in ("VACUOUS",):
-            vacuous.append(name)
+        out.append(f"  {row.status:<9} {row.name:<{width}}{counts}  line {row.line}{z3col}")
+        if row.status == "VACUOUS":
+            vacuous.append(row.name)
     if vacuous:
         out.append(
             "  warning: VACUOUS properties were evaluated but never exercised (an empty "

@@ -114,6 +114,7 @@ def confirm(
     highlight = _pfns_in(shown.explanation)
     state = driver.render_state(result.state, highlight) if result.state is not None else []
     replay_cmd = ""
+    path = None
     if options.save_dir is not None:
         path = options.save_dir / _slug(target_name) / f"{_slug(shown.property)}.json"
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -132,7 +133,7 @@ def confirm(
         if options.impl_arg:
             parts += ["--impl", options.impl_arg]
         replay_cmd = shlex.join(parts)
-    return Counterexample(
+    cx = Counterexample(
         engine,
         shown,
         trace,
@@ -143,7 +144,13 @@ def confirm(
         seed,
         note,
         found_steps,
+        result.states if v is not None else (),
     )
+    if path is not None:
+        from mmcheck.checker.formats.itf import write_itf
+
+        write_itf(path.with_suffix(".itf.json"), target_name, cx)
+    return cx
 
 
 def _minimised(
@@ -248,13 +255,14 @@ def _run_hypothesis(
     )
 
 
-def load_trace_file(path: Path) -> tuple[Trace, str | None]:
-    """A saved counterexample (or a bare trace) and the property it was saved for."""
+def load_saved_trace(path: Path) -> tuple[dict[str, Any], Trace, str | None]:
+    """The saved file's object, its trace, and the property it was saved for."""
     try:
         data: Any = json.loads(path.read_text())
         if not isinstance(data, dict):
             raise ValueError("the top level is not an object")
-        return Trace.from_json(data["trace"] if "trace" in data else data), data.get("property")
+        trace = Trace.from_json(data["trace"] if "trace" in data else data)
+        return (data if "trace" in data else {}), trace, data.get("property")
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as err:
         raise UsageError(f"{path}: not a trace file ({err})") from None
 

@@ -257,7 +257,7 @@ def test_json_report_has_exactly_the_documented_fields(buggy_json: tuple[Any, Pa
     data = result.json()  # valid JSON, nothing else on stdout
     doc = _documented_fields()
     assert set(doc) == {"top", "report", "engine", "counterexample", "trace", "step",
-                        "property_row", "saved", "coverage"}
+                        "property_row", "saved", "coverage", "step_output"}
     assert set(data) == doc["top"]
     (report,) = data["reports"]
     assert set(report) == doc["report"]
@@ -269,8 +269,9 @@ def test_json_report_has_exactly_the_documented_fields(buggy_json: tuple[Any, Pa
         assert set(c["trace"]) == doc["trace"]
         assert all(set(s) == doc["step"] for s in c["trace"]["steps"])
     assert report["properties"] and all(set(p) == doc["property_row"] for p in report["properties"])
-    saved = sorted(save.rglob("*.json"))
+    saved = sorted(p for p in save.rglob("*.json") if not p.name.endswith(".itf.json"))
     assert len(saved) == len(report["counterexamples"])
+    assert all(p.with_suffix(".itf.json").exists() for p in saved)  # docs/outputs.md (ITF)
     assert all(set(json.loads(p.read_text())) == doc["saved"] for p in saved)
 
 

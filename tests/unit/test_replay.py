@@ -156,13 +156,15 @@ def test_a_trace_replays_on_the_reference_model_too(
         mmcheck: Run, silent: dict[str, Any]) -> None:
     """Without --impl the reference model runs it: a submission's bug is not the model's.
     The submission's (wrongly accepted) free is refused by the model with ValueError,
-    so the model's run diverges from the trace there: noted, not a violation."""
+    so the model's run diverges from the trace there: not a violation, but not a
+    clean run either (the trace no longer applies): inconclusive, exit 3."""
     (cx,) = silent["counterexamples"]
     result = mmcheck("replay", str(saved_file(cx)), "--format", "json")
-    assert result.code == 0, result.out + result.err
+    assert result.code == 3, result.out + result.err
     (report,) = result.json()["reports"]
     assert report["target"] == "the reference model" and report["counterexamples"] == []
-    assert any("ValueError" in note for note in report["notes"]), report["notes"]
+    (note,) = [n for n in report["notes"] if "no longer applies" in n]
+    assert f"step {cx['step']}:" in note and "ValueError" in note, note
 
 
 # ---------------------------------------------------------------- refinement on the reference
