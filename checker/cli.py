@@ -1,18 +1,24 @@
 """The `mmcheck` command line.
 
     mmcheck check [SPEC...] [--impl PATH] [--engine hypothesis|z3|all]
-                  [--seed N] [--budget SECONDS] [--format text|json]
+                  [--seed N] [--budget SECONDS] [--format FORMAT]
     mmcheck replay TRACE.json [--impl PATH] [SPEC...]
     mmcheck specs                      list the standard library
+    mmcheck vocab SUBSYSTEM            the names a spec of SUBSYSTEM can use
     mmcheck conform [--seed N] [--ops N]   the model against the live kernel
 
-Exit codes: 0 everything holds, 1 a violation was found, 2 a usage, spec or
-submission error (and 130 when interrupted before anything was checked).
+`mmcheck` alone prints this help and exits 2 (nothing was checked: a script
+that runs it by mistake must not pass). Exit codes: 0 everything holds, 1 a
+violation was found, 2 a usage, spec or submission error, 3 inconclusive
+(e.g. a replayed trace no longer applies), 130 interrupted before anything was
+checked. Under `--format json` an error before the report is a JSON object on
+stdout too (docs/json-format.md, "Error").
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -46,8 +52,13 @@ def _parser() -> argparse.ArgumentParser:
         prog="mmcheck",
         description="Check memory-management specs against Linux's reference model "
         "or a submission.",
+        epilog="exit codes: 0 everything holds, 1 a violation was found, 2 a usage, spec or "
+        "submission error, 3 inconclusive. Start with: mmcheck check --impl YOUR_FILE.py",
     )
-    p.add_argument("--version", action="version", version=f"mmcheck {__version__}")
+    p.add_argument(
+        "--version", action="version", version=f"mmcheck {__version__}",
+        help="print the version and exit",
+    )
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
 
     c = sub.add_parser("check", help="check specs (default: the standard library) against a target")
@@ -59,7 +70,13 @@ def _parser() -> argparse.ArgumentParser:
         metavar="PATH",
         help="a submission (.py file or package) to check instead of the reference model",
     )
-    c.add_argument("--engine", choices=["hypothesis", "z3", "all"], default="hypothesis")
+    c.add_argument(
+        "--engine",
+        choices=["hypothesis", "z3", "all"],
+        default="hypothesis",
+        help="hypothesis: random traces (default); z3: bounded model checking and "
+        "k-induction; all: both",
+    )
     c.add_argument("--seed", type=int, default=0, help="first Hypothesis seed (default 0)")
     c.add_argument(
         "--budget",
@@ -115,38 +132,68 @@ def _parser() -> argparse.ArgumentParser:
     )
 
     r = sub.add_parser("replay", help="run a saved counterexample trace again")
-    r.add_argument("trace", metavar="TRACE.json")
-    r.add_argument("specs", nargs="*", metavar="SPEC")
-    r.add_argument("--impl", metavar="PATH")
+    r.add_argument(
+        "trace", metavar="TRACE.json", help="a trace file saved by check (under .mmcheck/)"
+    )
+    r.add_argument(
+        "specs", nargs="*", metavar="SPEC",
+        help="spec files to check; default: those the trace was recorded with",
+    )
+    r.add_argument(
+        "--impl", metavar="PATH",
+        help="the submission to run it on (its output is shown step by step); "
+        "default: the reference model",
+    )
     r.add_argument("--format", choices=FORMATS, default="text", help=FORMAT_HELP)
-    r.add_argument("--timeout", type=float, default=1.0)
+    r.add_argument(
+        "--timeout", type=float, default=1.0, metavar="SECONDS",
+        help="time limit of one submission call (default 1)",
+    )
 
     sub.add_parser("specs", help="list the standard spec library")
 
+    v = sub.add_parser(
+        "vocab", help="list what a spec of a subsystem can name: records, state, operations"
+    )
+    v.add_argument(
+        "subsystem", metavar="SUBSYSTEM", choices=sorted(registry.SUBSYSTEMS),
+        help="one of: " + ", ".join(sorted(registry.SUBSYSTEMS)),
+    )
+
     k = sub.add_parser("conform", help="run the reference model against the live Linux kernel")
-    k.add_argument("--seed", type=int, default=0)
-    k.add_argument("--ops", type=int, default=2000)
+    k.add_argument("--seed", type=int, default=0, help="random seed of the operations (default 0)")
+    k.add_argument(
+        "--ops", type=int, default=2000, help="operations to run on both (default 2000)"
+    )
     return p
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
     try:
-        if args.command in (None, "check"):
-            if args.command is None:
-                args = _parser().parse_args(["check"])
+        if args.command is None:
+            parser.print_help()
+            return EXIT_ERROR
+        if args.command == "check":
             return _check(args)
         if args.command == "replay":
             return _replay(args)
         if args.command == "specs":
             return _specs()
+        if args.command == "vocab":
+            return _vocab(args.subsystem)
         if args.command == "conform":
             return _conform(args)
     except SpecError as err:
         print(err.render(), file=sys.stderr)
+        detail = err.to_json()
+        detail["message"] = f"{detail.pop('kind')}: {detail['message']}"
+        _json_error(args, {"kind": "spec", **detail})
         return EXIT_ERROR
     except UsageError as err:
         print(f"mmcheck: error: {err}", file=sys.stderr)
+        _json_error(args, {"kind": "usage", "message": str(err)})
         return EXIT_ERROR
     except KeyboardInterrupt:
         print("mmcheck: interrupted", file=sys.stderr)
@@ -162,6 +209,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         return EXIT_ERROR
     return EXIT_ERROR
+
+
+def _json_error(args: argparse.Namespace, error: dict[str, object]) -> None:
+    """Under --format json, the error as a JSON object on stdout (docs/json-format.md)."""
+    if getattr(args, "format", None) != "json":
+        return
+    doc = {"format": 1, "mmcheck": __version__, "error": error, "exit_code": EXIT_ERROR}
+    sys.stdout.write(json.dumps(doc, indent=2) + "\n")
+    sys.stdout.flush()
 
 
 def _load_specs(paths: Sequence[str], subsystem: str | None) -> list[CheckedSpec]:
@@ -338,6 +394,13 @@ def _specs() -> int:
         print(f"{f}  ({c.subsystem}): {c.spec.doc}")
         for p in c.spec.properties:
             print(f"  {p.name:<32} {p.doc}")
+    return EXIT_OK
+
+
+def _vocab(subsystem: str) -> int:
+    from mmcheck.checker.vocab import render_vocabulary
+
+    sys.stdout.write(render_vocabulary(subsystem))
     return EXIT_OK
 
 

@@ -13,12 +13,26 @@ from collections.abc import Mapping
 from typing import Any
 
 from hypothesis import strategies as st
+from mmcheck.checker.formats.pictures.buddy import render_svg  # noqa: F401 (HTML picture)
 from mmcheck.checker.systems import ModelSystem, Problem, SandboxedSystem
 from mmcheck.checker.trace import Step
 from mmcheck.model.buddy import BuddyAllocator, IllegalChoice, snapshot_from_free_area
 
 SUBSYSTEM = "buddy"
 CONTRACT_CLASS = "BuddyAllocator"
+# How a submission exposes each state name (`mmcheck vocab buddy`): with a free_area()
+# method every name comes from its own free lists (and the blocks alloc returned);
+# without one, from the reference model following its choices.
+SUBMISSION_VIEW = {
+    "free": "its free_area() lists; without free_area(), the reference following it",
+    "free_area": "its free_area() lists; without free_area(), the reference following it",
+    "free_pages": "the pages its free_area() lists hold (duplicates counted)",
+    "allocated": "own: the blocks alloc returned and free has not taken back",
+    "pages": "implied by its free_area() lists: PageBuddy and order on each listed pfn, "
+             "refcount 1 on allocated heads; nothing else of struct page",
+    "buddy_pages": "implied by its free_area() lists",
+    "used_pages": "implied by the blocks alloc returned",
+}
 OPERATIONS = ("alloc", "free")
 
 

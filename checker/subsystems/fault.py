@@ -29,6 +29,7 @@ from typing import Any
 
 from hypothesis import strategies as st
 from mmcheck.checker import decode
+from mmcheck.checker.formats.pictures.fault import render_svg  # noqa: F401 (HTML picture)
 from mmcheck.checker.subsystems._vm import Converted, Divergence, convert, pick, plain_int
 from mmcheck.checker.systems import ModelSystem, Problem, SandboxedSystem
 from mmcheck.checker.trace import Step
@@ -48,6 +49,13 @@ from mmcheck.model.vocabulary import Snapshot
 
 SUBSYSTEM = "fault"
 CONTRACT_CLASS = "Kernel"
+# How a submission exposes each state name (`mmcheck vocab fault`): only these
+# three are its own; every other name is the reference Kernel following its steps.
+SUBMISSION_VIEW = {
+    "free_pages": "own: its free_pages()",
+    "boot_free_pages": "own: free_pages() when it was made",
+    "frames": "own: its frame() at every page the trace read or wrote",
+}
 OPERATIONS = ("spawn", "fork", "exit", "mmap", "munmap", "mprotect", "read", "write")
 ALLOWED = {
     "spawn": ("OSError",), "fork": ("ValueError", "OSError"), "exit": ("ValueError",),

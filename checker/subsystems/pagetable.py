@@ -30,6 +30,7 @@ from typing import Any
 
 from hypothesis import strategies as st
 from mmcheck.checker import decode
+from mmcheck.checker.formats.pictures.pagetable import render_svg  # noqa: F401 (HTML picture)
 from mmcheck.checker.subsystems._vm import (
     Converted,
     Divergence,
@@ -55,6 +56,15 @@ from mmcheck.model.mmu import MODES, PageFault, PageTable, Pte, Table
 
 SUBSYSTEM = "pagetable"
 CONTRACT_CLASS = "PageTable"
+# How a submission exposes each state name (`mmcheck vocab pagetable`).
+SUBMISSION_VIEW = {
+    "ptes": "own: its walk() at every address the trace used",
+    "table_pages": "own: its table_pages()",
+    "tables": "own: the pages it holds from the checker's allocator (level 0)",
+    "root": "own: the first page it took from the allocator (-1 if none)",
+    "entries": "no: always [] for a submission (its tables are not visible)",
+    "tlb": "no: always [] for a submission (its TLB is not visible)",
+}
 OPERATIONS = ("map", "unmap", "translate")
 ALLOWED = {"map": ("ValueError", "MemoryError"), "unmap": ("ValueError",),
            "translate": ("PageFault", "ValueError")}

@@ -28,6 +28,7 @@ from typing import Any
 
 from hypothesis import strategies as st
 from mmcheck.checker import decode
+from mmcheck.checker.formats.pictures.vma import render_svg  # noqa: F401 (HTML picture)
 from mmcheck.checker.subsystems._vm import (
     Converted,
     Divergence,
@@ -51,6 +52,20 @@ from mmcheck.model.vma import AddressSpace, IllegalPlacement, snapshot_from_vmas
 
 SUBSYSTEM = "vma"
 CONTRACT_CLASS = "AddressSpace"
+# How a submission exposes each state name (`mmcheck vocab vma`).
+SUBMISSION_VIEW = {
+    "vmas": "own: its vmas()",
+    "listed": "own: its vmas(), in the order it lists them",
+    "gaps": "own: computed from its vmas()",
+    "map_count": "own: the number of areas vmas() lists",
+    "areas": "partly: start, end and prot (as vm_flags) from vmas(); pgoff, file, "
+             "anon_vma and chain are 0 (a submission has no such state)",
+    "errno": "own: the errno of its last OSError",
+    "task_size": "own: its constructor's argument",
+    "mmap_min_addr": "own: its constructor's argument",
+    "max_map_count": "no: the default (65530), whatever the submission enforces",
+    "mmap_base": "no: computed from task_size as Linux does without randomisation",
+}
 OPERATIONS = ("mmap", "munmap", "mprotect")
 RETURNS = {"mmap": "int", "munmap": "none", "mprotect": "none"}
 

@@ -9,7 +9,6 @@ run the installed console script to prove the entry point works.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import re
@@ -20,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from mmcheck.checker import cli
 from mmcheck.checker.sandbox.client import Submission
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -46,27 +44,6 @@ def assert_clean_error(result: Any, *needles: str) -> None:
 
 
 # ---------------------------------------------------------------- no arguments, specs
-
-
-def test_no_arguments_checks_the_standard_library_on_the_reference(
-        mmcheck: Run, monkeypatch: pytest.MonkeyPatch) -> None:
-    """`mmcheck` alone is `mmcheck check`: the standard library against the reference
-    model. Its default budget is 20 s; the options are cut to 1 s here."""
-    real = cli._options
-    seen: list[Any] = []
-
-    def small(args: Any) -> Any:
-        options = real(args)
-        seen.append(options)
-        return dataclasses.replace(options, budget=1.0, save_dir=None)
-
-    monkeypatch.setattr(cli, "_options", small)
-    result = mmcheck()
-    assert result.code == 0, result.out + result.err
-    assert seen and seen[0].engines == ("hypothesis",) and seen[0].impl_arg is None
-    assert "buddy specs against the reference model" in result.out
-    assert "spec: spec/lib/buddy.mm" in result.out
-    assert "VIOLATED" not in result.out and result.out.rstrip().endswith("result: OK")
 
 
 def test_check_with_small_budget_flags_holds(mmcheck: Run) -> None:

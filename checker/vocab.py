@@ -1,0 +1,65 @@
+"""`mmcheck vocab SUBSYSTEM`: every name a spec of that subsystem can use.
+
+Records with their fields, state names with their types, operations with their
+signatures, each with what it means (from the model's Vocabulary), and for each
+state name whether a submission exposes it: "own" (computed from the
+submission's own answers), "partly"/"no" (what the spec sees instead), or "the
+reference" (the reference model following the submission's steps, so a
+property about it checks the model, not the submission). The last column comes
+from the driver's SUBMISSION_VIEW.
+"""
+
+from __future__ import annotations
+
+import textwrap
+
+from mmcheck.checker import subsystems
+from mmcheck.model import registry
+
+WRAP = 76
+
+
+def submission_view(subsystem: str, name: str) -> str:
+    """How a submission of `subsystem` exposes state name `name`, in words."""
+    driver = subsystems.driver(subsystem)
+    view = getattr(driver, "SUBMISSION_VIEW", None) if driver is not None else None
+    if driver is None:
+        return "no: no submission of this subsystem can be checked yet"
+    if view is None:
+        return "unknown"
+    return view.get(name, "the reference model following the submission's steps")
+
+
+def render_vocabulary(subsystem: str) -> str:
+    vocab = registry.vocabulary(subsystem)
+    if vocab is None:
+        return f"{subsystem}: no model serves this subsystem\n"
+    out = [f"spec {subsystem}: {vocab.doc}", ""]
+    cls = registry.SUBSYSTEMS[subsystem][1]
+    out.append(f"A submission defines class {cls} (docs/contract.md).")
+    out.append("")
+    out.append("records (fields are read as r.field; build one as Name{field: value}):")
+    for r in vocab.records:
+        fields = ", ".join(f"{n}: {t}" for n, t in r.fields)
+        out.append(f"  {r.name}{{{fields}}}")
+        out.extend(_wrapped(r.doc, 6))
+    out.append("")
+    out.append("state (names a property reads; old(NAME) in an action is the value before):")
+    for v in vocab.state:
+        out.append(f"  {v.name}: {v.type}")
+        out.extend(_wrapped(v.doc, 6))
+        out.extend(_wrapped("submission: " + submission_view(subsystem, v.name), 6))
+    out.append("")
+    out.append("operations (`after OP(args) returns r:` in an action; raised(X) when it raised):")
+    for op in vocab.operations:
+        params = ", ".join(f"{n}: {t}" for n, t in op.params)
+        raises = f" raises {', '.join(op.raises)}" if op.raises else ""
+        out.append(f"  {op.name}({params}) -> {op.returns}{raises}")
+        out.extend(_wrapped(op.doc, 6))
+    return "\n".join(out) + "\n"
+
+
+def _wrapped(text: str, indent: int) -> list[str]:
+    if not text:
+        return []
+    return textwrap.wrap(text, WRAP, initial_indent=" " * indent, subsequent_indent=" " * indent)
