@@ -126,7 +126,7 @@ def replay_report(
         if result.violation is not None:
             cx = confirm(
                 "replay", trace, result.violation, specs, make_system, driver, options, target,
-                skip=skip,
+                skip=skip, shrink=False,  # a replay shows the trace it was given
             )
             cx.confirmed = result.violation.property == (prop or result.violation.property)
             again = ["mmcheck", "replay", trace_path, *spec_args]
