@@ -128,7 +128,15 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument(
         "--no-timing",
         action="store_true",
-        help="leave timings out of the text report (for golden files)",
+        help="leave timings out of the text report and show no progress (for golden files)",
+    )
+    c.add_argument(
+        "--progress",
+        choices=["auto", "bar", "lines", "none"],
+        default="auto",
+        help="progress on stderr while engines run: bar (a live display), lines (a plain line "
+        "every few seconds), none; auto (default): bar when stdout is a terminal, else lines; "
+        "never with --format json",
     )
 
     r = sub.add_parser("replay", help="run a saved counterexample trace again")
@@ -259,11 +267,19 @@ def _options(args: argparse.Namespace) -> CheckOptions:
 
 
 def _check(args: argparse.Namespace) -> int:
+    from mmcheck.checker.progress import display
+
     options = _options(args)
-    if args.impl:
-        reports = [check_submission(args.impl, args.specs, options)]
-    else:
-        reports = check_reference(args.specs, options, shared_budget=args.budget is None)
+    shown = display(args.progress, args.format, not args.no_timing)
+    options.progress = shown
+    try:
+        if args.impl:
+            reports = [check_submission(args.impl, args.specs, options)]
+        else:
+            reports = check_reference(args.specs, options, shared_budget=args.budget is None)
+    finally:
+        if shown is not None:
+            shown.close()
     _emit(reports, args.format, not args.no_timing)
     return max(r.exit_code for r in reports)
 

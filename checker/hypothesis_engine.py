@@ -116,6 +116,7 @@ class _Search:
         self.order: list[tuple[str, str]] = []
         self.deadline = 0.0
         self.seed = 0
+        self.tick: Callable[[], None] | None = None  # called as each trace starts
 
     def record(self, trace: Trace, v: Violation) -> None:
         key = v.key
@@ -141,6 +142,8 @@ class _Search:
                 if time.monotonic() > search.deadline and search.options.traces is None:
                     reject()  # the budget is spent: end the chunk quickly
                 search.stats.traces += 1
+                if search.tick is not None:
+                    search.tick()
                 self.setup_args = setup
                 self.view = driver.View(setup)
                 self.monitor = Monitor(search.specs, search.stats, search.skip)
@@ -191,11 +194,23 @@ def run_hypothesis(
     make_system: Callable[[Mapping[str, int]], System],
     options: HypothesisOptions,
     on_found: Callable[[Found], None] | None = None,
+    on_progress: Callable[[RunStats, int, float], None] | None = None,
 ) -> HypothesisResult:
-    """Search random traces until the budget is spent or enough violations are found."""
+    """Search random traces until the budget is spent or enough violations are found.
+    on_progress(stats, violations, elapsed) is called after each chunk of traces."""
     search = _Search(specs, driver, make_system, options)
     start = time.monotonic()
     search.deadline = start + options.budget
+    if on_progress is not None:
+        last = [start]
+
+        def tick() -> None:  # at most twice a second, between traces
+            now = time.monotonic()
+            if now - last[0] >= 0.5:
+                last[0] = now
+                on_progress(search.stats, len(search.order), now - start)
+
+        search.tick = tick
     chunks = 0
     interrupted = False
     stopped = ""
@@ -228,6 +243,8 @@ def run_hypothesis(
                 pass  # the violation itself is in search.best
             new = search.order[reported:]
             reported = len(search.order)
+            if on_progress is not None:
+                on_progress(search.stats, reported, time.monotonic() - start)
             for key in new:
                 found = search.best[key]
                 if on_found is not None:

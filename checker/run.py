@@ -25,9 +25,10 @@ from mmcheck.checker.hypothesis_engine import (
     run_hypothesis,
 )
 from mmcheck.checker.minimise import DEFAULT_REPLAYS, Replayed, minimise
+from mmcheck.checker.progress import ProgressEvent, ProgressSink
 from mmcheck.checker.report import Counterexample, EngineRun, Report
 from mmcheck.checker.systems import System
-from mmcheck.checker.trace import Trace, Violation
+from mmcheck.checker.trace import RunStats, Trace, Violation
 from mmcheck.spec.loader import CheckedSpec
 
 
@@ -47,6 +48,7 @@ class CheckOptions:
     timeout_per_call: float = 1.0
     steps: int = 40
     command: Sequence[str] = field(default_factory=lambda: ["mmcheck", "check"])
+    progress: ProgressSink | None = None  # checker/progress.py: where engines report how far
     spec_args: Sequence[str] = ()
     impl_arg: str | None = None
     minimise: int = DEFAULT_REPLAYS  # replays the trace minimiser may spend per counterexample
@@ -199,11 +201,26 @@ def check(
     )
     if "hypothesis" in options.engines:
         _run_hypothesis(report, specs, driver, make_system, options, target_name)
+        _tell_done(report, "hypothesis", options)
     if "z3" in options.engines:
         from mmcheck.checker.z3_engine import run_z3_for_report
 
         run_z3_for_report(report, specs, driver, make_system, options, target_name, is_submission)
+        _tell_done(report, "z3", options)
     return report
+
+
+def _tell_done(report: Report, engine: str, options: CheckOptions) -> None:
+    """The engine's last progress event: what its run counted, marked done."""
+    run = next((r for r in report.runs if r.engine == engine), None)
+    if options.progress is None or run is None:
+        return
+    stats = run.stats or RunStats()
+    exercised = sum(1 for st in stats.properties.values() if st.live)
+    violations = sum(1 for c in report.counterexamples if c.engine == engine)
+    options.progress(ProgressEvent(engine, report.target, report.subsystem, stats.traces,
+                                   stats.steps, exercised, len(report.properties), violations,
+                                   run.elapsed, options.budget, done=True))
 
 
 def _run_hypothesis(
@@ -217,7 +234,9 @@ def _run_hypothesis(
     hopts = HypothesisOptions(
         seed=options.seed, budget=options.budget, max_pages=options.max_pages, steps=options.steps
     )
-    result = run_hypothesis(specs, driver, make_system, hopts)
+    result = run_hypothesis(
+        specs, driver, make_system, hopts, on_progress=_progress_of(report, "hypothesis", options)
+    )
     report.stats.merge(result.stats)
     for f in result.found:
         report.counterexamples.append(
@@ -253,6 +272,23 @@ def _run_hypothesis(
             details,
         )
     )
+
+
+def _progress_of(
+    report: Report, engine: str, options: CheckOptions
+) -> Callable[[RunStats, int, float], None] | None:
+    """The engine's progress callback: its counts as a ProgressEvent to options.progress."""
+    sink = options.progress
+    if sink is None:
+        return None
+
+    def tell(stats: RunStats, violations: int, elapsed: float) -> None:
+        exercised = sum(1 for st in stats.properties.values() if st.live)
+        sink(ProgressEvent(engine, report.target, report.subsystem, stats.traces, stats.steps,
+                           exercised, len(report.properties), violations, elapsed,
+                           options.budget))
+
+    return tell
 
 
 def load_saved_trace(path: Path) -> tuple[dict[str, Any], Trace, str | None]:

@@ -63,3 +63,25 @@ def _wrapped(text: str, indent: int) -> list[str]:
     if not text:
         return []
     return textwrap.wrap(text, WRAP, initial_indent=" " * indent, subsequent_indent=" " * indent)
+
+
+def vocabulary_doc() -> str:
+    """docs/vocabulary.md: every subsystem's vocabulary, as `mmcheck vocab` prints it."""
+    out = [
+        "# Vocabulary of every subsystem",
+        "",
+        "What a spec of each subsystem can name, exactly as `mmcheck vocab SUBSYSTEM`",
+        "prints it (generated from the models' vocabularies and the drivers'",
+        "SUBMISSION_VIEW; tests/unit/test_docs.py checks that this file is current:",
+        "regenerate it with `python -c 'from mmcheck.checker.vocab import vocabulary_doc;",
+        "print(vocabulary_doc(), end=\"\")' > docs/vocabulary.md`).",
+        "",
+        "The `submission:` line of each state name says what a spec sees when the",
+        "target is a submission: `own` values come from the submission's answers; a",
+        "name marked `the reference model following the submission's steps` is the",
+        "model's state, so a property about it checks the model, not the submission",
+        "(write properties about a submission with the `own` names).",
+    ]
+    for subsystem in sorted(registry.SUBSYSTEMS):
+        out += ["", f"## {subsystem}", "", "```", render_vocabulary(subsystem).rstrip(), "```"]
+    return "\n".join(out) + "\n"
