@@ -164,6 +164,19 @@ def render_json(reports: Sequence[Report]) -> str:
     )
 
 
+def step_texts(trace: Trace) -> list[tuple[str, str]]:
+    """Each step as every format prints it: the call and its outcome, numbers decoded."""
+    sub = trace.subsystem
+    return [
+        (
+            decode.call_text(sub, s.op, s.args),
+            f"raised {s.raised}" if s.raised is not None
+            else f"-> {decode.result_text(sub, s.op, s.result)}",
+        )
+        for s in trace.steps
+    ]
+
+
 def render_counterexample(c: Counterexample, number: int) -> list[str]:
     v = c.violation
     where = f"{v.spec_path}:{v.line}" if v.spec_path else "the contract"
@@ -185,12 +198,10 @@ def render_counterexample(c: Counterexample, number: int) -> list[str]:
     out.append(f"  {sub} setup: {decode.setup_text(sub, c.trace.setup)}")
     if v.step < 0:
         out.append("  the initial state already breaks it")
-    calls = [decode.call_text(sub, s.op, s.args) for s in c.trace.steps]
-    width = max((len(text) for text in calls), default=0)
-    for i, (s, call) in enumerate(zip(c.trace.steps, calls, strict=True)):
+    texts = step_texts(c.trace)
+    width = max((len(call) for call, _ in texts), default=0)
+    for i, (call, outcome) in enumerate(texts):
         mark = "   <- here" if i == v.step else ""
-        outcome = (f"raised {s.raised}" if s.raised is not None
-                   else f"-> {decode.result_text(sub, s.op, s.result)}")
         out.append(f"  {i:>4}  {call:<{width}}  {outcome}{mark}")
     out.append("")
     out.append("  why:")

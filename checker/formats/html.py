@@ -22,11 +22,17 @@ from collections.abc import Mapping, Sequence
 from html import escape
 from typing import Any
 
-from mmcheck.checker import subsystems
+from mmcheck.checker import decode, subsystems
 from mmcheck.checker.explain import format_value
 from mmcheck.checker.formats.states import state_names, step_states
 from mmcheck.checker.formats.svg import Focus
-from mmcheck.checker.report import Counterexample, Report, property_rows, render_counterexample
+from mmcheck.checker.report import (
+    Counterexample,
+    Report,
+    property_rows,
+    render_counterexample,
+    step_texts,
+)
 
 from mmcheck import __version__
 
@@ -146,11 +152,12 @@ def _counterexample(ri: int, n: int, r: Report, c: Counterexample) -> str:
     states = step_states(c)
     start = min(max(v.step + 1, 0), max(len(states) - 1, 0))
     where = f" ({v.spec_path}:{v.line})" if v.spec_path else ""
+    setup = decode.setup_text(c.trace.subsystem, c.trace.setup)
     out = [f'<div class="cx" id="{cid}" data-property="{escape(v.property)}" '
            f'data-failing="{start}">',
            f"<h3>Counterexample {n}: {escape(v.property)}{escape(where)}</h3>",
            f"<p>{escape(v.doc)}</p>",
-           f"<p>{escape(c.trace.subsystem)} setup: {escape(c.trace.setup_text())}; found by "
+           f"<p>{escape(c.trace.subsystem)} setup: {escape(setup)}; found by "
            f"{escape(c.engine)}; " + ("reproduced on a fresh instance" if c.confirmed
                                       else "NOT reproduced on a fresh instance") + "</p>",
            '<div class="cx-body">', _steps(c, start), _frames(cid, c, states, start), "</div>",
@@ -164,11 +171,11 @@ def _counterexample(ri: int, n: int, r: Report, c: Counterexample) -> str:
 
 def _steps(c: Counterexample, start: int) -> str:
     items = ['<li class="step" data-index="0">setup</li>']
-    for i, s in enumerate(c.trace.steps):
+    for i, (call, outcome) in enumerate(step_texts(c.trace)):
         failing = " failing" if i == c.violation.step else ""
         mark = "  \u2190 here" if failing else ""
         items.append(f'<li class="step{failing}" data-index="{i + 1}">{i:>4}  '
-                     f"{escape(s.call_text())} {escape(s.outcome_text())}{mark}</li>")
+                     f"{escape(call)} {escape(outcome)}{mark}</li>")
     return '<ul class="steps">' + "".join(items) + "</ul>"
 
 
@@ -179,10 +186,10 @@ def _frames(cid: str, c: Counterexample, states: list[Mapping[str, Any]], start:
     failing = c.trace.steps[i] if 0 <= i < len(c.trace.steps) else None
     focus = Focus(tuple(c.violation.explanation), failing)
     frames = []
+    texts = step_texts(c.trace)
     for i, state in enumerate(states):
         label = "initial state" if i == 0 else (
-            f"after step {i - 1}: {c.trace.steps[i - 1].call_text()} "
-            f"{c.trace.steps[i - 1].outcome_text()}")
+            f"after step {i - 1}: {texts[i - 1][0]} {texts[i - 1][1]}")
         if draw is not None:
             picture = draw(state, focus)
         else:
@@ -209,8 +216,7 @@ def _diff(cid: str, c: Counterexample, states: list[Mapping[str, Any]]) -> str:
         if _same(old, new):
             continue
         rows.append(f"<tr><td>{escape(name)}</td><td>{_change(old, new)}</td></tr>")
-    step = c.trace.steps[i]
-    head = f"<h4>what step {i} ({escape(step.call_text())}) changed</h4>"
+    head = f"<h4>what step {i} ({escape(step_texts(c.trace)[i][0])}) changed</h4>"
     if not rows:
         return f'<div id="{cid}-diff">{head}<p>nothing: the state is the same after it</p></div>'
     return f'<div id="{cid}-diff">{head}<table class="diff">' + "".join(rows) + "</table></div>"

@@ -16,7 +16,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from mmcheck.checker.report import Counterexample, Report, property_rows, render_counterexample
+from mmcheck.checker import decode
+from mmcheck.checker.report import (
+    Counterexample,
+    Report,
+    property_rows,
+    render_counterexample,
+    step_texts,
+)
 
 from mmcheck import __version__
 
@@ -109,15 +116,14 @@ def _message(r: Report, c: Counterexample, n: int) -> str:
 
 def _code_flow(c: Counterexample, where: dict[str, Any]) -> dict[str, Any]:
     steps = []
-    for i, s in enumerate(c.trace.steps):
+    for i, (call, outcome) in enumerate(step_texts(c.trace)):
         mark = " (the property breaks here)" if i == c.violation.step else ""
         steps.append({
-            "location": {**where, "message": {"text": f"step {i}: {s.call_text()} "
-                                                      f"{s.outcome_text()}{mark}"}},
+            "location": {**where, "message": {"text": f"step {i}: {call} {outcome}{mark}"}},
             "executionOrder": i,
             "importance": "essential" if i == c.violation.step else "important",
         })
     if not steps:
         steps.append({"location": {**where, "message": {"text": "the initial state"}}})
-    setup = f"{c.trace.subsystem} setup: {c.trace.setup_text()}"
+    setup = f"{c.trace.subsystem} setup: {decode.setup_text(c.trace.subsystem, c.trace.setup)}"
     return {"message": {"text": setup}, "threadFlows": [{"locations": steps}]}

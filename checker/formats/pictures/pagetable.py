@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from mmcheck.checker.decode import pte_flags_text
 from mmcheck.checker.formats.svg import Focus, rect, svg, text
 from mmcheck.model import linux
 from mmcheck.model.mmu import MODES
@@ -44,20 +45,16 @@ def render_svg(state: Mapping[str, Any], focus: Focus) -> str:
             y += ROW
         leaf = next((p for p in state["ptes"] if p.va == va & ~0xFFF), None)
         body.append(text(10, y + 12, "leaf (walk): " + (
-            f"pfn {leaf.pfn:#x}, " + _names(leaf.flags) if leaf is not None else "none"),
+            f"pfn {leaf.pfn:#x}, " + pte_flags_text(leaf.flags) if leaf is not None else "none"),
             class_="label", id="walk-leaf"))
         tlb = next((t for t in state["tlb"] if t.va == va & ~0xFFF), None)
         if tlb is not None:
-            cached = f"pfn {tlb.pfn:#x}, " + _names(tlb.flags)
+            cached = f"pfn {tlb.pfn:#x}, " + pte_flags_text(tlb.flags)
         else:
             cached = "no entry" if entries else "(not exposed by a submission)"
         body.append(text(10, y + 28, "TLB: " + cached, class_="label", id="walk-tlb"))
         y += 36
     return svg(WIDTH, y + 8, body, class_="picture pagetable")
-
-
-def _names(flags: int) -> str:
-    return "|".join(n for n, bit in BITS if flags & bit) or "0"
 
 
 def _level_row(y: float, name: str, table: int | None, index: int, entry: Any,
