@@ -215,7 +215,8 @@ def _diff(cid: str, c: Counterexample, states: list[Mapping[str, Any]]) -> str:
         old, new = before[name], after[name]
         if _same(old, new):
             continue
-        rows.append(f"<tr><td>{escape(name)}</td><td>{_change(old, new)}</td></tr>")
+        change = _change(old, new, c.trace.subsystem, name)
+        rows.append(f"<tr><td>{escape(name)}</td><td>{change}</td></tr>")
     head = f"<h4>what step {i} ({escape(step_texts(c.trace)[i][0])}) changed</h4>"
     if not rows:
         return f'<div id="{cid}-diff">{head}<p>nothing: the state is the same after it</p></div>'
@@ -237,15 +238,20 @@ def _same(a: Any, b: Any) -> bool:
     return a == b
 
 
-def _change(old: Any, new: Any) -> str:
+def _change(old: Any, new: Any, subsystem: str, name: str) -> str:
+    """old -> new for a value; the elements removed and added for a collection."""
+
+    def shown(v: Any) -> str:
+        return escape(format_value(v, subsystem=subsystem, name=name))
+
     io, inew = _items(old), _items(new)
     if io is None or inew is None:
-        return f'<span class="removed">{escape(format_value(old))}</span> \u2192 ' \
-               f'<span class="added">{escape(format_value(new))}</span>'
+        return (f'<span class="removed">{shown(old)}</span> \u2192 '
+                f'<span class="added">{shown(new)}</span>')
     gone = [x for x in io if x not in inew]
     came = [x for x in inew if x not in io]
-    lines = [f'<div class="removed">- {escape(format_value(x))}</div>' for x in gone[:12]]
-    lines += [f'<div class="added">+ {escape(format_value(x))}</div>' for x in came[:12]]
+    lines = [f'<div class="removed">- {shown(x)}</div>' for x in gone[:12]]
+    lines += [f'<div class="added">+ {shown(x)}</div>' for x in came[:12]]
     if len(gone) > 12 or len(came) > 12:
         lines.append(f"<div>... ({len(gone)} removed, {len(came)} added in all)</div>")
     return "".join(lines) or "(same elements, another order)"

@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from mmcheck.checker.decode import errno_text
 from mmcheck.checker.formats.svg import Focus, rect, svg, text
 from mmcheck.model.linux import MAP_SHARED, PAGE_SIZE
 
@@ -35,7 +36,8 @@ def render_svg(state: Mapping[str, Any], focus: Focus) -> str:
     vmas = sorted(state["vmas"], key=lambda v: (v.start, v.end))
     low, high = int(state["mmap_min_addr"]), int(state["task_size"])
     body = [text(10, 14, f"mmap_min_addr {low:#x} .. task_size {high:#x}; "
-                         f"{len(vmas)} area(s); errno {state['errno']}", class_="caption")]
+                         f"{len(vmas)} area(s); errno {errno_text(state['errno'])}",
+                 class_="caption")]
     marked = focus.numbers("start", "end", "addr")
     items = _row(vmas, low, high)
     widths = [_width(kind, a, b) for kind, a, b, _ in items]
