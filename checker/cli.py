@@ -25,6 +25,7 @@ from pathlib import Path
 
 from mmcheck.checker import subsystems
 from mmcheck.checker.formats import FORMATS, render
+from mmcheck.checker.grade.store import UnsafeOutput
 from mmcheck.checker.report import Report
 from mmcheck.checker.run import (
     CheckOptions,
@@ -167,6 +168,25 @@ def _parser() -> argparse.ArgumentParser:
         "subsystem", metavar="SUBSYSTEM", choices=sorted(registry.SUBSYSTEMS),
         help="one of: " + ", ".join(sorted(registry.SUBSYSTEMS)),
     )
+    g = sub.add_parser(
+        "grade",
+        help="grade submissions on an assignment's rubric (scores, Gradescope, feedback)",
+        description="Grade each SUBMISSION (a .py file, a package folder, a Gradescope-style "
+        "folder with submission/ inside, or a folder of those, one per student) on the "
+        "rubric of ASSIGNMENT (a TOML file, see examples/assignment/assignment.toml). "
+        "Already graded submissions are skipped: rerun to resume.",
+    )
+    g.add_argument("assignment", metavar="ASSIGNMENT.toml")
+    g.add_argument("submissions", nargs="+", metavar="SUBMISSION")
+    g.add_argument("--out", default=".mmcheck/grade", metavar="DIR",
+                   help="where grades, feedback and score tables go (default .mmcheck/grade)")
+    g.add_argument("--jobs", type=int, default=None, metavar="N",
+                   help="submissions graded in parallel (default: the CPUs of this machine)")
+    g.add_argument("--backend", choices=["process", "dask"], default="process",
+                   help="process pool here, or Dask (needs mmcheck[cluster])")
+    g.add_argument("--scheduler", metavar="ADDRESS",
+                   help="Dask scheduler of a cluster (default: a local one)")
+    g.add_argument("--format", choices=["table", "json"], default="table")
 
     k = sub.add_parser("conform", help="run the reference model against the live Linux kernel")
     k.add_argument("--seed", type=int, default=0, help="random seed of the operations (default 0)")
@@ -191,6 +211,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _specs()
         if args.command == "vocab":
             return _vocab(args.subsystem)
+        if args.command == "grade":
+            return _grade(args)
         if args.command == "conform":
             return _conform(args)
     except SpecError as err:
@@ -199,7 +221,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         detail["message"] = f"{detail.pop('kind')}: {detail['message']}"
         _json_error(args, {"kind": "spec", **detail})
         return EXIT_ERROR
-    except UsageError as err:
+    except (UsageError, UnsafeOutput) as err:
         print(f"mmcheck: error: {err}", file=sys.stderr)
         _json_error(args, {"kind": "usage", "message": str(err)})
         return EXIT_ERROR
@@ -402,6 +424,42 @@ def replay_file(
         trace_path, spec_args, impl, timeout, driver, trace, prop, specs,
         [c.path for c in specs_checked], _open_submission,
     )
+
+
+def _grade(args: argparse.Namespace) -> int:
+    import json
+
+    from mmcheck.checker.grade import batch, feedback
+    from mmcheck.checker.grade.assignment import AssignmentError
+    from mmcheck.checker.grade.assignment import load as load_assignment
+    from mmcheck.checker.grade.score import load_specs
+    try:
+        assignment = load_assignment(args.assignment)
+        load_specs(assignment)
+        jobs = batch.discover([Path(p) for p in args.submissions])
+    except (AssignmentError, FileNotFoundError, ValueError) as err:
+        raise UsageError(str(err)) from None
+    if not jobs:
+        raise UsageError("no submission found in " + ", ".join(args.submissions))
+    workers = args.jobs or batch.default_workers()
+    try:
+        grades = batch.run_batch(Path(args.assignment), jobs, Path(args.out), workers,
+                                 args.backend, args.scheduler)
+    except KeyboardInterrupt:
+        print(f"mmcheck: interrupted; the grades written so far are in {args.out}, "
+              "run the same command again to grade the rest", file=sys.stderr)
+        return EXIT_INCONCLUSIVE
+    if args.format == "json":
+        print(json.dumps([g.to_json() for g in grades], indent=2))
+    else:
+        sys.stdout.write(feedback.table(grades))
+        print(f"\ngrades, feedback and Gradescope results: {args.out}/STUDENT/; "
+              f"tables: {args.out}/scores.csv, scores.json")
+        layers = sorted({x for g in grades for x in g.layers})
+        missing = [x[1:] for x in layers if x.startswith("-")]
+        if missing:
+            print("isolation layers NOT in force: " + "; ".join(missing))
+    return EXIT_OK
 
 
 def _specs() -> int:

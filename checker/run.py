@@ -118,18 +118,15 @@ def confirm(
     replay_cmd = ""
     path = None
     if options.save_dir is not None:
-        path = options.save_dir / _slug(target_name) / f"{_slug(shown.property)}.json"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(
-            json.dumps(
-                {
-                    "trace": trace.to_json(),
-                    "property": shown.property,
-                    "specs": list(options.spec_args),
-                },
-                indent=2,
-            )
-            + "\n"
+        from mmcheck.checker.grade.store import make_folder, write_atomic
+
+        # never through a symlink someone planted in the output folder
+        folder = make_folder(options.save_dir / _slug(target_name))
+        path = write_atomic(
+            folder,
+            f"{_slug(shown.property)}.json",
+            {"trace": trace.to_json(), "property": shown.property,
+             "specs": list(options.spec_args)},
         )
         parts = ["mmcheck", "replay", str(path), *options.spec_args]
         if options.impl_arg:

@@ -1,0 +1,339 @@
+"""Grade one submission: one independent search per rubric item.
+
+Each item gets a fresh worker and its own Hypothesis search with the same seed
+and the same number of traces (work, not time), checking only its own
+properties (the others are skipped). A trace on which the submission hits a
+problem that another item grades (a crash, a hang, an illegal choice) is
+dropped from this item's search and not counted: one bug costs the points of
+the item that describes it, not of every item it would hide. An item whose
+traces were mostly dropped was not tested: it scores nothing ("not
+established"), so a submission that crashes at once never collects the points
+of properties it never reached. Robustness items keep the problems met on a
+step the contract answers with an error (a crash or an accepted double free
+there is exactly their failure) and drop the others.
+"""
+
+from __future__ import annotations
+
+import shlex
+import time
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from hypothesis import reject
+from mmcheck.checker import subsystems
+from mmcheck.checker.evaluate import CompiledSpec
+from mmcheck.checker.grade.assignment import PROBLEM_KINDS, Assignment, AssignmentError, Item
+from mmcheck.checker.grade.store import slug, write_atomic
+from mmcheck.checker.hypothesis_engine import Found, HypothesisOptions, run_hypothesis
+from mmcheck.checker.report import render_counterexample
+from mmcheck.checker.run import CheckOptions, confirm
+from mmcheck.checker.sandbox.protocol import clean
+from mmcheck.spec.errors import SpecError
+from mmcheck.spec.loader import CheckedSpec
+from mmcheck.spec.loader import load as load_spec
+
+GRADE_FORMAT = 1
+
+
+@dataclass
+class ItemResult:
+    """The verdict on one rubric item."""
+
+    name: str
+    score: float
+    max_score: float
+    status: str  # passed | failed | partial | not established
+    summary: str  # one line a student reads first
+    visible: bool = True
+    details: list[str] = field(default_factory=list)  # trace, why, state of memory
+    replay: str = ""  # the command that replays it on the student's machine
+    trace_file: str = ""  # the trace, relative to the student's feedback folder
+    traces: int = 0  # traces checked (after dropping those another item grades)
+    dropped: int = 0
+
+
+@dataclass
+class Grade:
+    """All items of one submission, as saved and as every output format reads it."""
+
+    student: str
+    submission: str
+    assignment: str
+    score: float
+    max_score: float
+    items: list[ItemResult]
+    layers: list[str] = field(default_factory=list)  # isolation in force
+    error: str = ""  # why nothing could be graded (did not load...)
+    output: str = ""  # the last lines the submission printed
+    format: int = GRADE_FORMAT
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Grade:
+        fields = dict(data)
+        fields["items"] = [ItemResult(**i) for i in data["items"]]
+        return cls(**fields)
+
+
+class _ConstructorProblem(Exception):
+    """The submission's constructor raised or crashed for this setup."""
+
+    def __init__(self, setup: Mapping[str, int], kind: str, text: str) -> None:
+        super().__init__(text)
+        self.setup = dict(setup)
+        self.kind = kind
+
+
+class _Avoiding:
+    """A System that drops (Hypothesis `reject`) every trace on which the wrapped
+    system hits a problem of a kind in `avoid`, remembering the first of them.
+
+    Problems on a step that the contract answers with an error (the reference
+    model, following the submission's choices, raises there) belong to the
+    robustness items: `error_clauses` "keep" counts them (a robustness item),
+    "drop" drops them (a problem item, when the rubric has robustness items),
+    "" treats them like any other."""
+
+    def __init__(self, inner: Any, reference: Any, avoid: frozenset[str],
+                 error_clauses: str, seen: dict[str, Any]) -> None:
+        self.inner = inner
+        self.reference = reference
+        self.avoid = avoid
+        self.error_clauses = error_clauses
+        self.seen = seen
+
+    def apply(self, op: str, args: tuple[int, ...], expect: Any = None) -> Any:
+        step, problem = self.inner.apply(op, args, expect)
+        ref_step, ref_problem = self.reference.apply(op, args, step)
+        if problem is None:
+            return step, problem
+        if ref_problem is not None:  # it could not follow the choice: what would it do?
+            ref_step, _ = self.reference.apply(op, args)  # (the trace ends here anyway)
+        error_clause = ref_step.raised is not None and self.error_clauses
+        if (problem.kind in self.avoid and error_clause != "keep") or error_clause == "drop":
+            self.seen["dropped"] += 1
+            self.seen.setdefault("first", f"{op}{args!r}: {problem.title}")
+            reject()
+        return step, problem
+
+    def snapshot(self) -> Any:
+        return self.inner.snapshot()
+
+    def close(self) -> None:
+        self.inner.close()
+        self.reference.close()
+
+
+@dataclass
+class _Context:
+    assignment: Assignment
+    checked: list[CheckedSpec]
+    specs: list[CompiledSpec]
+    driver: Any
+    properties: dict[str, str]  # name -> spec path
+    hidden: set[str]
+    out_dir: Path | None
+    submission: Path
+    student: str
+
+
+def load_specs(assignment: Assignment) -> tuple[list[CheckedSpec], dict[str, str], set[str]]:
+    """The assignment's specs, checked against its rubric. Raises AssignmentError."""
+    checked = []
+    for path in assignment.all_specs:
+        try:
+            checked.append(load_spec(str(path)))
+        except SpecError as e:
+            raise AssignmentError(e.render()) from None
+    wrong = [str(c.path) for c in checked if c.subsystem != assignment.subsystem]
+    if wrong:
+        raise AssignmentError(f"{assignment.path}: {', '.join(wrong)} state properties of "
+                              f"another subsystem than {assignment.subsystem}")
+    if subsystems.driver(assignment.subsystem) is None:
+        raise AssignmentError(f"{assignment.path}: no engine drives the "
+                              f"{assignment.subsystem} subsystem")
+    properties = {p.name: str(c.path) for c in checked for p in c.spec.properties}
+    hidden_paths = {str(p) for p in assignment.hidden_specs}
+    hidden = {p.name for c in checked if str(c.path) in hidden_paths for p in c.spec.properties}
+    for item in assignment.items:
+        unknown = [p for p in item.properties if p not in properties]
+        if unknown:
+            raise AssignmentError(f"{assignment.path}: item '{item.name}' names "
+                                  f"{', '.join(unknown)}, which no spec of the assignment "
+                                  "states")
+    return checked, properties, hidden
+
+
+def grade(assignment: Assignment, submission: Path, student: str | None = None,
+          out_dir: Path | None = None) -> Grade:
+    """Grade `submission` on every rubric item. Writes the traces of lost items
+    into `out_dir` (a folder the caller made) when given."""
+    from mmcheck.checker.sandbox import LoadError, Submission
+
+    checked, properties, hidden = load_specs(assignment)
+    student = student or submission.stem
+    driver = subsystems.driver(assignment.subsystem)
+    ctx = _Context(assignment, checked, [CompiledSpec(c) for c in checked], driver, properties,
+                   hidden, out_dir, submission, student)
+    limits = assignment.limits
+    try:
+        sub = Submission.open(submission, timeout_per_call=limits.call_seconds,
+                              memory_limit_mb=limits.memory_mb, load_timeout=30.0)
+    except LoadError as e:
+        return _nothing(ctx, f"the submission did not load: {e}", _load_details(e))
+    try:
+        if driver.CONTRACT_CLASS not in sub.classes():
+            have = ", ".join(sub.classes()) or "none of the contract classes"
+            return _nothing(ctx, f"the submission defines {have}, not "
+                                 f"{driver.CONTRACT_CLASS}", [], list(sub.layers))
+        deadline = time.monotonic() + limits.submission_seconds
+        results = []
+        for index, item in enumerate(assignment.items):
+            if index:
+                sub.restart()  # every item starts from a fresh process
+            if time.monotonic() > deadline:
+                results.append(_result(item, 0.0, "not established",
+                                       f"not graded: the submission's time limit "
+                                       f"({limits.submission_seconds:g} s) ran out"))
+                continue
+            results.append(_grade_item(ctx, sub, item, deadline))
+        output = clean(sub.stdout.strip(), 1000)
+        layers = list(sub.layers)
+    finally:
+        sub.close()
+    return Grade(student, str(submission), assignment.name, _total(results),
+                 assignment.max_score, results, layers, "", output)
+
+
+def _total(results: list[ItemResult]) -> float:
+    return round(sum(r.score for r in results), 4)
+
+
+def _load_details(e: Exception) -> list[str]:
+    lines = []
+    text = getattr(e, "traceback", "") or getattr(e, "stderr", "")
+    if text:
+        lines += clean(text, 4000).splitlines()[-20:]
+    return lines
+
+
+def _nothing(ctx: _Context, why: str, details: list[str], layers: list[str] | None = None
+             ) -> Grade:
+    """Every item at zero, with the reason (a load error, compile errors...)."""
+    results = [_result(item, 0.0, "not established", why, details) for item in
+               ctx.assignment.items]
+    return Grade(ctx.student, str(ctx.submission), ctx.assignment.name, 0.0,
+                 ctx.assignment.max_score, results, layers or [], why)
+
+
+def _result(item: Item, score: float, status: str, summary: str,
+            details: list[str] | None = None, **kw: Any) -> ItemResult:
+    return ItemResult(item.name, round(score, 4), item.points, status, clean(summary, 500),
+                      item.visible, details or [], **kw)
+
+
+def _plan(ctx: _Context, item: Item) -> tuple[frozenset[str], frozenset[str], str]:
+    """(properties to skip, problem kinds whose traces are dropped, what to do with
+    problems on error-clause steps: see _Avoiding) for `item`."""
+    if item.properties:
+        skip = frozenset(ctx.properties) - set(item.properties)
+        return skip, frozenset(PROBLEM_KINDS), "keep" if item.robustness else ""
+    robust = any(i.robustness for i in ctx.assignment.items)
+    return (frozenset(ctx.properties), frozenset(PROBLEM_KINDS) - set(item.problems),
+            "drop" if robust else "")
+
+
+def _grade_item(ctx: _Context, sub: Any, item: Item, deadline: float) -> ItemResult:
+    effort = ctx.assignment.effort
+    skip, avoid, error_clauses = _plan(ctx, item)
+    seen: dict[str, Any] = {"dropped": 0}
+
+    def make_system(setup: Mapping[str, int]) -> Any:
+        from mmcheck.checker.sandbox import ConstructorFailed
+
+        if not sub.alive:
+            sub.restart()
+        try:
+            system = ctx.driver.SubmissionSystem(sub, setup)
+        except ConstructorFailed as e:
+            kind = "timeout" if e.outcome.status.value == "timeout" else "crash"
+            if kind in avoid:
+                seen["dropped"] += 1
+                seen.setdefault("first", f"the constructor: {e.outcome.describe()}")
+                reject()
+            raise _ConstructorProblem(setup, kind, str(e)) from None
+        return _Avoiding(system, ctx.driver.ReferenceSystem(setup), avoid, error_clauses, seen)
+
+    options = HypothesisOptions(seed=effort.seed, budget=max(1.0, deadline - time.monotonic()),
+                                steps=effort.steps, max_pages=effort.max_pages,
+                                traces=effort.traces, skip=skip, max_counterexamples=1,
+                                traces_per_chunk=min(25, effort.traces))
+    try:
+        result = run_hypothesis(ctx.specs, ctx.driver, make_system, options)
+    except _ConstructorProblem as e:
+        setup = ", ".join(f"{k}={v}" for k, v in e.setup.items())
+        return _result(item, 0.0, "failed", f"{ctx.driver.CONTRACT_CLASS}({setup}): {e}")
+    mine = [f for f in result.found if f.violation.property in item.properties
+            or f.violation.kind in item.problems
+            or (item.robustness and f.violation.kind in PROBLEM_KINDS)]
+    checked = result.stats.traces - seen["dropped"]
+    if mine:
+        return _lost(ctx, sub, item, mine[0], result, checked, seen["dropped"])
+    counts = dict(traces=checked, dropped=seen["dropped"])
+    if result.stats.traces == 0:
+        return _result(item, 0.0, "not established", "not tested: the engine generated no "
+                       "trace (is [effort] max_pages too small for the subsystem?)", **counts)
+    if checked < effort.min_checked * effort.traces:
+        why = seen.get("first", "")
+        return _result(item, 0.0, "not established",
+                       f"not tested: only {checked} of {result.stats.traces} traces ran "
+                       f"without a problem another item grades" + (f" ({why})" if why else ""),
+                       **counts)
+    vacuous = [p for p in item.properties
+               if result.stats.properties.get(p) is None or result.stats.properties[p].live == 0]
+    if vacuous:
+        return _result(item, 0.0, "not established",
+                       f"not tested: {', '.join(vacuous)} never applied in {checked} traces "
+                       "(vacuous)", **counts)
+    what = ", ".join(item.properties) or "no " + "/".join(item.problems)
+    return _result(item, item.points, "passed",
+                   f"{what}: held in {checked} random traces ({effort.steps} steps each)",
+                   **counts)
+
+
+def _lost(ctx: _Context, sub: Any, item: Item, found: Found, result: Any, checked: int,
+          dropped: int) -> ItemResult:
+    """The failed item with its minimal trace, replayed on a fresh instance."""
+
+    def make_system(setup: Mapping[str, int]) -> Any:
+        sub.restart()  # the replay gets a fresh process, as the student's replay does
+        return ctx.driver.SubmissionSystem(sub, setup)
+
+    options = CheckOptions(save_dir=None, spec_args=[], impl_arg=str(ctx.submission))
+    cx = confirm("hypothesis", found.trace, found.violation, ctx.specs, make_system, ctx.driver,
+                 options, ctx.student, seed=found.seed, skip=found.skipped)
+    v = cx.violation
+    held = [p for p in item.properties if p != v.property
+            and p not in {f.violation.property for f in result.found}]
+    score = item.points * len(held) / len(item.properties) if item.partial and \
+        item.properties else 0.0
+    status = "partial" if score > 0 else "failed"
+    summary = f"{v.property}: {v.doc}" if v.doc else v.property
+    lines = render_counterexample(cx, 1)[2:]
+    lines = [x for x in lines if not x.lstrip().startswith(("reproduce:", "replay:"))]
+    trace_file = replay = ""
+    if ctx.out_dir is not None and item.visible and v.property not in ctx.hidden:
+        trace_file = f"{slug(item.name)}.json"
+        data = {"trace": cx.trace.to_json(), "property": v.property,
+                "specs": [Path(p).name for p in map(str, ctx.assignment.specs)]}
+        write_atomic(ctx.out_dir, trace_file, data)
+        specs = [str(p.name) for p in ctx.assignment.specs if "spec/lib" not in str(p)]
+        replay = shlex.join(["mmcheck", "replay", trace_file, *specs,
+                             "--impl", ctx.submission.name])
+    return _result(item, score, status, summary, [clean(x, 300) for x in lines],
+                   replay=replay, trace_file=trace_file, traces=checked, dropped=dropped)

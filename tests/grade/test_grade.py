@@ -1,0 +1,159 @@
+"""`mmcheck grade`: assignment files, independent verdicts per rubric item,
+determinism under load, batch outputs (Gradescope, CSV, JSON, feedback) and
+resuming. The assignment is tests/grade/fixtures/tiny.toml (little effort);
+the submissions are those of examples/assignment/submissions/."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from mmcheck.checker.grade import batch, feedback
+from mmcheck.checker.grade.assignment import AssignmentError, load
+from mmcheck.checker.grade.score import grade
+
+HERE = Path(__file__).resolve().parent
+TINY = HERE / "fixtures" / "tiny.toml"
+SUBS = HERE.parents[1] / "examples" / "assignment" / "submissions"
+
+
+def _scores(g) -> dict[str, float]:  # noqa: ANN001
+    return {i.name: i.score for i in g.items}
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list]:
+    """correct, no_merge and trusting_free graded once as a batch (2 workers)."""
+    root = tmp_path_factory.mktemp("grade")
+    subs = root / "subs"
+    subs.mkdir()
+    for name in ("correct", "no_merge", "trusting_free"):
+        (subs / f"{name}.py").write_bytes((SUBS / f"{name}.py").read_bytes())
+    out = root / "out"
+    jobs = batch.discover([subs])
+    grades = batch.run_batch(TINY, jobs, out, workers=2)
+    return out, grades
+
+
+def test_each_bug_costs_only_its_own_item(graded) -> None:  # noqa: ANN001
+    _, grades = graded
+    by = {g.student: _scores(g) for g in grades}
+    assert by["correct"] == {"coalescing": 4, "shape": 2, "robustness": 2,
+                             "no crashes or hangs": 1, "refinement": 1}
+    # no_merge: coalescing only; trusting_free accepts double frees: robustness
+    # only, and its free lists are still tested (and right) for the other items
+    assert by["no_merge"] == {**by["correct"], "coalescing": 0}
+    assert by["trusting_free"] == {**by["correct"], "robustness": 0}
+    tf = next(g for g in grades if g.student == "trusting_free")
+    shape = next(i for i in tf.items if i.name == "shape")
+    assert shape.dropped > 0 and shape.traces >= 5  # bad frees were avoided, not ignored
+
+
+def test_batch_outputs(graded) -> None:  # noqa: ANN001
+    out, grades = graded
+    results = json.loads((out / "no_merge" / "results.json").read_text())
+    assert results["score"] == 6 and len(results["tests"]) == 5
+    lost = next(t for t in results["tests"] if t["name"] == "coalescing")
+    assert set(lost) >= {"name", "score", "max_score", "status", "output", "visibility"}
+    assert lost["status"] == "failed" and "coalesced" in lost["output"]
+    assert "mmcheck replay coalescing.json --impl no_merge.py" in lost["output"]
+    trace = json.loads((out / "no_merge" / "coalescing.json").read_text())
+    assert trace["property"] == "coalesced" and trace["trace"]["steps"]
+    page = (out / "no_merge" / "feedback.html").read_text()
+    assert "<script" not in page and "http" not in page.split("</head>")[1]
+    assert "state" in (out / "no_merge" / "feedback.md").read_text()  # the picture of memory
+    csv_lines = (out / "scores.csv").read_text().splitlines()
+    assert csv_lines[0].startswith("student,score,max_score,error,coalescing")
+    rows = json.loads((out / "scores.json").read_text())
+    assert [r["student"] for r in rows] == ["correct", "no_merge", "trusting_free"]
+    assert feedback.prairielearn(grades[1])["score"] == pytest.approx(0.6)
+
+
+def test_a_rerun_grades_nothing_again(graded) -> None:  # noqa: ANN001
+    out, grades = graded
+    before = (out / "correct" / "grade.json").stat().st_mtime_ns
+    again = batch.run_batch(TINY, batch.discover([out.parent / "subs"]), out, workers=1)
+    assert [g.to_json() for g in again] == [g.to_json() for g in grades]
+    assert (out / "correct" / "grade.json").stat().st_mtime_ns == before
+
+
+def test_same_score_and_feedback_under_load(graded) -> None:  # noqa: ANN001
+    """Effort is work (traces), not time: a CPU hog changes nothing."""
+    _, grades = graded
+    first = next(g for g in grades if g.student == "no_merge")
+    hogs = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(2)]
+    try:
+        again = grade(load(TINY), SUBS / "no_merge.py", "no_merge")
+    finally:
+        for h in hogs:
+            h.kill()
+            h.wait()
+    a, b = first.to_json(), again.to_json()
+    for g in (a, b):  # where the files were written is not part of the verdict
+        g.pop("submission")
+        for item in g["items"]:
+            item["replay"] = item["trace_file"] = ""
+    assert a == b
+
+
+def test_a_submission_that_does_not_load_scores_zero_everywhere(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.py"
+    bad.write_text("import sys\nsys.exit(0)\n")
+    g = grade(load(TINY), bad)
+    assert g.score == 0 and "did not load" in g.error
+    assert all(i.status == "not established" for i in g.items)
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("[assignment]\nsubsystem = 'buddy'\nspecs = ['std:buddy.mm']\n"
+     "[[item]]\nname = 'a'\nproperties = ['coalesced']\npoints = 1\n",
+     "no item grades the problem kind(s) crash, timeout, protocol, refinement"),
+    ("[assignment]\nsubsystem = 'buddy'\nspecs = ['std:buddy.mm']\n"
+     "[[item]]\nname = 'a'\nproblems = ['crash', 'timeout', 'protocol', 'refinement']\n"
+     "points = 'ten'\n", "points must be float, not str"),
+    ("[assignment]\nsubsystem = 'buddy'\nspecs = ['std:buddy.mm']\n[effort]\ntrace = 3\n",
+     "[effort] has no field 'trace'"),
+    ("[assignment\n", "not valid TOML"),
+    ("[assignment]\nsubsystem = 'buddy'\nspecs = ['nope.mm']\n", "nope.mm does not exist"),
+])
+def test_assignment_errors_say_what_is_wrong(tmp_path: Path, text: str, message: str) -> None:
+    f = tmp_path / "a.toml"
+    f.write_text(text)
+    with pytest.raises(AssignmentError, match=None) as err:
+        load(f)
+    assert message in str(err.value)
+
+
+def test_cli_unknown_property_is_a_usage_error(mmcheck, tmp_path: Path) -> None:  # noqa: ANN001
+    f = tmp_path / "a.toml"
+    f.write_text("[assignment]\nsubsystem = 'buddy'\nspecs = ['std:buddy.mm']\n"
+                 "[[item]]\nname = 'x'\nproperties = ['coalesed']\npoints = 1\n"
+                 "[[item]]\nname = 'p'\nproblems = ['crash', 'timeout', 'protocol', "
+                 "'refinement']\npoints = 1\n")
+    result = mmcheck("grade", str(f), str(SUBS / "correct.py"), "--out", str(tmp_path / "o"))
+    assert result.code == 2 and "names coalesed, which no spec" in result.err
+
+
+def test_output_folder_that_is_a_symlink_is_refused(mmcheck, tmp_path: Path) -> None:  # noqa: ANN001
+    target = tmp_path / "elsewhere"
+    target.mkdir()
+    (tmp_path / "out").symlink_to(target)
+    result = mmcheck("grade", str(TINY), str(SUBS / "correct.py"), "--out",
+                     str(tmp_path / "out"))
+    assert result.code == 2 and "symlink" in result.err
+    assert list(target.iterdir()) == []
+
+
+def test_writes_replace_a_planted_symlink_instead_of_following_it(tmp_path: Path) -> None:
+    from mmcheck.checker.grade.store import write_atomic
+
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious\n")
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "grade.json").symlink_to(victim)
+    write_atomic(tmp_path / "out", "grade.json", {"score": 1})
+    assert victim.read_text() == "precious\n"
+    assert not (tmp_path / "out" / "grade.json").is_symlink()
