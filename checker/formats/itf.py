@@ -116,4 +116,6 @@ def render_itf(reports: Sequence[Report]) -> str:
 
 def write_itf(path: Path, target: str, c: Counterexample) -> None:
     """The ITF file of `c` (beside its saved trace: NAME.itf.json next to NAME.json)."""
-    path.write_text(json.dumps(itf_trace(target, c), indent=1) + "\n")
+    from mmcheck.checker.grade.store import write_atomic  # never through a planted symlink
+
+    write_atomic(path.parent, path.name, json.dumps(itf_trace(target, c), indent=1) + "\n")
