@@ -28,7 +28,6 @@ from mmcheck.checker.report import (
 from mmcheck import __version__
 
 SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
-INFO_URI = "https://github.com/mmcheck/mmcheck"
 
 
 def render_sarif(reports: Sequence[Report]) -> str:
@@ -63,7 +62,6 @@ def render_sarif(reports: Sequence[Report]) -> str:
                     "driver": {
                         "name": "mmcheck",
                         "version": __version__,
-                        "informationUri": INFO_URI,
                         "rules": list(rules.values()),
                     }
                 },
