@@ -176,8 +176,10 @@ def _parser() -> argparse.ArgumentParser:
         "rubric of ASSIGNMENT (a TOML file, see examples/assignment/assignment.toml). "
         "Already graded submissions are skipped: rerun to resume.",
     )
-    g.add_argument("assignment", metavar="ASSIGNMENT.toml")
-    g.add_argument("submissions", nargs="+", metavar="SUBMISSION")
+    g.add_argument("assignment", metavar="ASSIGNMENT.toml",
+                   help="the assignment file: rubric items, specs and budgets")
+    g.add_argument("submissions", nargs="+", metavar="SUBMISSION",
+                   help="submission files or folders to grade")
     g.add_argument("--out", default=".mmcheck/grade", metavar="DIR",
                    help="where grades, feedback and score tables go (default .mmcheck/grade)")
     g.add_argument("--jobs", type=int, default=None, metavar="N",
@@ -186,7 +188,8 @@ def _parser() -> argparse.ArgumentParser:
                    help="process pool here, or Dask (needs mmcheck[cluster])")
     g.add_argument("--scheduler", metavar="ADDRESS",
                    help="Dask scheduler of a cluster (default: a local one)")
-    g.add_argument("--format", choices=["table", "json"], default="table")
+    g.add_argument("--format", choices=["table", "json"], default="table",
+                   help="what to print on stdout: a score table (default) or JSON")
 
     k = sub.add_parser("conform", help="run the reference model against the live Linux kernel")
     k.add_argument("--seed", type=int, default=0, help="random seed of the operations (default 0)")
