@@ -355,7 +355,7 @@ def _subsystem_of(sub, path: str) -> str:  # noqa: ANN001
         raise UsageError(
             f"{path} defines {have}; mmcheck can check "
             + ", ".join(registry.SUBSYSTEMS[s][1] for s in subsystems.MODULES)
-            + " submissions (see shared/contract.md)"
+            + " submissions (see docs/contract.md)"
         )
     return drivable[0]
 
@@ -380,7 +380,8 @@ def check_submission(impl: str, spec_paths: Sequence[str], options: CheckOptions
                 sub.restart()
             return driver.SubmissionSystem(sub, setup)
 
-        report = check(specs, subsystem, make_system, impl, options, True)
+        hidden = driver.hidden_names(sub) if hasattr(driver, "hidden_names") else frozenset()
+        report = check(specs, subsystem, make_system, impl, options, True, hidden)
         if sub.stdout.strip():
             report.notes.append(
                 "the submission printed to stdout (last lines): "

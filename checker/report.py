@@ -112,6 +112,8 @@ class Report:
     properties: list[tuple[str, str, int]] = field(default_factory=list)  # (spec, name, line)
     notes: list[str] = field(default_factory=list)
     step_output: list[StepOutput] = field(default_factory=list)  # replay of a submission
+    # property -> why this submission cannot show it (checker/observable.py)
+    not_observable: dict[str, str] = field(default_factory=dict)
 
     @property
     def exit_code(self) -> int:
@@ -129,6 +131,8 @@ class Report:
                     "checks": st.checks if st else 0,
                     "non_vacuous": st.live if st else 0,
                     "violated": any(c.violation.property == name for c in self.counterexamples),
+                    "observable": name not in self.not_observable,
+                    "not_observable": self.not_observable.get(name),
                     "z3": next(
                         (r.property_status.get(name) for r in self.runs if r.engine == "z3"), None
                     ),
@@ -282,7 +286,7 @@ class PropertyRow:
     spec: str
     name: str
     line: int
-    status: str  # FAIL | ok | VACUOUS | unchecked | unknown
+    status: str  # FAIL | ok | VACUOUS | unchecked | unknown | n/a (not observable)
     checks: int
     live: int
     z3: str
@@ -300,6 +304,8 @@ def property_rows(r: Report) -> list[PropertyRow]:
         z3 = z3run.property_status.get(name, "") if z3run is not None else ""
         if name in violated:
             status = "FAIL"
+        elif name in r.not_observable:
+            status = "n/a"
         elif concrete:
             status = "ok" if live else "VACUOUS" if checks else "unchecked"
         else:
@@ -330,6 +336,12 @@ def _property_table(r: Report) -> list[str]:
         out.append(f"  {row.status:<9} {row.name:<{width}}{counts}  line {row.line}{z3col}")
         if row.status == "VACUOUS":
             vacuous.append(row.name)
+    if r.not_observable:
+        out.append(
+            f"  n/a: {len(r.not_observable)} propert{'y' if len(r.not_observable) == 1 else 'ies'}"
+            " not observable on this submission (white-box, or reading what it does not"
+            " show; docs/contract.md, \"Verdicts on white-box properties\")"
+        )
     if vacuous:
         out.append(
             "  warning: VACUOUS properties were evaluated but never exercised (an empty "

@@ -26,6 +26,7 @@ from mmcheck.checker.hypothesis_engine import (
 )
 from mmcheck.checker.minimise import DEFAULT_REPLAYS, Replayed, minimise
 from mmcheck.checker.progress import ProgressEvent, ProgressSink
+from mmcheck.checker.observable import not_observable, observable_part
 from mmcheck.checker.report import Counterexample, EngineRun, Report
 from mmcheck.checker.systems import System
 from mmcheck.checker.trace import RunStats, Trace, Violation
@@ -177,7 +178,7 @@ def _pfns_in(lines: Sequence[str]) -> set[int]:
     return {int(m) for line in lines for m in re.findall(r"pfn=(\d+)", line)}
 
 
-def property_rows(specs: Sequence[CompiledSpec]) -> list[tuple[str, str, int]]:
+def property_rows(specs: Sequence[CompiledSpec | CheckedSpec]) -> list[tuple[str, str, int]]:
     return [(c.spec.path, p.name, p.span.line) for c in specs for p in c.spec.properties]
 
 
@@ -188,13 +189,22 @@ def check(
     target_name: str,
     options: CheckOptions,
     is_submission: bool,
+    hidden: frozenset[str] = frozenset(),
 ) -> Report:
+    """Check `checked` on the systems `make_system` makes. On a submission,
+    properties it cannot show (checker/observable.py: `[white-box]` ones, and
+    those reading a name in `hidden`) are reported as not observable, unchecked."""
     driver = subsystems.driver(subsystem)
     if driver is None:
         raise UsageError(f"no engine can drive the {subsystem} subsystem yet")
-    specs = [CompiledSpec(c) for c in checked]
+    rows = property_rows(checked)
+    skip: dict[str, str] = {}
+    if is_submission:
+        for c in checked:
+            skip.update(not_observable(c, hidden))
+    specs = [CompiledSpec(observable_part(c, skip)) for c in checked]
     report = Report(
-        target_name, subsystem, [c.path for c in checked], properties=property_rows(specs)
+        target_name, subsystem, [c.path for c in checked], properties=rows, not_observable=skip
     )
     if "hypothesis" in options.engines:
         _run_hypothesis(report, specs, driver, make_system, options, target_name)

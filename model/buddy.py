@@ -1,6 +1,6 @@
 """The reference buddy page allocator, as mm/page_alloc.c runs it for one zone.
 
-`BuddyAllocator` implements the contract in shared/contract.md and follows
+`BuddyAllocator` implements the contract in docs/contract.md and follows
 Linux name by name, so it can be read next to the kernel:
 
     boot          memblock_free_all -> __free_pages_memory -> __free_pages_core:

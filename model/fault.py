@@ -1,6 +1,6 @@
 """The reference page-fault handling: processes, demand paging and copy-on-write.
 
-`Kernel` implements the contract's Kernel (shared/contract.md) on top of the
+`Kernel` implements the contract's Kernel (docs/contract.md) on top of the
 address space (model/vma.py, one `AddressSpace` per process), the MMU
 (model/mmu.py, one 4-level `PageTable` per process, so present user PTEs are
 real entries) and the buddy allocator (model/buddy.py, all physical memory:
@@ -146,12 +146,13 @@ PAGE_READONLY_EXEC = PAGE_COPY_EXEC
 
 
 class Segfault(Exception):
-    """SIGSEGV: `address` (si_addr), `code` (si_code: SEGV_MAPERR outside every
-    area, SEGV_ACCERR against its protection, SEGV_PKUERR against a protection
-    key, SI_KERNEL for a non-canonical address) and `error_code` (the x86
-    page-fault error code the signal frame carries; 0 for a #GP)."""
+    """SIGSEGV, code first as the contract's Segfault(code, va): `code` (si_code:
+    SEGV_MAPERR outside every area, SEGV_ACCERR against its protection,
+    SEGV_PKUERR against a protection key, SI_KERNEL for a non-canonical
+    address), `address` (si_addr) and `error_code` (the x86 page-fault error
+    code the signal frame carries; 0 for a #GP)."""
 
-    def __init__(self, address: int, code: int, error_code: int = 0) -> None:
+    def __init__(self, code: int, address: int, error_code: int = 0) -> None:
         self.address = address
         self.code = code
         self.error_code = error_code
@@ -208,8 +209,9 @@ def _canonical(va: int) -> bool:
 class Kernel:
     """Processes with anonymous memory over `npages` page frames."""
 
-    def __init__(self, npages: int, *, pku: bool = True) -> None:
+    def __init__(self, npages: int, *, pku: bool = True, map_droppable: bool = False) -> None:
         self.npages = npages
+        self.map_droppable = map_droppable  # MAP_DROPPABLE as Linux 6.11+ (AddressSpace)
         self.pku = pku
         self.buddy = BuddyAllocator(npages)
         self._refcount: dict[int, int] = {}
@@ -296,7 +298,8 @@ class Kernel:
 
     def spawn(self) -> int:
         """A new process with an empty address space; OSError(ENOMEM) without a pgd page."""
-        return self._new_task(AddressSpace(exec_only_pkey=self.pku)).pid
+        return self._new_task(AddressSpace(exec_only_pkey=self.pku,
+                                           map_droppable=self.map_droppable)).pid
 
     def fork(self, pid: int) -> int:
         """A copy of process `pid` (dup_mmap, copy_page_range); the child's pid.
@@ -324,10 +327,10 @@ class Kernel:
             return
         for va, pfn, flags in parent.pgd.walk_range(vma.vm_start, vma.vm_end):
             if pfn == self.zero_pfn:
-                child.pgd.map(va, pfn, flags & ~_PAGE_ACCESSED)
+                child.pgd.install(va, pfn, flags & ~_PAGE_ACCESSED)
                 continue
             cow = flags & ~_PAGE_RW
-            child.pgd.map(va, pfn, cow & ~_PAGE_ACCESSED)  # pte_mkold
+            child.pgd.install(va, pfn, cow & ~_PAGE_ACCESSED)  # pte_mkold
             if flags & _PAGE_RW:
                 parent.pgd.set_pte(va, pfn, cow)  # ptep_set_wrprotect + flush
             self._refcount[pfn] += 1
@@ -449,7 +452,7 @@ class Kernel:
         if not _is_int(va) or not 0 <= va < 1 << 64:
             raise ValueError(f"{va!r} is not a 64-bit address")
         if not _canonical(va):
-            raise Segfault(va, SI_KERNEL, 0)  # #GP, not #PF
+            raise Segfault(SI_KERNEL, va, 0)  # #GP, not #PF
         self._check_pkey(task, va, write)
         for _ in range(2):
             try:
@@ -470,7 +473,7 @@ class Kernel:
         code = X86_PF_USER | (X86_PF_WRITE if write else 0)
         if task.pgd.walk(va) is not None:
             code |= X86_PF_PROT | X86_PF_PK
-        raise Segfault(va, SEGV_PKUERR, code)
+        raise Segfault(SEGV_PKUERR, va, code)
 
     def _do_user_addr_fault(self, task: Task, va: int, code: int) -> None:
         """The #PF handler: SIGSEGV, or handle_mm_fault so that a retry succeeds."""
@@ -478,9 +481,9 @@ class Kernel:
             code |= X86_PF_PROT  # sanitize_error_code: hide the kernel's layout
         vma = task.mm.vma_lookup(va)
         if vma is None:
-            raise Segfault(va, SEGV_MAPERR, code)
+            raise Segfault(SEGV_MAPERR, va, code)
         if self._access_error(code, vma):
-            raise Segfault(va, SEGV_ACCERR, code)
+            raise Segfault(SEGV_ACCERR, va, code)
         self._handle_pte_fault(task, vma, va & ~(PAGE_SIZE - 1), bool(code & X86_PF_WRITE))
 
     @staticmethod
@@ -513,11 +516,11 @@ class Kernel:
         """A first touch of a private page: the zero page for a read, a new page for a write."""
         prot = vm_get_page_prot(vma.prot, False)
         if not write:
-            task.pgd.map(va, self.zero_pfn, prot | _PAGE_SPECIAL)  # no anon_vma, no counts
+            task.pgd.install(va, self.zero_pfn, prot | _PAGE_SPECIAL)  # no anon_vma, no counts
             return
         pfn = self._alloc_page("anon")
         try:
-            task.pgd.map(va, pfn, prot | _PAGE_RW | _PAGE_DIRTY)
+            task.pgd.install(va, pfn, prot | _PAGE_RW | _PAGE_DIRTY)
         except MemoryError:
             self._put_page(pfn)
             raise
@@ -565,7 +568,7 @@ class Kernel:
         if pfn is None:
             pfn = cache[pgoff] = self._alloc_page("shmem")
         try:
-            task.pgd.map(va, pfn, flags)
+            task.pgd.install(va, pfn, flags)
         except MemoryError:
             if new:
                 del cache[pgoff]

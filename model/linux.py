@@ -1,4 +1,4 @@
-"""Numbers Linux on x86 uses, in one place (see ../shared/contract.md)."""
+"""Numbers Linux on x86 uses, in one place (see docs/contract.md)."""
 
 PAGE_SHIFT = 12
 PAGE_SIZE = 1 << PAGE_SHIFT

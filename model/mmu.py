@@ -1,6 +1,6 @@
 """The reference MMU: x86 page tables with 2, 3, 4 and 5 levels, and a TLB.
 
-`PageTable` implements the contract's page table (shared/contract.md) and is
+`PageTable` implements the contract's page table (docs/contract.md) and is
 what `Kernel` (model/fault.py) gives each process. Linux's names throughout:
 
     mode      levels  index bits (top first)  entries  NX   addresses
@@ -98,13 +98,15 @@ _LOW_FLAGS = PAGE_SIZE - 1
 
 
 class PageFault(Exception):
-    """The CPU raised #PF: `address` (CR2) and the x86 error `code` (P=1 W=2 U=4 I=16).
+    """The CPU raised #PF: the x86 error `code` (P=1 W=2 U=4 I=16) and `address` (CR2).
 
     P is set when the walk found every entry present and the rights forbade
-    the access; clear when some entry on the way was not present.
+    the access; clear when some entry on the way was not present, or when the
+    mode cannot translate the address at all (docs/contract.md [PT-TRANSLATE-BAD]).
+    Code first, as the contract's PageFault(code, va).
     """
 
-    def __init__(self, address: int, code: int) -> None:
+    def __init__(self, code: int, address: int) -> None:
         self.address = address
         self.code = code
         bits = [name for bit, name in ((X86_PF_PROT, "PROT"), (X86_PF_WRITE, "WRITE"),
@@ -232,6 +234,14 @@ class PageTable:
                 f"table_pages={self.table_pages()}, tlb={len(self.tlb)})")
 
     # ---- addresses ------------------------------------------------------------
+
+    def translatable(self, va: object) -> bool:
+        """Whether the mode can translate `va` (what _check_va accepts)."""
+        try:
+            self._check_va("translate", va)
+        except ValueError:
+            return False
+        return True
 
     def _check_va(self, op: str, va: object) -> int:
         """`va` if the mode can translate it; ValueError otherwise."""
@@ -376,7 +386,17 @@ class PageTable:
     # ---- the contract -------------------------------------------------------
 
     def map(self, va: int, pfn: int, flags: int) -> None:
-        """mappages for one page: install the leaf entry `pfn | flags` at `va`.
+        """mappages for one page: install the leaf entry `pfn | flags | _PAGE_PRESENT`.
+
+        The contract's map ORs in _PAGE_PRESENT (docs/contract.md [PT-MAP]); the
+        Kernel model installs entries as Linux's set_pte_at does with `install`.
+        """
+        if _is_int(flags) and flags >= 0:
+            flags |= _PAGE_PRESENT
+        self.install(va, pfn, flags)
+
+    def install(self, va: int, pfn: int, flags: int) -> None:
+        """set_pte_at for a new entry: install the leaf entry `pfn | flags` at `va`.
 
         `flags` is stored as given (Linux's set_pte_at adds nothing): an entry
         without _PAGE_PRESENT is installed but not present, as a PROT_NONE PTE
@@ -406,11 +426,13 @@ class PageTable:
         Then, as zap_pte_range + tlb_finish_mmu do, flush the page's TLB entry
         (unless `tlb_flush_on_unmap` is off) and give back the tables left
         empty (unless `free_empty_tables` is off). ValueError for an unaligned
-        or untranslatable `va`.
+        `va`; None for an aligned one the mode cannot translate, since nothing
+        can be mapped there (docs/contract.md [PT-UNMAP-BAD]).
         """
-        self._check_va("unmap", va)
-        if va % PAGE_SIZE:
-            raise ValueError(f"unmap: {va:#x} is not page-aligned")
+        if not _is_int(va) or va % PAGE_SIZE:
+            raise ValueError(f"unmap: {va!r} is not a page-aligned address")
+        if not self.translatable(va):
+            return None
         path = self._path(va)
         table, index = path[-1]
         if len(path) < self.levels or index not in table.entries:
@@ -438,11 +460,16 @@ class PageTable:
         """The physical byte address of `va` for this access, as the CPU finds it.
 
         TLB first, then a walk (see the module docstring). PageFault with the
-        x86 error code when the access faults; ValueError when the mode cannot
-        translate `va` at all (the CPU raises #GP, not #PF, for a non-canonical
-        address).
+        x86 error code when the access faults. An address the mode cannot
+        translate at all faults too, with P clear (docs/contract.md
+        [PT-TRANSLATE-BAD]: the CPU raises #GP for a non-canonical address, the
+        contract keeps one exception); ValueError only for a `va` that is not
+        an integer.
         """
-        self._check_va("translate", va)
+        if not _is_int(va):
+            raise ValueError(f"translate: {va!r} is not an address")
+        if not self.translatable(va):
+            raise PageFault(self._error_code(write, user, exec), va)
         offset = va & (PAGE_SIZE - 1)
         cached = self.tlb.lookup(va)
         if cached is not None:
@@ -455,10 +482,10 @@ class PageTable:
         entries = [table.entries.get(index, 0) for table, index in path]
         present = [entry for entry in entries if entry & _PAGE_PRESENT]
         if len(present) < self.levels:  # the walk met an empty or not-present entry
-            raise PageFault(va, code)
+            raise PageFault(code, va)
         eff = self._effective(present)
         if not self._permits(eff, write, user, exec):
-            raise PageFault(va, code | X86_PF_PROT)
+            raise PageFault(code | X86_PF_PROT, va)
         self._mark_accessed(path, write)
         leaf = path[-1][0].entries[path[-1][1]]
         eff |= leaf & _PAGE_DIRTY

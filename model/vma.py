@@ -2,7 +2,7 @@
 mm/mprotect.c of Linux 6.18 keep them for anonymous memory.
 
 `AddressSpace` is the kernel's `mm_struct` reduced to its VMAs, and implements
-the `AddressSpace` part of shared/contract.md. Its functions carry the kernel's
+the `AddressSpace` part of docs/contract.md. Its functions carry the kernel's
 names so that it can be read next to the source:
 
     mmap        ksys_mmap_pgoff -> do_mmap -> __get_unmapped_area -> mmap_region
@@ -369,6 +369,10 @@ VOCABULARY = Vocabulary(
                   raises=("OSError",), doc="munmap(addr, length)."),
         Operation("mprotect", (("addr", "int"), ("length", "int"), ("prot", "int")),
                   returns="none", raises=("OSError",), doc="mprotect(addr, length, prot)."),
+        Operation("find_vma", (("addr", "int"),), returns="int?", raises=(),
+                  doc="find_vma(addr): the start of the first area whose end is above "
+                      "addr, none if there is none (the checker holds the rest of the "
+                      "tuple find_vma returns against vmas())."),
     ),
 )
 
@@ -430,13 +434,17 @@ class AddressSpace:
     """mm_struct: the VMAs of one process, sorted by vm_start.
 
     Contract: `AddressSpace(task_size, mmap_min_addr)`, `mmap`, `munmap`,
-    `mprotect`, `vmas`, `find_vma` (see shared/contract.md). Beyond it:
+    `mprotect`, `vmas`, `find_vma` (see docs/contract.md). Beyond it:
 
       max_map_count     vm.max_map_count (ENOMEM when a split would pass it)
       mmap_base         top of the top-down search (default: 128 MiB below TASK_SIZE)
       exec_only_pkey    mmap/mprotect(PROT_EXEC) gets x86's execute-only
                         protection key, as on CPUs with PKU (reads then fault)
       overcommit_memory vm.overcommit_memory (2 makes MAP_NORESERVE ineffective)
+      map_droppable     accept MAP_DROPPABLE (0x08) as Linux 6.11+ does; off by
+                        default, since the contract says EINVAL for it
+                        (docs/contract.md [AS-MMAP-TYPE]); the live oracle turns
+                        it on (docs/linux-semantics.md)
 
     For the fault handler: `anon_vma_prepare(addr)`, `fork()`, `exit_mmap()`,
     `vma_lookup(addr)`, `access_permitted(addr, write)`, and two hooks called
@@ -452,7 +460,8 @@ class AddressSpace:
     def __init__(self, task_size: int = TASK_SIZE_X86_64,
                  mmap_min_addr: int = DEFAULT_MMAP_MIN_ADDR, *,
                  max_map_count: int = DEFAULT_MAX_MAP_COUNT, mmap_base: int | None = None,
-                 exec_only_pkey: bool = False, overcommit_memory: int = 0) -> None:
+                 exec_only_pkey: bool = False, overcommit_memory: int = 0,
+                 map_droppable: bool = False) -> None:
         if not (page_aligned(task_size) and task_size > 0):
             raise ValueError(f"task_size must be a positive multiple of {PAGE_SIZE}")
         if not 0 <= mmap_min_addr < task_size:
@@ -464,6 +473,7 @@ class AddressSpace:
         self.mmap_legacy_base = _page_align(task_size // 3)  # TASK_UNMAPPED_BASE
         self.exec_only_pkey = exec_only_pkey
         self.overcommit_memory = overcommit_memory
+        self.map_droppable = map_droppable
         self._vmas: list[VmArea] = []
         self._starts: list[int] = []
         self.map_count = 0
@@ -918,7 +928,7 @@ class AddressSpace:
         if map_type == MAP_SHARED:
             pgoff = 0
             vm_flags |= VM_SHARED | VM_MAYSHARE
-        elif map_type in (MAP_PRIVATE, MAP_DROPPABLE):
+        elif map_type == MAP_PRIVATE or (map_type == MAP_DROPPABLE and self.map_droppable):
             if map_type == MAP_DROPPABLE:
                 vm_flags |= VM_DROPPABLE | VM_NORESERVE | VM_WIPEONFORK | VM_DONTDUMP
             pgoff = addr >> PAGE_SHIFT  # set pgoff according to addr for anon_vma
@@ -965,8 +975,8 @@ class AddressSpace:
         EBADF without MAP_ANONYMOUS (the descriptor is -1), then do_mmap's checks
         in order: EINVAL zero length, ENOMEM rounding overflow, ENOMEM
         map_count, ENOMEM/EINVAL/EPERM from placement, EEXIST for
-        MAP_FIXED_NOREPLACE, EINVAL for a map type other than private, shared
-        (or droppable).
+        MAP_FIXED_NOREPLACE, EINVAL for a map type other than private or shared
+        (MAP_DROPPABLE too, unless `map_droppable`).
         """
         flags &= 0xFFFFFFFF
         with self._setting_errno():
@@ -1142,7 +1152,8 @@ class AddressSpace:
         child = AddressSpace(self.task_size, self.mmap_min_addr,
                              max_map_count=self.max_map_count, mmap_base=self.mmap_base,
                              exec_only_pkey=self.exec_only_pkey,
-                             overcommit_memory=self.overcommit_memory)
+                             overcommit_memory=self.overcommit_memory,
+                             map_droppable=self.map_droppable)
         child.mmap_legacy_base = self.mmap_legacy_base
         for mpnt in self._vmas:
             tmp = VmArea(mpnt.vm_start, mpnt.vm_end, mpnt.vm_flags, mpnt.vm_pgoff,

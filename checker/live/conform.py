@@ -61,7 +61,7 @@ class OpGenerator:
     def __init__(self, rng: random.Random, window_pages: int, mmap_min_addr: int = 4096,
                  *, accesses: bool = True, forks: bool = True,
                  contract_only: bool = False) -> None:
-        """`contract_only`: only what shared/contract.md specifies for AddressSpace (no
+        """`contract_only`: only what docs/contract.md specifies for AddressSpace (no
         faults, forks, hints whose placement is free to choose, MAP_DROPPABLE,
         MAP_NORESERVE, or prot bits the contract does not name), for submissions."""
         self.rng = rng
@@ -260,7 +260,7 @@ def reference_kernel_factory() -> Callable[[], object] | None:
     from mmcheck.checker.live.oracle import exec_only_read_faults
 
     pku = exec_only_read_faults()
-    return lambda: Kernel(4096, pku=pku)
+    return lambda: Kernel(4096, pku=pku, map_droppable=True)
 
 
 def run_conformance(seed: int, ops: int, *, window_pages: int = 32, seq_len: int = 200,

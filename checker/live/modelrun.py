@@ -105,7 +105,8 @@ class _ModelRun:
         mm = mm_factory(setup.task_size, setup.mmap_min_addr,
                         max_map_count=setup.max_map_count,
                         mmap_base=self.end + (1 + DECOY_PAGES) * PAGE_SIZE,
-                        exec_only_pkey=setup.exec_only_pkey)
+                        exec_only_pkey=setup.exec_only_pkey,
+                        map_droppable=True)  # the live kernel is 6.11+, the contract is not
         self.cur = self._adopt(_Process(mm))
         if self.kernel is not None:
             self.cur.pid = self.kernel.spawn()

@@ -1,6 +1,7 @@
 """The exception classes injected into every Python submission's module globals.
 
-The contract lets a submission raise these (`raise PageFault(va, code)`) without
+The contract lets a submission raise these (`raise PageFault(code)` or
+`raise PageFault(code, va)`, docs/contract.md [GEN-FAULT-CLASSES]) without
 importing anything from the checker, or define classes of its own with the same
 names: the checker recognises a fault by the class NAME and an integer `code`
 attribute, never by identity, so both kinds are reported alike.
@@ -19,8 +20,8 @@ class _Fault(Exception):
 
     what = "fault"
 
-    # (address, code), as the reference model's PageFault and Segfault take them.
-    def __init__(self, address: int | None = None, code: int = 0, message: str = "") -> None:
+    # (code, address): the code first, as docs/contract.md fixes it.
+    def __init__(self, code: int = 0, address: int | None = None, message: str = "") -> None:
         self.code = code
         self.address = address
         super().__init__(message or self._describe())

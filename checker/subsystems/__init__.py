@@ -3,7 +3,7 @@
 A driver module (see buddy.py, the model for the others) defines:
 
     SUBSYSTEM: str                 the name a spec file's `spec NAME` line uses
-    CONTRACT_CLASS: str            the class a submission defines (shared/contract.md)
+    CONTRACT_CLASS: str            the class a submission defines (docs/contract.md)
     setups(max_pages) -> SearchStrategy[dict[str, int]]
                                    constructor arguments of a fresh object
     View(setup)                    what the step generator remembers; View.record(step)
@@ -21,6 +21,10 @@ A driver module (see buddy.py, the model for the others) defines:
                                    System, with the reference following its choices
                                    (refinement): a choice the reference cannot make is
                                    a Problem("refinement", ...) saying why in words
+    hidden_names(sub) -> frozenset[str]   (optional) vocabulary names the submission
+                                   `sub` does not show (its snapshot fills them from the
+                                   reference, or leaves them empty): a property reading
+                                   one is "not observable" on it (checker/observable.py)
     render_state(state, highlight) -> list[str]
                                    the state at a violation, as a student reads it
     symbolic_system(npages, mutation=None)   (optional) the Z3 encoding:

@@ -64,17 +64,11 @@ class Converted:
     step: Step
     problem: Problem | None = None
     errno: int | None = None  # OSError.errno
-    code: int | None = None  # Segfault.code (si_code) or PageFault.code (x86 error code)
+    # Segfault.code (si_code) or PageFault.code (x86 error code): the first argument of
+    # PageFault(code, va) / Segfault(code, va), docs/contract.md [GEN-FAULT-CLASSES]
+    code: int | None = None
     address: int | None = None  # the fault's `address`, if it has one
 
-    def fault_code(self, va: int) -> int | None:
-        """The code of a fault at `va`. The class the checker injects is made as
-        PageFault(code, address), the model's and most students' own as
-        PageFault(address, code): called the other way round, the injected one
-        holds the address in `code`, and the code in `address`."""
-        if self.code == va and self.address is not None and self.address != va:
-            return self.address
-        return self.code
 
 
 def convert(op: str, args: tuple[int, ...], out: Any, allowed: Sequence[str],

@@ -160,6 +160,17 @@ class ReferenceSystem(ModelSystem):
         return Step(op, args, result, None), None
 
 
+# What a submission without free_area() leaves to the reference (docs/contract.md
+# [BUDDY-FREE-AREA-CHOICE]): the free lists and everything derived from them.
+FREE_LIST_NAMES = frozenset({"free", "free_area", "free_pages", "pages", "buddy_pages",
+                             "used_pages"})
+
+
+def hidden_names(sub: Any) -> frozenset[str]:
+    """The vocabulary `sub` does not show: the free lists unless it has free_area()."""
+    return frozenset() if "free_area" in sub.methods(CONTRACT_CLASS) else FREE_LIST_NAMES
+
+
 class SubmissionSystem(SandboxedSystem):
     """A submission in its sandbox, with the reference model following its choices.
 

@@ -323,6 +323,12 @@ def _name(err: BaseException) -> str:
     return type(err).__name__
 
 
+def hidden_names(sub: Any) -> frozenset[str]:
+    """What no Kernel submission shows: PTEs, struct pages, TLB, RSS counters and
+    table pages (the snapshot fills them from the reference following it)."""
+    return frozenset({"mappings", "pages", "used_pages", "tlb", "rss", "table_pages"})
+
+
 class SubmissionSystem(SandboxedSystem):
     """A submission's Kernel in its sandbox, with the reference following it."""
 
@@ -449,7 +455,7 @@ class SubmissionSystem(SandboxedSystem):
 
 def _code(got: Converted, step: Step) -> int | None:
     if step.raised == "Segfault":
-        return got.fault_code(step.args[1])
+        return got.code
     if step.raised == "OSError":
         return got.errno
     return None

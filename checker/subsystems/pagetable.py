@@ -219,6 +219,11 @@ class ReferenceSystem(ModelSystem):
         return Step(op, args, result, None), None
 
 
+def hidden_names(sub: Any) -> frozenset[str]:
+    """What no PageTable submission shows: its table entries and its TLB."""
+    return frozenset({"entries", "tlb"})
+
+
 class SubmissionSystem(SandboxedSystem):
     """A submission's PageTable in its sandbox, with the reference following it."""
 
@@ -312,7 +317,7 @@ class SubmissionSystem(SandboxedSystem):
                                  ())
             return
         try:
-            mine = _outcome(step, got.fault_code(step.args[0]))
+            mine = _outcome(step, got.code)
             theirs = _outcome(Step(step.op, step.args, getattr(ref, step.op)(*step.args), None))
         except PageFault as fault:
             theirs = f"raised PageFault({decode.pf_code_text(fault.code)})"

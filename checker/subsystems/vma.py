@@ -66,8 +66,10 @@ SUBMISSION_VIEW = {
     "max_map_count": "no: the default (65530), whatever the submission enforces",
     "mmap_base": "no: computed from task_size as Linux does without randomisation",
 }
-OPERATIONS = ("mmap", "munmap", "mprotect")
-RETURNS = {"mmap": "int", "munmap": "none", "mprotect": "none"}
+OPERATIONS = ("mmap", "munmap", "mprotect", "find_vma")
+RETURNS = {"mmap": "int", "munmap": "none", "mprotect": "none", "find_vma": "int?"}
+ALLOWED = {"mmap": ("OSError",), "munmap": ("OSError",), "mprotect": ("OSError",),
+           "find_vma": ()}
 
 P = PAGE_SIZE
 WINDOW = 0x400000  # above every mmap_min_addr a setup uses, far below TASK_SIZE
@@ -122,7 +124,7 @@ def draw_steps(data: st.DataObject, view: View) -> Ops:
     # overlap test, a missing merge or split, MAP_FIXED leaving what it covers),
     # and shrinking moves towards the first kinds.
     kinds = ["noreplace", "three_way", "split_restore", "fixed_over", "hole", "map", "protect",
-             "unmap", "hint", "placed", "error"]
+             "unmap", "hint", "placed", "error", "find"]
     if not view.placed:
         kinds.remove("placed")
     kind = data.draw(st.sampled_from(kinds), label="kind")
@@ -173,6 +175,11 @@ def draw_steps(data: st.DataObject, view: View) -> Ops:
         kind_, length, prot, hint = pick(data, "type, length, prot, hint", TYPES, lengths,
                                          PROTS, hints)
         return [("mmap", (hint, length, prot, kind_))]
+    if kind == "find":
+        # find_vma at, just past and just below page boundaries of the window, and
+        # below and above it (docs/contract.md [AS-FIND-VMA]).
+        offset, page = pick(data, "offset, page", (0, 1, P - 1, -1), (*PAGES, WINDOW_PAGES + 4))
+        return [("find_vma", (max(0, _w(page) + offset),))]
     if kind == "placed":
         area, offset, prot, op = pick(data, "area, offset, prot, op", view.placed, range(4),
                                       PROTS, ("mprotect", "munmap"))
@@ -233,7 +240,7 @@ class ReferenceSystem(ModelSystem):
             if placed:
                 result = self.model.take_area(expect.result, *args)  # type: ignore[union-attr]
             else:
-                result = getattr(self.model, op)(*args)
+                result = _start(op, getattr(self.model, op)(*args))
         except IllegalPlacement as why:
             return Step(op, args, None, None), Problem(
                 "refinement", f"the trace's choice mmap -> {expect.result:#x} is not legal here",  # type: ignore[union-attr]
@@ -241,6 +248,12 @@ class ReferenceSystem(ModelSystem):
         except OSError:
             return Step(op, args, None, "OSError"), None
         return Step(op, args, result, None), None
+
+
+def hidden_names(sub: Any) -> frozenset[str]:
+    """What no AddressSpace submission shows: vm_area_struct beyond vmas() (pgoff,
+    file, anon_vma)."""
+    return frozenset({"areas"})
 
 
 class SubmissionSystem(SandboxedSystem):
@@ -288,12 +301,18 @@ class SubmissionSystem(SandboxedSystem):
             return Step(op, args, None, "crash"), self.broken
         held_back = self.divergence.due()
         outs = self.sub.call_many([(self.handle, op, args), (self.handle, "vmas", ())])
-        got = convert(op, args, outs[0], ("OSError",), RETURNS[op])
-        if got.problem is not None:
+        found = op == "find_vma" and outs[0].returned
+        got = convert(op, args, outs[0], ALLOWED[op], "int?" if found else RETURNS[op]) \
+            if not found else None
+        if got is not None and got.problem is not None:
             return got.step, got.problem
         shown = self._vmas(outs[1]) if len(outs) > 1 else Problem("crash", "vmas() crashed", ())
         if isinstance(shown, Problem):
-            return got.step, shown
+            return (got.step if got else Step(op, args, None, "protocol")), shown
+        if got is None:
+            got = _found(args, outs[0].value, shown)
+            if got.problem is not None:
+                return got.step, got.problem
         self.vmas = shown
         if got.step.raised is not None:
             self.errno = got.errno if got.errno is not None else 0
@@ -311,7 +330,7 @@ class SubmissionSystem(SandboxedSystem):
             if op == "mmap" and step.raised is None and not _fixed(args[3]):
                 result = ref.take_area(step.result, *args)
             else:
-                result = getattr(ref, op)(*args)
+                result = _start(op, getattr(ref, op)(*args))
         except IllegalPlacement as why:
             self.divergence.note(step, f"returned {step.result:#x}, a place no correct "
                                        "address space could choose", (str(why),))
@@ -321,6 +340,8 @@ class SubmissionSystem(SandboxedSystem):
         mine = outcome_text(step, got.errno if step.raised else None)
         theirs = (f"raised OSError({decode.errno_text(ref_errno)})" if ref_errno is not None
                   else outcome_text(Step(op, args, result, None)))
+        if _zero_length_choice(step, got.errno) and result is None and ref_errno is None:
+            theirs = mine  # EINVAL where Linux returns 0: a legal choice, nothing changed
         if mine != theirs:
             self.divergence.note(step, f"{mine}; Linux {theirs}", _maps_lines(ref.vmas()))
             return
@@ -334,6 +355,38 @@ class SubmissionSystem(SandboxedSystem):
         return snapshot_from_vmas(self.vmas, task_size=self.setup["task_size"],
                                   mmap_min_addr=self.setup["mmap_min_addr"], errno=self.errno)
 
+
+
+def _start(op: str, result: Any) -> Any:
+    """What the spec sees of an operation's result: find_vma's tuple as its start."""
+    if op == "find_vma" and result is not None:
+        return result[0]
+    return result
+
+
+def _found(args: tuple[int, ...], value: Any, shown: list[tuple[int, int, int, int]]
+           ) -> Converted:
+    """find_vma's answer as a step (its start), or the protocol problem: it must be
+    None or one of the areas vmas() shows, as a (start, end, prot, flags) tuple."""
+    if value is None:
+        return Converted(Step("find_vma", args, None, None))
+    area = tuple(value) if isinstance(value, (list, tuple)) else None
+    if area is None or len(area) != 4 or not all(plain_int(x) for x in area) \
+            or area not in shown:
+        return Converted(Step("find_vma", args, None, "protocol"), Problem(
+            "protocol", f"find_vma({args[0]:#x}) returned {value!r:.100}",
+            ("docs/contract.md [AS-FIND-VMA]: None, or the (start, end, prot, flags) of an "
+             "area vmas() shows",)))
+    return Converted(Step("find_vma", args, area[0], None))
+
+
+def _zero_length_choice(step: Step, err: int | None) -> bool:
+    """mprotect(aligned, 0, unknown prot bits) failed with EINVAL: a legal choice
+    (docs/contract.md [AS-MPROTECT-ZERO-CHOICE]); Linux returns 0."""
+    if step.op != "mprotect" or step.raised != "OSError" or err != 22:
+        return False
+    addr, length, prot = step.args
+    return addr % P == 0 and length == 0 and not 0 <= prot <= 15
 
 
 # ---------------------------------------------------------------- pictures

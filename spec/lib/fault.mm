@@ -21,7 +21,10 @@ spec fault "Processes, demand paging and copy-on-write fork: what page tables, s
 # check the reference, and the action properties hold the submission's results
 # against them. Frames of a correct Kernel may legally differ from Linux's (which
 # pages are mapped already), so no property compares pfns across the two.
-# Tags in brackets refer to ../shared/invariants.md.
+# The invariants on the reference's PTEs, struct pages, TLB and RSS counters
+# are [white-box]: "not observable" on a submission.
+# Tags such as [KERNEL-COW] name clauses of docs/contract.md; [FAULT-2] and the
+# like name invariants of docs/invariants.md; docs/traceability.md maps them.
 
 def PAGE = 4096
 def PROT_WRITE = 2
@@ -57,43 +60,43 @@ def byte(pid, va) = sum(b in memory: if b.pid == pid and b.va == va then b.value
 
 # ---------------------------------------------------------------- invariants (the reference)
 
-invariant ptes_inside_allowing_areas "[FAULT-1] every user PTE lies inside an area of its process; a present one only where the area is accessible, a writable one only where it allows writing":
+invariant ptes_inside_allowing_areas "[white-box][FAULT-1] every user PTE lies inside an area of its process; a present one only where the area is accessible, a writable one only where it allows writing":
     forall m in mappings:
         exists v in vmas:
             v.pid == m.pid and m.va in v.start .. v.end
             and (m.present -> v.prot != 0) and (m.writable -> v.prot & PROT_WRITE != 0)
 
-invariant private_writable_mapped_once "[PT-3][FAULT-2] a page mapped writable through a private mapping is mapped by that PTE alone":
+invariant private_writable_mapped_once "[white-box][PT-3][FAULT-2] a page mapped writable through a private mapping is mapped by that PTE alone":
     forall m in mappings:
         (m.writable and not m.shared) -> count(n in mappings: n.pfn == m.pfn) == 1
 
-invariant zero_page_never_writable "[FAULT-2] the shared zero page is never mapped writable, nor cached writable in a TLB (CVE-2017-1000405)":
+invariant zero_page_never_writable "[white-box][FAULT-2] the shared zero page is never mapped writable, nor cached writable in a TLB (CVE-2017-1000405)":
     (forall m in mappings: m.pfn == zero_pfn -> m.writable == false)
     and (forall t in tlb: t.pfn == zero_pfn -> t.writable == false)
 
-invariant mapcount_counts_ptes "[REF-2] _mapcount of every page equals the number of PTEs that map it (the zero page's PTEs are not counted)":
+invariant mapcount_counts_ptes "[white-box][REF-2] _mapcount of every page equals the number of PTEs that map it (the zero page's PTEs are not counted)":
     sum(p in used_pages: p.mapcount) == count(m in mappings: m.pfn != zero_pfn)
     and (forall p in used_pages: p.mapcount > 0 -> p.mapcount == count(m in mappings: m.pfn == p.pfn))
 
-invariant refcount_covers_mapcount "[REF-1] refcount >= mapcount for every page, and a page is free exactly when its refcount is zero":
+invariant refcount_covers_mapcount "[white-box][REF-1] refcount >= mapcount for every page, and a page is free exactly when its refcount is zero":
     forall p in pages: p.refcount >= p.mapcount and (p.free <-> p.refcount == 0)
 
-invariant free_pages_unmapped "[REF-1][BUD-5] no page is both free and mapped: every PTE maps a page in use, and a free page has no map count":
+invariant free_pages_unmapped "[white-box][REF-1][BUD-5] no page is both free and mapped: every PTE maps a page in use, and a free page has no map count":
     (forall m in mappings: exists p in used_pages: p.pfn == m.pfn)
     and (forall p in pages: p.free -> p.mapcount == 0)
 
-invariant rss_counts_ptes "[MM-1] each process's RSS counters equal its PTEs by type: private pages (the zero page aside) and shared ones":
+invariant rss_counts_ptes "[white-box][MM-1] each process's RSS counters equal its PTEs by type: private pages (the zero page aside) and shared ones":
     forall r in rss:
         r.anon == count(m in mappings: m.pid == r.pid and not m.shared and m.pfn != zero_pfn)
         and r.shmem == count(m in mappings: m.pid == r.pid and m.shared)
 
-invariant rss_of_live_processes "[MM-1] RSS counters exist exactly for the live processes":
+invariant rss_of_live_processes "[white-box][MM-1] RSS counters exist exactly for the live processes":
     (forall r in rss: live(r.pid)) and count(r in rss) == count(p in procs)
 
-invariant nothing_left_without_processes "[MM-1] when every process has exited, every page but the zero page is free again (check_mm)":
+invariant nothing_left_without_processes "[white-box][MM-1] when every process has exited, every page but the zero page is free again (check_mm)":
     count(p in procs) == 0 -> forall p in used_pages: p.pfn == zero_pfn
 
-invariant tlb_not_stale "[TLB-1] every cached translation is a present PTE of its process, with no more rights":
+invariant tlb_not_stale "[white-box][TLB-1] every cached translation is a present PTE of its process, with no more rights":
     forall t in tlb:
         exists m in mappings:
             m.pid == t.pid and m.va == t.va and m.pfn == t.pfn and m.present
@@ -102,31 +105,31 @@ invariant tlb_not_stale "[TLB-1] every cached translation is a present PTE of it
 
 # ---------------------------------------------------------------- invariants (what frame() and free_pages() show)
 
-invariant frames_inside_areas "[FAULT-1] frame() shows a page only inside an area of its process":
+invariant frames_inside_areas "[KERNEL-FRAME][FAULT-1] frame() shows a page only inside an area of its process":
     forall f in frames: exists v in vmas: v.pid == f.pid and f.va in v.start .. v.end
 
-invariant all_free_again_after_exit "[MM-1][REF-1] with no process left, free_pages() is back to what it was before the first one: nothing leaked":
+invariant all_free_again_after_exit "[KERNEL-FREE-PAGES][MM-1][REF-1] with no process left, free_pages() is back to what it was before the first one: nothing leaked":
     count(p in procs) == 0 -> free_pages == boot_free_pages
 
 
 # ---------------------------------------------------------------- read and write
 
-action read_faults_as_x86 "[FAULT-1] read raises Segfault exactly where Linux sends SIGSEGV: no area, a PROT_NONE or execute-only area, a non-canonical address; ValueError for a dead pid or a va that is no address"
+action read_faults_as_x86 "[KERNEL-SEGV][KERNEL-ARGS][FAULT-1] read raises Segfault exactly where Linux sends SIGSEGV: no area, a PROT_NONE or execute-only area, a non-canonical address; ValueError for a dead pid or a va that is no address"
 after read(pid, va) returns r:
     (not can_access(pid, va, 0) -> raised) and (raised(ValueError) -> not can_access(pid, va, 0))
     and (can_access(pid, va, 0) -> (raised <-> not old(readable(pid, va))))
 
-action write_faults_as_x86 "[FAULT-1] write raises Segfault exactly where Linux sends SIGSEGV (no area, no PROT_WRITE, a non-canonical address); ValueError for a dead pid, a va that is no address, a value that is no byte"
+action write_faults_as_x86 "[KERNEL-SEGV][KERNEL-ARGS][FAULT-1] write raises Segfault exactly where Linux sends SIGSEGV (no area, no PROT_WRITE, a non-canonical address); ValueError for a dead pid, a va that is no address, a value that is no byte"
 after write(pid, va, value):
     (not can_access(pid, va, value) -> raised)
     and (raised(ValueError) -> not can_access(pid, va, value))
     and (can_access(pid, va, value) -> (raised <-> not old(writable(pid, va))))
 
-action read_sees_memory "[FAULT-2] a read returns what the process last wrote there, what it inherited at fork, or what a process sharing the page wrote; 0 for a byte never written"
+action read_sees_memory "[KERNEL-MEMORY][KERNEL-PROCS][FAULT-2] a read returns what the process last wrote there, what it inherited at fork, or what a process sharing the page wrote; 0 for a byte never written"
 after read(pid, va) returns r:
     not raised -> r == old(byte(pid, va))
 
-action writes_stay_private "[FAULT-2] a write changes the byte written and, in other processes, only what they map shared: after fork the child's writes never show in the parent (Dirty COW, CVE-2016-5195)"
+action writes_stay_private "[KERNEL-MEMORY][FAULT-2] a write changes the byte written and, in other processes, only what they map shared: after fork the child's writes never show in the parent (Dirty COW, CVE-2016-5195)"
 after write(pid, va, value):
     not raised ->
         byte(pid, va) == value
@@ -134,11 +137,11 @@ after write(pid, va, value):
                 (b.va == va and b.pid != pid and not shared_at(b.pid, va))
                     -> byte(b.pid, va) == old(byte(b.pid, va)))
 
-action read_keeps_the_frame "[FAULT-2] a read never replaces a page already mapped: copy-on-write copies on a write, never on a read"
+action read_keeps_the_frame "[KERNEL-COW][FAULT-2] a read never replaces a page already mapped: copy-on-write copies on a write, never on a read"
 after read(pid, va) returns r:
     forall f in old(frames): (f.pid == pid and f.va == page(va)) -> f in frames
 
-action written_page_is_exclusive "[FAULT-2][PT-3] after a write through a private mapping, the page written is mapped by the writer alone (copied, or reused as the last sharer)"
+action written_page_is_exclusive "[KERNEL-COW][FAULT-2][PT-3] after a write through a private mapping, the page written is mapped by the writer alone (copied, or reused as the last sharer)"
 after write(pid, va, value):
     (not raised and old(private_at(pid, va))) ->
         forall f in frames: (f.pid == pid and f.va == page(va)) -> count(g in frames: g.pfn == f.pfn) == 1
@@ -146,11 +149,11 @@ after write(pid, va, value):
 
 # ---------------------------------------------------------------- processes
 
-action spawn_makes_an_empty_process "spawn returns a new pid whose address space is empty"
+action spawn_makes_an_empty_process "[KERNEL-PROCS] spawn returns a new pid whose address space is empty"
 after spawn() returns c:
     not raised -> live(c) and not old(live(c)) and not (exists v in vmas: v.pid == c)
 
-action fork_copies_the_areas "fork gives the child a copy of every area of its parent"
+action fork_copies_the_areas "[KERNEL-PROCS] fork gives the child a copy of every area of its parent"
 after fork(pid) returns c:
     not raised ->
         live(c) and not old(live(c))
@@ -158,27 +161,29 @@ after fork(pid) returns c:
                 v.pid == pid -> ProcVma{pid: c, start: v.start, end: v.end, prot: v.prot, flags: v.flags} in vmas)
         and count(v in vmas: v.pid == c) == count(v in vmas: v.pid == pid)
 
-action fork_shares_frames "fork copies page-table entries, never pages: every page the child has mapped is its parent's frame at the same address"
+action fork_shares_frames "[KERNEL-COW] fork copies page-table entries, never pages: every page the child has mapped is its parent's frame at the same address"
 after fork(pid) returns c:
     not raised -> forall f in frames: f.pid == c -> Frame{pid: pid, va: f.va, pfn: f.pfn} in old(frames)
 
-action exit_ends_the_process "[MM-1] after exit the process is gone with all its PTEs and pages"
+action exit_ends_the_process "[KERNEL-PROCS][KERNEL-FRAME] after exit the process is gone, and frame() shows none of its pages"
 after exit(pid):
-    not raised ->
-        not live(pid) and not (exists m in mappings: m.pid == pid)
-        and not (exists f in frames: f.pid == pid)
+    not raised -> not live(pid) and not (exists f in frames: f.pid == pid)
+
+action exit_drops_the_ptes "[white-box][MM-1] after exit no PTE of the process is left"
+after exit(pid):
+    not raised -> not (exists m in mappings: m.pid == pid)
 
 
 # ---------------------------------------------------------------- mmap, munmap, mprotect
 
-action mmap_starts_empty "a new mapping has no page mapped yet: MAP_FIXED drops the pages of what it replaces"
+action mmap_starts_empty "[KERNEL-VM] a new mapping has no page mapped yet: MAP_FIXED drops the pages of what it replaces"
 after mmap(pid, addr, length, prot, flags) returns r:
     not raised -> forall f in frames: f.pid == pid -> f.va not in r .. r + page_up(length)
 
-action munmap_drops_the_pages "after munmap no page of the range is mapped"
+action munmap_drops_the_pages "[KERNEL-VM] after munmap no page of the range is mapped"
 after munmap(pid, addr, length):
     not raised -> forall f in frames: f.pid == pid -> f.va not in addr .. addr + page_up(length)
 
-action mprotect_keeps_the_pages "mprotect changes protections only: no page is mapped, unmapped or replaced"
+action mprotect_keeps_the_pages "[KERNEL-VM] mprotect changes protections only: no page is mapped, unmapped or replaced"
 after mprotect(pid, addr, length, prot):
     (forall f in old(frames): f in frames) and (forall f in frames: f in old(frames))

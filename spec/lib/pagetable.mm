@@ -11,10 +11,12 @@ spec pagetable "x86 page tables and their TLB: what the walk, translate and the 
 # to change a table entry's rights), table_pages from its table_pages(), and
 # tables are the pages it holds from `pages` (each with level 0: where a page
 # sits in the tree is not visible), root the first page it took; entries and
-# tlb are not visible ([] and []). So the structural invariants (PT-1's
-# parents and levels, TLB-1 on the tlb) check the reference model, and for a
-# submission TLB-1 and PT-2 are checked through what translate() returns.
-# Tags in brackets refer to ../shared/invariants.md.
+# tlb are not visible. So the structural invariants (PT-1's parents and
+# levels, TLB-1 on the tlb) are [white-box]: they check the reference model and
+# are "not observable" on a submission, where TLB-1 and PT-2 are checked
+# through what translate() returns.
+# Tags such as [PT-UNMAP] name clauses of docs/contract.md; [PT-1] and the like
+# name invariants of docs/invariants.md; docs/traceability.md maps them.
 
 def PAGE = 4096
 def P = 1
@@ -65,27 +67,27 @@ def leaves_unchanged_but(va) =
 
 # ---------------------------------------------------------------- invariants
 
-invariant leaves_well_formed "[PT-1] every leaf entry maps a page-aligned address the mode translates, with a pfn and flags an entry of this mode holds":
+invariant leaves_well_formed "[PT-MAP][PT-MAP-INVALID][PT-1] every leaf entry maps a page-aligned address the mode translates, with a pfn and flags an entry of this mode holds":
     forall p in ptes:
         aligned(p.va, PAGE) and translatable(p.va) and 0 <= p.pfn and p.pfn < 2 ** pfn_bits
         and p.flags | flag_mask == flag_mask and p.present == (p.flags & P != 0)
 
-invariant tables_point_down "[PT-1] a non-leaf entry points to a table page of the next level down":
+invariant tables_point_down "[white-box][PT-1] a non-leaf entry points to a table page of the next level down":
     forall e in entries: not e.leaf -> Table{pfn: e.pfn, level: e.level - 1} in tables
 
-invariant one_parent_per_table "[PT-1] every table page but the root has exactly one parent entry; the root has none and is the only table at the top level":
+invariant one_parent_per_table "[white-box][PT-1] every table page but the root has exactly one parent entry; the root has none and is the only table at the top level":
     forall t in tables:
         t.level > 0 ->
             count(e in entries: not e.leaf and e.pfn == t.pfn) == (if t.pfn == root then 0 else 1)
             and (t.pfn == root) == (t.level == levels)
 
-invariant table_pages_counted "[PT-1] table_pages() counts exactly the table pages held":
+invariant table_pages_counted "[PT-TABLES][PT-INIT][PT-1] table_pages() counts exactly the table pages held":
     table_pages == count(t in tables)
 
-invariant enough_tables "[PT-1] the table pages held are at least the root and one table per distinct address prefix at each level":
+invariant enough_tables "[PT-TABLES-BOUNDS][PT-1] the table pages held are at least the root and one table per distinct address prefix at each level":
     table_pages >= tables_needed
 
-invariant tlb_not_stale "[TLB-1] every TLB entry translates to the frame its address maps, with no more rights than the walk gives":
+invariant tlb_not_stale "[white-box][TLB-1] every TLB entry translates to the frame its address maps, with no more rights than the walk gives":
     forall t in tlb:
         exists p in ptes:
             p.va == t.va and p.pfn == t.pfn and p.present
@@ -94,28 +96,28 @@ invariant tlb_not_stale "[TLB-1] every TLB entry translates to the frame its add
 
 # ---------------------------------------------------------------- map
 
-action map_checks "map refuses (ValueError) exactly an unaligned or untranslatable address, one already mapped, a pfn or flags an entry cannot hold"
+action map_checks "[PT-MAP-INVALID][PT-MAP-NOMEM] map refuses (ValueError) exactly an unaligned or untranslatable address, one already mapped, a pfn or flags an entry cannot hold"
 after map(va, pfn, flags):
     (bad_map(va, pfn, flags) -> raised)
     and (raised(ValueError) -> bad_map(va, pfn, flags))
     and (raised(MemoryError) -> not bad_map(va, pfn, flags))
 
-action map_installs_the_entry "after map, walk(va) shows exactly the pfn and flags given, and no other leaf changed"
+action map_installs_the_entry "[PT-MAP][PT-WALK] after map, walk(va) shows exactly the pfn and flags given, _PAGE_PRESENT ORed in, and no other leaf changed"
 after map(va, pfn, flags):
     not raised ->
-        (exists p in ptes: p.va == va and p.pfn == pfn and p.flags == flags)
+        (exists p in ptes: p.va == va and p.pfn == pfn and p.flags == flags | P)
         and leaves_unchanged_but(va)
 
-action map_failure_changes_nothing "a refused map (ValueError, or MemoryError when pages gives no page) leaves every leaf and table page as it was"
+action map_failure_changes_nothing "[GEN-RAISE-NO-CHANGE][PT-MAP-NOMEM] a refused map (ValueError, or MemoryError when pages gives no page) leaves every leaf and table page as it was"
 after map(va, pfn, flags):
     raised -> leaves_unchanged_but(-1) and table_pages == old(table_pages)
 
 
 # ---------------------------------------------------------------- unmap
 
-action unmap_returns_the_pfn "unmap returns the pfn that was mapped (none when nothing was) and clears that entry only; ValueError for an unaligned or untranslatable address"
+action unmap_returns_the_pfn "[PT-UNMAP][PT-UNMAP-BAD] unmap returns the pfn that was mapped (none when nothing was, an untranslatable address included) and clears that entry only; ValueError exactly for an unaligned address"
 after unmap(va) returns r:
-    (raised <-> (not translatable(va) or not aligned(va, PAGE)))
+    (raised <-> not aligned(va, PAGE)) and (raised -> raised(ValueError))
     and (not raised ->
             (r == none <-> not old(mapped(va)))
             and (r != none -> old(exists p in ptes: p.va == va and p.pfn == r))
@@ -124,22 +126,20 @@ after unmap(va) returns r:
 
 # ---------------------------------------------------------------- translate
 
-action translate_checks "translate refuses (ValueError, the CPU's #GP) exactly an address the mode cannot translate"
+action translate_checks "[PT-TRANSLATE-BAD] translate of an address the mode cannot translate raises PageFault (with P clear: the reference compares the code), never ValueError"
 after translate(va, write, user, exec) returns r:
-    (not translatable(va) -> raised)
-    and (raised(ValueError) -> not translatable(va))
-    and (raised(PageFault) -> translatable(va))
+    (not translatable(va) -> raised(PageFault)) and not raised(ValueError)
 
-action translate_faults_as_the_walk_says "[PT-2][TLB-1] translate succeeds exactly when the walk allows the access: present at every level, U for a user access, RW for a write, no NX for a fetch; otherwise PageFault"
+action translate_faults_as_the_walk_says "[PT-TRANSLATE][PT-TRANSLATE-FAULT][PT-UNMAP][PT-2][TLB-1] translate succeeds exactly when the walk allows the access: present at every level, U for a user access, RW for a write, no NX for a fetch; otherwise PageFault"
 after translate(va, write, user, exec) returns r:
     translatable(va) -> (raised <-> not old(allowed(va, write, user, exec)))
 
-action translate_agrees_with_the_walk "[TLB-1] translate returns the frame walk(va) maps, plus va's offset in the page (a TLB entry left behind by an unmap must not be used)"
+action translate_agrees_with_the_walk "[PT-TRANSLATE][PT-UNMAP][TLB-1] translate returns the frame walk(va) maps, plus va's offset in the page (a TLB entry left behind by an unmap must not be used)"
 after translate(va, write, user, exec) returns r:
     not raised ->
         old(exists p in ptes: p.va == page(va) and p.present and r == p.pfn * PAGE + va % PAGE)
 
-action translate_sets_accessed_dirty "a translation sets the accessed bit, and the dirty bit for a write, as the CPU does; a fault changes nothing"
+action translate_sets_accessed_dirty "[PT-TRANSLATE][PT-TRANSLATE-FAULT][GEN-RAISE-NO-CHANGE] a translation sets the accessed bit, and the dirty bit for a write, as the CPU does; a fault changes nothing"
 after translate(va, write, user, exec) returns r:
     (not raised ->
         (exists p in ptes: p.va == page(va) and p.flags & A != 0 and (not write or p.flags & D != 0))

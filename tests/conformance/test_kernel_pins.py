@@ -22,6 +22,7 @@ from mmcheck.checker.live.ops import (
 )
 from mmcheck.checker.live.oracle import LiveRun, exec_only_read_faults, live_available
 from mmcheck.model.fault import Kernel
+from mmcheck.model.vma import AddressSpace
 from mmcheck.model.linux import (
     MAP_ANONYMOUS,
     MAP_FIXED,
@@ -121,6 +122,27 @@ def test_wipeonfork_child_keeps_unmerged_twins():
                   Mmap(1, P, RW, DROP), Fork("child"), Read(0)])
     assert areas(live, -2) == ["w+0..w+2 rw-p [nr wf]", "w+2..w+3 rw-p [nr wf]"]
     assert live[-1].result == 0  # wiped: the parent's 7 is not inherited
+
+
+def _kernel_at_least(major: int, minor: int) -> bool:
+    try:
+        got = tuple(int(x) for x in os.uname().release.split(".")[:2])
+    except ValueError:
+        return False
+    return got >= (major, minor)
+
+
+@pytest.mark.skipif(not _kernel_at_least(6, 11), reason="MAP_DROPPABLE needs Linux 6.11+")
+def test_map_droppable_is_einval_in_the_contract_only():
+    # docs/linux-semantics.md, "Where the contract differs from Linux": Linux (and the
+    # model built as the oracle builds it, map_droppable=True) maps it; the contract's
+    # AddressSpace, the default model, refuses it with EINVAL ([AS-MMAP-TYPE]).
+    live = agree([Mmap(0, P, RW, DROP)])
+    assert outcomes(live) == ["ok"] and areas(live) == ["w+0..w+1 rw-p [nr wf]"]
+    contract = AddressSpace()
+    with pytest.raises(OSError) as err:
+        contract.mmap(0x400000, P, RW, DROP)
+    assert err.value.errno == errno.EINVAL and contract.vmas() == []
 
 
 # -- protection bits ---------------------------------------------------------------------------

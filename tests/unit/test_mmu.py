@@ -102,8 +102,12 @@ def test_canonical_and_range_checks(levels: int, bad: int, good: int) -> None:
     pt = PageTable(levels, pages)
     with pytest.raises(ValueError):
         pt.map(bad, 1, URW)
+    # docs/contract.md [PT-TRANSLATE-BAD], [PT-UNMAP-BAD]: a fault with P clear, and None.
+    assert fault_code(pt, bad) == X86_PF_USER
+    assert fault_code(pt, bad, write=True, user=False) == X86_PF_WRITE
+    assert pt.unmap(bad) is None
     with pytest.raises(ValueError):
-        pt.translate(bad, False, True)
+        pt.unmap(bad + 1)
     assert pt.table_pages() == 1 and len(pages.held) == 1
     pt.map(good, 1, URW)
     assert pt.walk(good) == (1, URW)
@@ -140,7 +144,7 @@ def test_error_codes() -> None:
     pt.map(0x1000, 1, P | U)  # user read-only
     pt.map(0x2000, 2, P | RW)  # supervisor only
     pt.map(0x3000, 3, URW | _PAGE_NX)
-    pt.map(0x4000, 4, U | RW)  # installed but not present
+    pt.install(0x4000, 4, U | RW)  # installed but not present (set_pte_at)
     assert fault_code(pt, 0x9000) == X86_PF_USER
     assert fault_code(pt, 0x9000, write=True) == X86_PF_USER | X86_PF_WRITE
     assert fault_code(pt, 0x9000, user=False) == 0

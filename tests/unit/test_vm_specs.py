@@ -8,8 +8,8 @@
   submission's placement), errno and `listed` in the vma vocabulary,
   Kernel.mmap_placed, and `frames`, `memory`, `used_pages`, `boot_free_pages`
   in the fault vocabulary;
-- the drivers' own machinery: one-draw picks, fault codes read either way
-  round, a divergence held back one step, pids renamed.
+- the drivers' own machinery: one-draw picks, fault codes taken code first, a
+  divergence held back one step, pids renamed.
 """
 
 from __future__ import annotations
@@ -264,11 +264,17 @@ def test_pick_draws_one_integer_and_starts_with_the_first_choices() -> None:
     assert pick(data, "x", "ab", (1, 2, 3), [9]) == ("b", 2, 9) and data.draws == 1
 
 
-def test_fault_code_is_read_either_way_round() -> None:
+def test_injected_fault_classes_take_the_code_first() -> None:
+    # docs/contract.md [GEN-FAULT-CLASSES]: PageFault(code) or PageFault(code, va).
+    from mmcheck.checker.sandbox.faults import PageFault, Segfault
+
+    assert PageFault(4).code == 4 and PageFault(4).address is None
+    fault = PageFault(5, 0x5000)
+    assert (fault.code, fault.address) == (5, 0x5000)
+    assert Segfault(2, 0x7000).code == 2
+    # The driver reads the code as given, never guessing an order.
     step = Step("translate", (0x5000, 0, 1, 0), None, "PageFault")
-    assert Converted(step, code=4, address=0x5000).fault_code(0x5000) == 4
-    # A submission's own PageFault class written with the arguments the other way round
-    assert Converted(step, code=0x5000, address=4).fault_code(0x5000) == 4
+    assert Converted(step, code=0x5000, address=4).code == 0x5000
 
 
 def test_a_divergence_is_reported_one_step_later_naming_its_step() -> None:
@@ -356,3 +362,59 @@ def test_an_mm_that_never_merges_breaks_vma_4_on_the_reference() -> None:
     steps = [("mmap", (W, P, RW, PRIV | MAP_FIXED)), ("mmap", (W + P, P, RW, PRIV | MAP_FIXED))]
     assert replay_on("vma", driver.ReferenceSystem, steps) is None
     assert replay_on("vma", broken, steps) in {"merged", "merged_as_linux"}
+
+
+# ---- the contract's freedoms and fixed answers (docs/contract.md) ---------------------
+
+KW = {"task_size": (1 << 47) - P, "mmap_min_addr": 0x10000}
+
+
+def _action(spec: CompiledSpec, name: str) -> tuple[Any, Any]:
+    return next((a, fn) for op in spec.actions.values() for a, fn in op if a.name == name)
+
+
+def test_zero_length_mprotect_may_fail_with_einval() -> None:
+    # [AS-MPROTECT-ZERO-CHOICE]: Linux returns 0, EINVAL passes too; a change does not.
+    from mmcheck.checker.subsystems.vma import _zero_length_choice
+
+    spec = spec_of("vma")
+    act, fn = _action(spec, "mprotect_errno_as_linux")
+    before = snapshot_from_vmas([(W, W + P, 3, MAP_PRIVATE)], **KW, errno=0)
+    failed = snapshot_from_vmas([(W, W + P, 3, MAP_PRIVATE)], **KW, errno=errno.EINVAL)
+    changed = snapshot_from_vmas([(W, W + P, 1, MAP_PRIVATE)], **KW, errno=0)
+    check = spec.check_action
+    assert check(act, fn, before, before, (W, 0, 0x10), None, None).holds
+    assert check(act, fn, before, failed, (W, 0, 0x10), None, "OSError").holds
+    assert not check(act, fn, before, changed, (W, 0, 0x10), None, None).holds
+    assert not check(act, fn, before, failed, (W, P, 0x10), None, None).holds  # EINVAL due
+    assert _zero_length_choice(Step("mprotect", (W, 0, 0x10), None, "OSError"), errno.EINVAL)
+    assert not _zero_length_choice(Step("mprotect", (W, 0, 1), None, "OSError"), errno.EINVAL)
+
+
+def test_map_droppable_is_einval_for_a_submission() -> None:
+    # [AS-MMAP-TYPE]: the contract's EINVAL, where Linux 6.11+ maps it.
+    spec = spec_of("vma")
+    act, fn = _action(spec, "mmap_errno_as_linux")
+    empty = snapshot_from_vmas([], **KW, errno=0)
+    mapped = snapshot_from_vmas([(W, W + P, 3, MAP_PRIVATE)], **KW, errno=0)
+    args = (W, P, 3, 0x08 | MAP_ANONYMOUS | MAP_FIXED)
+    assert not spec.check_action(act, fn, empty, mapped, args, W, None).holds
+    failed = snapshot_from_vmas([], **KW, errno=errno.EINVAL)
+    assert spec.check_action(act, fn, empty, failed, args, None, "OSError").holds
+
+
+def test_find_vma_is_the_first_area_ending_above() -> None:
+    # [AS-FIND-VMA], on the reference and through the spec.
+    mm = AddressSpace()
+    mm.mmap(W, P, 3, PRIV | MAP_FIXED)
+    mm.mmap(W + 4 * P, 2 * P, 1, PRIV | MAP_FIXED)
+    assert mm.find_vma(0) == (W, W + P, 3, MAP_PRIVATE)
+    assert mm.find_vma(W + P) == (W + 4 * P, W + 6 * P, 1, MAP_PRIVATE)
+    assert mm.find_vma(W + 6 * P) is None
+    spec = spec_of("vma")
+    act, fn = _action(spec, "find_vma_as_linux")
+    state = snapshot_from_vmas(mm.vmas(), **KW, errno=0)
+    assert spec.check_action(act, fn, state, state, (W + P,), W + 4 * P, None).holds
+    assert not spec.check_action(act, fn, state, state, (W + P,), W, None).holds
+    assert not spec.check_action(act, fn, state, state, (W + 6 * P,), W, None).holds
+    assert spec.check_action(act, fn, state, state, (W + 6 * P,), None, None).holds

@@ -302,7 +302,7 @@ def test_fork_of_unfaulted_areas_merges_as_before():
 
 
 def test_wipeonfork_child_keeps_unmergeable_twins():
-    parent = AddressSpace()
+    parent = AddressSpace(map_droppable=True)  # Linux 6.11+, not the contract
     m(parent, 0, 1, RW, PRIV & ~MAP_PRIVATE | MAP_DROPPABLE)
     m(parent, 2, 1, RW, PRIV & ~MAP_PRIVATE | MAP_DROPPABLE)
     parent.anon_vma_prepare(at(0))
@@ -422,13 +422,22 @@ def test_munmap_errors(args):
     assert pages(mm) == [(0, 2, RW, 2)]
 
 
-def test_mmap_ignores_unknown_prot_bits_and_accepts_droppable():
-    mm = AddressSpace()
+def test_mmap_ignores_unknown_prot_bits_and_accepts_droppable_as_linux():
+    mm = AddressSpace(map_droppable=True)
     m(mm, 0, 1, R | 0x80)
     m(mm, 1, 1, R)
     assert pages(mm) == [(0, 2, R, 2)]
     m(mm, 4, 1, RW, MAP_DROPPABLE | MAP_ANONYMOUS | MAP_FIXED)
     assert pages(mm)[-1] == (4, 5, RW, MAP_PRIVATE)
+
+
+def test_contract_address_space_refuses_droppable():
+    # docs/contract.md [AS-MMAP-TYPE]: the contract's AddressSpace says EINVAL for
+    # MAP_DROPPABLE, where Linux 6.11+ (map_droppable=True above) accepts it.
+    mm = AddressSpace()
+    with pytest.raises(OSError) as err:
+        mm.mmap(at(4), PAGE_SIZE, RW, MAP_DROPPABLE | MAP_ANONYMOUS | MAP_FIXED)
+    assert err.value.errno == errno.EINVAL and mm.errno == errno.EINVAL and mm.vmas() == []
 
 
 def test_exec_only_key():

@@ -30,10 +30,10 @@ try:
     Segfault  # noqa: B018 - the checker may inject its own class
 except NameError:
     class Segfault(Exception):
-        def __init__(self, address, code):
+        def __init__(self, code, address=None):  # code first, as the contract's
             super().__init__(f"segfault at {address:#x} (code {code})")
-            self.address = address
             self.code = code
+            self.address = address
 
 
 def page_up(n):
@@ -302,16 +302,16 @@ class Kernel:
         if type(va) is not int or va < 0 or va >= 1 << 64:
             raise ValueError("bad address")
         if va >> 47 not in (0, (1 << 17) - 1):
-            raise Segfault(va, SI_KERNEL)
+            raise Segfault(SI_KERNEL, va)
         area = self.find(proc, va)
         if area is None:
-            raise Segfault(va, SEGV_MAPERR)
+            raise Segfault(SEGV_MAPERR, va)
         if area.prot == PROT_EXEC:
-            raise Segfault(va, SEGV_PKUERR)  # execute-only protection key
+            raise Segfault(SEGV_PKUERR, va)  # execute-only protection key
         if write and not area.prot & PROT_WRITE:
-            raise Segfault(va, SEGV_ACCERR)
+            raise Segfault(SEGV_ACCERR, va)
         if not area.prot:
-            raise Segfault(va, SEGV_ACCERR)
+            raise Segfault(SEGV_ACCERR, va)
         return area
 
     def fault(self, proc, area, page, write):

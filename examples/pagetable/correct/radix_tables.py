@@ -17,10 +17,10 @@ try:
     PageFault  # noqa: B018 - the checker may inject its own class
 except NameError:
     class PageFault(Exception):
-        def __init__(self, address, code):
+        def __init__(self, code, address=None):  # code first, as the contract's
             super().__init__(f"page fault at {address:#x}, code {code}")
-            self.address = address
             self.code = code
+            self.address = address
 
 # levels -> (bit position of each index, top first), width of each index, va bits
 MODES = {
@@ -48,16 +48,12 @@ class PageTable:
             raise MemoryError("no page for a page table")
         return {"pfn": pfn, "entries": {}}
 
-    def _check(self, va):
-        if type(va) is not int or va < 0 or va >= 1 << 64:
-            raise ValueError("bad address")
+    def _translatable(self, va):
+        """32-bit addresses in 2- and 3-level mode, canonical ones in 4- and 5-level mode."""
         if self.levels <= 3:
-            if va >= 1 << 32:
-                raise ValueError("address above 4 GiB")
-        else:
-            top = va >> (self.va_bits - 1)
-            if top != 0 and top != (1 << (65 - self.va_bits)) - 1:
-                raise ValueError("non-canonical address")
+            return 0 <= va < 1 << 32
+        top = va >> (self.va_bits - 1)
+        return 0 <= va < 1 << 64 and (top == 0 or top == (1 << (65 - self.va_bits)) - 1)
 
     def _indexes(self, va):
         return [(va >> s) & ((1 << w) - 1) for s, w in zip(self.shifts, self.widths, strict=True)]
@@ -73,7 +69,8 @@ class PageTable:
         return tables
 
     def map(self, va, pfn, flags):
-        self._check(va)
+        if not self._translatable(va):
+            raise ValueError("the mode cannot translate this address")
         if va % PAGE:
             raise ValueError("unaligned address")
         pfn_bits = 20 if self.levels == 2 else 40
@@ -100,12 +97,13 @@ class PageTable:
                 self.pages.free_pages(parent["entries"].pop(i)["pfn"], 0)
                 self.count -= 1
             raise
-        table["entries"][idx[-1]] = [pfn, flags]
+        table["entries"][idx[-1]] = [pfn, flags | P]
 
     def unmap(self, va):
-        self._check(va)
         if va % PAGE:
             raise ValueError("unaligned address")
+        if not self._translatable(va):
+            return None  # nothing can be mapped there
         tables = self._find(va)
         idx = self._indexes(va)
         if tables is None or idx[-1] not in tables[-1]["entries"]:
@@ -122,7 +120,8 @@ class PageTable:
         return pfn
 
     def walk(self, va):
-        self._check(va)
+        if not self._translatable(va):
+            return None
         tables = self._find(va)
         if tables is None:
             return None
@@ -130,10 +129,11 @@ class PageTable:
         return None if leaf is None else (leaf[0], leaf[1])
 
     def translate(self, va, write, user, exec=False):
-        self._check(va)
         code = (2 if write else 0) | (4 if user else 0)
         if exec and self.levels > 2:
             code |= 16
+        if not self._translatable(va):
+            raise PageFault(code, va)  # P clear: the contract's stand-in for #GP
         cached = self.tlb.get(va >> 12)
         if cached is not None and self._allowed(cached[1], write, user, exec) \
                 and (not write or cached[1] & D):
@@ -141,9 +141,9 @@ class PageTable:
         tables = self._find(va)
         leaf = None if tables is None else tables[-1]["entries"].get(self._indexes(va)[-1])
         if leaf is None or not leaf[1] & P:
-            raise PageFault(va, code)
+            raise PageFault(code, va)
         if not self._allowed(leaf[1], write, user, exec):
-            raise PageFault(va, code | 1)
+            raise PageFault(code | 1, va)
         leaf[1] |= A
         if write:
             leaf[1] |= D
