@@ -123,8 +123,10 @@ def draw_steps(data: st.DataObject, view: View) -> Ops:
     # Bursts first: each reaches a classic mistake in a few steps (an off-by-one
     # overlap test, a missing merge or split, MAP_FIXED leaving what it covers),
     # and shrinking moves towards the first kinds.
+    # The error paths hold ~80 calls (each errno and its precedence, docs/contract.md
+    # [AS-MMAP-ERRNO]): "error" is listed three times to be drawn often enough.
     kinds = ["noreplace", "three_way", "split_restore", "fixed_over", "hole", "map", "protect",
-             "unmap", "hint", "placed", "error", "find"]
+             "unmap", "hint", "placed", "error", "find", "error", "error"]
     if not view.placed:
         kinds.remove("placed")
     kind = data.draw(st.sampled_from(kinds), label="kind")
@@ -203,6 +205,8 @@ def _error_steps(top: int, low: int) -> tuple[tuple[str, tuple[int, ...]], ...]:
             ("mmap", (top - P, P, prot, PRIV | MAP_FIXED)),  # the last page: fine
             ("mmap", (w, P, prot, MAP_ANONYMOUS | MAP_FIXED)),  # EINVAL: no map type
             ("mmap", (w, P, prot, MAP_ANONYMOUS | 3 | MAP_FIXED)),  # EINVAL: type 3
+            ("mmap", (w, P, prot, MAP_ANONYMOUS | 8 | MAP_FIXED)),  # EINVAL: MAP_DROPPABLE
+            ("mmap", (top - P + 8, 2 * P, prot, PRIV | MAP_FIXED)),  # ENOMEM before EINVAL
             ("mmap", (w, P, prot, MAP_PRIVATE | MAP_FIXED)),  # EBADF: no MAP_ANONYMOUS
             ("mmap", (0, top + P, prot, PRIV)),  # ENOMEM: longer than TASK_SIZE
             ("mmap", (w, 2 * P, prot | 0x80, PRIV | MAP_FIXED)),  # an unknown prot bit

@@ -1,6 +1,6 @@
 """A buddy allocator that can hand out the same block twice.
 
-What it shows: allocation has two paths. When the smallest free block that
+What it shows ([BUDDY-ALLOC-BLOCK]): allocation has two paths. When the smallest free block that
 fits is bigger than asked for, it is popped and split; when it already has
 exactly the right size, this student only looks at it (lst[-1]) and forgets
 to take it off the list. The block stays free while it is in use.

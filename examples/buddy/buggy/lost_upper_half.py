@@ -1,6 +1,6 @@
 """A buddy allocator whose split forgets to give the upper halves back.
 
-What it shows: splitting a block of order k down to order j leaves k - j
+What it shows ([BUDDY-ALLOC-NONE]): splitting a block of order k down to order j leaves k - j
 free upper halves, one of each order j .. k-1; every one must go back on a
 free list. This student records the size of each half (for free() to use)
 but never puts it on a list, so those pages leak: nobody can allocate them

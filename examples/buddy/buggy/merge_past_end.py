@@ -1,6 +1,6 @@
 """A buddy allocator that merges with pages past the end of memory.
 
-What it shows: when npages is not a multiple of the top block size, the
+What it shows ([BUDDY-ALLOC-BLOCK]): when npages is not a multiple of the top block size, the
 buddy of a block near the end can lie partly or wholly past npages, and such a
 buddy must never count as free. This student decides whether the buddy is
 free by checking that none of its pages is in use, and skips pages past the

@@ -1,6 +1,6 @@
 """A buddy allocator with an off-by-one at the top order.
 
-What it shows: with max_order = 11, Linux has free_area[11], orders 0..10,
+What it shows ([BUDDY-FREE-AREA]): with max_order = 11, Linux has free_area[11], orders 0..10,
 and __free_one_page merges only while order < max_order - 1. Since Linux 6.4
 the kernel's own constant MAX_PAGE_ORDER is the largest order (10), and its
 loop reads `while (order < MAX_PAGE_ORDER)`. This student copied that loop

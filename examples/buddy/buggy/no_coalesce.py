@@ -1,6 +1,6 @@
 """A buddy allocator that splits blocks but never merges them again.
 
-What it shows: the classic first bug of a buddy allocator. Allocation splits
+What it shows ([BUDDY-ALLOC-NONE]): the classic first bug of a buddy allocator. Allocation splits
 big blocks correctly, but free() just puts the block back on the list of its
 own order and never looks at its buddy, so memory fragments for good.
 

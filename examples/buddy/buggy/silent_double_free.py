@@ -1,6 +1,6 @@
 """A buddy allocator that trusts its caller: a double free goes unnoticed.
 
-What it shows: free() must refuse what alloc() did not hand out. This
+What it shows ([BUDDY-FREE-INVALID]): free() must refuse what alloc() did not hand out. This
 student checks that the pfn and order make sense (in range, aligned) but keeps
 no record of what is allocated, so a second free of the same block is
 accepted and puts pages on the free lists that are already there.

@@ -1,6 +1,6 @@
 """A buddy allocator that carves memory at boot into blocks that are not aligned.
 
-What it shows: a block of 2**k pages must start at a multiple of 2**k; the
+What it shows ([BUDDY-ALLOC-BLOCK]): a block of 2**k pages must start at a multiple of 2**k; the
 buddy arithmetic (pfn ^ 2**k) is only right for aligned blocks. This student
 carves the memory that is left after the full-size blocks by walking the bits
 of the remaining size from the lowest up, so a small piece comes first and the

@@ -1,6 +1,6 @@
 """A buddy allocator that looks for a block's buddy on the wrong side.
 
-What it shows: the buddy of a block of order k at pfn is pfn ^ 2**k: the
+What it shows ([BUDDY-FREE-AREA]): the buddy of a block of order k at pfn is pfn ^ 2**k: the
 block right AFTER it when pfn is a multiple of 2**(k+1), the block right
 BEFORE it otherwise. This student always looks right after the block
 (pfn + 2**k). For a lower half that is correct, which is why simple tests pass.

@@ -1,6 +1,6 @@
 """A correct buddy allocator with its own policy: the lowest address that fits.
 
-What it shows: the checker judges a submission by the rules, not by matching
+What it shows ([BUDDY-ALLOC-CHOICE]): the checker judges a submission by the rules, not by matching
 the reference's choices. Linux (and the reference model) hands out the head of
 the smallest free list that fits, usually the block freed last. This one keeps
 each free list sorted and always hands out the LOWEST-addressed block of the

@@ -1,6 +1,6 @@
 """A correct buddy allocator written after mm/page_alloc.c.
 
-What it shows: a submission that follows Linux closely. Each page has a buddy
+What it shows ([BUDDY-ALLOC-CHOICE]): a submission that follows Linux closely. Each page has a buddy
 flag and an order, as struct page has PageBuddy and page->private;
 free lists hold the first pfn of each free block, the most recently freed at
 the head; alloc is __rmqueue_smallest + expand, free is __free_one_page.

@@ -1,6 +1,6 @@
 """Copy-on-write that copies on a read as well as on a write.
 
-What it shows: a COW fork whose fault handler breaks the sharing whenever a
+What it shows ([KERNEL-COW]): a COW fork whose fault handler breaks the sharing whenever a
 process touches a read-only private page of a writable area, read or write.
 Every value read is still right, so tests that only compare contents pass;
 but a child that merely reads its parent's memory gets copies of it, the

@@ -1,6 +1,6 @@
 """Copy-on-write that never copies: a write to a shared page just unprotects it.
 
-What it shows: FAULT-2, the Dirty COW class (CVE-2016-5195). After fork both
+What it shows ([KERNEL-COW]): FAULT-2, the Dirty COW class (CVE-2016-5195). After fork both
 processes map the same private page read-only; on the first write the fault
 handler makes the writer's PTE writable again without copying, so the write
 lands in the page the other process still maps and it sees the change.

@@ -1,6 +1,6 @@
 """Copy-on-write that forgets to drop the old page's reference after copying.
 
-What it shows: REF-1/REF-2 and a leak. When a write copies a shared page, the
+What it shows ([KERNEL-FREE-PAGES]): REF-1/REF-2 and a leak. When a write copies a shared page, the
 writer stops mapping the old page but its reference stays counted. The
 other process, now the page's only user, still sees a count of 2, so its
 own next write copies again instead of reusing the page, and when both

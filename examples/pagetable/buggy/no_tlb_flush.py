@@ -1,6 +1,6 @@
 """A page table whose unmap forgets to flush the TLB.
 
-What it shows: TLB-1, the bug class of CVE-2018-18281. translate() caches
+What it shows ([PT-UNMAP]): TLB-1, the bug class of CVE-2018-18281. translate() caches
 every translation in a TLB, but unmap() only clears the page-table entry and
 never drops the cached one. The page walk is right, and so is walk(); only a
 translation that was used before the unmap still reaches the old frame, which

@@ -1,6 +1,6 @@
 """A page table whose translate() never looks at the user bit.
 
-What it shows: PT-2, effective rights. Supervisor-only pages (no _PAGE_USER)
+What it shows ([PT-TRANSLATE-FAULT]): PT-2, effective rights. Supervisor-only pages (no _PAGE_USER)
 are as reachable from user mode as user pages, which is how a kernel leaks
 its own memory to every process. Writes and NX are still checked.
 

@@ -1,6 +1,6 @@
 """An x86 page table as a student writes it: nested tables, a small TLB, flushes.
 
-What it shows: a correct PageTable for the contract (2, 3, 4 and 5 levels).
+What it shows ([PT-TABLES-CHOICE]): a correct PageTable for the contract (2, 3, 4 and 5 levels).
 Each table is a dict from index to entry, and every table takes one page from
 `pages`; a table left empty by unmap is given back at once, so table_pages()
 counts the root plus one page per table in use. translate() checks the U, RW

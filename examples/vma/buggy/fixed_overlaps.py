@@ -1,6 +1,6 @@
 """An AddressSpace whose MAP_FIXED leaves the old mappings in place.
 
-What it shows: MAP_FIXED replaces whatever it overlaps (do_mmap unmaps the
+What it shows ([AS-MMAP-FIXED]): MAP_FIXED replaces whatever it overlaps (do_mmap unmaps the
 range first, splitting the areas at its ends). Without that the area list
 holds overlapping areas, and which protection an address has depends on
 which one a lookup finds first.

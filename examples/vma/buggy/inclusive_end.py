@@ -1,6 +1,6 @@
 """An AddressSpace whose overlap test treats vm_end as inclusive.
 
-What it shows: an off-by-one between [start, end) and [start, end]. The areas
+What it shows ([AS-MMAP-NOREPLACE]): an off-by-one between [start, end) and [start, end]. The areas
 themselves are stored and listed right, so vmas() looks fine after any single
 mmap; the bug is in deciding whether a range is free. An area that starts
 exactly where another one ends is taken for an overlap.

@@ -1,6 +1,6 @@
 """An AddressSpace whose mprotect changes every area it touches, whole.
 
-What it shows: mprotect must split an area at the range's ends when the range
+What it shows ([AS-MPROTECT]): mprotect must split an area at the range's ends when the range
 covers only part of it (split_vma), or pages outside the range change their
 protection too, which a program notices as a write fault it did not expect.
 

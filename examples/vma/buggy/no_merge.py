@@ -1,6 +1,6 @@
 """An AddressSpace that never merges neighbouring areas.
 
-What it shows: splitting is only half of VMA management. Every mmap makes an
+What it shows ([AS-VMAS-MERGE]): splitting is only half of VMA management. Every mmap makes an
 area of its own and every mprotect split stays split, so the list only ever
 grows: /proc/<pid>/maps would show one line per call, and map_count would run
 into vm.max_map_count long before Linux's would.

@@ -1,6 +1,6 @@
 """A correct AddressSpace, written as a student would: a sorted list of areas.
 
-What it shows: the contract can be met without Linux's machinery (no maple
+What it shows ([AS-MMAP-PLACE-CHOICE]): the contract can be met without Linux's machinery (no maple
 tree, no anon_vma, no vm_pgoff for private areas). Each area is a small list
 [start, end, prot, flags, file, offset]; `file` is None for a private area
 and a token per MAP_SHARED mmap, so that the pieces of one shared mapping
@@ -9,7 +9,9 @@ Without page faults and fork, two neighbouring private areas merge exactly
 when their protections are equal, which is what Linux shows.
 
 Non-fixed placement: the hint when it is free, else the highest free range
-below MMAP_BASE (a legal choice; Linux searches top-down too).
+below MMAP_BASE (a legal choice; Linux searches top-down too). A zero-length
+mprotect returns before the prot bits are checked, as on Linux
+([AS-MPROTECT-ZERO-CHOICE]; bottom_up.py takes the other choice).
 """
 
 import errno
@@ -140,8 +142,9 @@ class AddressSpace:
         if length == 0:
             return
         end = addr + round_up(length)
-        if prot & ~PROT_MASK:
+        if prot & ~0xF:  # PROT_SEM (0x8) is allowed and changes nothing
             raise fail(errno.EINVAL, "unknown prot bits")
+        prot &= PROT_MASK
         cursor = addr
         while cursor < end:  # like Linux: area by area, up to the first hole
             a = self.area_at(cursor)
