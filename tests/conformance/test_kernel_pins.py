@@ -22,7 +22,6 @@ from mmcheck.checker.live.ops import (
 )
 from mmcheck.checker.live.oracle import LiveRun, exec_only_read_faults, live_available
 from mmcheck.model.fault import Kernel
-from mmcheck.model.vma import AddressSpace
 from mmcheck.model.linux import (
     MAP_ANONYMOUS,
     MAP_FIXED,
@@ -35,6 +34,7 @@ from mmcheck.model.linux import (
     PROT_WRITE,
     TASK_SIZE_X86_64,
 )
+from mmcheck.model.vma import AddressSpace
 
 pytestmark = [pytest.mark.live,
               pytest.mark.skipif(not live_available()[0], reason=live_available()[1])]

@@ -97,3 +97,55 @@ def test_fixed_overlaps_counterexample():
     bug, ref = both("buggy/fixed_overlaps.py", steps)
     assert any(a[1] > b[0] for a, b in zip(bug, bug[1:], strict=False))
     assert [(s - W) // P for s, _, _, _ in ref] == [0, 1, 2]
+
+
+# ---- the examples written to the contract's letter (docs/contract.md) ----------------
+PRIV = MAP_PRIVATE | MAP_ANONYMOUS
+TS = (1 << 47) - P
+
+
+def test_bottom_up_agrees_with_the_model_on_contract_only_operations():
+    impl = load("correct/bottom_up.py")
+    for seed in range(2):
+        div = check_contract_impl(impl, seed, 600)
+        assert div is None, str(div)
+
+
+def test_bottom_up_takes_the_other_choices():
+    # [AS-MMAP-PLACE-CHOICE]: the lowest free range; [AS-MPROTECT-ZERO-CHOICE]: EINVAL.
+    mm = load("correct/bottom_up.py")()
+    assert mm.mmap(0, P, RW, PRIV) == 0x10000
+    with pytest.raises(OSError) as err:
+        mm.mprotect(0x10000, 0, 0x10)
+    assert err.value.errno == errno.EINVAL and mm.vmas() == [(0x10000, 0x11000, RW, MAP_PRIVATE)]
+    assert AddressSpace().mprotect(W, 0, 0x10) is None  # Linux's choice
+
+
+@pytest.mark.parametrize(("name", "steps", "bug", "ref"), [
+    ("length_rounded_down", lambda mm: mm.vmas()[0][1] - mm.vmas()[0][0]
+     if mm.mmap(W, 3 * P - 100, RW, FIXED) == W else None, 2 * P, 3 * P),
+    ("einval_before_enomem", lambda mm: mm.mmap(TS - P + 8, 2 * P, RW, FIXED), "EINVAL",
+     "ENOMEM"),
+    ("accepts_droppable", lambda mm: mm.mmap(W, P, RW, 0x08 | MAP_ANONYMOUS | MAP_FIXED), W,
+     "EINVAL"),
+    ("find_vma_containing", lambda mm: (mm.mmap(W + P, P, RW, FIXED), mm.find_vma(W))[1], None,
+     (W + P, W + 2 * P, RW, MAP_PRIVATE)),
+    ("munmap_zero_length", lambda mm: mm.munmap(W, 0), None, "EINVAL"),
+    ("hint_ignored", lambda mm: mm.mmap(W, P, RW, PRIV) == W, False, True),
+])
+def test_contract_letter_counterexamples(name, steps, bug, ref):
+    assert both(f"buggy/{name}.py", steps) == (bug, ref)
+
+
+def test_mprotect_all_or_nothing_counterexample():
+    def steps(mm):
+        mm.mmap(W, 2 * P, RW, FIXED)
+        mm.mmap(W + 3 * P, P, RW, FIXED)
+        try:
+            mm.mprotect(W, 4 * P, PROT_READ)
+        except OSError as e:
+            assert e.errno == errno.ENOMEM
+        return mm.vmas()
+    bug, ref = both("buggy/mprotect_all_or_nothing.py", steps)
+    assert bug[0] == (W, W + 2 * P, RW, MAP_PRIVATE)
+    assert ref[0] == (W, W + 2 * P, PROT_READ, MAP_PRIVATE)

@@ -24,7 +24,10 @@ wrong_buddy (caught at 8 pages, missed at 6 and 7): a trace's free() arguments
 are the pfns the solver chose, not those the submission returned, so most frees
 that would show the bug are refused as frees of unallocated blocks; nor
 merge_past_top (never), because `symbolic_system` sizes max_order so that one
-top-order block spans the memory, and the bug needs two free top-order buddies.
+top-order block spans the memory, and the bug needs two free top-order buddies;
+nor no_coalesce since `coalesced` is white-box (docs/contract.md does not ask a
+submission to merge eagerly): the bug then shows only when an alloc needs a
+block that only merging makes, and the solver's traces rarely end in one.
 """
 
 from __future__ import annotations
@@ -55,9 +58,11 @@ Z3_CATCHES = {
     "lost_upper_half": "8",
     "silent_double_free": "8",
     "merge_past_end": "6",
-    "no_coalesce": "8",
     "unaligned": "7",
 }
+# Z3 on the correct examples that predate the contract-letter ones (those run with
+# Hypothesis only, to keep the suite's time).
+Z3_CORRECT = ["first_fit", "linux_like"]
 Z3_DEPTH = "4"
 SCRIPT = Path(sys.executable).parent / "mmcheck"
 
@@ -157,7 +162,7 @@ def test_z3_convicts_the_examples_it_can(name: str) -> None:
         assert 1 <= c["trace"]["setup"]["npages"] <= int(Z3_CATCHES[name])
 
 
-@pytest.mark.parametrize("name", CORRECT)
+@pytest.mark.parametrize("name", Z3_CORRECT)
 def test_z3_passes_each_correct_example(name: str) -> None:
     """The solver's traces make other choices than the submission: no false alarm."""
     result = _Console("check", "--impl", f"examples/buddy/correct/{name}.py", "--engine", "z3",

@@ -496,3 +496,28 @@ def test_buggy_examples_documented_counterexamples() -> None:
     no_user = load_example("buggy/user_bit_not_checked.py").PageTable(4, Pages())
     no_user.map(0x1000, 1, P | RW)
     assert no_user.translate(0x1000, False, True) == 0x1000  # the reference faults here
+
+
+def test_contract_letter_examples() -> None:
+    # docs/contract.md: never_frees_tables keeps empty tables ([PT-TABLES-CHOICE]) and
+    # agrees with the reference otherwise; each buggy one breaks the clause it names.
+    keeper = load_example("correct/never_frees_tables.py").PageTable(4, Pages())
+    keeper.map(0x1000, 1, URW)
+    assert keeper.unmap(0x1000) == 1 and keeper.table_pages() == 4
+    assert keeper.unmap(1 << 47) is None and keeper.walk(1 << 47) is None
+    with pytest.raises(Exception) as info:  # noqa: PT011 - the example's own PageFault
+        keeper.translate(1 << 47, True, True)
+    assert type(info.value).__name__ == "PageFault"
+    assert info.value.code == X86_PF_USER | X86_PF_WRITE
+    with pytest.raises(ValueError):
+        load_example("buggy/translate_raises_valueerror.py").PageTable(4, Pages()).translate(
+            1 << 47, False, True)
+    with pytest.raises(ValueError):
+        load_example("buggy/unmap_untranslatable_raises.py").PageTable(4, Pages()).unmap(1 << 47)
+    marked = load_example("buggy/map_sets_accessed.py").PageTable(4, Pages())
+    marked.map(0x1000, 1, URW)
+    assert marked.walk(0x1000) == (1, URW | _PAGE_ACCESSED | _PAGE_DIRTY)
+    clean = load_example("buggy/no_dirty_bit.py").PageTable(4, Pages())
+    clean.map(0x1000, 1, URW)
+    clean.translate(0x1000, True, True)
+    assert clean.walk(0x1000) == (1, URW | _PAGE_ACCESSED)
