@@ -49,7 +49,7 @@ TS = TASK_SIZE_X86_64
 
 
 def kernel_model() -> Kernel:
-    return Kernel(2048, pku=exec_only_read_faults())
+    return Kernel(2048, pku=exec_only_read_faults(), map_droppable=True)  # Linux 6.11+
 
 
 def agree(ops: list[Op], pages: bool = False) -> LiveRun:

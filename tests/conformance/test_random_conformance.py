@@ -34,7 +34,8 @@ def test_kernel_model_frames_agree_with_the_live_kernel():
     assert report.ok, str(report)
     assert report.kernel_model and "page facts from a Kernel model" in str(report)
     pku = exec_only_read_faults()
-    small = run_conformance(12, 100, seq_len=100, kernel_factory=lambda: Kernel(2048, pku=pku))
+    small = run_conformance(12, 100, seq_len=100,
+                            kernel_factory=lambda: Kernel(2048, pku=pku, map_droppable=True))
     assert small.ok, str(small)
 
 
