@@ -25,8 +25,8 @@ from mmcheck.checker.hypothesis_engine import (
     run_hypothesis,
 )
 from mmcheck.checker.minimise import DEFAULT_REPLAYS, Replayed, minimise
-from mmcheck.checker.progress import ProgressEvent, ProgressSink
 from mmcheck.checker.observable import not_observable, observable_part
+from mmcheck.checker.progress import ProgressEvent, ProgressSink
 from mmcheck.checker.report import Counterexample, EngineRun, Report
 from mmcheck.checker.systems import System
 from mmcheck.checker.trace import RunStats, Trace, Violation

@@ -18,6 +18,8 @@ SKIPPED = {
     "VACUOUS": "VACUOUS: evaluated but never exercised, so it proved nothing",
     "unchecked": "unchecked: no engine evaluated it",
     "unknown": "unknown: the engine could not decide it",
+    "n/a": "not observable on this submission: a white-box property, or one reading what "
+           "the submission does not show (docs/contract.md)",
 }
 
 
