@@ -1,7 +1,9 @@
 """Progress of a run, for a person waiting on it: events from the engines, displays here.
 
 The engines know nothing of displays: they call a `ProgressSink` (any callable
-taking a `ProgressEvent`) after each batch of work. The CLI picks the display:
+taking a `ProgressEvent`): Hypothesis as traces start (at most twice a second)
+and after each chunk of traces; every engine once more when it is done (Z3
+only then: its depths are not reported one by one). The CLI picks the display:
 
 - `bar` (stdout is a terminal): a rich progress display on stderr, one line per
   engine and target: traces and steps so far, properties exercised, violations,
