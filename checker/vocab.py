@@ -2,11 +2,11 @@
 
 Records with their fields, state names with their types, operations with their
 signatures, each with what it means (from the model's Vocabulary), and for each
-state name whether a submission exposes it: "own" (computed from the
-submission's own answers), "partly"/"no" (what the spec sees instead), or "the
-reference" (the reference model following the submission's steps, so a
-property about it checks the model, not the submission). The last column comes
-from the driver's SUBMISSION_VIEW.
+state name what a submission shows of it: "shown" (where the value comes from:
+the driver's SUBMISSION_VIEW, else the reference model following the
+submission's steps and checked against its results), "shown only with" an
+optional method, or "not shown" (the driver's `hidden_names`: a property
+reading it is n/a on submissions, checker/observable.py).
 """
 
 from __future__ import annotations
@@ -19,15 +19,41 @@ from mmcheck.model import registry
 WRAP = 76
 
 
+class _Bare:
+    """A stand-in submission that defines none of the contract's optional methods."""
+
+    def methods(self, class_name: str) -> tuple[str, ...]:
+        return ()
+
+
+class _Full:
+    """A stand-in submission that defines every optional method."""
+
+    def methods(self, class_name: str) -> _Everything:
+        return _Everything()
+
+
+class _Everything:
+    def __contains__(self, name: object) -> bool:
+        return True
+
+
 def submission_view(subsystem: str, name: str) -> str:
-    """How a submission of `subsystem` exposes state name `name`, in words."""
+    """What a submission of `subsystem` shows of state name `name`, in words."""
     driver = subsystems.driver(subsystem)
-    view = getattr(driver, "SUBMISSION_VIEW", None) if driver is not None else None
     if driver is None:
-        return "no: no submission of this subsystem can be checked yet"
-    if view is None:
-        return "unknown"
-    return view.get(name, "the reference model following the submission's steps")
+        return "no submission of this subsystem can be checked yet"
+    hidden = getattr(driver, "hidden_names", None)
+    bare = hidden(_Bare()) if hidden is not None else frozenset()
+    full = hidden(_Full()) if hidden is not None else frozenset()
+    where = getattr(driver, "SUBMISSION_VIEW", {}).get(
+        name, "the reference model following the submission's steps (checked against "
+        "its results at every step)")
+    if name in full:
+        return f"NOT shown: a property reading it is n/a on a submission ({where})"
+    if name in bare:
+        return f"shown only by a submission with the optional methods of the contract: {where}"
+    return f"shown: {where}"
 
 
 def render_vocabulary(subsystem: str) -> str:

@@ -20,14 +20,16 @@ from mmcheck.model.buddy import BuddyAllocator, IllegalChoice, snapshot_from_fre
 
 SUBSYSTEM = "buddy"
 CONTRACT_CLASS = "BuddyAllocator"
-# How a submission exposes each state name (`mmcheck vocab buddy`): with a free_area()
-# method every name comes from its own free lists (and the blocks alloc returned);
-# without one, from the reference model following its choices.
+# Where a submission's value of each state name comes from (`mmcheck vocab buddy`); a
+# name not listed is the reference model's, which follows the submission's steps.
+# Whether a submission shows a name at all is hidden_names() (checker/observable.py).
 SUBMISSION_VIEW = {
-    "free": "its free_area() lists; without free_area(), the reference following it",
-    "free_area": "its free_area() lists; without free_area(), the reference following it",
+    "npages": "its constructor's argument",
+    "max_order": "its constructor's argument",
+    "free": "its free_area() lists",
+    "free_area": "its free_area() lists",
     "free_pages": "the pages its free_area() lists hold (duplicates counted)",
-    "allocated": "own: the blocks alloc returned and free has not taken back",
+    "allocated": "the blocks its alloc returned and free has not taken back",
     "pages": "implied by its free_area() lists: PageBuddy and order on each listed pfn, "
              "refcount 1 on allocated heads; nothing else of struct page",
     "buddy_pages": "implied by its free_area() lists",

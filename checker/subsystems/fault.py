@@ -49,12 +49,14 @@ from mmcheck.model.vocabulary import Snapshot
 
 SUBSYSTEM = "fault"
 CONTRACT_CLASS = "Kernel"
-# How a submission exposes each state name (`mmcheck vocab fault`): only these
-# three are its own; every other name is the reference Kernel following its steps.
+# Where a submission's value of each state name comes from (`mmcheck vocab fault`); a
+# name not listed is the reference model's, which follows the submission's steps.
+# Whether a submission shows a name at all is hidden_names() (checker/observable.py).
 SUBMISSION_VIEW = {
-    "free_pages": "own: its free_pages()",
-    "boot_free_pages": "own: free_pages() when it was made",
-    "frames": "own: its frame() at every page the trace read or wrote",
+    "npages": "its constructor's argument",
+    "free_pages": "its free_pages()",
+    "boot_free_pages": "its free_pages() when it was made",
+    "frames": "its frame() at every page the trace read or wrote",
 }
 OPERATIONS = ("spawn", "fork", "exit", "mmap", "munmap", "mprotect", "read", "write")
 ALLOWED = {

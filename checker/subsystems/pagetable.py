@@ -56,14 +56,17 @@ from mmcheck.model.mmu import MODES, PageFault, PageTable, Pte, Table
 
 SUBSYSTEM = "pagetable"
 CONTRACT_CLASS = "PageTable"
-# How a submission exposes each state name (`mmcheck vocab pagetable`).
+# Where a submission's value of each state name comes from (`mmcheck vocab pagetable`); a
+# name not listed is the reference model's, which follows the submission's steps.
+# Whether a submission shows a name at all is hidden_names() (checker/observable.py).
 SUBMISSION_VIEW = {
-    "ptes": "own: its walk() at every address the trace used",
-    "table_pages": "own: its table_pages()",
-    "tables": "own: the pages it holds from the checker's allocator (level 0)",
-    "root": "own: the first page it took from the allocator (-1 if none)",
-    "entries": "no: always [] for a submission (its tables are not visible)",
-    "tlb": "no: always [] for a submission (its TLB is not visible)",
+    "levels": "its constructor's argument",
+    "ptes": "its walk() at every address the trace used",
+    "table_pages": "its table_pages()",
+    "tables": "the pages it holds from the checker's allocator (level 0)",
+    "root": "the first page it took from the allocator (-1 if none)",
+    "entries": "always [] for a submission (its tables are not visible)",
+    "tlb": "always [] for a submission (its TLB is not visible)",
 }
 OPERATIONS = ("map", "unmap", "translate")
 ALLOWED = {"map": ("ValueError", "MemoryError"), "unmap": ("ValueError",),

@@ -52,19 +52,21 @@ from mmcheck.model.vma import AddressSpace, IllegalPlacement, snapshot_from_vmas
 
 SUBSYSTEM = "vma"
 CONTRACT_CLASS = "AddressSpace"
-# How a submission exposes each state name (`mmcheck vocab vma`).
+# Where a submission's value of each state name comes from (`mmcheck vocab vma`); a
+# name not listed is the reference model's, which follows the submission's steps.
+# Whether a submission shows a name at all is hidden_names() (checker/observable.py).
 SUBMISSION_VIEW = {
-    "vmas": "own: its vmas()",
-    "listed": "own: its vmas(), in the order it lists them",
-    "gaps": "own: computed from its vmas()",
-    "map_count": "own: the number of areas vmas() lists",
-    "areas": "partly: start, end and prot (as vm_flags) from vmas(); pgoff, file, "
-             "anon_vma and chain are 0 (a submission has no such state)",
-    "errno": "own: the errno of its last OSError",
-    "task_size": "own: its constructor's argument",
-    "mmap_min_addr": "own: its constructor's argument",
-    "max_map_count": "no: the default (65530), whatever the submission enforces",
-    "mmap_base": "no: computed from task_size as Linux does without randomisation",
+    "vmas": "its vmas()",
+    "listed": "its vmas(), in the order it lists them",
+    "gaps": "computed from its vmas()",
+    "map_count": "the number of areas its vmas() lists",
+    "areas": "start, end and prot (as vm_flags) from vmas(); pgoff, file, anon_vma and "
+             "chain are 0 (a submission has no such state)",
+    "errno": "the errno of its last OSError",
+    "task_size": "its constructor's argument",
+    "mmap_min_addr": "its constructor's argument",
+    "max_map_count": "the default (65530), whatever the submission enforces",
+    "mmap_base": "computed from task_size as Linux does without randomisation",
 }
 OPERATIONS = ("mmap", "munmap", "mprotect", "find_vma")
 RETURNS = {"mmap": "int", "munmap": "none", "mprotect": "none", "find_vma": "int?"}
