@@ -36,13 +36,14 @@ from mmcheck.checker.report import (
 
 from mmcheck import __version__
 
-CSS = """
+CSS = r"""
 body { font: 14px/1.4 system-ui, sans-serif; margin: 1.5em; color: #222; }
 h1 { font-size: 1.4em; } h2 { font-size: 1.2em; margin-top: 2em; } h3 { font-size: 1.05em; }
 table.summary { border-collapse: collapse; } .summary td, .summary th { padding: 2px 10px;
   border-bottom: 1px solid #ddd; text-align: left; } .num { text-align: right; }
 .status-FAIL { color: #b00; font-weight: bold; } .status-VACUOUS, .status-unchecked,
 .status-unknown { color: #a60; font-weight: bold; } .status-ok { color: #070; }
+.status-n\/a { color: #777; }
 .cx { border: 1px solid #ccc; border-radius: 6px; padding: 0.5em 1em; margin: 1em 0; }
 .cx-body { display: flex; gap: 1.5em; align-items: flex-start; flex-wrap: wrap; }
 ul.steps { font-family: ui-monospace, monospace; min-width: 18em; list-style: none;
