@@ -21,6 +21,10 @@ demo: $(STAMP)
 	@echo
 	@echo '--- a buggy allocator (examples/buddy/buggy/no_coalesce.py) ---'
 	$(BIN)/mmcheck check --impl examples/buddy/buggy/no_coalesce.py; test $$? -eq 1
+	@echo
+	@echo '--- grading a course assignment (examples/assignment) ---'
+	$(BIN)/mmcheck grade examples/assignment/assignment.toml examples/assignment/submissions \
+		--out .mmcheck/demo-grade
 
 # The HTML report's browser test needs chromium: installed here when missing (as root,
 # with apt); where it cannot be, that test fails saying why (docs/outputs.md).

@@ -108,7 +108,12 @@ class _Avoiding:
         self.seen = seen
 
     def apply(self, op: str, args: tuple[int, ...], expect: Any = None) -> Any:
+        hangs = self.seen["hangs"]
+        if (op, args) in hangs and "timeout" in self.avoid and self.error_clauses != "keep":
+            self._drop(f"{op}{args!r}: {hangs[(op, args)]}")  # known to hang: save the wait
         step, problem = self.inner.apply(op, args, expect)
+        if problem is not None and problem.kind == "timeout":
+            hangs.setdefault((op, args), problem.title)
         ref_step, ref_problem = self.reference.apply(op, args, step)
         if problem is None:
             return step, problem
@@ -116,10 +121,13 @@ class _Avoiding:
             ref_step, _ = self.reference.apply(op, args)  # (the trace ends here anyway)
         error_clause = ref_step.raised is not None and self.error_clauses
         if (problem.kind in self.avoid and error_clause != "keep") or error_clause == "drop":
-            self.seen["dropped"] += 1
-            self.seen.setdefault("first", f"{op}{args!r}: {problem.title}")
-            reject()
+            self._drop(f"{op}{args!r}: {problem.title}")
         return step, problem
+
+    def _drop(self, why: str) -> None:
+        self.seen["dropped"] += 1
+        self.seen.setdefault("first", why)
+        reject()
 
     def snapshot(self) -> Any:
         return self.inner.snapshot()
@@ -140,6 +148,9 @@ class _Context:
     out_dir: Path | None
     submission: Path
     student: str
+    # calls that hung in an earlier item's search: later items drop them without
+    # waiting for the timeout again (the items run in a fixed order: deterministic)
+    hangs: dict[tuple[str, tuple[int, ...]], str] = field(default_factory=dict)
 
 
 def load_specs(assignment: Assignment) -> tuple[list[CheckedSpec], dict[str, str], set[str]]:
@@ -251,7 +262,7 @@ def _plan(ctx: _Context, item: Item) -> tuple[frozenset[str], frozenset[str], st
 def _grade_item(ctx: _Context, sub: Any, item: Item, deadline: float) -> ItemResult:
     effort = ctx.assignment.effort
     skip, avoid, error_clauses = _plan(ctx, item)
-    seen: dict[str, Any] = {"dropped": 0}
+    seen: dict[str, Any] = {"dropped": 0, "hangs": ctx.hangs}
 
     def make_system(setup: Mapping[str, int]) -> Any:
         from mmcheck.checker.sandbox import ConstructorFailed
