@@ -5,8 +5,10 @@ grader files (this folder, with assignment.toml, course.mm and hidden/) at
 /grade/tests and /grade/serverFilesCourse, and reads /grade/results/results.json.
 In infoAssessment/question info.json:
 
-    "externalGradingOptions": {"enabled": true, "image": "<an image with mmcheck>",
-        "serverFilesCourse": ["buddy_lab/"], "entrypoint": "python3 /grade/serverFilesCourse/buddy_lab/prairielearn/grade.py"}
+    "externalGradingOptions": {
+        "enabled": true, "image": "<an image with mmcheck>",
+        "serverFilesCourse": ["buddy_lab/"],
+        "entrypoint": "python3 /grade/serverFilesCourse/buddy_lab/prairielearn/grade.py"}
 """
 
 from __future__ import annotations
