@@ -79,6 +79,7 @@ __all__ = [
     "PageFault",
     "PageTable",
     "PagingMode",
+    "Mapped",
     "Pte",
     "Table",
     "TableEntry",
@@ -227,6 +228,7 @@ class PageTable:
         self.tlb_flush_on_unmap = tlb_flush_on_unmap
         self.free_empty_tables = free_empty_tables
         self._tables: dict[int, _Table] = {}
+        self._ever: set[int] = set()  # every va an entry was installed at (mapped_ever)
         self.pgd = self._alloc_table(levels)  # pgd_alloc
 
     def __repr__(self) -> str:
@@ -419,6 +421,7 @@ class PageTable:
             raise ValueError(f"map: {va:#x} is already mapped")
         table = self._walk_alloc(va)
         table.entries[self._index(va, self.levels - 1)] = pfn_pte(pfn, flags)
+        self._ever.add(va)
 
     def unmap(self, va: int) -> int | None:
         """Clear `va`'s leaf entry; return the pfn it held, or None if there was none.
@@ -657,7 +660,9 @@ class PageTable:
         tables = {pfn: (t.level, dict(t.entries)) for pfn, t in self._tables.items()}
         tlb = self.tlb.entries()
         levels, root = self.levels, self.pgd
+        ever = [Mapped(va) for va in sorted(self._ever)]
         return Snapshot({
+            "mapped_ever": lambda: ever,
             "levels": lambda: levels,
             "root": lambda: root,
             "table_pages": lambda: len(tables),
@@ -703,6 +708,12 @@ class Pte(NamedTuple):
     writable: bool
 
 
+class Mapped(NamedTuple):
+    """An address some map() installed an entry at (now or before)."""
+
+    va: int
+
+
 class Table(NamedTuple):
     """A table page and its level (1 = PTEs, levels = the pgd)."""
 
@@ -730,6 +741,8 @@ VOCABULARY = Vocabulary(
                        ("user", "bool"), ("writable", "bool")),
                doc="A leaf entry: va maps to pfn with flags; present, user and writable "
                    "hold for the whole walk (P and U and RW at every level)."),
+        Record("Mapped", (("va", "int"),),
+               doc="An address a map() succeeded at, now or earlier in the trace."),
         Record("Table", (("pfn", "int"), ("level", "int")),
                doc="A page-table page; level 1 holds PTEs, level `levels` is the pgd."),
         Record("TableEntry", (("table", "int"), ("level", "int"), ("index", "int"),
@@ -748,6 +761,9 @@ VOCABULARY = Vocabulary(
         StateVar("tables", "set[Table]", doc="Every table page held."),
         StateVar("entries", "list[TableEntry]", doc="Every entry of every table page."),
         StateVar("tlb", "list[TlbEntry]", doc="Every cached translation."),
+        StateVar("mapped_ever", "list[Mapped]",
+                 doc="Every address a map() has succeeded at so far, by address: what "
+                     "table_pages() may not exceed the needs of ([PT-TABLES-BOUNDS])."),
     ),
     operations=(
         Operation("map", (("va", "int"), ("pfn", "int"), ("flags", "int")), "none",

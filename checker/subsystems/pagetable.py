@@ -52,7 +52,7 @@ from mmcheck.model.linux import (
     _PAGE_USER,
     PAGE_SIZE,
 )
-from mmcheck.model.mmu import MODES, PageFault, PageTable, Pte, Table
+from mmcheck.model.mmu import MODES, Mapped, PageFault, PageTable, Pte, Table
 
 SUBSYSTEM = "pagetable"
 CONTRACT_CLASS = "PageTable"
@@ -67,6 +67,7 @@ SUBMISSION_VIEW = {
     "root": "the first page it took from the allocator (-1 if none)",
     "entries": "always [] for a submission (its tables are not visible)",
     "tlb": "always [] for a submission (its TLB is not visible)",
+    "mapped_ever": "every address its map() succeeded at in the trace",
 }
 OPERATIONS = ("map", "unmap", "translate")
 ALLOWED = {"map": ("ValueError", "MemoryError"), "unmap": ("ValueError",),
@@ -240,6 +241,7 @@ class SubmissionSystem(SandboxedSystem):
         self.reference = PageTable(self.levels, _AmplePages())
         self.divergence = Divergence()
         self.tracked: list[int] = []
+        self.ever: set[int] = set()
         self.ptes: list[Pte] = []
         self.table_pages = 0
         self.broken: Problem | None = None
@@ -281,6 +283,8 @@ class SubmissionSystem(SandboxedSystem):
         if len(self.pages.refused()) > refused:
             self.divergence.note(got.step, "gave back a page it did not hold",
                                  (self.pages.refused()[-1].error or "",))
+        if op == "map" and got.step.raised is None:
+            self.ever.add(args[0])
         self._follow(got, outs[0])
         return got.step, None
 
@@ -341,7 +345,8 @@ class SubmissionSystem(SandboxedSystem):
         tables = frozenset(Table(pfn + i, 0) for pfn, order in self.pages.held.items()
                            for i in range(1 << order))
         return {"levels": self.levels, "root": self.root, "table_pages": self.table_pages,
-                "ptes": list(self.ptes), "tables": tables, "entries": [], "tlb": []}
+                "ptes": list(self.ptes), "tables": tables, "entries": [], "tlb": [],
+                "mapped_ever": [Mapped(va) for va in sorted(self.ever)]}
 
 
 

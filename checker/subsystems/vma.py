@@ -346,7 +346,7 @@ class SubmissionSystem(SandboxedSystem):
         mine = outcome_text(step, got.errno if step.raised else None)
         theirs = (f"raised OSError({decode.errno_text(ref_errno)})" if ref_errno is not None
                   else outcome_text(Step(op, args, result, None)))
-        if _zero_length_choice(step, got.errno) and result is None and ref_errno is None:
+        if zero_length_choice(step, got.errno) and result is None and ref_errno is None:
             theirs = mine  # EINVAL where Linux returns 0: a legal choice, nothing changed
         if mine != theirs:
             self.divergence.note(step, f"{mine}; Linux {theirs}", _maps_lines(ref.vmas()))
@@ -386,12 +386,13 @@ def _found(args: tuple[int, ...], value: Any, shown: list[tuple[int, int, int, i
     return Converted(Step("find_vma", args, area[0], None))
 
 
-def _zero_length_choice(step: Step, err: int | None) -> bool:
-    """mprotect(aligned, 0, unknown prot bits) failed with EINVAL: a legal choice
-    (docs/contract.md [AS-MPROTECT-ZERO-CHOICE]); Linux returns 0."""
+def zero_length_choice(step: Step, err: int | None) -> bool:
+    """mprotect([pid,] aligned, 0, unknown prot bits) failed with EINVAL: a legal
+    choice (docs/contract.md [AS-MPROTECT-ZERO-CHOICE]); Linux returns 0. Shared
+    with the fault driver (Kernel.mprotect takes a pid first)."""
     if step.op != "mprotect" or step.raised != "OSError" or err != 22:
         return False
-    addr, length, prot = step.args
+    addr, length, prot = step.args[-3:]
     return addr % P == 0 and length == 0 and not 0 <= prot <= 15
 
 

@@ -55,6 +55,13 @@ def prefixes(k) =
     count(p in ptes: not (exists q in ptes: q.va >> shift(k) == p.va >> shift(k) and q.va < p.va))
 def tables_needed = 1 + sum(k in 1 .. levels: prefixes(k))
 
+# Tables all the mappings made so far needed together: the most a page table may
+# hold, since it may keep the tables unmap() left empty but no others.
+def ever_prefixes(k) =
+    count(a in mapped_ever:
+          not (exists b in mapped_ever: b.va >> shift(k) == a.va >> shift(k) and b.va < a.va))
+def tables_ever = 1 + sum(k in 1 .. levels: ever_prefixes(k))
+
 # What map must refuse: an address it cannot map, one mapped already (before
 # the step), a pfn or flags an entry of this mode cannot hold.
 def bad_map(va, pfn, flags) =
@@ -86,6 +93,9 @@ invariant table_pages_counted "[PT-TABLES][PT-INIT][PT-1] table_pages() counts e
 
 invariant enough_tables "[PT-TABLES-BOUNDS][PT-1] the table pages held are at least the root and one table per distinct address prefix at each level":
     table_pages >= tables_needed
+
+invariant tables_within_history "[PT-TABLES-BOUNDS][PT-TABLES-CHOICE] table_pages() never exceeds the tables all mappings made so far needed together: empty tables may be kept, no others taken"
+    : table_pages <= tables_ever
 
 invariant tlb_not_stale "[white-box][TLB-1] every TLB entry translates to the frame its address maps, with no more rights than the walk gives":
     forall t in tlb:

@@ -517,6 +517,11 @@ def test_contract_letter_examples() -> None:
     marked = load_example("buggy/map_sets_accessed.py").PageTable(4, Pages())
     marked.map(0x1000, 1, URW)
     assert marked.walk(0x1000) == (1, URW | _PAGE_ACCESSED | _PAGE_DIRTY)
+    late_pages = Pages()
+    late = load_example("buggy/validates_late.py").PageTable(4, late_pages)
+    with pytest.raises(ValueError):
+        late.map(0x1000, 1 << 40, URW)
+    assert late.table_pages() == 4 and len(late_pages.held) == 4  # three tables for nothing
     clean = load_example("buggy/no_dirty_bit.py").PageTable(4, Pages())
     clean.map(0x1000, 1, URW)
     clean.translate(0x1000, True, True)

@@ -375,7 +375,7 @@ def _action(spec: CompiledSpec, name: str) -> tuple[Any, Any]:
 
 def test_zero_length_mprotect_may_fail_with_einval() -> None:
     # [AS-MPROTECT-ZERO-CHOICE]: Linux returns 0, EINVAL passes too; a change does not.
-    from mmcheck.checker.subsystems.vma import _zero_length_choice
+    from mmcheck.checker.subsystems.vma import zero_length_choice
 
     spec = spec_of("vma")
     act, fn = _action(spec, "mprotect_errno_as_linux")
@@ -387,8 +387,8 @@ def test_zero_length_mprotect_may_fail_with_einval() -> None:
     assert check(act, fn, before, failed, (W, 0, 0x10), None, "OSError").holds
     assert not check(act, fn, before, changed, (W, 0, 0x10), None, None).holds
     assert not check(act, fn, before, failed, (W, P, 0x10), None, None).holds  # EINVAL due
-    assert _zero_length_choice(Step("mprotect", (W, 0, 0x10), None, "OSError"), errno.EINVAL)
-    assert not _zero_length_choice(Step("mprotect", (W, 0, 1), None, "OSError"), errno.EINVAL)
+    assert zero_length_choice(Step("mprotect", (W, 0, 0x10), None, "OSError"), errno.EINVAL)
+    assert not zero_length_choice(Step("mprotect", (W, 0, 1), None, "OSError"), errno.EINVAL)
 
 
 def test_map_droppable_is_einval_for_a_submission() -> None:
