@@ -39,8 +39,8 @@ TAG = re.compile(r"\[([A-Za-z][A-Za-z0-9-]*)\]")
 CATALOG = re.compile(r"^[A-Z]+-\d+$")
 
 # Clause prefix -> the spec subsystem whose properties check it (GEN: any).
-SUBSYSTEM_OF = {"BUDDY": "buddy", "SLAB": "slab", "AS": "vma", "PT": "pagetable",
-                "KERNEL": "fault", "GEN": None}
+SUBSYSTEM_OF = {"BUDDY": "buddy", "SLAB": "slab", "KMALLOC": "kmalloc", "AS": "vma",
+                "PT": "pagetable", "KERNEL": "fault", "GEN": None}
 
 # Clauses that no property of a trace can check, and what checks them instead.
 NOT_BY_PROPERTY = {
