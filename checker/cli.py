@@ -463,6 +463,12 @@ def _grade(args: argparse.Namespace) -> int:
         missing = [x[1:] for x in layers if x.startswith("-")]
         if missing:
             print("isolation layers NOT in force: " + "; ".join(missing))
+    incomplete = [g.student for g in grades if g.error.startswith("incomplete")]
+    if incomplete:
+        print(f"mmcheck: {len(incomplete)} grade(s) incomplete (the wall-clock limit per "
+              f"submission ran out): {', '.join(incomplete[:10])}; run the same command "
+              "again to finish them", file=sys.stderr)
+        return EXIT_INCONCLUSIVE
     return EXIT_OK
 
 

@@ -36,6 +36,7 @@ from mmcheck.spec.loader import CheckedSpec
 from mmcheck.spec.loader import load as load_spec
 
 GRADE_FORMAT = 1
+INCOMPLETE = "not graded: the wall-clock limit per submission ran out"
 
 
 @dataclass
@@ -208,17 +209,19 @@ def grade(assignment: Assignment, submission: Path, student: str | None = None,
             if index:
                 sub.restart()  # every item starts from a fresh process
             if time.monotonic() > deadline:
-                results.append(_result(item, 0.0, "not established",
-                                       f"not graded: the submission's time limit "
-                                       f"({limits.submission_seconds:g} s) ran out"))
+                results.append(_result(item, 0.0, "not established", INCOMPLETE))
                 continue
             results.append(_grade_item(ctx, sub, item, deadline))
         output = clean(sub.stdout.strip(), 1000)
         layers = list(sub.layers)
     finally:
         sub.close()
+    error = ""
+    if any(r.summary == INCOMPLETE for r in results):
+        error = (f"incomplete: the wall-clock limit of {limits.submission_seconds:g} s per "
+                 "submission ran out (an overloaded machine?); grade it again")
     return Grade(student, str(submission), assignment.name, _total(results),
-                 assignment.max_score, results, layers, "", output)
+                 assignment.max_score, results, layers, error, output)
 
 
 def _total(results: list[ItemResult]) -> float:
@@ -289,6 +292,9 @@ def _grade_item(ctx: _Context, sub: Any, item: Item, deadline: float) -> ItemRes
     except _ConstructorProblem as e:
         setup = ", ".join(f"{k}={v}" for k, v in e.setup.items())
         return _result(item, 0.0, "failed", f"{ctx.driver.CONTRACT_CLASS}({setup}): {e}")
+    planned = -(-effort.traces // options.traces_per_chunk)
+    if result.chunks < planned and not result.found:  # cut by the outer wall-clock limit
+        return _result(item, 0.0, "not established", INCOMPLETE)
     mine = [f for f in result.found if f.violation.property in item.properties
             or f.violation.kind in item.problems
             or (item.robustness and f.violation.kind in PROBLEM_KINDS)]

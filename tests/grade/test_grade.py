@@ -157,3 +157,14 @@ def test_writes_replace_a_planted_symlink_instead_of_following_it(tmp_path: Path
     write_atomic(tmp_path / "out", "grade.json", {"score": 1})
     assert victim.read_text() == "precious\n"
     assert not (tmp_path / "out" / "grade.json").is_symlink()
+
+
+def test_running_out_of_wall_clock_is_incomplete_not_a_lower_score(tmp_path: Path) -> None:
+    import dataclasses
+
+    a = load(TINY)
+    rushed = dataclasses.replace(a, limits=dataclasses.replace(a.limits,
+                                                               submission_seconds=0.0))
+    g = grade(rushed, SUBS / "correct.py")
+    assert g.error.startswith("incomplete") and g.score == 0
+    assert all(i.status == "not established" for i in g.items)
