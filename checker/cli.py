@@ -382,6 +382,9 @@ def check_submission(impl: str, spec_paths: Sequence[str], options: CheckOptions
 
         hidden = driver.hidden_names(sub) if hasattr(driver, "hidden_names") else frozenset()
         report = check(specs, subsystem, make_system, impl, options, True, hidden)
+        missing = [x[1:] for x in sub.layers if x.startswith("-")]
+        if missing:
+            report.notes.append("sandbox isolation layers NOT in force: " + "; ".join(missing))
         if sub.stdout.strip():
             report.notes.append(
                 "the submission printed to stdout (last lines): "
