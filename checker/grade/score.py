@@ -90,6 +90,10 @@ class _ConstructorProblem(Exception):
         self.kind = kind
 
 
+class _Hopeless(Exception):
+    """Nearly every trace of an item was dropped: it cannot be established."""
+
+
 class _Avoiding:
     """A System that drops (Hypothesis `reject`) every trace on which the wrapped
     system hits a problem of a kind in `avoid`, remembering the first of them.
@@ -265,11 +269,15 @@ def _plan(ctx: _Context, item: Item) -> tuple[frozenset[str], frozenset[str], st
 def _grade_item(ctx: _Context, sub: Any, item: Item, deadline: float) -> ItemResult:
     effort = ctx.assignment.effort
     skip, avoid, error_clauses = _plan(ctx, item)
-    seen: dict[str, Any] = {"dropped": 0, "hangs": ctx.hangs}
+    seen: dict[str, Any] = {"dropped": 0, "made": 0, "hangs": ctx.hangs}
 
     def make_system(setup: Mapping[str, int]) -> Any:
         from mmcheck.checker.sandbox import ConstructorFailed
 
+        seen["made"] += 1
+        if seen["dropped"] > 2 * effort.traces + 20 and \
+                seen["made"] - seen["dropped"] < effort.min_checked * effort.traces:
+            raise _Hopeless  # (a count, not a time: deterministic)
         if not sub.alive:
             sub.restart()
         try:
@@ -289,6 +297,10 @@ def _grade_item(ctx: _Context, sub: Any, item: Item, deadline: float) -> ItemRes
                                 traces_per_chunk=min(25, effort.traces))
     try:
         result = run_hypothesis(ctx.specs, ctx.driver, make_system, options)
+    except _Hopeless:
+        return _result(item, 0.0, "not established",
+                       f"not tested: {seen['dropped']} traces in a row hit a problem another "
+                       f"item grades ({seen.get('first', '')})", dropped=seen["dropped"])
     except _ConstructorProblem as e:
         setup = ", ".join(f"{k}={v}" for k, v in e.setup.items())
         return _result(item, 0.0, "failed", f"{ctx.driver.CONTRACT_CLASS}({setup}): {e}")
