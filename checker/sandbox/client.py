@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from mmcheck.checker.sandbox import confine
+from mmcheck.checker.sandbox.cloader import CLoader
 from mmcheck.checker.sandbox.outcome import (
     Callback,
     ConstructorFailed,
@@ -137,7 +138,7 @@ class PythonLoader:
         return str(path.resolve())
 
 
-KNOWN_LOADERS: tuple[Loader, ...] = (PythonLoader(),)  # tried in order by loader_for
+KNOWN_LOADERS: tuple[Loader, ...] = (CLoader(), PythonLoader())  # tried in order by loader_for
 
 
 def loader_for(path: Path) -> Loader:
@@ -145,7 +146,7 @@ def loader_for(path: Path) -> Loader:
         if loader.accepts(path):
             return loader
     raise LoadError("unsupported", f"{path}: no loader for this kind of submission "
-                                   "(Python: a .py file or a package directory)")
+                                   "(Python: a .py file or a package directory; C: a .c file)")
 
 
 def _valid_ready(frame: tuple) -> bool:

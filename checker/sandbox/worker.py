@@ -348,7 +348,14 @@ def _classes_of(module: ModuleType, module_name: str) -> dict[str, type]:
     return found
 
 
-LOADERS: dict[str, Callable[[str, str], dict[str, type]]] = {"python": load_python}
+def load_c(path: str, module_name: str) -> dict[str, type]:
+    """A C submission's shared library, through ctypes (checker/sandbox/cworker.py,
+    imported by hello() before confinement)."""
+    return sys.modules["mmcheck.checker.sandbox.cworker"].load_c(path, module_name)
+
+
+LOADERS: dict[str, Callable[[str, str], dict[str, type]]] = {"python": load_python,
+                                                              "c": load_c}
 
 
 def _public_methods(cls: type) -> list[str]:
@@ -421,6 +428,8 @@ def apply_limits(limits: dict[str, int | None]) -> None:
 def hello(worker: Worker, config: dict) -> None:
     """Confinement, limits, then load, then R_READY or R_LOAD_ERROR (and exit)."""
     plan = config.get("confine")
+    if config["loader"] == "c":  # the private root has no mmcheck: import it now
+        importlib.import_module("mmcheck.checker.sandbox.cworker")
     try:
         layers = confine.enter(plan, (worker.channel.rfd, worker.channel.wfd))
     except (confine.Unavailable, OSError) as e:  # never run the submission half-confined

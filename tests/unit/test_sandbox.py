@@ -69,10 +69,10 @@ def test_missing_and_unsupported_submissions(tmp_path: Path) -> None:
     with pytest.raises(LoadError) as no_init:
         Submission.open(tmp_path / "pkg")
     assert no_init.value.kind == "missing" and "__init__.py" in str(no_init.value)
-    (tmp_path / "buddy.c").write_text("long buddy_alloc(unsigned order);\n")
-    with pytest.raises(LoadError) as c_file:
-        Submission.open(tmp_path / "buddy.c")
-    assert c_file.value.kind == "unsupported"
+    (tmp_path / "buddy.rs").write_text("fn buddy_alloc(order: u32) -> i64 { -1 }\n")
+    with pytest.raises(LoadError) as rust_file:
+        Submission.open(tmp_path / "buddy.rs")
+    assert rust_file.value.kind == "unsupported"
 
 
 def test_syntax_error_reports_its_line(tmp_path: Path) -> None:

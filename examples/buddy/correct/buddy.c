@@ -1,0 +1,75 @@
+/* A correct buddy allocator in C (include/mmcheck/buddy.h).
+ *
+ * Per-page state as Linux keeps it in struct page: `order_of[pfn]` is the
+ * order of the free block headed at pfn (-1 when pfn heads none) and
+ * `alloc_order[pfn]` the order of the allocated block headed there (-1 when
+ * none). alloc() takes the lowest free block of the smallest order that fits
+ * and splits it; free() merges with the buddy pfn ^ (1 << order) while that
+ * buddy is a free block of the same order inside memory.
+ *
+ * Check it with `mmcheck check --impl examples/buddy/correct/buddy.c`.
+ */
+#include <stdlib.h>
+#include <mmcheck/buddy.h>
+
+static unsigned long npages;
+static unsigned max_order;
+static signed char *order_of;     /* free block head -> its order, else -1 */
+static signed char *alloc_order;  /* allocated block head -> its order, else -1 */
+
+void buddy_init(unsigned long n, unsigned mo)
+{
+    unsigned long pfn = 0;
+    free(order_of);
+    free(alloc_order);
+    npages = n;
+    max_order = mo > 63 ? 63 : mo;
+    order_of = malloc(n ? n : 1);
+    alloc_order = malloc(n ? n : 1);
+    for (unsigned long i = 0; i < n; i++)
+        order_of[i] = alloc_order[i] = -1;
+    while (pfn < n) {   /* the largest aligned blocks that fit, lowest first */
+        unsigned o = max_order - 1;
+        while (o > 0 && ((pfn & ((1UL << o) - 1)) || pfn + (1UL << o) > n))
+            o--;
+        order_of[pfn] = (signed char)o;
+        pfn += 1UL << o;
+    }
+}
+
+long buddy_alloc(unsigned order)
+{
+    if (order >= max_order)
+        return -EINVAL;
+    for (unsigned o = order; o < max_order; o++) {
+        for (unsigned long pfn = 0; pfn < npages; pfn += 1UL << o) {
+            if (order_of[pfn] != (signed char)o)
+                continue;
+            order_of[pfn] = -1;
+            while (o > order) {     /* split: the upper halves stay free */
+                o--;
+                order_of[pfn + (1UL << o)] = (signed char)o;
+            }
+            alloc_order[pfn] = (signed char)order;
+            return (long)pfn;
+        }
+    }
+    return -1;
+}
+
+int buddy_free(unsigned long pfn, unsigned order)
+{
+    if (order >= max_order || pfn >= npages || alloc_order[pfn] != (signed char)order)
+        return -EINVAL;
+    alloc_order[pfn] = -1;
+    while (order + 1 < max_order) {
+        unsigned long buddy = pfn ^ (1UL << order);
+        if (buddy >= npages || order_of[buddy] != (signed char)order)
+            break;
+        order_of[buddy] = -1;
+        pfn &= ~(1UL << order);
+        order++;
+    }
+    order_of[pfn] = (signed char)order;
+    return 0;
+}

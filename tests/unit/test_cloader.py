@@ -1,0 +1,81 @@
+"""C submissions (checker/sandbox/cloader.py): built with cc, driven through ctypes.
+
+A compile error is a submission error with the compiler's message (exit 2 on
+the command line); a library exporting the buddy.h or slab.h functions shows
+up as the contract's classes, with -1 read as None and a negative errno as
+ValueError; a crash in C is a crash of the worker, not of the checker.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from mmcheck.checker.sandbox import AuditedPages, LoadError, Submission
+from mmcheck.model.buddy import BuddyAllocator
+
+ROOT = Path(__file__).resolve().parents[2]
+CACHE_C = ROOT / "examples" / "slab" / "correct" / "cache.c"
+BUDDY_C = ROOT / "examples" / "buddy" / "correct" / "buddy.c"
+
+
+def test_compile_error_is_a_load_error_with_the_compilers_message(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.c"
+    bad.write_text("#include <mmcheck/buddy.h>\nlong buddy_alloc(unsigned order) { return 0 }\n")
+    with pytest.raises(LoadError) as info:
+        Submission.open(bad)
+    assert info.value.kind == "compile"
+    assert f"{bad}:2:" in str(info.value) and "error" in str(info.value)
+
+
+def test_cli_reports_a_compile_error_as_a_submission_error(tmp_path: Path, mmcheck) -> None:  # noqa: ANN001
+    bad = tmp_path / "cache.c"
+    bad.write_text("#include <mmcheck/slab.h>\nint kmem_cache_free(struct kmem_cache *c) {\n")
+    result = mmcheck("check", "--impl", str(bad))
+    assert result.code == 2
+    assert "did not compile" in result.err and "cache.c:" in result.err
+
+
+def test_a_library_without_contract_functions_does_not_load(tmp_path: Path) -> None:
+    other = tmp_path / "other.c"
+    other.write_text("int unrelated(void) { return 1; }\n")
+    with pytest.raises(LoadError) as info:
+        Submission.open(other)
+    assert "kmem_cache" in str(info.value)
+
+
+def test_c_buddy_allocator_follows_the_python_contract() -> None:
+    with Submission.open(BUDDY_C) as sub:
+        assert list(sub.classes()) == ["BuddyAllocator"]
+        h = sub.new("BuddyAllocator", 4, 3)
+        assert [sub.call(h, "alloc", 1).value for _ in range(3)] == [0, 2, None]
+        assert sub.call(h, "alloc", 3).exc.is_a("ValueError")  # order out of range
+        assert sub.call(h, "free", 2, 1).returned
+        assert sub.call(h, "free", 2, 1).exc.is_a("ValueError")  # a double free
+
+
+def test_c_slab_cache_takes_pages_from_the_checker() -> None:
+    pages = AuditedPages(BuddyAllocator(4))
+    with Submission.open(CACHE_C) as sub:
+        h = sub.new("KmemCache", "c", 1000, 8, sub.export(pages))
+        objs = [sub.call(h, "alloc").value for _ in range(5)]
+        assert objs == [0, 1000, 2000, 3000, 4096] and pages.held == {0: 0, 1: 0}
+        assert sub.call(h, "free", 1000).returned
+        assert sub.call(h, "free", 1000).exc.is_a("ValueError")
+        assert sub.call(h, "destroy").exc.is_a("ValueError")  # objects live
+        assert sub.call(h, "slabinfo").value["num_slabs"] == 2
+        for a in objs[:1] + objs[2:]:
+            assert sub.call(h, "free", a).returned
+        assert sub.call(h, "destroy").returned and pages.held == {}
+        assert sub.call(h, "alloc").exc.is_a("ValueError")  # destroyed
+
+
+def test_bad_constructor_arguments_raise_value_error() -> None:
+    from mmcheck.checker.sandbox import ConstructorFailed
+
+    pages = AuditedPages(BuddyAllocator(4))
+    with Submission.open(CACHE_C) as sub:
+        for size, align in ((0, 8), (8, 3), (-1, 8)):
+            with pytest.raises(ConstructorFailed) as info:
+                sub.new("KmemCache", "c", size, align, sub.export(pages))
+            assert info.value.outcome.exc.is_a("ValueError")
