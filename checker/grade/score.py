@@ -208,10 +208,9 @@ def grade(assignment: Assignment, submission: Path, student: str | None = None,
             return _nothing(ctx, f"the submission defines {have}, not "
                                  f"{driver.CONTRACT_CLASS}", [], list(sub.layers))
         deadline = time.monotonic() + limits.submission_seconds
-        results = []
-        for index, item in enumerate(assignment.items):
-            if index:
-                sub.restart()  # every item starts from a fresh process
+        results = _all_at_once(ctx, sub, deadline) or []
+        for item in assignment.items if not results else ():
+            sub.restart()  # every item starts from a fresh process
             if time.monotonic() > deadline:
                 results.append(_result(item, 0.0, "not established", INCOMPLETE))
                 continue
@@ -266,9 +265,11 @@ def _plan(ctx: _Context, item: Item) -> tuple[frozenset[str], frozenset[str], st
             "drop" if robust else "")
 
 
-def _grade_item(ctx: _Context, sub: Any, item: Item, deadline: float) -> ItemResult:
+def _search(ctx: _Context, sub: Any, skip: frozenset[str], avoid: frozenset[str],
+            error_clauses: str, deadline: float) -> tuple[Any, dict[str, Any]]:
+    """One search at the assignment's effort; the result (or the exception that
+    ended it: _Hopeless, _ConstructorProblem) and what was dropped."""
     effort = ctx.assignment.effort
-    skip, avoid, error_clauses = _plan(ctx, item)
     seen: dict[str, Any] = {"dropped": 0, "made": 0, "hangs": ctx.hangs}
 
     def make_system(setup: Mapping[str, int]) -> Any:
@@ -295,24 +296,50 @@ def _grade_item(ctx: _Context, sub: Any, item: Item, deadline: float) -> ItemRes
                                 steps=effort.steps, max_pages=effort.max_pages,
                                 traces=effort.traces, skip=skip, max_counterexamples=1,
                                 traces_per_chunk=min(25, effort.traces))
+    seen["planned"] = -(-effort.traces // options.traces_per_chunk)
     try:
-        result = run_hypothesis(ctx.specs, ctx.driver, make_system, options)
-    except _Hopeless:
+        return run_hypothesis(ctx.specs, ctx.driver, make_system, options), seen
+    except (_Hopeless, _ConstructorProblem) as e:
+        return e, seen
+
+
+def _all_at_once(ctx: _Context, sub: Any, deadline: float) -> list[ItemResult] | None:
+    """Every item from ONE search checking everything, when that search is clean
+    (no violation, no problem): the traces drawn depend only on the seed and on
+    the submission's answers, not on which properties are checked, so each
+    item's own search would have drawn exactly these traces and passed. Else
+    None: the items get their own searches."""
+    result, seen = _search(ctx, sub, frozenset(), frozenset(), "", deadline)
+    if isinstance(result, Exception) or result.found or result.chunks < seen["planned"]:
+        return None
+    return [_held(ctx, item, result, seen) for item in ctx.assignment.items]
+
+
+def _grade_item(ctx: _Context, sub: Any, item: Item, deadline: float) -> ItemResult:
+    skip, avoid, error_clauses = _plan(ctx, item)
+    result, seen = _search(ctx, sub, skip, avoid, error_clauses, deadline)
+    if isinstance(result, _Hopeless):
         return _result(item, 0.0, "not established",
                        f"not tested: {seen['dropped']} traces in a row hit a problem another "
                        f"item grades ({seen.get('first', '')})", dropped=seen["dropped"])
-    except _ConstructorProblem as e:
-        setup = ", ".join(f"{k}={v}" for k, v in e.setup.items())
-        return _result(item, 0.0, "failed", f"{ctx.driver.CONTRACT_CLASS}({setup}): {e}")
-    planned = -(-effort.traces // options.traces_per_chunk)
-    if result.chunks < planned and not result.found:  # cut by the outer wall-clock limit
+    if isinstance(result, _ConstructorProblem):
+        setup = ", ".join(f"{k}={v}" for k, v in result.setup.items())
+        return _result(item, 0.0, "failed", f"{ctx.driver.CONTRACT_CLASS}({setup}): {result}")
+    if result.chunks < seen["planned"] and not result.found:  # cut by the outer wall clock
         return _result(item, 0.0, "not established", INCOMPLETE)
     mine = [f for f in result.found if f.violation.property in item.properties
             or f.violation.kind in item.problems
             or (item.robustness and f.violation.kind in PROBLEM_KINDS)]
-    checked = result.stats.traces - seen["dropped"]
     if mine:
+        checked = result.stats.traces - seen["dropped"]
         return _lost(ctx, sub, item, mine[0], result, checked, seen["dropped"])
+    return _held(ctx, item, result, seen)
+
+
+def _held(ctx: _Context, item: Item, result: Any, seen: dict[str, Any]) -> ItemResult:
+    """The verdict on an item its search found nothing against."""
+    effort = ctx.assignment.effort
+    checked = result.stats.traces - seen["dropped"]
     counts = dict(traces=checked, dropped=seen["dropped"])
     if result.stats.traces == 0:
         return _result(item, 0.0, "not established", "not tested: the engine generated no "

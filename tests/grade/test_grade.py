@@ -168,3 +168,13 @@ def test_running_out_of_wall_clock_is_incomplete_not_a_lower_score(tmp_path: Pat
     g = grade(rushed, SUBS / "correct.py")
     assert g.error.startswith("incomplete") and g.score == 0
     assert all(i.status == "not established" for i in g.items)
+
+
+def test_one_search_for_a_clean_submission_gives_what_one_search_per_item_gives(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from mmcheck.checker.grade import score
+
+    fast = grade(load(TINY), SUBS / "upper_half.py").to_json()
+    monkeypatch.setattr(score, "_all_at_once", lambda *a: None)
+    slow = grade(load(TINY), SUBS / "upper_half.py").to_json()
+    assert fast == slow and fast["score"] == 10
