@@ -309,6 +309,8 @@ def _all_at_once(ctx: _Context, sub: Any, deadline: float) -> list[ItemResult] |
     the submission's answers, not on which properties are checked, so each
     item's own search would have drawn exactly these traces and passed. Else
     None: the items get their own searches."""
+    if time.monotonic() > deadline:
+        return None
     result, seen = _search(ctx, sub, frozenset(), frozenset(), "", deadline)
     if isinstance(result, Exception) or result.found or result.chunks < seen["planned"]:
         return None
