@@ -97,7 +97,7 @@ def _bare_machine(npages: int, counts: BareCounts) -> type[RuleBasedStateMachine
 
 def run_bare(npages: int, budget: float, seed: int = 0) -> dict[str, float]:
     """Run the bare machine for `budget` seconds in engine-sized chunks; count what ran."""
-    options = HypothesisOptions(seed=seed, budget=budget, max_pages=npages)
+    options = HypothesisOptions(seed=seed, max_pages=npages)
     counts = BareCounts()
     start = time.monotonic()
     counts.deadline = start + budget

@@ -47,8 +47,16 @@ def _checked_run(npages: int, budget: float, seed: int,
     specs = [CompiledSpec(c) for c in _buddy_specs()]
     driver = fixed_driver(npages)
     system = driver.ReferenceSystem if wrap is None else wrap(specs, driver.ReferenceSystem)
-    options = HypothesisOptions(seed=seed, budget=budget, max_pages=npages)
-    return lambda: run_hypothesis(specs, driver, system, options)
+    from mmcheck.checker import interrupt
+
+    # A rate is steps per second: the run's work is unbounded and the time limit ends it.
+    options = HypothesisOptions(seed=seed, traces=10**9, max_pages=npages)
+
+    def go() -> Any:
+        with interrupt.watch(budget):
+            return run_hypothesis(specs, driver, system, options)
+
+    return go
 
 
 def _rate_row(result: Any) -> dict[str, Any]:

@@ -191,9 +191,9 @@ def _replace(tree: ast.AST, old: ast.AST, new: ast.AST) -> None:
 # ---------------------------------------------------------------- which lines run
 
 
-def executed_lines(subsystem: str, seconds: float = 4.0) -> set[int]:
+def executed_lines(subsystem: str, traces: int = 100) -> set[int]:
     """The model file's lines the reference runs when the step generator drives it
-    (no specs: only the operations, as a submission would run them)."""
+    for `traces` traces (no specs: only the operations, as a submission would run them)."""
     from mmcheck.checker import subsystems
     from mmcheck.checker.hypothesis_engine import HypothesisOptions, run_hypothesis
 
@@ -212,7 +212,7 @@ def executed_lines(subsystem: str, seconds: float = 4.0) -> set[int]:
     sys.settrace(tracer)
     try:
         run_hypothesis([], driver, driver.ReferenceSystem,
-                       HypothesisOptions(seed=0, budget=seconds, traces_per_chunk=10))
+                       HypothesisOptions(seed=0, traces=traces, traces_per_chunk=10))
     finally:
         sys.settrace(None)
     return lines

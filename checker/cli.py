@@ -1,17 +1,19 @@
 """The `mmcheck` command line.
 
     mmcheck check [SPEC...] [--impl PATH] [--engine hypothesis|z3|all]
-                  [--seed N] [--budget SECONDS] [--format FORMAT]
+                  [--seed N] [--traces N] [--budget SECONDS] [--format FORMAT]
     mmcheck replay TRACE.json [--impl PATH] [SPEC...]
     mmcheck specs                      list the standard library
     mmcheck vocab SUBSYSTEM            the names a spec of SUBSYSTEM can use
     mmcheck conform [--seed N] [--ops N]   the model against the live kernel
 
 `mmcheck` alone prints this help and exits 2 (nothing was checked: a script
-that runs it by mistake must not pass). Exit codes: 0 everything holds, 1 a
-violation was found, 2 a usage, spec or submission error, 3 inconclusive
-(e.g. a replayed trace no longer applies), 130 interrupted before anything was
-checked. Under `--format json` an error before the report is a JSON object on
+that runs it by mistake must not pass). Exit codes (checker/outcome.py): 0
+every selected property was checked non-vacuously and held, 1 a violation was
+found, 2 a usage, spec or submission error (or an engine failed), 3
+inconclusive (something was not checked, or not enough: no encoding, zero
+traces, vacuous, interrupted, out of time, a replayed trace that no longer
+applies). Under `--format json` an error before the report is a JSON object on
 stdout too (docs/json-format.md, "Error").
 """
 
@@ -23,9 +25,10 @@ import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from mmcheck.checker import subsystems
+from mmcheck.checker import interrupt, subsystems
 from mmcheck.checker.formats import FORMATS, render
 from mmcheck.checker.grade.store import UnsafeOutput
+from mmcheck.checker.outcome import ExitCode, combine
 from mmcheck.checker.report import Report
 from mmcheck.checker.run import (
     CheckOptions,
@@ -33,6 +36,8 @@ from mmcheck.checker.run import (
     check,
     check_trace_fits,
     load_saved_trace,
+    not_started,
+    property_rows,
 )
 from mmcheck.model import registry
 from mmcheck.spec.errors import SpecError
@@ -40,7 +45,7 @@ from mmcheck.spec.loader import CheckedSpec, library, load
 
 from mmcheck import __version__
 
-EXIT_OK, EXIT_VIOLATION, EXIT_ERROR, EXIT_INCONCLUSIVE = 0, 1, 2, 3
+DEFAULT_TRACES = 100
 FORMAT_HELP = (
     "what to print on stdout: text (default), json (docs/json-format.md), junit (JUnit XML), "
     "sarif (SARIF 2.1.0), itf (the Informal Trace Format of each counterexample), html (one "
@@ -80,12 +85,26 @@ def _parser() -> argparse.ArgumentParser:
     )
     c.add_argument("--seed", type=int, default=0, help="first Hypothesis seed (default 0)")
     c.add_argument(
+        "--traces",
+        type=int,
+        default=DEFAULT_TRACES,
+        metavar="N",
+        help=f"Hypothesis: random traces per subsystem, in chunks of 25 with seeds SEED, "
+        f"SEED+1, ... (default {DEFAULT_TRACES}); the same seed and traces give the same answer",
+    )
+    c.add_argument(
         "--budget",
         type=float,
         default=None,
         metavar="SECONDS",
-        help="time for each engine's search (default 20; the whole library without --impl "
-        "shares 20 s among its subsystems, at least 5 s each)",
+        help="wall-clock limit of the whole run (default: none). Only a safety limit: a run "
+        "stopped by it is INCONCLUSIVE (exit 3) unless it found a violation",
+    )
+    c.add_argument(
+        "--allow-vacuous",
+        action="store_true",
+        help="a property that was evaluated but never non-vacuously does not make the run "
+        "inconclusive (it is still flagged VACUOUS)",
     )
     c.add_argument(
         "--steps",
@@ -107,10 +126,18 @@ def _parser() -> argparse.ArgumentParser:
         "model, 12 for submissions: not a power of two, which shows more bugs)",
     )
     c.add_argument(
+        "--z3-rlimit",
+        type=int,
+        default=None,
+        metavar="N",
+        help="Z3: resource limit of each solver query, its budget of work (default 50000000; "
+        "0 for none): the same limit gives the same answer on any machine",
+    )
+    c.add_argument(
         "--max-pages",
         type=int,
         default=5000,
-        help="Hypothesis: largest memory to try (default 5000)",
+        help="Hypothesis: largest memory to try, in pages (buddy, page tables; default 5000)",
     )
     c.add_argument(
         "--timeout",
@@ -205,7 +232,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command is None:
             parser.print_help()
-            return EXIT_ERROR
+            return ExitCode.ERROR
         if args.command == "check":
             return _check(args)
         if args.command == "replay":
@@ -223,14 +250,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         detail = err.to_json()
         detail["message"] = f"{detail.pop('kind')}: {detail['message']}"
         _json_error(args, {"kind": "spec", **detail})
-        return EXIT_ERROR
+        return ExitCode.ERROR
     except (UsageError, UnsafeOutput) as err:
         print(f"mmcheck: error: {err}", file=sys.stderr)
         _json_error(args, {"kind": "usage", "message": str(err)})
-        return EXIT_ERROR
+        return ExitCode.ERROR
     except KeyboardInterrupt:
         print("mmcheck: interrupted", file=sys.stderr)
-        return 130
+        return ExitCode.INCONCLUSIVE
     except Exception:  # noqa: BLE001 - a bug in mmcheck itself: say so, with the evidence
         import traceback
 
@@ -240,15 +267,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             "please report it with the traceback above",
             file=sys.stderr,
         )
-        return EXIT_ERROR
-    return EXIT_ERROR
+        return ExitCode.ERROR
+    return ExitCode.ERROR
 
 
 def _json_error(args: argparse.Namespace, error: dict[str, object]) -> None:
     """Under --format json, the error as a JSON object on stdout (docs/json-format.md)."""
     if getattr(args, "format", None) != "json":
         return
-    doc = {"format": 1, "mmcheck": __version__, "error": error, "exit_code": EXIT_ERROR}
+    doc = {"format": 1, "mmcheck": __version__, "error": error, "exit_code": int(ExitCode.ERROR)}
     sys.stdout.write(json.dumps(doc, indent=2) + "\n")
     sys.stdout.flush()
 
@@ -270,6 +297,12 @@ def _options(args: argparse.Namespace) -> CheckOptions:
     engines = ("hypothesis", "z3") if args.engine == "all" else (args.engine,)
     if args.budget is not None and args.budget <= 0:
         raise UsageError("--budget must be positive")
+    if args.traces < 1:
+        raise UsageError("--traces must be at least 1")
+    if args.max_pages < 1:
+        raise UsageError("--max-pages must be at least 1")
+    if args.z3_rlimit is not None and args.z3_rlimit < 0:
+        raise UsageError("--z3-rlimit must be 0 (no limit) or more")
     if args.depth < 1:
         raise UsageError("--depth must be at least 1")
     if args.steps < 1:
@@ -279,9 +312,12 @@ def _options(args: argparse.Namespace) -> CheckOptions:
     return CheckOptions(
         engines=engines,
         seed=args.seed,
-        budget=args.budget if args.budget is not None else 20.0,
+        traces=args.traces,
+        budget=args.budget,
+        allow_vacuous=args.allow_vacuous,
         depth=args.depth,
         z3_pages=args.z3_pages,
+        z3_rlimit=args.z3_rlimit,
         save_dir=Path(args.save) if args.save else None,
         max_pages=args.max_pages,
         timeout_per_call=args.timeout,
@@ -298,29 +334,27 @@ def _check(args: argparse.Namespace) -> int:
     shown = display(args.progress, args.format, not args.no_timing)
     options.progress = shown
     try:
-        if args.impl:
-            reports = [check_submission(args.impl, args.specs, options)]
-        else:
-            reports = check_reference(args.specs, options, shared_budget=args.budget is None)
+        with interrupt.watch(options.budget):
+            if args.impl:
+                reports = [check_submission(args.impl, args.specs, options)]
+            else:
+                reports = check_reference(args.specs, options)
     finally:
         if shown is not None:
             shown.close()
     _emit(reports, args.format, not args.no_timing)
-    return max(r.exit_code for r in reports)
+    return combine(r.exit_code for r in reports)
 
 
-def check_reference(
-    spec_paths: Sequence[str], options: CheckOptions, shared_budget: bool = False
-) -> list[Report]:
+def check_reference(spec_paths: Sequence[str], options: CheckOptions) -> list[Report]:
     """Specs (default: the standard library) against the reference model, one report per
-    subsystem. shared_budget: the subsystems share 20 s (at least 5 s each)."""
+    subsystem; once a stop is requested (checker/interrupt.py) the subsystems not yet
+    checked are reported as not run."""
     specs = _load_specs(spec_paths, None)
     if not specs:
         raise UsageError("no spec to check")
     reports = []
     groups = list(dict.fromkeys(c.subsystem for c in specs))
-    if shared_budget and len(groups) > 1:
-        options.budget = max(5.0, 20.0 / len(groups))
     for subsystem in groups:
         group = [c for c in specs if c.subsystem == subsystem]
         driver = subsystems.driver(subsystem)
@@ -329,10 +363,21 @@ def check_reference(
                 f"the {subsystem} subsystem has a model but no engine driver yet; "
                 f"check it with the unit tests for now"
             )
+        if interrupt.requested():
+            reports.append(_not_checked(group, subsystem, options))
+            continue
         reports.append(
             check(group, subsystem, driver.ReferenceSystem, "the reference model", options, False)
         )
     return reports
+
+
+def _not_checked(group: list[CheckedSpec], subsystem: str, options: CheckOptions) -> Report:
+    """The report of a subsystem a stop kept from being checked at all."""
+    rows = property_rows(group)
+    report = Report("the reference model", subsystem, [c.path for c in group], properties=rows)
+    report.runs = [not_started(e) for e in options.engines]
+    return report
 
 
 def _open_submission(path: str, timeout: float):  # -> Submission
@@ -399,7 +444,7 @@ def _replay(args: argparse.Namespace) -> int:
     report, diverged = replay_file(args.trace, args.specs, args.impl, args.timeout)
     _emit([report], args.format)
     if diverged and not report.counterexamples:
-        return EXIT_INCONCLUSIVE
+        return ExitCode.INCONCLUSIVE
     return report.exit_code
 
 
@@ -455,7 +500,7 @@ def _grade(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         print(f"mmcheck: interrupted; the grades written so far are in {args.out}, "
               "run the same command again to grade the rest", file=sys.stderr)
-        return EXIT_INCONCLUSIVE
+        return ExitCode.INCONCLUSIVE
     if args.format == "json":
         print(json.dumps([g.to_json() for g in grades], indent=2))
     else:
@@ -471,8 +516,8 @@ def _grade(args: argparse.Namespace) -> int:
         print(f"mmcheck: {len(incomplete)} grade(s) incomplete (the wall-clock limit per "
               f"submission ran out): {', '.join(incomplete[:10])}; run the same command "
               "again to finish them", file=sys.stderr)
-        return EXIT_INCONCLUSIVE
-    return EXIT_OK
+        return ExitCode.INCONCLUSIVE
+    return ExitCode.OK
 
 
 def _specs() -> int:
@@ -481,14 +526,14 @@ def _specs() -> int:
         print(f"{f}  ({c.subsystem}): {c.spec.doc}")
         for p in c.spec.properties:
             print(f"  {p.name:<32} {p.doc}")
-    return EXIT_OK
+    return ExitCode.OK
 
 
 def _vocab(subsystem: str) -> int:
     from mmcheck.checker.vocab import render_vocabulary
 
     sys.stdout.write(render_vocabulary(subsystem))
-    return EXIT_OK
+    return ExitCode.OK
 
 
 def _conform(args: argparse.Namespace) -> int:
@@ -498,7 +543,7 @@ def _conform(args: argparse.Namespace) -> int:
         raise UsageError(f"the live-kernel conformance harness is not available: {err}") from None
     report = run_conformance(seed=args.seed, ops=args.ops)
     print(report)
-    return EXIT_OK if report.ok else EXIT_VIOLATION
+    return ExitCode.OK if report.ok else ExitCode.VIOLATION
 
 
 if __name__ == "__main__":

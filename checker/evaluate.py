@@ -3,8 +3,9 @@
 Each property is compiled once into nested Python closures (no per-step tree
 walking), then run after every step of a trace. Three things beyond true/false:
 
-- vacuity: every atom (a comparison, a predicate, `raised`) evaluated outside
-  an antecedent counts as "live"; an evaluation with no live atom proved nothing
+- vacuity: every atom (a comparison, a predicate, `raised`, a read of a `bool`
+  field) evaluated outside an antecedent counts as "live"; an evaluation with
+  no live atom proved nothing
   (a forall over an empty set, an implication whose premise was false);
 - explanation: when a property fails, `explain` walks the same AST once more,
   slowly, and says which bindings and which sub-formula made it false;
@@ -182,6 +183,10 @@ class Compiler:
             r.name: {name: i for i, (name, _) in enumerate(r.fields)} for r in self.vocab.records
         }
         self.state_names = {s.name for s in self.vocab.state}
+        types = [(name, t) for r in self.vocab.records for name, t in r.fields]
+        self.bool_fields = {n for n, t in types if t == "bool"} - {
+            n for n, t in types if t != "bool"
+        }
         self.scalar_state = {s.name for s in self.vocab.state if s.type in ("int", "bool", "int?")}
         self.bound_names = _bound_names(self.spec)
         self.memoize = True
@@ -253,8 +258,11 @@ class Compiler:
         indices = {i[name] for i in self.field_index.values() if name in i}
         if len(indices) == 1:
             (idx,) = indices
-            return lambda f: obj(f)[idx]
-        return lambda f: getattr(obj(f), name)
+            read: Fn = lambda f: obj(f)[idx]  # noqa: E731
+        else:
+            read = lambda f: getattr(obj(f), name)  # noqa: E731
+        # A bool field is an atom: `m.shared -> m.writable` says something when m is shared.
+        return self._counted(read, live and name in self.bool_fields)
 
     def _RecordLit(self, e: ast.RecordLit, live: bool) -> Fn:
         order = self.field_index[e.type_name]

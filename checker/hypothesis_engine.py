@@ -1,16 +1,20 @@
 """The Hypothesis engine: random concrete traces, checked step by step, shrunk on failure.
 
 A state machine is built from a subsystem driver (how to set up, which steps to
-draw) and a Monitor (the spec's properties). The run is cut into chunks of a
-few dozen traces, each with its own seed, until the time budget is spent; a
-chunk that finds a violation names its seed, and `--seed` with that number
-runs the same traces again. Independently of Hypothesis's own reporting, the
-engine keeps the shortest failing trace of each violation it saw, so a shrink
-cut short by the budget or an interrupt still yields a counterexample.
+draw) and a Monitor (the spec's properties). The budget is work: `traces`
+random traces of up to `steps` rules each, cut into chunks of 25 traces, chunk
+i with seed `seed + i`; a chunk that finds a violation names its seed, and
+`--seed S --traces N` with those numbers runs the same traces again. The same
+seed and work give the same answer on any machine: wall time only stops a run
+from outside (checker/interrupt.py), and such a run says it was stopped.
+Independently of Hypothesis's own reporting, the engine keeps the shortest
+failing trace of each violation it saw, so a shrink cut short by a stop still
+yields a counterexample.
 """
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -19,8 +23,9 @@ from typing import Any
 
 from hypothesis import HealthCheck, Phase, Verbosity, reject, settings
 from hypothesis import strategies as st
-from hypothesis.errors import HypothesisException
+from hypothesis.errors import Flaky, Unsatisfiable
 from hypothesis.stateful import RuleBasedStateMachine, initialize, rule, run_state_machine_as_test
+from mmcheck.checker import interrupt
 from mmcheck.checker.coverage import classify, classify_setup
 from mmcheck.checker.evaluate import CompiledSpec
 from mmcheck.checker.monitor import Monitor
@@ -34,15 +39,11 @@ FATAL_KINDS = {"crash", "timeout", "protocol", "refinement"}
 @dataclass
 class HypothesisOptions:
     seed: int = 0
-    budget: float = 30.0  # seconds
+    traces: int = 100  # random traces to run (the budget of work)
     steps: int = 40  # steps (rules) per trace; a rule may run a burst of operations
     traces_per_chunk: int = 25
     max_counterexamples: int = 5
     max_pages: int = 5000
-    # Work instead of time: run exactly ceil(traces / traces_per_chunk) chunks
-    # (the time budget then only bounds the run from outside). Same seed, same
-    # traces: the same answer on any machine and under any load.
-    traces: int | None = None
     skip: frozenset[str] = frozenset()  # properties not to check at all
 
 
@@ -54,6 +55,7 @@ class Found:
     violation: Violation
     seed: int
     skipped: frozenset[str] = frozenset()  # properties already reported when it was found
+    chunk_traces: int = 25  # the traces of its chunk: `--seed seed --traces chunk_traces`
 
 
 @dataclass
@@ -62,17 +64,31 @@ class HypothesisResult:
     stats: RunStats
     elapsed: float
     chunks: int
-    interrupted: bool = False
-    stopped_early: str = ""  # why the search ended before the budget, if it did
+    stopped: str | None = None  # interrupt.INTERRUPTED or OUT_OF_TIME: the work was not done
+    stopped_early: str = ""  # why the search ended before its work was done, if it did
     last_seed: int = 0
+    asked: int = 0  # the traces asked for
+
+    @property
+    def interrupted(self) -> bool:
+        return self.stopped is not None
 
     @property
     def summary(self) -> str:
         n = self.stats.traces
         if self.found:
-            return f"{len(self.found)} violation(s) in {n:,} random traces"
-        prefix = "interrupted: " if self.interrupted else ""
-        return f"{prefix}no violation in {n:,} random traces ({self.stats.steps:,} steps)"
+            text = f"{len(self.found)} violation(s) in {n:,} random traces"
+        else:
+            text = f"no violation in {n:,} random traces ({self.stats.steps:,} steps)"
+        if self.stopped == interrupt.INTERRUPTED:
+            return f"interrupted after {self.chunks} of {self._planned} chunk(s): {text}"
+        if self.stopped is not None:
+            return f"the time limit came after {self.chunks} of {self._planned} chunk(s): {text}"
+        return text
+
+    @property
+    def _planned(self) -> int:
+        return math.ceil(self.asked / 25)
 
 
 class _Violated(AssertionError):
@@ -106,6 +122,7 @@ class _Search:
         make_system: Callable[[Mapping[str, int]], System],
         options: HypothesisOptions,
     ) -> None:
+        self.chunk_traces = options.traces_per_chunk
         self.specs = specs
         self.driver = driver
         self.make_system = make_system
@@ -114,9 +131,9 @@ class _Search:
         self.skip: set[str] = set(options.skip)
         self.best: dict[tuple[str, str], Found] = {}
         self.order: list[tuple[str, str]] = []
-        self.deadline = 0.0
         self.seed = 0
         self.tick: Callable[[], None] | None = None  # called as each trace starts
+        self.cut = False  # a trace or an evaluation was cut short by a stop
 
     def record(self, trace: Trace, v: Violation) -> None:
         key = v.key
@@ -125,7 +142,7 @@ class _Search:
         if old is None:
             self.order.append(key)
         if old is None or size < (len(old.trace.steps), sum(old.trace.setup.values())):
-            self.best[key] = Found(trace, v, self.seed, frozenset(self.skip))
+            self.best[key] = Found(trace, v, self.seed, frozenset(self.skip), self.chunk_traces)
 
     def machine(self) -> type[RuleBasedStateMachine]:
         search = self
@@ -139,8 +156,9 @@ class _Search:
 
             @initialize(setup=driver.setups(search.options.max_pages))
             def setup(self, setup: dict[str, int]) -> None:
-                if time.monotonic() > search.deadline and search.options.traces is None:
-                    reject()  # the budget is spent: end the chunk quickly
+                if interrupt.requested():
+                    search.cut = True
+                    reject()  # the run is being stopped: end the chunk quickly
                 search.stats.traces += 1
                 if search.tick is not None:
                     search.tick()
@@ -150,14 +168,17 @@ class _Search:
                 self.system = search.make_system(setup)
                 self.state = self.system.snapshot()
                 search.stats.count_classes(classify_setup(driver.SUBSYSTEM, setup))
-                self.check(self.monitor.initial(self.state))
+                v = self.monitor.initial(self.state)
+                search.cut = search.cut or self.monitor.cut
+                self.check(v)
 
             @rule(data=st.data())
             def step(self, data: st.DataObject) -> None:
                 assert self.system is not None
-                if time.monotonic() > search.deadline and search.options.traces is None:
-                    return  # the budget is spent: let this trace run out quickly
                 for op, args in driver.draw_steps(data, self.view):
+                    if interrupt.requested():
+                        search.cut = True
+                        return  # the run is being stopped: let this trace run out quickly
                     step, problem = self.system.apply(op, args)
                     self.steps.append(step)
                     self.view.record(step)
@@ -171,6 +192,7 @@ class _Search:
                     )
                     v = self.monitor.step(index, step, self.state, new)
                     self.state = new
+                    search.cut = search.cut or self.monitor.cut
                     self.check(v)
 
             def check(self, v: Violation | None) -> None:
@@ -196,11 +218,12 @@ def run_hypothesis(
     on_found: Callable[[Found], None] | None = None,
     on_progress: Callable[[RunStats, int, float], None] | None = None,
 ) -> HypothesisResult:
-    """Search random traces until the budget is spent or enough violations are found.
+    """Run `options.traces` random traces, chunk by chunk, unless stopped from outside
+    (interrupt, time limit) or by enough violations. Anything else that goes wrong
+    (a generator or sandbox error) propagates: the caller reports the engine failed.
     on_progress(stats, violations, elapsed) is called after each chunk of traces."""
     search = _Search(specs, driver, make_system, options)
     start = time.monotonic()
-    search.deadline = start + options.budget
     if on_progress is not None:
         last = [start]
 
@@ -212,55 +235,61 @@ def run_hypothesis(
 
         search.tick = tick
     chunks = 0
-    interrupted = False
+    left = options.traces
     stopped = ""
     reported = 0
-    try:
-        while time.monotonic() < search.deadline and (
-            options.traces is None or chunks * options.traces_per_chunk < options.traces
-        ):
-            search.seed = options.seed + chunks
-            chunks += 1
-            machine = search.machine()
-            machine._hypothesis_internal_use_seed = search.seed  # type: ignore[attr-defined]
-            try:
-                run_state_machine_as_test(
-                    machine,
-                    settings=settings(
-                        max_examples=options.traces_per_chunk,
-                        stateful_step_count=options.steps,
-                        deadline=None,
-                        database=None,
-                        derandomize=False,
-                        suppress_health_check=list(HealthCheck),
-                        phases=(Phase.generate, Phase.shrink),
-                        verbosity=Verbosity.quiet,
-                        report_multiple_bugs=False,
-                        print_blob=False,
-                    ),
-                )
-            except (_Violated, HypothesisException):
-                pass  # the violation itself is in search.best
-            new = search.order[reported:]
-            reported = len(search.order)
-            if on_progress is not None:
-                on_progress(search.stats, reported, time.monotonic() - start)
-            for key in new:
-                found = search.best[key]
-                if on_found is not None:
-                    on_found(found)
-                search.skip.add(found.violation.property)
-                if found.violation.kind in FATAL_KINDS:
-                    stopped = f"stopped at the first {found.violation.kind} problem"
-            if stopped or len(search.order) >= options.max_counterexamples:
-                stopped = stopped or f"stopped after {len(search.order)} violations"
-                break
-    except KeyboardInterrupt:
-        interrupted = True
+    while left > 0 and not interrupt.requested():
+        search.seed = options.seed + chunks
+        search.chunk_traces = min(options.traces_per_chunk, left)
+        left -= search.chunk_traces
+        chunks += 1
+        _run_chunk(search, options)
+        new = search.order[reported:]
+        reported = len(search.order)
+        if on_progress is not None:
+            on_progress(search.stats, reported, time.monotonic() - start)
+        for key in new:
+            found = search.best[key]
+            if on_found is not None:
+                on_found(found)
+            search.skip.add(found.violation.property)
+            if found.violation.kind in FATAL_KINDS:
+                stopped = f"stopped at the first {found.violation.kind} problem"
+        if stopped or len(search.order) >= options.max_counterexamples:
+            stopped = stopped or f"stopped after {len(search.order)} violations"
+            break
     found = [search.best[k] for k in search.order]
-    return HypothesisResult(
-        found, search.stats, time.monotonic() - start, chunks, interrupted, stopped, search.seed
+    result = HypothesisResult(
+        found, search.stats, time.monotonic() - start, chunks, None, stopped, search.seed
     )
+    result.asked = options.traces
+    if (left > 0 or search.cut) and not stopped:
+        result.stopped = interrupt.reason() or interrupt.OUT_OF_TIME
+    return result
+
+
+def _run_chunk(search: _Search, options: HypothesisOptions) -> None:
+    """One chunk of traces with its own seed; violations land in search.best."""
+    machine = search.machine()
+    machine._hypothesis_internal_use_seed = search.seed  # type: ignore[attr-defined]
+    try:
+        run_state_machine_as_test(
+            machine,
+            settings=settings(
+                max_examples=search.chunk_traces,
+                stateful_step_count=options.steps,
+                deadline=None,
+                database=None,
+                derandomize=False,
+                suppress_health_check=list(HealthCheck),
+                phases=(Phase.generate, Phase.shrink),
+                verbosity=Verbosity.quiet,
+                report_multiple_bugs=False,
+                print_blob=False,
+            ),
+        )
+    except (_Violated, Flaky, Unsatisfiable):
+        pass  # a violation (it is in search.best), or a chunk whose traces were all cut
 
 
 @dataclass

@@ -6,10 +6,12 @@ run states through a Monitor, so a property means the same thing everywhere.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import time
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from mmcheck.checker.evaluate import CompiledSpec
+from mmcheck.checker import interrupt
+from mmcheck.checker.evaluate import CompiledSpec, Verdict
 from mmcheck.checker.explain import explain_action, explain_invariant
 from mmcheck.checker.trace import RunStats, Step, Violation
 from mmcheck.spec import ast
@@ -27,6 +29,20 @@ class Monitor:
         self.specs = list(specs)
         self.stats = stats
         self.skip = set(skip)
+        self.cut = False  # an evaluation was cut by an interrupt or the time limit
+
+    def _timed(self, name: str, evaluate: Callable[[], Verdict]) -> Verdict | None:
+        """Evaluate one property, counting its check and its time; None when it was cut."""
+        t0 = time.perf_counter()
+        try:
+            with interrupt.evaluating():
+                verdict = evaluate()
+        except interrupt.EvaluationCut:
+            self.cut = True
+            self.stats.count_cut(name, time.perf_counter() - t0)
+            return None
+        self.stats.count_check(name, verdict.live, time.perf_counter() - t0)
+        return verdict
 
     def initial(self, state: Mapping[str, Any]) -> Violation | None:
         return self._invariants(-1, state)
@@ -39,8 +55,14 @@ class Monitor:
             for act, fn in c.actions.get(step.op, ()):
                 if act.name in self.skip:
                     continue
-                verdict = c.check_action(act, fn, old, new, step.args, step.result, step.raised)
-                self.stats.count_check(act.name, verdict.live)
+                verdict = self._timed(
+                    act.name,
+                    lambda: c.check_action(  # noqa: B023 - called at once
+                        act, fn, old, new, step.args, step.result, step.raised  # noqa: B023
+                    ),
+                )
+                if verdict is None:
+                    continue
                 if verdict.error is not None:
                     return self._eval_error(c, act, index, verdict.error)
                 if not verdict.holds:
@@ -58,8 +80,11 @@ class Monitor:
             for inv in c.spec.invariants:
                 if inv.name in self.skip:
                     continue
-                verdict = c.check_invariant(inv.name, state)
-                self.stats.count_check(inv.name, verdict.live)
+                verdict = self._timed(
+                    inv.name, lambda: c.check_invariant(inv.name, state)  # noqa: B023
+                )
+                if verdict is None:
+                    continue
                 if verdict.error is not None:
                     return self._eval_error(c, inv, index, verdict.error)
                 if not verdict.holds:

@@ -6,7 +6,8 @@ has a `[tool.mmcheck]` table:
     [tool.mmcheck]
     targets = ["reference", "impl/my_buddy.py"]  # "reference": Linux's reference model
     engines = ["hypothesis"]                     # and/or "z3"
-    budget = 5                                   # seconds per engine and target
+    traces = 100                                 # Hypothesis: random traces per check
+    budget = 60                                  # optional: seconds per check, a safety limit
     seed = 0
     steps = 40                                   # Hypothesis: steps per trace
     vacuous = "skip"                             # or "fail": a property never exercised
@@ -34,7 +35,7 @@ from typing import Any
 
 import pytest
 
-TOOL_KEYS = {"targets", "engines", "budget", "seed", "steps", "vacuous", "save"}
+TOOL_KEYS = {"targets", "engines", "traces", "budget", "seed", "steps", "vacuous", "save"}
 
 
 @dataclass
@@ -43,7 +44,8 @@ class Settings:
 
     targets: list[str] = field(default_factory=lambda: ["reference"])
     engines: list[str] = field(default_factory=lambda: ["hypothesis"])
-    budget: float = 5.0
+    traces: int = 100
+    budget: float | None = None  # an outer wall-clock limit only: work is `traces`
     seed: int = 0
     steps: int = 40
     vacuous: str = "skip"
@@ -202,15 +204,19 @@ def _check(spec: str, target: str, config: pytest.Config):  # noqa: ANN202 - a R
     s: Settings = config.stash[_SETTINGS]
     impl = None if target == "reference" else os.path.relpath(
         Path(config.rootpath) / target, config.invocation_params.dir)
+    from mmcheck.checker import interrupt
+
     options = CheckOptions(
-        engines=tuple(s.engines), seed=s.seed, budget=float(s.budget), steps=s.steps,
+        engines=tuple(s.engines), seed=s.seed, traces=s.traces, steps=s.steps,
+        budget=None if s.budget is None else float(s.budget),
         save_dir=Path(s.save) if s.save else None, spec_args=[spec], impl_arg=impl,
     )
     try:
-        if impl is None:
-            (report,) = check_reference([spec], options)
-            return report
-        return check_submission(impl, [spec], options)
+        with interrupt.watch(options.budget):
+            if impl is None:
+                (report,) = check_reference([spec], options)
+                return report
+            return check_submission(impl, [spec], options)
     except UsageError as err:
         raise Failed(f"mmcheck: {err}") from None
 
@@ -220,4 +226,4 @@ def pytest_report_header(config: pytest.Config) -> str | None:
     if s is None:
         return None
     return (f"mmcheck: targets {', '.join(s.targets)}; engines {', '.join(s.engines)}; "
-            f"budget {s.budget:g} s; seed {s.seed}")
+            f"{s.traces} traces; seed {s.seed}")

@@ -8,12 +8,14 @@ then the shortest trace, why it fails, the state, and how to run it again.
 from __future__ import annotations
 
 import json
+import textwrap
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from mmcheck.checker import decode
 from mmcheck.checker.coverage import Coverage
+from mmcheck.checker.outcome import ExitCode, PropertyOutcome, Status, combine, judge, report_code
 from mmcheck.checker.trace import RunStats, Trace, Violation
 
 from mmcheck import __version__
@@ -112,30 +114,37 @@ class Report:
     properties: list[tuple[str, str, int]] = field(default_factory=list)  # (spec, name, line)
     notes: list[str] = field(default_factory=list)
     step_output: list[StepOutput] = field(default_factory=list)  # replay of a submission
-    # property -> why this submission cannot show it (checker/observable.py)
+    kinds: dict[str, str] = field(default_factory=dict)  # property -> "invariant" | "action"
+    allow_vacuous: bool = False  # --allow-vacuous: a VACUOUS property does not make it 3
+    # property -> why this submission cannot show it (checker/observable.py): not
+    # counted either way
     not_observable: dict[str, str] = field(default_factory=dict)
 
     @property
-    def exit_code(self) -> int:
-        return 1 if self.counterexamples else 0
+    def exit_code(self) -> ExitCode:
+        return report_code(self)
+
+    def outcomes(self) -> list[PropertyOutcome]:
+        return judge(self)
 
     def to_json(self) -> dict[str, Any]:
         props = []
-        for spec, name, line in self.properties:
-            st = self.stats.properties.get(name)
+        for po in self.outcomes():
             props.append(
                 {
-                    "spec": spec,
-                    "property": name,
-                    "line": line,
-                    "checks": st.checks if st else 0,
-                    "non_vacuous": st.live if st else 0,
-                    "violated": any(c.violation.property == name for c in self.counterexamples),
-                    "observable": name not in self.not_observable,
-                    "not_observable": self.not_observable.get(name),
+                    "spec": po.spec,
+                    "property": po.name,
+                    "line": po.line,
+                    "checks": po.checks,
+                    "non_vacuous": po.live,
+                    "violated": po.status is Status.VIOLATED,
+                    "observable": po.name not in self.not_observable,
+                    "not_observable": self.not_observable.get(po.name),
                     "z3": next(
-                        (r.property_status.get(name) for r in self.runs if r.engine == "z3"), None
+                        (r.property_status.get(po.name) for r in self.runs if r.engine == "z3"),
+                        None,
                     ),
+                    **po.to_json(),
                 }
             )
         return {
@@ -151,7 +160,7 @@ class Report:
             "coverage": Coverage(self.stats.coverage).to_json(self.subsystem),
             "notes": list(self.notes),
             "step_output": [o.to_json() for o in self.step_output],
-            "exit_code": self.exit_code,
+            "exit_code": int(self.exit_code),
         }
 
 
@@ -161,7 +170,7 @@ def render_json(reports: Sequence[Report]) -> str:
             "format": REPORT_FORMAT,
             "mmcheck": __version__,
             "reports": [r.to_json() for r in reports],
-            "exit_code": max((r.exit_code for r in reports), default=0),
+            "exit_code": int(combine(r.exit_code for r in reports)),
         },
         indent=2,
         sort_keys=False,
@@ -237,7 +246,7 @@ def render_text(reports: Sequence[Report], timing: bool = True) -> str:
         for n, c in enumerate(r.counterexamples, 1):
             out.extend(render_counterexample(c, n))
             out.append("")
-        out.extend(_property_table(r))
+        out.extend(_property_table(r, timing))
         out.append("")
         if r.stats.ops:
             ops = ", ".join(f"{op} {n:,}" for op, n in sorted(r.stats.ops.items()))
@@ -251,18 +260,7 @@ def render_text(reports: Sequence[Report], timing: bool = True) -> str:
             t = f" [{run.elapsed:.1f} s]" if timing else ""
             out.append(f"{run.engine}: {run.summary}{t}")
             out.extend(f"  {d}" for d in run.details)
-        if r.counterexamples:
-            broken = ", ".join(
-                dict.fromkeys(
-                    f"{c.violation.property} ({c.violation.spec_path}:{c.violation.line})"
-                    if c.violation.spec_path
-                    else c.violation.property
-                    for c in r.counterexamples
-                )
-            )
-            out.append(f"result: VIOLATED: {broken}")
-        else:
-            out.append("result: OK")
+        out.append(_result_line(r))
         out.append("")
     return "\n".join(out).rstrip() + "\n"
 
@@ -279,6 +277,37 @@ def _step_output(r: Report) -> list[str]:
     return out
 
 
+def _result_line(r: Report) -> str:
+    """The last line of a report: its exit code in words."""
+    code = r.exit_code
+    if code is ExitCode.VIOLATION:
+        broken = ", ".join(
+            dict.fromkeys(
+                f"{c.violation.property} ({c.violation.spec_path}:{c.violation.line})"
+                if c.violation.spec_path
+                else c.violation.property
+                for c in r.counterexamples
+            )
+        )
+        return f"result: VIOLATED: {broken}"
+    if code is ExitCode.ERROR:
+        failed = ", ".join(
+            f"{run.engine}: {run.summary}" for run in r.runs if run.verdict == "error"
+        )
+        return f"result: ERROR: an engine failed ({failed})"
+    if code is ExitCode.INCONCLUSIVE:
+        outcomes = r.outcomes()
+        n = sum(p.status in (Status.VACUOUS, Status.INCONCLUSIVE) for p in outcomes)
+        stopped = [run for run in r.runs if run.verdict in ("interrupted", "budget")]
+        if stopped:
+            how = "was interrupted" if stopped[0].verdict == "interrupted" else "ran out of time"
+            why = f"{stopped[0].engine} {how}"
+        else:
+            why = f"{n} of {len(outcomes)} properties not checked non-vacuously"
+        return f"result: INCONCLUSIVE: {why} (see above)"
+    return "result: OK"
+
+
 @dataclass(frozen=True)
 class PropertyRow:
     """One property of a report as every format shows it: its status and its counts."""
@@ -286,37 +315,40 @@ class PropertyRow:
     spec: str
     name: str
     line: int
-    status: str  # FAIL | ok | VACUOUS | unchecked | unknown | n/a (not observable)
+    status: str  # FAIL | ok | n/a (not observable) | VACUOUS | unchecked (outcome.py)
     checks: int
     live: int
     z3: str
+    why: tuple[str, ...] = ()  # for VACUOUS and unchecked: why, one line per engine
+    seconds: float = 0.0  # evaluation time
+
+
+# How each outcome reads in a report (every format).
+LABELS = {
+    Status.VIOLATED: "FAIL",
+    Status.HELD: "ok",
+    Status.NOT_OBSERVABLE: "n/a",
+    Status.VACUOUS: "VACUOUS",
+    Status.INCONCLUSIVE: "unchecked",
+}
 
 
 def property_rows(r: Report) -> list[PropertyRow]:
-    """Each property of `r` in file order with what the engines showed of it."""
-    violated = {c.violation.property for c in r.counterexamples}
+    """Each property of `r` in file order with its outcome (checker/outcome.py)."""
     z3run = next((run for run in r.runs if run.engine == "z3"), None)
-    concrete = any(run.engine != "z3" for run in r.runs) or bool(r.stats.properties)
-    rows = []
-    for spec, name, line in r.properties:
-        st = r.stats.properties.get(name)
-        checks, live = (st.checks, st.live) if st else (0, 0)
-        z3 = z3run.property_status.get(name, "") if z3run is not None else ""
-        if name in violated:
-            status = "FAIL"
-        elif name in r.not_observable:
-            status = "n/a"
-        elif concrete:
-            status = "ok" if live else "VACUOUS" if checks else "unchecked"
-        else:
-            status = (
-                "ok" if z3.startswith(("proved", "holds")) else "unknown" if z3 else "unchecked"
-            )
-        rows.append(PropertyRow(spec, name, line, status, checks, live, z3))
-    return rows
+    return [
+        PropertyRow(
+            po.spec, po.name, po.line, LABELS[po.status], po.checks, po.live,
+            z3run.property_status.get(po.name, "") if z3run is not None else "",
+            tuple(po.why), po.seconds,
+        )
+        for po in r.outcomes()
+    ]
 
 
-def _property_table(r: Report) -> list[str]:
+def _property_table(r: Report, timing: bool = True) -> list[str]:
+    """One row per property: its outcome, evaluations / non-vacuous, line, time, Z3's word;
+    then, grouped by reason, why the properties that did not hold were not checked."""
     if not r.properties:
         return []
     width = max(len(name) for _, name, _ in r.properties)
@@ -328,24 +360,31 @@ def _property_table(r: Report) -> list[str]:
     if z3run is not None:
         head += " [z3]" if concrete else " (z3)"
     out = [head + ":"]
-    vacuous = []
-    for row in property_rows(r):
+    reasons: dict[tuple[str, ...], list[str]] = {}
+    rows = property_rows(r)
+    for row in rows:
         counts = f"  {row.checks:>9,} / {row.live:<9,}" if concrete else ""
-        z3 = row.z3
-        z3col = f"  [{z3}]" if z3 and concrete else (f"  {z3}" if z3 else "")
-        out.append(f"  {row.status:<9} {row.name:<{width}}{counts}  line {row.line}{z3col}")
-        if row.status == "VACUOUS":
-            vacuous.append(row.name)
+        secs = f"  {row.seconds:7.2f} s" if timing and concrete else ""
+        z3col = f"  [{row.z3}]" if row.z3 and concrete else (f"  {row.z3}" if row.z3 else "")
+        out.append(f"  {row.status:<9} {row.name:<{width}}{counts}  line {row.line}{secs}{z3col}")
+        if row.status in ("VACUOUS", "unchecked"):
+            reasons.setdefault(row.why, []).append(row.name)
+    if reasons:
+        out.append("  not checked, or not enough (why, and which properties):")
+        for why, names in reasons.items():
+            out.append(f"    {'; '.join(why) or 'no engine checked them'}:")
+            out.extend(textwrap.wrap(", ".join(names), 92, initial_indent=" " * 6,
+                                     subsequent_indent=" " * 6, break_on_hyphens=False))
     if r.not_observable:
         out.append(
             f"  n/a: {len(r.not_observable)} propert{'y' if len(r.not_observable) == 1 else 'ies'}"
             " not observable on this submission (white-box, or reading what it does not"
             " show; docs/contract.md, \"Verdicts on white-box properties\")"
         )
-    if vacuous:
+    if any(row.status == "VACUOUS" for row in rows):
         out.append(
             "  warning: VACUOUS properties were evaluated but never exercised (an empty "
-            "quantifier, a premise that never held, an operation that never ran): "
-            "they proved nothing"
+            "quantifier, a premise that never held): they proved nothing"
+            + (" (--allow-vacuous: not counted against the result)" if r.allow_vacuous else "")
         )
     return out

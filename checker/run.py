@@ -16,7 +16,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from mmcheck.checker import subsystems
+from mmcheck.checker import interrupt, subsystems
 from mmcheck.checker.evaluate import CompiledSpec
 from mmcheck.checker.hypothesis_engine import (
     HypothesisOptions,
@@ -41,7 +41,9 @@ class UsageError(Exception):
 class CheckOptions:
     engines: tuple[str, ...] = ("hypothesis",)
     seed: int = 0
-    budget: float = 20.0
+    traces: int = 100  # Hypothesis: random traces per subsystem (the budget of work)
+    budget: float | None = None  # seconds for the whole run: an outer safety limit only
+    allow_vacuous: bool = False
     depth: int = 8
     z3_pages: int | None = None  # None: 8 for the reference model, 12 for a submission
     save_dir: Path | None = None
@@ -55,15 +57,21 @@ class CheckOptions:
     minimise: int = DEFAULT_REPLAYS  # replays the trace minimiser may spend per counterexample
 
 
-def _reproduce(options: CheckOptions, engine: str, seed: int | None) -> str:
+def _reproduce(
+    options: CheckOptions, engine: str, seed: int | None, traces: int | None = None
+) -> str:
+    """The `mmcheck check` line that runs the same work again: for Hypothesis, the one
+    chunk (seed and trace count) that found it."""
     parts = ["mmcheck", "check", *options.spec_args]
     if options.impl_arg:
         parts += ["--impl", options.impl_arg]
     parts += ["--engine", engine]
     if engine == "hypothesis" and seed is not None:
-        parts += ["--seed", str(seed), "--budget", f"{options.budget:g}"]
+        parts += ["--seed", str(seed), "--traces", str(traces or options.traces)]
         if options.steps != 40:
             parts += ["--steps", str(options.steps)]
+        if options.max_pages != 5000:
+            parts += ["--max-pages", str(options.max_pages)]
     if engine == "z3":
         parts += ["--depth", str(options.depth)]
         if options.z3_pages is not None:
@@ -88,6 +96,7 @@ def confirm(
     follow_results: bool = False,
     skip: frozenset[str] = frozenset(),
     shrink: bool = True,
+    chunk_traces: int | None = None,
 ) -> Counterexample:
     """Replay a found trace on a fresh system: the report shows what the replay shows.
     With `shrink`, a confirmed trace is first minimised (checker/minimise.py)."""
@@ -139,7 +148,7 @@ def confirm(
         trace,
         state,
         confirmed,
-        _reproduce(options, engine, seed),
+        _reproduce(options, engine, seed, chunk_traces),
         replay_cmd,
         seed,
         note,
@@ -191,9 +200,11 @@ def check(
     is_submission: bool,
     hidden: frozenset[str] = frozenset(),
 ) -> Report:
-    """Check `checked` on the systems `make_system` makes. On a submission,
-    properties it cannot show (checker/observable.py: `[white-box]` ones, and
-    those reading a name in `hidden`) are reported as not observable, unchecked."""
+    """Check `checked` on the systems `make_system` makes, each selected engine in turn.
+    On a submission, properties it cannot show (checker/observable.py: `[white-box]`
+    ones, and those reading a name in `hidden`) are reported as not observable,
+    unchecked. An engine that fails is reported as such (never as a pass); once a stop
+    is requested (interrupt.py) the engines not yet run say so."""
     driver = subsystems.driver(subsystem)
     if driver is None:
         raise UsageError(f"no engine can drive the {subsystem} subsystem yet")
@@ -206,14 +217,27 @@ def check(
     report = Report(
         target_name, subsystem, [c.path for c in checked], properties=rows, not_observable=skip
     )
-    if "hypothesis" in options.engines:
-        _run_hypothesis(report, specs, driver, make_system, options, target_name)
-        _tell_done(report, "hypothesis", options)
-    if "z3" in options.engines:
-        from mmcheck.checker.z3_engine import run_z3_for_report
+    report.kinds = {a.name: "action" for c in checked for a in c.spec.actions}
+    report.kinds.update({i.name: "invariant" for c in checked for i in c.spec.invariants})
+    report.allow_vacuous = options.allow_vacuous
+    for engine in options.engines:
+        if interrupt.requested():
+            report.runs.append(not_started(engine))
+            continue
+        try:
+            if engine == "hypothesis":
+                _run_hypothesis(report, specs, driver, make_system, options, target_name)
+            elif engine == "z3":
+                from mmcheck.checker.z3_engine import run_z3_for_report
 
-        run_z3_for_report(report, specs, driver, make_system, options, target_name, is_submission)
-        _tell_done(report, "z3", options)
+                run_z3_for_report(
+                    report, specs, driver, make_system, options, target_name, is_submission
+                )
+            _tell_done(report, engine, options)
+        except UsageError:
+            raise
+        except Exception as err:  # noqa: BLE001 - an engine failure is a result, never a pass
+            report.runs.append(engine_failed(engine, err))
     return report
 
 
@@ -227,7 +251,31 @@ def _tell_done(report: Report, engine: str, options: CheckOptions) -> None:
     violations = sum(1 for c in report.counterexamples if c.engine == engine)
     options.progress(ProgressEvent(engine, report.target, report.subsystem, stats.traces,
                                    stats.steps, exercised, len(report.properties), violations,
-                                   run.elapsed, options.budget, done=True))
+                                   run.elapsed, options.budget or 0.0, done=True))
+
+
+def not_started(engine: str) -> EngineRun:
+    """The run of an engine that a stop (interrupt or time limit) kept from starting."""
+    why = interrupt.reason() or interrupt.OUT_OF_TIME
+    verdict = "interrupted" if why == interrupt.INTERRUPTED else "budget"
+    what = "interrupted" if why == interrupt.INTERRUPTED else "the time limit (--budget) came"
+    return EngineRun(engine, verdict, f"not run: {what} before it started")
+
+
+def engine_failed(engine: str, err: BaseException) -> EngineRun:
+    """An engine that raised: what it raised and where, for the report and the bug report."""
+    import traceback
+
+    frames = traceback.extract_tb(err.__traceback__)
+    ours = [f for f in frames if "site-packages" not in f.filename] or frames
+    where = [f"{f.filename}:{f.lineno} in {f.name}" for f in ours[-3:]]
+    return EngineRun(
+        engine,
+        "error",
+        f"{type(err).__name__}: {err}",
+        details=["this is a bug in mmcheck (or its generator for this setup); innermost frames:",
+                 *where],
+    )
 
 
 def _run_hypothesis(
@@ -239,7 +287,7 @@ def _run_hypothesis(
     target_name: str,
 ) -> None:
     hopts = HypothesisOptions(
-        seed=options.seed, budget=options.budget, max_pages=options.max_pages, steps=options.steps
+        seed=options.seed, traces=options.traces, max_pages=options.max_pages, steps=options.steps
     )
     result = run_hypothesis(
         specs, driver, make_system, hopts, on_progress=_progress_of(report, "hypothesis", options)
@@ -258,15 +306,19 @@ def _run_hypothesis(
                 target_name,
                 seed=f.seed,
                 skip=f.skipped,
+                chunk_traces=f.chunk_traces,
             )
         )
-    verdict = "violated" if result.found else ("interrupted" if result.interrupted else "holds")
+    if result.stopped is not None:
+        verdict = "interrupted" if result.stopped == interrupt.INTERRUPTED else "budget"
+    else:
+        verdict = "violated" if result.found else "holds"
     details = []
     if result.stopped_early:
         details.append(result.stopped_early)
     details.append(
-        f"seeds {options.seed}..{result.last_seed}, {result.chunks} chunk(s) of "
-        f"{hopts.traces_per_chunk} traces"
+        f"seeds {options.seed}..{result.last_seed}: {result.chunks} chunk(s) of at most "
+        f"{hopts.traces_per_chunk} traces, {options.traces} asked (--traces)"
     )
     report.runs.append(
         EngineRun(
@@ -293,7 +345,7 @@ def _progress_of(
         exercised = sum(1 for st in stats.properties.values() if st.live)
         sink(ProgressEvent(engine, report.target, report.subsystem, stats.traces, stats.steps,
                            exercised, len(report.properties), violations, elapsed,
-                           options.budget))
+                           options.budget or 0.0))
 
     return tell
 

@@ -117,6 +117,8 @@ class PropertyStats:
 
     checks: int = 0
     live: int = 0
+    seconds: float = 0.0  # time spent evaluating it
+    cut: int = 0  # evaluations cut short at the time limit
 
 
 @dataclass
@@ -137,13 +139,20 @@ class RunStats:
         self.steps += 1
         self.ops[op] = self.ops.get(op, 0) + 1
 
-    def count_check(self, name: str, live: bool) -> None:
+    def count_check(self, name: str, live: bool, seconds: float = 0.0) -> None:
         st = self.properties.get(name)
         if st is None:
             st = self.properties[name] = PropertyStats()
         st.checks += 1
+        st.seconds += seconds
         if live:
             st.live += 1
+
+    def count_cut(self, name: str, seconds: float = 0.0) -> None:
+        """An evaluation of `name` stopped at the time limit: it proved nothing."""
+        st = self.properties.setdefault(name, PropertyStats())
+        st.cut += 1
+        st.seconds += seconds
 
     def merge(self, other: RunStats) -> None:
         self.traces += other.traces
@@ -156,3 +165,5 @@ class RunStats:
             mine = self.properties.setdefault(k, PropertyStats())
             mine.checks += st.checks
             mine.live += st.live
+            mine.seconds += st.seconds
+            mine.cut += st.cut

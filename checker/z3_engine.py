@@ -23,6 +23,7 @@ from types import ModuleType
 from typing import Any
 
 import z3
+from mmcheck.checker import interrupt
 from mmcheck.checker.evaluate import CompiledSpec
 from mmcheck.checker.symbolic.base import SymbolicSystem, SymState, SymStep
 from mmcheck.checker.systems import System
@@ -33,6 +34,7 @@ from mmcheck.spec.loader import CheckedSpec
 
 # Fixed seeds: the same question gets the same answer and the same model.
 _SOLVER_PARAMS = {"smt.random_seed": 0, "sat.random_seed": 0}
+Z3_TIME_CAP = 600.0  # seconds: the most one Z3 run may take when no --budget is given
 
 
 @dataclass
@@ -403,7 +405,8 @@ def run_z3_for_report(
     pages = options.z3_pages or (12 if is_submission else 8)
     system, setup, universe, exponent_bound = symbolic(pages)
     checked = [c.checked for c in specs]
-    budget = options.budget
+    # Z3's own limit is work (--depth, the rlimit); wall time only caps it from outside.
+    budget = min(interrupt.remaining(), Z3_TIME_CAP)
     if is_submission:
         _z3_for_submission(
             report,

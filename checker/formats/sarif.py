@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from mmcheck.checker import decode
+from mmcheck.checker.outcome import combine
 from mmcheck.checker.report import (
     Counterexample,
     Report,
@@ -52,7 +53,7 @@ def render_sarif(reports: Sequence[Report]) -> str:
             res["properties"] = {"target": r.target, "engine": c.engine, "kind": v.kind,
                                  "confirmed": c.confirmed, "reproduce": c.reproduce}
             results.append(res)
-    exit_code = max((r.exit_code for r in reports), default=0)
+    exit_code = int(combine(r.exit_code for r in reports))
     log = {
         "$schema": SCHEMA,
         "version": "2.1.0",

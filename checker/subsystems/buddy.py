@@ -39,11 +39,12 @@ OPERATIONS = ("alloc", "free")
 
 
 def setups(max_pages: int = 5000) -> st.SearchStrategy[dict[str, int]]:
-    """Memory sizes and MAX_ORDERs: small first (they shrink well), odd sizes often."""
-    small = st.integers(1, 64)
-    medium = st.integers(65, min(max_pages, 1024))
-    large = st.integers(min(max_pages, 1025), max_pages)
-    npages = st.one_of(small, medium, large, st.sampled_from([2**k for k in range(0, 13)]))
+    """Memory sizes and MAX_ORDERs: small first (they shrink well), odd sizes often;
+    never more than `max_pages` pages (--max-pages), however small it is."""
+    bands = [(lo, min(hi, max_pages)) for lo, hi in ((1, 64), (65, 1024), (1025, max_pages))]
+    sizes = [st.integers(lo, hi) for lo, hi in bands if lo <= hi]
+    powers = [2**k for k in range(0, 13) if 2**k <= max_pages]
+    npages = st.one_of(*sizes, st.sampled_from(powers))
     max_order = st.one_of(st.just(11), st.integers(1, 11))
     return st.fixed_dictionaries({"npages": npages, "max_order": max_order})
 

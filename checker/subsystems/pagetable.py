@@ -85,7 +85,7 @@ def setups(max_pages: int = 5000) -> st.SearchStrategy[dict[str, int]]:
     """All four modes; `npages` is what the `pages` allocator has for tables."""
     return st.fixed_dictionaries({
         "levels": st.sampled_from([4, 2, 3, 5]),
-        "npages": st.sampled_from([64, 4, 6, 9]),
+        "npages": st.sampled_from([n for n in (64, 4, 6, 9) if n <= max_pages] or [max_pages]),
     })
 
 

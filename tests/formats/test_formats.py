@@ -86,7 +86,7 @@ def test_itf_of_every_counterexample_validates(buggy_reports) -> None:
 
 def test_itf_file_beside_every_saved_trace(mmcheck, tmp_path) -> None:
     """no_merge stops at its first refinement problem within a few traces: same run always."""
-    result = mmcheck("check", "--impl", "examples/vma/buggy/no_merge.py", "--budget", "30",
+    result = mmcheck("check", "--impl", "examples/vma/buggy/no_merge.py", "--traces", "25",
                      "--save", str(tmp_path), "--format", "json")
     assert result.code == 1, result.err
     saved = [p for p in tmp_path.rglob("*.json") if not p.name.endswith(".itf.json")]

@@ -272,7 +272,7 @@ def test_mmcheck_check_convicts_hostile_submissions(mmcheck, tmp_path: Path, nam
     old = {s: signal.signal(s, lambda n, f: received.append(n))
            for s in (signal.SIGINT, signal.SIGTERM)}
     try:
-        result = mmcheck("check", "--impl", str(folder / name), "--budget", "2",
+        result = mmcheck("check", "--impl", str(folder / name), "--traces", "25",
                          "--timeout", "0.5", "--save", str(tmp_path / "out"), cwd=tmp_path)
     finally:
         for s, h in old.items():

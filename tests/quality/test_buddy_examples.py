@@ -3,12 +3,10 @@
 Everything runs through the command line (`mmcheck check --impl ... --format
 json`), as a student or a grader would run it, with a fixed seed.
 
-Hypothesis engine. BUDGET is twice the smallest budget that reliably gives, for
-every buggy example, a confirmed counterexample of at most SHORT steps: detection
-alone needs about 1 s (seed 0 finds every bug in its first chunk), but shrinking
-merge_past_top's counterexample (two top-order buddies must both be free) to a
-few steps takes about 5 s; with less it reports a trace of 28..127 steps. A run
-stops early at the first refinement problem, so most buggy examples take 1..5 s.
+Hypothesis engine, with a budget of work: TRACES random traces from seed 0 (seed
+0 finds every bug in its first chunk of 25; the second chunk is margin). A run
+stops early at the first refinement problem, so most buggy examples take 1..5 s;
+Hypothesis shrinks what it found to at most SHORT steps.
 
 The correct examples choose other blocks than the reference model does
 (first_fit: the lowest block; linux_like: the list head after frees to the
@@ -45,7 +43,7 @@ ROOT = Path(__file__).resolve().parents[2]
 BUGGY = sorted(p.stem for p in (ROOT / "examples" / "buddy" / "buggy").glob("*.py"))
 CORRECT = sorted(p.stem for p in (ROOT / "examples" / "buddy" / "correct").glob("*.py"))
 
-BUDGET = "10"
+TRACES = "50"
 SEED = "0"
 SHORT = 8  # steps: every example's docstring counterexample has at most 6
 
@@ -96,7 +94,7 @@ def test_the_example_sets_are_the_documented_ones() -> None:
 @pytest.mark.parametrize("name", BUGGY)
 def test_hypothesis_convicts_each_buggy_example(name: str, mmcheck: Callable[..., Any]) -> None:
     path = f"examples/buddy/buggy/{name}.py"
-    result = mmcheck("check", "--impl", path, "--seed", SEED, "--budget", BUDGET,
+    result = mmcheck("check", "--impl", path, "--seed", SEED, "--traces", TRACES,
                      "--format", "json", "--save", "")
     assert result.code == 1, result.out + result.err
     report = _report(result)
@@ -120,7 +118,7 @@ def test_hypothesis_convicts_each_buggy_example(name: str, mmcheck: Callable[...
 @pytest.mark.parametrize("name", CORRECT)
 def test_hypothesis_passes_each_correct_example(name: str, mmcheck: Callable[..., Any]) -> None:
     path = f"examples/buddy/correct/{name}.py"
-    result = mmcheck("check", "--impl", path, "--seed", SEED, "--budget", BUDGET,
+    result = mmcheck("check", "--impl", path, "--seed", SEED, "--traces", TRACES,
                      "--format", "json", "--save", "")
     assert result.code == 0, result.out + result.err
     report = _report(result)

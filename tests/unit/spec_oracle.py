@@ -5,7 +5,8 @@ memo, no closures; each node is evaluated by walking the tree with a plain dict
 of bound names. Intervals are `Iv(lo, hi)` pairs, collections plain lists. It
 also counts live atoms by the documented rule (comparisons, `in`, aligned,
 disjoint, contains and `raised`, except inside an implication's premise, a
-binder's domain or step, or an aggregate), so vacuity can be compared too.
+binder's domain or step, or an aggregate; and reads of `bool` fields), so
+vacuity can be compared too.
 
 Used by test_evaluate.py and test_spec_fuzz.py (imported as a sibling module).
 """
@@ -96,7 +97,8 @@ class Oracle:
             obj = self.ev(e.obj, env, live)
             if isinstance(obj, Iv):
                 return obj.lo if e.name == "lo" else obj.hi
-            return getattr(obj, e.name)
+            v = getattr(obj, e.name)
+            return self.atom(live, v) if isinstance(v, bool) else v
         if isinstance(e, ast.RecordLit):
             given = {k: self.ev(v, env, live) for k, v in e.fields}
             return self.records[e.type_name](**given)

@@ -1,7 +1,8 @@
 """The command line: exit codes, error messages, the JSON report, the sandbox boundary.
 
-Exit codes: 0 everything holds, 1 a violation was found, 2 a usage, spec or
-submission error. Every error a user can cause (a bad spec, a bad submission, a
+Exit codes (checker/outcome.py; tests/unit/test_outcomes.py pins when each is
+given): 0 every property held, 1 a violation was found, 2 a usage, spec or
+submission error, 3 inconclusive. Every error a user can cause (a bad spec, a bad submission, a
 bad option) is one clear message on stderr, never a Python traceback. Most
 tests call `mmcheck.checker.cli.main` in-process (the `mmcheck` fixture); a few
 run the installed console script to prove the entry point works.
@@ -48,7 +49,7 @@ def assert_clean_error(result: Any, *needles: str) -> None:
 
 def test_check_with_small_budget_flags_holds(mmcheck: Run) -> None:
     """Every library spec whose subsystem has an engine driver, one report each."""
-    result = mmcheck("check", "--budget", "1", "--save", "", "--format", "json")
+    result = mmcheck("check", "--traces", "5", "--save", "", "--format", "json")
     assert result.code == 0, result.err
     data = result.json()
     reports = {r["subsystem"]: r for r in data["reports"]}
@@ -75,21 +76,21 @@ def test_a_bad_spec_is_reported_with_its_caret(
         mmcheck: Run, tmp_path: Path, text: str, where: str, message: str) -> None:
     spec = tmp_path / "bad.mm"
     spec.write_text(text)
-    result = mmcheck("check", str(spec), "--budget", "1", "--save", "")
+    result = mmcheck("check", str(spec), "--traces", "5", "--save", "")
     assert_clean_error(result, f"{spec}{where}", message, "hint:")
     assert re.search(r"^\s*\|\s*\^+\s*$", result.err, re.MULTILINE), result.err  # the caret line
 
 
 def test_a_missing_spec_file(mmcheck: Run, tmp_path: Path) -> None:
     missing = tmp_path / "nope.mm"
-    result = mmcheck("check", str(missing), "--budget", "1", "--save", "")
+    result = mmcheck("check", str(missing), "--traces", "5", "--save", "")
     assert_clean_error(result, str(missing), "cannot read the spec file")
 
 
 def test_a_named_spec_is_checked_instead_of_the_library(mmcheck: Run, tmp_path: Path) -> None:
     spec = tmp_path / "tiny.mm"
     spec.write_text(GOOD_SPEC)
-    result = mmcheck("check", str(spec), "--budget", "1", "--save", "", "--format", "json")
+    result = mmcheck("check", str(spec), "--traces", "5", "--save", "", "--format", "json")
     assert result.code == 0, result.err
     (report,) = result.json()["reports"]
     assert report["specs"] == [str(spec)]
@@ -173,7 +174,7 @@ def test_impl_that_hangs_at_import(mmcheck: Run, monkeypatch: pytest.MonkeyPatch
 ])
 def test_a_submission_that_dies_mid_run_is_a_violation(
         mmcheck: Run, fixture: str, detail: str) -> None:
-    result = mmcheck("check", "--impl", str(FIXTURES / fixture), "--budget", "10", "--save", "",
+    result = mmcheck("check", "--impl", str(FIXTURES / fixture), "--traces", "25", "--save", "",
                      "--format", "json")
     assert result.code == 1, result.err
     (report,) = result.json()["reports"]
@@ -194,7 +195,7 @@ def test_a_submission_that_dies_mid_run_is_a_violation(
 def test_the_checker_never_imports_the_submission(mmcheck: Run) -> None:
     path = FIXTURES / "buddy_bitmap.py"
     before = set(sys.modules)
-    result = mmcheck("check", "--impl", str(path), "--budget", "1", "--save", "")
+    result = mmcheck("check", "--impl", str(path), "--traces", "5", "--save", "")
     assert result.code == 0, result.out + result.err
     assert "MMCHECK_BUDDY_BITMAP_IMPORTED" not in os.environ
     loaded = [name for name, mod in sys.modules.items()
@@ -223,7 +224,7 @@ def _documented_fields() -> dict[str, set[str]]:
 @pytest.fixture(scope="module")
 def buggy_json(mmcheck: Run, tmp_path_factory: pytest.TempPathFactory) -> tuple[Any, Path]:
     save = tmp_path_factory.mktemp("saved")
-    result = mmcheck("check", "--impl", DOUBLE_ALLOC, "--budget", "30", "--save", str(save),
+    result = mmcheck("check", "--impl", DOUBLE_ALLOC, "--traces", "50", "--save", str(save),
                      "--format", "json")
     return result, save
 
@@ -281,7 +282,7 @@ def _script(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str
 
 
 def test_console_script_convicts_a_buggy_example() -> None:
-    proc = _script("check", "--impl", DOUBLE_ALLOC, "--budget", "30", "--save", "",
+    proc = _script("check", "--impl", DOUBLE_ALLOC, "--traces", "50", "--save", "",
                    "--format", "json")
     assert proc.returncode == 1, proc.stderr
     assert json.loads(proc.stdout)["exit_code"] == 1

@@ -29,7 +29,7 @@ Run = Callable[..., Any]
 
 
 def _checked(mmcheck: Run, save: Path, impl: str) -> dict[str, Any]:
-    result = mmcheck("check", "--impl", impl, "--seed", "0", "--budget", "30",
+    result = mmcheck("check", "--impl", impl, "--seed", "0", "--traces", "50",
                      "--save", str(save), "--format", "json")
     assert result.code == 1, result.out + result.err
     (report,) = result.json()["reports"]
