@@ -247,6 +247,8 @@ def _bmc(
             states[-2] if d > 0 else None, steps[-1] if d > 0 else None, states[-1], skip
         )
         if not here:
+            if d == 0:
+                continue  # only action properties: they speak from the first step on
             break
         remaining = deadline - time.monotonic()
         if remaining <= 0:

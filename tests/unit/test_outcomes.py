@@ -276,3 +276,28 @@ def test_an_interrupt_after_a_violation_exits_1_and_saves_it(tmp_path: Path) -> 
     assert proc.returncode == ExitCode.VIOLATION, out + err
     assert "Counterexample 1: impossible" in out and "interrupted" in out
     assert list(save.rglob("impossible.json"))
+
+
+ACTIONS_SPEC = """spec buddy "action properties only"
+
+action alloc_never_succeeds "false: alloc always returns none"
+after alloc(order) returns r:
+    r == none
+
+action alloc_accounting "true: alloc takes its pages"
+after alloc(order) returns r:
+    r != none -> free_pages == old(free_pages) - 2 ** order
+"""
+
+
+def test_z3_unrolls_steps_for_action_only_specs(mmcheck: Run, tmp_path: Path) -> None:
+    """No invariant to check at depth 0 is no reason to stop: the actions speak at depth 1."""
+    spec = _spec(tmp_path, ACTIONS_SPEC)
+    result = mmcheck("check", spec, "--engine", "z3", "--depth", "2", "--save", "",
+                     "--format", "json")
+    assert result.code == ExitCode.VIOLATION, result.out
+    report = _only(result)
+    (cx,) = report["counterexamples"]
+    assert cx["property"] == "alloc_never_succeeds" and cx["confirmed"]
+    assert len(cx["trace"]["steps"]) == 1
+    assert "depth -1" not in result.out
