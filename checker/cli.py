@@ -307,6 +307,8 @@ def _options(args: argparse.Namespace) -> CheckOptions:
         raise UsageError("--depth must be at least 1")
     if args.steps < 1:
         raise UsageError("--steps must be at least 1")
+    if args.z3_rlimit is not None and args.z3_rlimit < 0:
+        raise UsageError("--z3-rlimit must be 0 (no limit) or more")
     if args.z3_pages is not None and args.z3_pages < 1:
         raise UsageError("--z3-pages must be at least 1")
     return CheckOptions(

@@ -25,6 +25,7 @@ from types import FrameType
 
 INTERRUPTED = "interrupted"  # SIGINT or SIGTERM
 OUT_OF_TIME = "budget"  # the --budget wall-clock limit
+CONFIRM_GRACE = 5.0  # seconds to confirm each counterexample found before a stop (grace)
 
 
 class EvaluationCut(Exception):

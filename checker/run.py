@@ -45,6 +45,7 @@ class CheckOptions:
     budget: float | None = None  # seconds for the whole run: an outer safety limit only
     allow_vacuous: bool = False
     depth: int = 8
+    z3_rlimit: int | None = None  # z3 resource units per query (None: z3_engine's default)
     z3_pages: int | None = None  # None: 8 for the reference model, 12 for a submission
     save_dir: Path | None = None
     max_pages: int = 5000
@@ -74,6 +75,8 @@ def _reproduce(
             parts += ["--max-pages", str(options.max_pages)]
     if engine == "z3":
         parts += ["--depth", str(options.depth)]
+        if options.z3_rlimit is not None:
+            parts += ["--z3-rlimit", str(options.z3_rlimit)]
         if options.z3_pages is not None:
             parts += ["--z3-pages", str(options.z3_pages)]
     return shlex.join(parts)
@@ -238,6 +241,12 @@ def check(
             raise
         except Exception as err:  # noqa: BLE001 - an engine failure is a result, never a pass
             report.runs.append(engine_failed(engine, err))
+    if _hypothesis_alongside(report, options, is_submission):
+        try:
+            _run_hypothesis(report, specs, driver, make_system, options, target_name)
+            report.runs[-1].details.insert(0, ALONGSIDE)
+        except Exception as err:  # noqa: BLE001
+            report.runs.append(engine_failed("hypothesis", err))
     return report
 
 
@@ -252,6 +261,24 @@ def _tell_done(report: Report, engine: str, options: CheckOptions) -> None:
     options.progress(ProgressEvent(engine, report.target, report.subsystem, stats.traces,
                                    stats.steps, exercised, len(report.properties), violations,
                                    run.elapsed, options.budget or 0.0, done=True))
+
+
+ALONGSIDE = (
+    "run alongside z3: on a submission z3 only replays traces chosen on the reference "
+    "encoding, and it found nothing, so the concrete engine's random traces run too"
+)
+
+
+def _hypothesis_alongside(report: Report, options: CheckOptions, is_submission: bool) -> bool:
+    """Z3 on a submission never reports less than the concrete engine would: when its
+    solver-chosen traces found nothing, Hypothesis runs with the same work budget."""
+    return (
+        is_submission
+        and "z3" in options.engines
+        and "hypothesis" not in options.engines
+        and not report.counterexamples
+        and not interrupt.requested()
+    )
 
 
 def not_started(engine: str) -> EngineRun:
@@ -294,8 +321,8 @@ def _run_hypothesis(
     )
     report.stats.merge(result.stats)
     for f in result.found:
-        report.counterexamples.append(
-            confirm(
+        with interrupt.grace(interrupt.CONFIRM_GRACE):
+            cx = confirm(
                 "hypothesis",
                 f.trace,
                 f.violation,
@@ -308,7 +335,7 @@ def _run_hypothesis(
                 skip=f.skipped,
                 chunk_traces=f.chunk_traces,
             )
-        )
+        report.counterexamples.append(cx)
     if result.stopped is not None:
         verdict = "interrupted" if result.stopped == interrupt.INTERRUPTED else "budget"
     else:

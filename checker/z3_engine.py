@@ -27,7 +27,7 @@ from mmcheck.checker import interrupt
 from mmcheck.checker.evaluate import CompiledSpec
 from mmcheck.checker.symbolic.base import SymbolicSystem, SymState, SymStep
 from mmcheck.checker.systems import System
-from mmcheck.checker.trace import Step, Trace, Violation
+from mmcheck.checker.trace import RunStats, Step, Trace, Violation
 from mmcheck.checker.z3compile import Unsupported, Z3Compiler
 from mmcheck.spec import ast
 from mmcheck.spec.loader import CheckedSpec
@@ -37,12 +37,16 @@ _SOLVER_PARAMS = {"smt.random_seed": 0, "sat.random_seed": 0}
 Z3_TIME_CAP = 600.0  # seconds: the most one Z3 run may take when no --budget is given
 
 
+DEFAULT_RLIMIT = 50_000_000  # z3 resource units per query (about half a minute here)
+
+
 @dataclass
 class Z3Options:
     depth: int = 8
     induction: bool = True
-    timeout: float = 60.0  # seconds for the whole engine run
+    timeout: float = 60.0  # seconds for the whole engine run: an outer safety limit
     max_induction: int = 3  # largest k tried for k-induction
+    rlimit: int = DEFAULT_RLIMIT  # z3's resource limit per query: the budget of work
 
 
 @dataclass
@@ -120,9 +124,17 @@ def fresh_context() -> None:
     z3.z3._main_ctx = None  # z3.main_ctx() makes a new one on next use
 
 
-def _solver(timeout_s: float) -> z3.Solver:
+def _rlimit(options: Any) -> int:
+    """--z3-rlimit: None for the default, 0 for no limit."""
+    return DEFAULT_RLIMIT if options.z3_rlimit is None else options.z3_rlimit
+
+
+def _solver(timeout_s: float, rlimit: int = DEFAULT_RLIMIT) -> z3.Solver:
+    """A solver whose every check is bounded by work (`rlimit`, deterministic: the same
+    query gives the same answer on any machine) and, from outside, by time."""
     s = z3.Solver()
     s.set(**{"timeout": max(1, int(timeout_s * 1000))})
+    s.set(rlimit=rlimit)
     for k, v in _SOLVER_PARAMS.items():
         try:
             z3.set_param(k, v)
@@ -181,11 +193,11 @@ def _bounded_check(system: SymbolicSystem, setup: Mapping[str, int], options: Z3
     partial: _Step | None = None
     if options.induction:
         for k in range(1, min(options.depth, options.max_induction) + 1):
-            base = _bmc(system, setup, k - 1, props, skip, deadline, start)
+            base = _bmc(system, setup, k - 1, props, skip, deadline, start, options.rlimit)
             if base.verdict != "bounded":
                 base.induction_note = note
                 return base
-            step = _induction_step(system, k, skip, deadline, props)
+            step = _induction_step(system, k, skip, deadline, props, options.rlimit)
             note = step.note()
             if step.complete:
                 base.verdict = "proved"
@@ -199,7 +211,7 @@ def _bounded_check(system: SymbolicSystem, setup: Mapping[str, int], options: Z3
                 break
             if time.monotonic() > deadline:
                 break
-    result = _bmc(system, setup, options.depth, props, skip, deadline, start)
+    result = _bmc(system, setup, options.depth, props, skip, deadline, start, options.rlimit)
     result.induction_note = note
     if partial is not None and result.verdict != "violated":
         # The base case to depth k-1 passed before the step case ran: these are proved.
@@ -213,7 +225,7 @@ def _bounded_check(system: SymbolicSystem, setup: Mapping[str, int], options: Z3
         result.summary = (
             f"{len(partial.proved)} of {len(partial.proved) + len(partial.unknown)} "
             f"properties proved by {partial.k}-induction; {rest}: unknown (the solver "
-            f"ran out of time), they {held} (memory of {_size(setup)})"
+            f"gave up: its rlimit or time ran out), they {held} (memory of {_size(setup)})"
         )
         result.depth_checked = max(result.depth_checked, partial.k - 1)
     return result
@@ -227,10 +239,11 @@ def _bmc(
     skip: set[str],
     deadline: float,
     start: float,
+    rlimit: int = DEFAULT_RLIMIT,
 ) -> Z3Result:
     """Bounded model checking from the initial state to `depth` steps."""
     subsystem = system.vocabulary.subsystem
-    solver = _solver(max(deadline - time.monotonic(), 0.001))
+    solver = _solver(max(deadline - time.monotonic(), 0.001), rlimit)
     states = [system.fresh_state("s0")]
     steps: list[SymStep] = []
     solver.add(system.init(states[0]))
@@ -328,14 +341,19 @@ class _Step:
                 f"(a stronger invariant would be needed)"
             )
         if self.unknown:
-            parts.append(f"induction ran out of time on {', '.join(self.unknown)}")
+            parts.append(f"induction gave up (rlimit or time) on {', '.join(self.unknown)}")
         if self.proved:
             parts.append(f"{len(self.proved)} properties are {self.k}-inductive")
         return "; ".join(parts)
 
 
 def _induction_step(
-    system: SymbolicSystem, k: int, skip: set[str], deadline: float, props: _Props
+    system: SymbolicSystem,
+    k: int,
+    skip: set[str],
+    deadline: float,
+    props: _Props,
+    rlimit: int = DEFAULT_RLIMIT,
 ) -> _Step:
     """From any well-formed state, do k steps on which every property holds force each
     property at step k+1? Each property is asked about separately, with its share of
@@ -343,7 +361,7 @@ def _induction_step(
     result = _Step(k)
     if deadline - time.monotonic() <= 0:
         return result
-    solver = _solver(deadline - time.monotonic())
+    solver = _solver(deadline - time.monotonic(), rlimit)
     states = [system.fresh_state(f"i{k}s0")]
     solver.add(system.well_formed(states[0]))
     steps: list[SymStep] = []
@@ -395,7 +413,7 @@ def run_z3_for_report(
 ) -> None:
     """Run the Z3 engine for `mmcheck check` and add what it found to the report."""
     from mmcheck.checker.report import EngineRun
-    from mmcheck.checker.run import confirm
+    from mmcheck.checker.run import confirm, not_started
 
     fresh_context()
     symbolic = getattr(driver, "symbolic_system", None)
@@ -409,6 +427,9 @@ def run_z3_for_report(
     checked = [c.checked for c in specs]
     # Z3's own limit is work (--depth, the rlimit); wall time only caps it from outside.
     budget = min(interrupt.remaining(), Z3_TIME_CAP)
+    if budget <= 0:
+        report.runs.append(not_started("z3"))
+        return
     if is_submission:
         _z3_for_submission(
             report,
@@ -429,24 +450,25 @@ def run_z3_for_report(
         checked,
         system,
         setup,
-        Z3Options(options.depth, True, budget),
+        Z3Options(options.depth, True, budget, rlimit=_rlimit(options)),
         universe,
         exponent_bound,
         skip,
     )
     details = []
     for v in result.violations:
-        cx = confirm(
-            "z3",
-            v.trace,
-            _violation_of(v),
-            specs,
-            driver.ReferenceSystem,
-            driver,
-            options,
-            target_name,
-            follow_results=True,
-        )
+        with interrupt.grace(interrupt.CONFIRM_GRACE):
+            cx = confirm(
+                "z3",
+                v.trace,
+                _violation_of(v),
+                specs,
+                driver.ReferenceSystem,
+                driver,
+                options,
+                target_name,
+                follow_results=True,
+            )
         if not cx.confirmed:
             cx.note = (
                 "Z3 found this on the symbolic encoding but the concrete model does not show it: "
@@ -513,30 +535,35 @@ def _z3_for_submission(
     budget: float,
 ) -> None:
     """Z3 as a test generator: solver-chosen traces that make each action property's
-    premise hold (non-vacuous cases), replayed on the submission."""
+    premise hold (non-vacuous cases), replayed on the submission. The traces are
+    bounded by work (at most 200, each query by the rlimit); time only stops them
+    from outside, and then the run says so."""
     from mmcheck.checker.hypothesis_engine import replay
     from mmcheck.checker.report import EngineRun
     from mmcheck.checker.run import confirm
 
     start = time.monotonic()
     traces = generate_traces(
-        system, setup, options.depth, budget * 0.5, [c.checked for c in specs], universe,
-        exponent_bound,
+        system, setup, options.depth, budget, [c.checked for c in specs], universe,
+        exponent_bound, rlimit=_rlimit(options),
     )
     details = [
         f"{len(traces)} solver-generated traces of 1 to {options.depth} steps "
         f"({_size(setup)}), each ending in a step on which an action property says something"
     ]
+    stats = RunStats()
     found = 0
     seen: set[str] = set()
     for trace in traces:
+        if interrupt.requested():
+            break
         r = replay(trace, specs, make_system, follow_results=False, skip=frozenset(seen))
-        report.stats.merge(r.stats)
+        stats.merge(r.stats)
         if r.violation is not None and r.violation.property not in seen:
             seen.add(r.violation.property)
             found += 1
-            report.counterexamples.append(
-                confirm(
+            with interrupt.grace(interrupt.CONFIRM_GRACE):
+                cx = confirm(
                     "z3",
                     trace,
                     r.violation,
@@ -547,15 +574,22 @@ def _z3_for_submission(
                     target_name,
                     skip=frozenset(seen - {r.violation.property}),
                 )
-            )
-    verdict = "violated" if found else "bounded"
+            report.counterexamples.append(cx)
+    report.stats.merge(stats)
+    stopped = interrupt.reason()
+    if stopped is not None:
+        verdict = "interrupted" if stopped == interrupt.INTERRUPTED else "budget"
+    else:
+        verdict = "violated" if found else "bounded"
     summary = (
         f"{found} violation(s) in {len(traces)} solver-generated traces"
         if found
         else f"no violation in {len(traces)} solver-generated traces up to depth {options.depth}"
     )
+    if stopped is not None:
+        summary = f"stopped ({stopped}): {summary}"
     report.runs.append(
-        EngineRun("z3", verdict, summary, None, time.monotonic() - start, None, details)
+        EngineRun("z3", verdict, summary, None, time.monotonic() - start, stats, details)
     )
 
 
@@ -568,6 +602,7 @@ def generate_traces(
     universe: range | None = None,
     exponent_bound: int = 24,
     limit: int = 200,
+    rlimit: int = DEFAULT_RLIMIT,
 ) -> list[Trace]:
     """Traces of the reference encoding aimed at each action property's premise.
 
@@ -575,7 +610,8 @@ def generate_traces(
     for a trace whose steps all succeed and whose last step runs that
     property's operation with its premise true (a step on which the property
     says something); each trace found is blocked, so the next is new. Round
-    robin over the goals until the budget or the limit is reached.
+    robin over the goals until the limit is reached or every goal is exhausted;
+    `budget` seconds only stop it from outside.
     """
     deadline = time.monotonic() + budget
     subsystem = system.vocabulary.subsystem
@@ -583,7 +619,7 @@ def generate_traces(
     goals_by_depth = []
     solvers = []
     for d in range(1, depth + 1):
-        solver = _solver(budget)
+        solver = _solver(budget, rlimit)
         states = [system.fresh_state(f"g{d}s0")]
         steps: list[SymStep] = []
         solver.add(system.init(states[0]))

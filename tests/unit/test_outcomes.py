@@ -275,6 +275,7 @@ def test_an_interrupt_after_a_violation_exits_1_and_saves_it(tmp_path: Path) -> 
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == ExitCode.VIOLATION, out + err
     assert "Counterexample 1: impossible" in out and "interrupted" in out
+    assert "reproduced" in out  # confirmed within the grace a stop leaves
     assert list(save.rglob("impossible.json"))
 
 
@@ -301,3 +302,28 @@ def test_z3_unrolls_steps_for_action_only_specs(mmcheck: Run, tmp_path: Path) ->
     assert cx["property"] == "alloc_never_succeeds" and cx["confirmed"]
     assert len(cx["trace"]["steps"]) == 1
     assert "depth -1" not in result.out
+
+
+def test_z3_on_a_submission_never_reports_less_than_hypothesis(mmcheck: Run) -> None:
+    """merge_past_top needs two free top-order buddies, which the solver's traces of the
+    reference encoding never reach; Hypothesis, run alongside, convicts it."""
+    result = mmcheck("check", "--impl", "examples/buddy/buggy/merge_past_top.py",
+                     "--engine", "z3", "--depth", "1", "--traces", "25", "--save", "",
+                     "--format", "json")
+    assert result.code == ExitCode.VIOLATION, result.out
+    report = _only(result)
+    z3run, alongside = report["engines"]
+    assert z3run["engine"] == "z3" and z3run["verdict"] == "bounded"
+    assert z3run["traces"] > 0  # its replays count as evidence, not "zero traces"
+    assert alongside["engine"] == "hypothesis" and alongside["verdict"] == "violated"
+    assert "run alongside z3" in alongside["details"][0]
+    assert any(c["engine"] == "hypothesis" and c["confirmed"] for c in report["counterexamples"])
+
+
+def test_z3_work_is_bounded_by_its_rlimit(mmcheck: Run) -> None:
+    """A tiny rlimit: the solver gives up (the same way on any machine), never a pass."""
+    result = mmcheck("check", "spec/lib/buddy.mm", "--engine", "z3", "--z3-rlimit", "1000",
+                     "--save", "", "--format", "json")
+    assert result.code == ExitCode.INCONCLUSIVE, result.out
+    rows = _rows(_only(result))
+    assert any(p["outcome"] == "inconclusive" and "unknown" in p["z3"] for p in rows.values())
