@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from hypothesis import reject
-from mmcheck.checker import subsystems
+from mmcheck.checker import interrupt, subsystems
 from mmcheck.checker.evaluate import CompiledSpec
 from mmcheck.checker.grade.assignment import PROBLEM_KINDS, Assignment, AssignmentError, Item
 from mmcheck.checker.grade.store import slug, write_atomic
@@ -292,13 +292,14 @@ def _search(ctx: _Context, sub: Any, skip: frozenset[str], avoid: frozenset[str]
             raise _ConstructorProblem(setup, kind, str(e)) from None
         return _Avoiding(system, ctx.driver.ReferenceSystem(setup), avoid, error_clauses, seen)
 
-    options = HypothesisOptions(seed=effort.seed, budget=max(1.0, deadline - time.monotonic()),
-                                steps=effort.steps, max_pages=effort.max_pages,
+    options = HypothesisOptions(seed=effort.seed, steps=effort.steps, max_pages=effort.max_pages,
                                 traces=effort.traces, skip=skip, max_counterexamples=1,
                                 traces_per_chunk=min(25, effort.traces))
     seen["planned"] = -(-effort.traces // options.traces_per_chunk)
     try:
-        return run_hypothesis(ctx.specs, ctx.driver, make_system, options), seen
+        # The work is effort.traces; the submission's time limit only stops it from outside.
+        with interrupt.watch(max(1.0, deadline - time.monotonic())):
+            return run_hypothesis(ctx.specs, ctx.driver, make_system, options), seen
     except (_Hopeless, _ConstructorProblem) as e:
         return e, seen
 
