@@ -40,14 +40,15 @@ def _checked_run(npages: int, budget: float, seed: int,
     `wrap(specs, system_class)`, if given, may instrument both and returns the
     system class to run."""
     from mmcheck.checker.evaluate import CompiledSpec
-    from mmcheck.checker.hypothesis_engine import HypothesisOptions, run_hypothesis
+    from mmcheck.checker.hypothesis_engine import run_hypothesis
+    from mmcheck.checker.options import Options
 
     from bench.drivers import fixed_driver
 
     specs = [CompiledSpec(c) for c in _buddy_specs()]
     driver = fixed_driver(npages)
     system = driver.ReferenceSystem if wrap is None else wrap(specs, driver.ReferenceSystem)
-    options = HypothesisOptions(seed=seed, budget=budget, max_pages=npages)
+    options = Options(seed=seed, budget=budget, max_pages=npages)
     return lambda: run_hypothesis(specs, driver, system, options)
 
 
@@ -146,13 +147,14 @@ def z3_bounded(npages: int, depth: int, timeout: float, induction: bool = False)
     """Bounded model checking of the whole buddy spec to `depth` steps on the
     symbolic encoding of `npages` pages (with `induction`, then k-induction).
     `timeout` is the engine's own budget; running out of it is verdict "unknown"."""
+    from mmcheck.checker.options import Options
     from mmcheck.checker.subsystems import buddy
-    from mmcheck.checker.z3_engine import Z3Options, bounded_check
+    from mmcheck.checker.z3_engine import bounded_check
 
     specs = _buddy_specs()
     start, cpu = time.monotonic(), time.process_time()
     system, setup, universe, exponent_bound = buddy.symbolic_system(npages)
-    options = Z3Options(depth=depth, induction=induction, timeout=timeout)
+    options = Options(depth=depth, induction=induction, budget=timeout)
     result = bounded_check(specs, system, setup, options,
                            universe, exponent_bound)
     return {

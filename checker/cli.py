@@ -26,15 +26,16 @@ from pathlib import Path
 from mmcheck.checker import subsystems
 from mmcheck.checker.formats import FORMATS, render
 from mmcheck.checker.grade.store import UnsafeOutput
+from mmcheck.checker.options import Options
 from mmcheck.checker.report import Report
 from mmcheck.checker.run import (
-    CheckOptions,
     UsageError,
     check,
     check_trace_fits,
     load_saved_trace,
 )
-from mmcheck.model import registry
+from mmcheck.checker.subsystems import registry
+from mmcheck.checker.systems import SubmissionError
 from mmcheck.spec.errors import SpecError
 from mmcheck.spec.loader import CheckedSpec, library, load
 
@@ -165,8 +166,8 @@ def _parser() -> argparse.ArgumentParser:
         "vocab", help="list what a spec of a subsystem can name: records, state, operations"
     )
     v.add_argument(
-        "subsystem", metavar="SUBSYSTEM", choices=sorted(registry.SUBSYSTEMS),
-        help="one of: " + ", ".join(sorted(registry.SUBSYSTEMS)),
+        "subsystem", metavar="SUBSYSTEM", choices=sorted(registry.names()),
+        help="one of: " + ", ".join(sorted(registry.names())),
     )
     g = sub.add_parser(
         "grade",
@@ -224,7 +225,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         detail["message"] = f"{detail.pop('kind')}: {detail['message']}"
         _json_error(args, {"kind": "spec", **detail})
         return EXIT_ERROR
-    except (UsageError, UnsafeOutput) as err:
+    except (UsageError, UnsafeOutput, SubmissionError) as err:
         print(f"mmcheck: error: {err}", file=sys.stderr)
         _json_error(args, {"kind": "usage", "message": str(err)})
         return EXIT_ERROR
@@ -266,7 +267,7 @@ def _emit(reports: list[Report], fmt: str, timing: bool = True) -> None:
     sys.stdout.flush()
 
 
-def _options(args: argparse.Namespace) -> CheckOptions:
+def _options(args: argparse.Namespace) -> Options:
     engines = ("hypothesis", "z3") if args.engine == "all" else (args.engine,)
     if args.budget is not None and args.budget <= 0:
         raise UsageError("--budget must be positive")
@@ -276,7 +277,7 @@ def _options(args: argparse.Namespace) -> CheckOptions:
         raise UsageError("--steps must be at least 1")
     if args.z3_pages is not None and args.z3_pages < 1:
         raise UsageError("--z3-pages must be at least 1")
-    return CheckOptions(
+    return Options(
         engines=engines,
         seed=args.seed,
         budget=args.budget if args.budget is not None else 20.0,
@@ -310,7 +311,7 @@ def _check(args: argparse.Namespace) -> int:
 
 
 def check_reference(
-    spec_paths: Sequence[str], options: CheckOptions, shared_budget: bool = False
+    spec_paths: Sequence[str], options: Options, shared_budget: bool = False
 ) -> list[Report]:
     """Specs (default: the standard library) against the reference model, one report per
     subsystem. shared_budget: the subsystems share 20 s (at least 5 s each)."""
@@ -349,18 +350,18 @@ def _open_submission(path: str, timeout: float):  # -> Submission
 
 def _subsystem_of(sub, path: str) -> str:  # noqa: ANN001
     found = [registry.subsystem_of_class(c) for c in sub.classes()]
-    drivable = [s for s in found if s and subsystems.driver(s)]
+    drivable = [s for s in found if s]
     if not drivable:
         have = ", ".join(sub.classes()) or "none of the contract classes"
         raise UsageError(
             f"{path} defines {have}; mmcheck can check "
-            + ", ".join(registry.SUBSYSTEMS[s][1] for s in subsystems.MODULES)
+            + ", ".join(registry.contract_classes())
             + " submissions (see docs/contract.md)"
         )
     return drivable[0]
 
 
-def check_submission(impl: str, spec_paths: Sequence[str], options: CheckOptions) -> Report:
+def check_submission(impl: str, spec_paths: Sequence[str], options: Options) -> Report:
     """Specs (default: the library of the submission's subsystem) against a submission."""
     sub = _open_submission(impl, options.timeout_per_call)
     try:
@@ -380,7 +381,7 @@ def check_submission(impl: str, spec_paths: Sequence[str], options: CheckOptions
                 sub.restart()
             return driver.SubmissionSystem(sub, setup)
 
-        hidden = driver.hidden_names(sub) if hasattr(driver, "hidden_names") else frozenset()
+        hidden = driver.hidden_names(sub) if driver.hidden_names else frozenset()
         report = check(specs, subsystem, make_system, impl, options, True, hidden)
         missing = [x[1:] for x in sub.layers if x.startswith("-")]
         if missing:

@@ -16,14 +16,17 @@ before it is reported.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import z3
+from mmcheck.checker.confirm import confirm, replay
 from mmcheck.checker.evaluate import CompiledSpec
+from mmcheck.checker.options import Options
+from mmcheck.checker.report import EngineRun, Report
 from mmcheck.checker.symbolic.base import SymbolicSystem, SymState, SymStep
 from mmcheck.checker.systems import System
 from mmcheck.checker.trace import Step, Trace, Violation
@@ -31,16 +34,11 @@ from mmcheck.checker.z3compile import Unsupported, Z3Compiler
 from mmcheck.spec import ast
 from mmcheck.spec.loader import CheckedSpec
 
+if TYPE_CHECKING:
+    from mmcheck.checker.subsystems.registry import Driver
+
 # Fixed seeds: the same question gets the same answer and the same model.
 _SOLVER_PARAMS = {"smt.random_seed": 0, "sat.random_seed": 0}
-
-
-@dataclass
-class Z3Options:
-    depth: int = 8
-    induction: bool = True
-    timeout: float = 60.0  # seconds for the whole engine run
-    max_induction: int = 3  # largest k tried for k-induction
 
 
 @dataclass
@@ -147,7 +145,7 @@ def bounded_check(
     specs: Sequence[CheckedSpec],
     system: SymbolicSystem,
     setup: Mapping[str, int],
-    options: Z3Options,
+    options: Options,
     universe: range,
     exponent_bound: int = 24,
     skip: set[str] | None = None,
@@ -159,7 +157,7 @@ def bounded_check(
     Otherwise BMC runs to options.depth and the result is what it found.
     """
     start = time.monotonic()
-    deadline = start + options.timeout
+    deadline = start + options.budget
     skip = set() if skip is None else skip
     props = _Props(specs, system, universe, exponent_bound)
     props.deadline = deadline
@@ -171,7 +169,7 @@ def bounded_check(
                         "the time budget ran out while building formulas")
 
 
-def _bounded_check(system: SymbolicSystem, setup: Mapping[str, int], options: Z3Options,
+def _bounded_check(system: SymbolicSystem, setup: Mapping[str, int], options: Options,
                    skip: set[str], props: _Props, deadline: float, start: float) -> Z3Result:
     note = "induction not attempted"
     # The k-induction loop: the base case to depth k-1 (BMC, which also finds
@@ -381,23 +379,20 @@ def _induction_step(
 
 
 def run_z3_for_report(
-    report: Any,
+    report: Report,
     specs: list[CompiledSpec],
-    driver: ModuleType,
+    driver: Driver,
     make_system: Callable[[Mapping[str, int]], System],
-    options: Any,
+    options: Options,
     target_name: str,
     is_submission: bool,
 ) -> None:
     """Run the Z3 engine for `mmcheck check` and add what it found to the report."""
-    from mmcheck.checker.report import EngineRun
-    from mmcheck.checker.run import confirm
-
     fresh_context()
-    symbolic = getattr(driver, "symbolic_system", None)
+    symbolic = driver.symbolic_system
     if symbolic is None:
         report.runs.append(
-            EngineRun("z3", "skipped", f"no symbolic encoding of {driver.SUBSYSTEM} yet")
+            EngineRun("z3", "skipped", f"no symbolic encoding of {driver.name} yet")
         )
         return
     pages = options.z3_pages or (12 if is_submission else 8)
@@ -424,7 +419,7 @@ def run_z3_for_report(
         checked,
         system,
         setup,
-        Z3Options(options.depth, True, budget),
+        dataclasses.replace(options, induction=True, budget=budget),
         universe,
         exponent_bound,
         skip,
@@ -495,11 +490,11 @@ def _violation_of(v: Z3Violation) -> Violation:
 
 
 def _z3_for_submission(
-    report: Any,
+    report: Report,
     specs: list[CompiledSpec],
-    driver: ModuleType,
+    driver: Driver,
     make_system: Callable[[Mapping[str, int]], System],
-    options: Any,
+    options: Options,
     target_name: str,
     system: SymbolicSystem,
     setup: Mapping[str, int],
@@ -509,10 +504,6 @@ def _z3_for_submission(
 ) -> None:
     """Z3 as a test generator: solver-chosen traces that make each action property's
     premise hold (non-vacuous cases), replayed on the submission."""
-    from mmcheck.checker.hypothesis_engine import replay
-    from mmcheck.checker.report import EngineRun
-    from mmcheck.checker.run import confirm
-
     start = time.monotonic()
     traces = generate_traces(
         system, setup, options.depth, budget * 0.5, [c.checked for c in specs], universe,

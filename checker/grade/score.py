@@ -24,13 +24,15 @@ from typing import Any
 
 from hypothesis import reject
 from mmcheck.checker import subsystems
+from mmcheck.checker.confirm import confirm
 from mmcheck.checker.evaluate import CompiledSpec
 from mmcheck.checker.grade.assignment import PROBLEM_KINDS, Assignment, AssignmentError, Item
 from mmcheck.checker.grade.store import slug, write_atomic
-from mmcheck.checker.hypothesis_engine import Found, HypothesisOptions, run_hypothesis
+from mmcheck.checker.hypothesis_engine import Found, run_hypothesis
+from mmcheck.checker.options import Options
 from mmcheck.checker.report import render_counterexample
-from mmcheck.checker.run import CheckOptions, confirm
 from mmcheck.checker.sandbox.protocol import clean
+from mmcheck.checker.systems import SubmissionError
 from mmcheck.spec.errors import SpecError
 from mmcheck.spec.loader import CheckedSpec
 from mmcheck.spec.loader import load as load_spec
@@ -203,10 +205,10 @@ def grade(assignment: Assignment, submission: Path, student: str | None = None,
     except LoadError as e:
         return _nothing(ctx, f"the submission did not load: {e}", _load_details(e))
     try:
-        if driver.CONTRACT_CLASS not in sub.classes():
+        if driver.decl.contract_class not in sub.classes():
             have = ", ".join(sub.classes()) or "none of the contract classes"
             return _nothing(ctx, f"the submission defines {have}, not "
-                                 f"{driver.CONTRACT_CLASS}", [], list(sub.layers))
+                                 f"{driver.decl.contract_class}", [], list(sub.layers))
         deadline = time.monotonic() + limits.submission_seconds
         results = _all_at_once(ctx, sub, deadline) or []
         for item in assignment.items if not results else ():
@@ -273,8 +275,6 @@ def _search(ctx: _Context, sub: Any, skip: frozenset[str], avoid: frozenset[str]
     seen: dict[str, Any] = {"dropped": 0, "made": 0, "hangs": ctx.hangs}
 
     def make_system(setup: Mapping[str, int]) -> Any:
-        from mmcheck.checker.sandbox import ConstructorFailed
-
         seen["made"] += 1
         if seen["dropped"] > 2 * effort.traces + 20 and \
                 seen["made"] - seen["dropped"] < effort.min_checked * effort.traces:
@@ -283,7 +283,7 @@ def _search(ctx: _Context, sub: Any, skip: frozenset[str], avoid: frozenset[str]
             sub.restart()
         try:
             system = ctx.driver.SubmissionSystem(sub, setup)
-        except ConstructorFailed as e:
+        except SubmissionError as e:
             kind = "timeout" if e.outcome.status.value == "timeout" else "crash"
             if kind in avoid:
                 seen["dropped"] += 1
@@ -292,7 +292,7 @@ def _search(ctx: _Context, sub: Any, skip: frozenset[str], avoid: frozenset[str]
             raise _ConstructorProblem(setup, kind, str(e)) from None
         return _Avoiding(system, ctx.driver.ReferenceSystem(setup), avoid, error_clauses, seen)
 
-    options = HypothesisOptions(seed=effort.seed, budget=max(1.0, deadline - time.monotonic()),
+    options = Options(seed=effort.seed, budget=max(1.0, deadline - time.monotonic()),
                                 steps=effort.steps, max_pages=effort.max_pages,
                                 traces=effort.traces, skip=skip, max_counterexamples=1,
                                 traces_per_chunk=min(25, effort.traces))
@@ -326,7 +326,7 @@ def _grade_item(ctx: _Context, sub: Any, item: Item, deadline: float) -> ItemRes
                        f"item grades ({seen.get('first', '')})", dropped=seen["dropped"])
     if isinstance(result, _ConstructorProblem):
         setup = ", ".join(f"{k}={v}" for k, v in result.setup.items())
-        return _result(item, 0.0, "failed", f"{ctx.driver.CONTRACT_CLASS}({setup}): {result}")
+        return _result(item, 0.0, "failed", f"{ctx.driver.decl.contract_class}({setup}): {result}")
     if result.chunks < seen["planned"] and not result.found:  # cut by the outer wall clock
         return _result(item, 0.0, "not established", INCOMPLETE)
     mine = [f for f in result.found if f.violation.property in item.properties
@@ -372,7 +372,7 @@ def _lost(ctx: _Context, sub: Any, item: Item, found: Found, result: Any, checke
         sub.restart()  # the replay gets a fresh process, as the student's replay does
         return ctx.driver.SubmissionSystem(sub, setup)
 
-    options = CheckOptions(save_dir=None, spec_args=[], impl_arg=str(ctx.submission))
+    options = Options(save_dir=None, spec_args=[], impl_arg=str(ctx.submission))
     cx = confirm("hypothesis", found.trace, found.violation, ctx.specs, make_system, ctx.driver,
                  options, ctx.student, seed=found.seed, skip=found.skipped)
     v = cx.violation
