@@ -57,11 +57,16 @@ CORRECT = {
 }
 # Page-table traces are long bursts: shorter traces give more of them per budget.
 EXTRA = {"pagetable": ["--steps", "10"]}
+# Bugs on one error path among ~80 that the generator draws from need more traces
+# than a loaded machine runs in BUDGET seconds (a work budget will replace this).
+BUDGETS = {"vma/buggy/accepts_droppable.py": "8", "vma/buggy/einval_before_enomem.py": "8",
+           "vma/buggy/munmap_zero_length.py": "8"}
 SHORT = 60  # steps: a bound on what the engine's own shrinking leaves in the budget
 
 
 def check(example: str, capsys: pytest.CaptureFixture[str]) -> tuple[int, dict]:
-    code = main(["check", "--impl", str(EXAMPLES / example), "--budget", BUDGET,
+    code = main(["check", "--impl", str(EXAMPLES / example), "--budget",
+                 BUDGETS.get(example, BUDGET),
                  "--seed", "0", "--save", "", "--format", "json",
                  *EXTRA.get(example.split("/")[0], [])])
     report = json.loads(capsys.readouterr().out)
