@@ -69,6 +69,15 @@ def numbers(whys: Sequence[Why], *keys: str) -> frozenset[int]:
     return frozenset(out)
 
 
+def fields_in(values: Sequence[Any], *keys: str) -> frozenset[int]:
+    """The integer fields named one of `keys` of the records among `values`, looking into
+    records' fields and the first members of collections, as format_value prints them."""
+    out: set[int] = set()
+    for v in values:
+        _numbers("", v, keys, out)
+    return frozenset(out)
+
+
 def _numbers(label: str, v: Any, keys: tuple[str, ...], out: set[int], limit: int = 8) -> None:
     if isinstance(v, int) and not isinstance(v, bool):
         if label.rsplit(".", 1)[-1] in keys:

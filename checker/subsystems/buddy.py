@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from hypothesis import strategies as st
+from mmcheck.checker.explain import fields_in
 from mmcheck.checker.formats.pictures.buddy import render_svg  # noqa: F401 (HTML picture)
 from mmcheck.checker.subsystems._vm import construct, convert, plain_int
 from mmcheck.checker.subsystems.declared.buddy import DECLARATION, top_order
@@ -284,31 +285,12 @@ def _why_not_allocated(allocated: Mapping[int, int], pfn: int, order: int) -> st
 # ---------------------------------------------------------------- pictures
 
 
-def pfns_named(values: Sequence[Any], limit: int = 8) -> set[int]:
-    """The pfns of the records (Block, Page) among `values`, looking into fields and
-    into the first `limit` members of collections, as an explanation prints them."""
-    out: set[int] = set()
-    for v in values:
-        if isinstance(v, tuple) and hasattr(v, "_fields"):
-            if "pfn" in v._fields and plain_int(v.pfn):
-                out.add(v.pfn)
-            out |= pfns_named([getattr(v, k) for k in v._fields], limit)
-        elif isinstance(v, (set, frozenset, list, tuple)):
-            items = list(v)
-            try:
-                items.sort()
-            except TypeError:
-                pass
-            out |= pfns_named(items[:limit], limit)
-    return out
-
-
 def render_state(
     state: Mapping[str, Any], named: Sequence[Any] = (), limit: int = 24
 ) -> list[str]:
     """The state as a student reads it: a buddyinfo line and the blocks in pfn order,
     pointing at the blocks whose pfn the explanation names."""
-    highlight = pfns_named(named)
+    highlight = fields_in(named, "pfn")
     npages, max_order = state["npages"], state["max_order"]
     free, allocated = list(state["free"]), list(state["allocated"])
     counts = [0] * max_order

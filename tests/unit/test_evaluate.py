@@ -517,14 +517,15 @@ def explained(name: str, **state: Any) -> list[str]:
 def test_an_explanation_carries_the_values_it_names() -> None:
     """Data, not text: the bindings and the sub-expressions' values, in order; the
     buddy picture points at the blocks whose pfn they name."""
-    from mmcheck.checker.subsystems.buddy import pfns_named, render_state
+    from mmcheck.checker.explain import fields_in
+    from mmcheck.checker.subsystems.buddy import render_state
 
     c = CompiledSpec(check_text(EXPLAINED, "ex.mm"))
     s = buddy_state(free=frozenset({Block(0, 2), Block(2, 1)}))
     whys = explain_invariant(c, "apart", s)
     assert named(whys) == [Block(0, 2), Block(2, 1), range(0, 4), range(2, 4)]
     assert numbers(whys, "pfn") == {0, 2}  # the bindings: the blocks a and b
-    assert pfns_named(named(whys)) == {0, 2}
+    assert fields_in(named(whys), "pfn") == {0, 2}
     picture = render_state(s, named(whys))
     assert [x for x in picture if x.endswith("<-")] == [
         "        0 .. 4       free      order 2  <-"]
