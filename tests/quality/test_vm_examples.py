@@ -61,7 +61,7 @@ EXTRA = {"pagetable": ["--steps", "10"]}
 # than a loaded machine runs in BUDGET seconds (a work budget will replace this).
 BUDGETS = {"vma/buggy/accepts_droppable.py": "8", "vma/buggy/einval_before_enomem.py": "8",
            "vma/buggy/munmap_zero_length.py": "8"}
-SHORT = 60  # steps: a bound on what the engine's own shrinking leaves in the budget
+SHORT = 12  # steps: what the trace minimiser (checker/minimise.py) must get down to
 
 
 def check(example: str, capsys: pytest.CaptureFixture[str]) -> tuple[int, dict]:
