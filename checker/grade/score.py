@@ -221,6 +221,8 @@ def grade(assignment: Assignment, submission: Path, student: str | None = None,
         layers = list(sub.layers)
     finally:
         sub.close()
+    for r, item in zip(results, assignment.items):  # a hidden spec's items stay hidden
+        r.visible = r.visible and not any(p in hidden for p in item.properties)
     error = ""
     if any(r.summary == INCOMPLETE for r in results):
         error = (f"incomplete: the wall-clock limit of {limits.submission_seconds:g} s per "
