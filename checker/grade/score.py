@@ -210,13 +210,20 @@ def grade(assignment: Assignment, submission: Path, student: str | None = None,
             return _nothing(ctx, f"the submission defines {have}, not "
                                  f"{driver.decl.contract_class}", [], list(sub.layers))
         deadline = time.monotonic() + limits.submission_seconds
-        results = _all_at_once(ctx, sub, deadline) or []
+        try:
+            results = _all_at_once(ctx, sub, deadline) or []
+        except LoadError:
+            results = []
         for item in assignment.items if not results else ():
-            sub.restart()  # every item starts from a fresh process
             if time.monotonic() > deadline:
                 results.append(_result(item, 0.0, "not established", INCOMPLETE))
                 continue
-            results.append(_grade_item(ctx, sub, item, deadline))
+            try:
+                sub.restart()  # every item starts from a fresh process
+                results.append(_grade_item(ctx, sub, item, deadline))
+            except LoadError as e:  # it loaded before: the machine, not the student
+                results.append(_result(item, 0.0, "not established", INCOMPLETE,
+                                       [f"restarting the submission failed: {e}"]))
         output = clean(sub.stdout.strip(), 1000)
         layers = list(sub.layers)
     finally:
