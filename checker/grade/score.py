@@ -387,8 +387,10 @@ def _lost(ctx: _Context, sub: Any, item: Item, found: Found, result: Any, checke
     v = cx.violation
     held = [p for p in item.properties if p != v.property
             and p not in {f.violation.property for f in result.found}]
+    # partial credit for the properties that held; a problem (a crash, an illegal
+    # choice) belongs to no single property: it voids the item
     score = item.points * len(held) / len(item.properties) if item.partial and \
-        item.properties else 0.0
+        v.property in item.properties else 0.0
     status = "partial" if score > 0 else "failed"
     summary = f"{v.property}: {v.doc}" if v.doc else v.property
     lines = render_counterexample(cx, 1)[2:]

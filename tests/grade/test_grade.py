@@ -191,3 +191,13 @@ def test_a_failed_restart_leaves_the_grade_incomplete(monkeypatch: pytest.Monkey
     monkeypatch.setattr(Submission, "restart", refuse)
     g = grade(load(TINY), SUBS / "no_merge.py")
     assert g.error.startswith("incomplete") and g.score == 0
+
+
+def test_a_problem_in_a_partial_robustness_item_voids_it(tmp_path: Path) -> None:
+    f = tmp_path / "a.toml"
+    f.write_text(TINY.read_text().replace(
+        'properties = ["free_returns_what_alloc_took"]',
+        'properties = ["free_returns_what_alloc_took", "alloc_checks_order"]\npartial = true'))
+    g = grade(load(f), SUBS / "trusting_free.py")
+    robust = next(i for i in g.items if i.name == "robustness")
+    assert robust.score == 0 and "refinement" in robust.summary
