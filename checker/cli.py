@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -232,6 +233,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("mmcheck: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # The reader went away (`mmcheck specs | head`): end quietly, as SIGPIPE would.
+        _drop_output()
+        return EXIT_OK
     except Exception:  # noqa: BLE001 - a bug in mmcheck itself: say so, with the evidence
         import traceback
 
@@ -262,9 +267,26 @@ def _load_specs(paths: Sequence[str], subsystem: str | None) -> list[CheckedSpec
 
 
 def _emit(reports: list[Report], fmt: str, timing: bool = True) -> None:
+    """Print the reports; a reader that stops reading (`| head`) cuts them short
+    but not the verdict, which the exit code still gives."""
     text = render(reports, fmt, timing)
-    sys.stdout.write(text)
-    sys.stdout.flush()
+    try:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        _drop_output()
+
+
+def _drop_output() -> None:
+    """Send the rest of stdout to /dev/null, so that neither a later print nor the
+    flush at exit fails again on the closed pipe."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # not a real file (captured): nothing to redirect
+        pass
+    finally:
+        os.close(devnull)
 
 
 def _options(args: argparse.Namespace) -> Options:
