@@ -35,6 +35,7 @@ from mmcheck.checker.run import (
     check_trace_fits,
     load_saved_trace,
 )
+from mmcheck.checker.sandbox.outcome import SandboxError
 from mmcheck.checker.subsystems import registry
 from mmcheck.checker.systems import SubmissionError
 from mmcheck.spec.errors import SpecError
@@ -228,6 +229,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_ERROR
     except (UsageError, UnsafeOutput, SubmissionError) as err:
         print(f"mmcheck: error: {err}", file=sys.stderr)
+        _json_error(args, {"kind": "usage", "message": str(err)})
+        return EXIT_ERROR
+    except SandboxError as err:
+        # Any other sandbox failure that escapes a driver (a class the submission
+        # lacks, a worker that died while being set up): the submission's error.
+        print(f"mmcheck: error: the submission cannot be checked: {err}", file=sys.stderr)
         _json_error(args, {"kind": "usage", "message": str(err)})
         return EXIT_ERROR
     except KeyboardInterrupt:
@@ -450,9 +457,25 @@ def replay_file(
     spec_args = list(spec_paths) or recorded_specs(saved, trace_path)
     specs_checked = _load_specs(spec_args, trace.subsystem)
     specs = [CompiledSpec(c) for c in specs_checked]
+    def open_matching(path: str, timeout: float):  # noqa: ANN202 - a Submission
+        """The submission, if it implements the trace's subsystem (else a UsageError)."""
+        sub = _open_submission(path, timeout)
+        try:
+            found = _subsystem_of(sub, path)
+        except BaseException:
+            sub.close()
+            raise
+        if found != trace.subsystem:
+            sub.close()
+            raise UsageError(
+                f"{trace_path} is a trace of the {trace.subsystem} subsystem, but {path} "
+                f"implements {found}: replay it against a {trace.subsystem} submission"
+            )
+        return sub
+
     return replay_report(
         trace_path, spec_args, impl, timeout, driver, trace, prop, specs,
-        [c.path for c in specs_checked], _open_submission,
+        [c.path for c in specs_checked], open_matching,
     )
 
 

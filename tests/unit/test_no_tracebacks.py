@@ -152,3 +152,34 @@ def test_a_closed_pipe_ends_quietly() -> None:
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stderr == "" and len(proc.stdout.splitlines()) == 1
+
+
+RAISING_CONSTRUCTOR = (
+    "class BuddyAllocator:\n"
+    "    def __init__(self, npages, max_order=11):\n"
+    "        raise RuntimeError('boom')\n"
+    "    def alloc(self, order):\n"
+    "        return None\n"
+    "    def free(self, pfn, order):\n"
+    "        pass\n"
+)
+
+
+def test_a_buddy_submission_whose_constructor_raises(mmcheck, tmp_path: Path) -> None:
+    impl = tmp_path / "ctor.py"
+    impl.write_text(RAISING_CONSTRUCTOR, encoding="utf-8")
+    result = mmcheck("check", "--impl", str(impl), "--budget", "5", "--save", "")
+    assert result.code == 2, result.out + result.err
+    assert "Traceback" not in result.err and "internal error" not in result.err
+    assert "BuddyAllocator(...): raised RuntimeError: boom" in result.err
+
+
+def test_replaying_a_buddy_trace_against_a_vma_submission(mmcheck, tmp_path: Path) -> None:
+    saved = mmcheck("check", "spec/lib/buddy.mm", "--impl", "examples/buddy/buggy/double_alloc.py",
+                    "--budget", "10", "--save", str(tmp_path))
+    assert saved.code == 1, saved.out + saved.err
+    trace = next(tmp_path.rglob("*.json"))
+    result = mmcheck("replay", str(trace), "--impl", "examples/vma/correct/sorted_list.py")
+    assert result.code == 2, result.out + result.err
+    assert "Traceback" not in result.err and "internal error" not in result.err
+    assert "a trace of the buddy subsystem" in result.err and "implements vma" in result.err
