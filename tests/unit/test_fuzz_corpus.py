@@ -57,7 +57,7 @@ def test_a_crash_or_a_hang_is_caught_and_reported(states, monkeypatch) -> None:
             pass
 
     monkeypatch.setattr(fuzz, "check_spec", loop)
-    assert fuzz.run_spec_case(case, states, limit=0.2, z3=False).status == "hang"
+    assert fuzz.run_spec_case(case, states, limit=0.2, z3=False).status == "hang"  # CPU seconds
 
 
 def test_command_lines_exit_0_to_3_without_a_traceback(tmp_path: Path) -> None:
