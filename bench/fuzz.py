@@ -1,6 +1,7 @@
 """Fuzzing mmcheck for tracebacks and hangs: generated specs and command lines.
 
-    python -m bench fuzz [--specs N] [--argv N] [--seed S] [--limit SECONDS] [--out FILE]
+    python -m bench fuzz [--specs N] [--argv N] [--seed S] [--limit SECONDS] [--shard K/N]
+                         [--out FILE]
 
 One invariant for every input: mmcheck answers with a result or a located error,
 never a traceback, never a hang.
@@ -777,12 +778,17 @@ def run_argv_case(case: Case, limit: float, cwd: Path) -> Outcome:
 
 
 def fuzz(seed: int, specs: int, argvs: int, limit: float = 20.0, argv_limit: float = 180.0,
-         z3_every: int = 50, progress: Callable[[str], None] | None = None) -> Summary:
-    """Run `specs` spec cases and `argvs` command lines from `seed`; the summary."""
+         z3_every: int = 50, progress: Callable[[str], None] | None = None,
+         shard: tuple[int, int] = (0, 1)) -> Summary:
+    """Run `specs` spec cases and `argvs` command lines from `seed`; the summary.
+    With shard (k, n), only the spec cases whose index is k modulo n: n processes
+    with k = 0 .. n-1 run the same cases as one."""
     summary = Summary(seed)
     start = time.monotonic()
     states = States()
     for i, case in enumerate(spec_cases(seed, specs)):
+        if i % shard[1] != shard[0]:
+            continue
         out = run_spec_case(case, states, limit, z3=z3_every > 0 and i % z3_every == 0)
         summary.record(case, out)
         if progress and out.status in ("crash", "hang"):
@@ -813,10 +819,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--limit", type=float, default=20.0, help="CPU seconds per spec case")
     p.add_argument("--argv-limit", type=float, default=180.0,
                    help="wall-clock seconds per command line (its work is tiny, see tame)")
+    p.add_argument("--shard", default="0/1", metavar="K/N",
+                   help="run only the spec cases whose index is K modulo N (default 0/1: all)")
     p.add_argument("--out", default=str(REPO / "bench" / "fuzz-results.json"))
     args = p.parse_args(argv)
+    k, n = (int(x) for x in args.shard.split("/"))
     summary = fuzz(args.seed, args.specs, args.argv, args.limit, args.argv_limit,
-                   progress=lambda s: print(s, flush=True))
+                   progress=lambda s: print(s, flush=True), shard=(k, n))
     record = {
         "command": "python -m bench fuzz " + " ".join(sys.argv[1:] if argv is None else argv),
         "seed": summary.seed,
