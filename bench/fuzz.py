@@ -793,7 +793,7 @@ def fuzz(seed: int, specs: int, argvs: int, limit: float = 20.0, argv_limit: flo
         summary.record(case, out)
         if progress and out.status in ("crash", "hang"):
             progress(f"{out.status}: {case.short()!r}\n{out.detail[-2000:]}")
-        if progress and (i + 1) % 500 == 0:
+        if progress and sum(summary.cases.values()) % 250 == 0:
             progress(f"spec {i + 1}/{specs}: {dict(summary.statuses)}")
     if argvs:
         with tempfile.TemporaryDirectory(prefix="mmcheck-fuzz-") as tmp:
