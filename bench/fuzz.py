@@ -276,7 +276,7 @@ def _sampler(t) -> Callable[[random.Random], str]:  # noqa: ANN001 - a Lark Term
 
 def _vocabulary_names() -> list[str]:
     """Every name a spec may use: state, operations, records and their fields, builtins."""
-    from mmcheck.model import registry
+    from mmcheck.checker.subsystems import registry
     from mmcheck.spec.typecheck import BUILTINS
 
     names = set(BUILTINS) | {"old", "raised", "ValueError", "OSError", "PageFault"}
@@ -516,10 +516,11 @@ def check_spec(text: str, states: States, z3: bool = False) -> int:
 def _z3_once(checked) -> None:  # noqa: ANN001 - a CheckedSpec
     """Z3's compiler and one bounded step on a 4-page buddy memory."""
     from mmcheck.checker import subsystems
-    from mmcheck.checker.z3_engine import Z3Options, bounded_check
+    from mmcheck.checker.options import Options
+    from mmcheck.checker.z3_engine import bounded_check
 
     system, setup, universe, exponent = subsystems.driver("buddy").symbolic_system(4)
-    options = Z3Options(depth=1, induction=False, timeout=2.0)
+    options = Options(engines=("z3",), depth=1, induction=False, budget=2.0)
     bounded_check([checked], system, setup, options, universe, exponent)
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from mmcheck.checker.evaluate import CompiledSpec
-from mmcheck.checker.explain import explain_invariant
+from mmcheck.checker.explain import explain_invariant, lines
 from mmcheck.model.buddy import BuddyAllocator
 from mmcheck.spec.errors import SpecSyntaxError
 from mmcheck.spec.limits import MAX_DEPTH, MAX_EXPANDED
@@ -69,7 +69,7 @@ def test_a_deep_violation_is_explained() -> None:
     compiled = CompiledSpec(checked)
     assert not compiled.check_invariant("x", STATE).holds
     why = explain_invariant(compiled, "x", STATE)
-    assert "npages > 99" in "\n".join(why)
+    assert "npages > 99" in "\n".join(lines(why))
 
 
 def assert_error(text: str, message: str, line: int, column: int, hint: str) -> None:
@@ -171,14 +171,14 @@ def test_a_buddy_submission_whose_constructor_raises(mmcheck, tmp_path: Path) ->
     result = mmcheck("check", "--impl", str(impl), "--budget", "5", "--save", "")
     assert result.code == 2, result.out + result.err
     assert "Traceback" not in result.err and "internal error" not in result.err
-    assert "BuddyAllocator(...): raised RuntimeError: boom" in result.err
+    assert "BuddyAllocator(" in result.err and "raised RuntimeError: boom" in result.err
 
 
 def test_replaying_a_buddy_trace_against_a_vma_submission(mmcheck, tmp_path: Path) -> None:
     saved = mmcheck("check", "spec/lib/buddy.mm", "--impl", "examples/buddy/buggy/double_alloc.py",
                     "--budget", "10", "--save", str(tmp_path))
     assert saved.code == 1, saved.out + saved.err
-    trace = next(tmp_path.rglob("*.json"))
+    trace = next(p for p in tmp_path.rglob("*.json") if not p.name.endswith(".itf.json"))
     result = mmcheck("replay", str(trace), "--impl", "examples/vma/correct/sorted_list.py")
     assert result.code == 2, result.out + result.err
     assert "Traceback" not in result.err and "internal error" not in result.err
