@@ -14,26 +14,22 @@ the ratio of the two rates is what checking costs.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass
-from types import SimpleNamespace
 from typing import Any
 
 from hypothesis import HealthCheck, Phase, Verbosity, reject, settings
 from hypothesis import strategies as st
 from hypothesis.errors import HypothesisException
 from hypothesis.stateful import RuleBasedStateMachine, initialize, rule, run_state_machine_as_test
-from mmcheck.checker.hypothesis_engine import HypothesisOptions
+from mmcheck.checker import subsystems
+from mmcheck.checker.options import Options
 from mmcheck.checker.subsystems import buddy
 from mmcheck.checker.trace import Step
 from mmcheck.model.buddy import BuddyAllocator
 
 MAX_ORDER = 11  # Linux's default MAX_ORDER, as the engine's own setups use most often
-
-# What a driver module must have (checker/subsystems/__init__.py); copied by name.
-_DRIVER_ATTRS = ("SUBSYSTEM", "CONTRACT_CLASS", "OPERATIONS", "View", "draw_steps",
-                 "render_state", "ReferenceSystem", "SubmissionSystem", "symbolic_system")
-
 
 def fixed_setup(npages: int) -> dict[str, int]:
     return {"npages": npages, "max_order": MAX_ORDER}
@@ -41,13 +37,11 @@ def fixed_setup(npages: int) -> dict[str, int]:
 
 def fixed_driver(npages: int) -> Any:
     """The buddy driver with every trace on a memory of exactly `npages` pages."""
-    attrs = {name: getattr(buddy, name) for name in _DRIVER_ATTRS if hasattr(buddy, name)}
-    ns = SimpleNamespace(**attrs)
-    ns.setups = lambda max_pages=npages: st.just(fixed_setup(npages))
-    return ns
+    return dataclasses.replace(subsystems.driver("buddy"),
+                               setups=lambda max_pages=npages: st.just(fixed_setup(npages)))
 
 
-def engine_settings(options: HypothesisOptions) -> settings:
+def engine_settings(options: Options) -> settings:
     """The settings run_hypothesis gives each chunk, so both machines run alike."""
     return settings(
         max_examples=options.traces_per_chunk,
@@ -97,7 +91,7 @@ def _bare_machine(npages: int, counts: BareCounts) -> type[RuleBasedStateMachine
 
 def run_bare(npages: int, budget: float, seed: int = 0) -> dict[str, float]:
     """Run the bare machine for `budget` seconds in engine-sized chunks; count what ran."""
-    options = HypothesisOptions(seed=seed, max_pages=npages)
+    options = Options(seed=seed, max_pages=npages)
     counts = BareCounts()
     start = time.monotonic()
     counts.deadline = start + budget

@@ -40,7 +40,8 @@ def _checked_run(npages: int, budget: float, seed: int,
     `wrap(specs, system_class)`, if given, may instrument both and returns the
     system class to run."""
     from mmcheck.checker.evaluate import CompiledSpec
-    from mmcheck.checker.hypothesis_engine import HypothesisOptions, run_hypothesis
+    from mmcheck.checker.hypothesis_engine import run_hypothesis
+    from mmcheck.checker.options import Options
 
     from bench.drivers import fixed_driver
 
@@ -50,7 +51,7 @@ def _checked_run(npages: int, budget: float, seed: int,
     from mmcheck.checker import interrupt
 
     # A rate is steps per second: the run's work is unbounded and the time limit ends it.
-    options = HypothesisOptions(seed=seed, traces=10**9, max_pages=npages)
+    options = Options(seed=seed, traces=10**9, max_pages=npages)
 
     def go() -> Any:
         with interrupt.watch(budget):
@@ -154,13 +155,14 @@ def z3_bounded(npages: int, depth: int, timeout: float, induction: bool = False)
     """Bounded model checking of the whole buddy spec to `depth` steps on the
     symbolic encoding of `npages` pages (with `induction`, then k-induction).
     `timeout` is the engine's own budget; running out of it is verdict "unknown"."""
+    from mmcheck.checker.options import Options
     from mmcheck.checker.subsystems import buddy
-    from mmcheck.checker.z3_engine import Z3Options, bounded_check
+    from mmcheck.checker.z3_engine import bounded_check
 
     specs = _buddy_specs()
     start, cpu = time.monotonic(), time.process_time()
     system, setup, universe, exponent_bound = buddy.symbolic_system(npages)
-    options = Z3Options(depth=depth, induction=induction, timeout=timeout)
+    options = Options(depth=depth, induction=induction, budget=timeout)
     result = bounded_check(specs, system, setup, options,
                            universe, exponent_bound)
     return {

@@ -22,8 +22,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from mmcheck.checker import subsystems
 from mmcheck.checker.grade import batch
+from mmcheck.checker.subsystems import registry
 from mmcheck.spec.loader import library, load
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -72,7 +72,7 @@ def main() -> int:
     ap.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     ap.add_argument("--subsystems", nargs="*", default=None)
     args = ap.parse_args()
-    names = args.subsystems or [s for s in subsystems.MODULES if
+    names = args.subsystems or [s for s in registry.names() if
                                 (ROOT / "examples" / s).is_dir()]
     rows = []
     with tempfile.TemporaryDirectory() as tmp:

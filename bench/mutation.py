@@ -195,7 +195,8 @@ def executed_lines(subsystem: str, traces: int = 100) -> set[int]:
     """The model file's lines the reference runs when the step generator drives it
     for `traces` traces (no specs: only the operations, as a submission would run them)."""
     from mmcheck.checker import subsystems
-    from mmcheck.checker.hypothesis_engine import HypothesisOptions, run_hypothesis
+    from mmcheck.checker.hypothesis_engine import run_hypothesis
+    from mmcheck.checker.options import Options
 
     driver = subsystems.driver(subsystem)
     assert driver is not None
@@ -212,7 +213,7 @@ def executed_lines(subsystem: str, traces: int = 100) -> set[int]:
     sys.settrace(tracer)
     try:
         run_hypothesis([], driver, driver.ReferenceSystem,
-                       HypothesisOptions(seed=0, traces=traces, traces_per_chunk=10))
+                       Options(seed=0, traces=traces, traces_per_chunk=10))
     finally:
         sys.settrace(None)
     return lines

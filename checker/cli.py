@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -28,10 +29,10 @@ from pathlib import Path
 from mmcheck.checker import interrupt, subsystems
 from mmcheck.checker.formats import FORMATS, render
 from mmcheck.checker.grade.store import UnsafeOutput
+from mmcheck.checker.options import Options
 from mmcheck.checker.outcome import ExitCode, combine
 from mmcheck.checker.report import Report
 from mmcheck.checker.run import (
-    CheckOptions,
     UsageError,
     check,
     check_trace_fits,
@@ -39,7 +40,9 @@ from mmcheck.checker.run import (
     not_started,
     property_rows,
 )
-from mmcheck.model import registry
+from mmcheck.checker.sandbox.outcome import SandboxError
+from mmcheck.checker.subsystems import registry
+from mmcheck.checker.systems import SubmissionError
 from mmcheck.spec.errors import SpecError
 from mmcheck.spec.loader import CheckedSpec, library, load
 
@@ -192,8 +195,8 @@ def _parser() -> argparse.ArgumentParser:
         "vocab", help="list what a spec of a subsystem can name: records, state, operations"
     )
     v.add_argument(
-        "subsystem", metavar="SUBSYSTEM", choices=sorted(registry.SUBSYSTEMS),
-        help="one of: " + ", ".join(sorted(registry.SUBSYSTEMS)),
+        "subsystem", metavar="SUBSYSTEM", choices=sorted(registry.names()),
+        help="one of: " + ", ".join(sorted(registry.names())),
     )
     g = sub.add_parser(
         "grade",
@@ -251,13 +254,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         detail["message"] = f"{detail.pop('kind')}: {detail['message']}"
         _json_error(args, {"kind": "spec", **detail})
         return ExitCode.ERROR
-    except (UsageError, UnsafeOutput) as err:
+    except (UsageError, UnsafeOutput, SubmissionError) as err:
         print(f"mmcheck: error: {err}", file=sys.stderr)
+        _json_error(args, {"kind": "usage", "message": str(err)})
+        return ExitCode.ERROR
+    except SandboxError as err:
+        # Any other sandbox failure that escapes a driver (a class the submission
+        # lacks, a worker that died while being set up): the submission's error.
+        print(f"mmcheck: error: the submission cannot be checked: {err}", file=sys.stderr)
         _json_error(args, {"kind": "usage", "message": str(err)})
         return ExitCode.ERROR
     except KeyboardInterrupt:
         print("mmcheck: interrupted", file=sys.stderr)
         return ExitCode.INCONCLUSIVE
+    except BrokenPipeError:
+        # The reader went away (`mmcheck specs | head`): end quietly, as SIGPIPE would.
+        _drop_output()
+        return ExitCode.OK
     except Exception:  # noqa: BLE001 - a bug in mmcheck itself: say so, with the evidence
         import traceback
 
@@ -288,12 +301,29 @@ def _load_specs(paths: Sequence[str], subsystem: str | None) -> list[CheckedSpec
 
 
 def _emit(reports: list[Report], fmt: str, timing: bool = True) -> None:
+    """Print the reports; a reader that stops reading (`| head`) cuts them short
+    but not the verdict, which the exit code still gives."""
     text = render(reports, fmt, timing)
-    sys.stdout.write(text)
-    sys.stdout.flush()
+    try:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        _drop_output()
 
 
-def _options(args: argparse.Namespace) -> CheckOptions:
+def _drop_output() -> None:
+    """Send the rest of stdout to /dev/null, so that neither a later print nor the
+    flush at exit fails again on the closed pipe."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # not a real file (captured): nothing to redirect
+        pass
+    finally:
+        os.close(devnull)
+
+
+def _options(args: argparse.Namespace) -> Options:
     engines = ("hypothesis", "z3") if args.engine == "all" else (args.engine,)
     if args.budget is not None and args.budget <= 0:
         raise UsageError("--budget must be positive")
@@ -311,7 +341,7 @@ def _options(args: argparse.Namespace) -> CheckOptions:
         raise UsageError("--z3-rlimit must be 0 (no limit) or more")
     if args.z3_pages is not None and args.z3_pages < 1:
         raise UsageError("--z3-pages must be at least 1")
-    return CheckOptions(
+    return Options(
         engines=engines,
         seed=args.seed,
         traces=args.traces,
@@ -348,7 +378,7 @@ def _check(args: argparse.Namespace) -> int:
     return combine(r.exit_code for r in reports)
 
 
-def check_reference(spec_paths: Sequence[str], options: CheckOptions) -> list[Report]:
+def check_reference(spec_paths: Sequence[str], options: Options) -> list[Report]:
     """Specs (default: the standard library) against the reference model, one report per
     subsystem; once a stop is requested (checker/interrupt.py) the subsystems not yet
     checked are reported as not run."""
@@ -374,7 +404,7 @@ def check_reference(spec_paths: Sequence[str], options: CheckOptions) -> list[Re
     return reports
 
 
-def _not_checked(group: list[CheckedSpec], subsystem: str, options: CheckOptions) -> Report:
+def _not_checked(group: list[CheckedSpec], subsystem: str, options: Options) -> Report:
     """The report of a subsystem a stop kept from being checked at all."""
     rows = property_rows(group)
     report = Report("the reference model", subsystem, [c.path for c in group], properties=rows)
@@ -396,18 +426,18 @@ def _open_submission(path: str, timeout: float):  # -> Submission
 
 def _subsystem_of(sub, path: str) -> str:  # noqa: ANN001
     found = [registry.subsystem_of_class(c) for c in sub.classes()]
-    drivable = [s for s in found if s and subsystems.driver(s)]
+    drivable = [s for s in found if s]
     if not drivable:
         have = ", ".join(sub.classes()) or "none of the contract classes"
         raise UsageError(
             f"{path} defines {have}; mmcheck can check "
-            + ", ".join(registry.SUBSYSTEMS[s][1] for s in subsystems.MODULES)
+            + ", ".join(registry.contract_classes())
             + " submissions (see docs/contract.md)"
         )
     return drivable[0]
 
 
-def check_submission(impl: str, spec_paths: Sequence[str], options: CheckOptions) -> Report:
+def check_submission(impl: str, spec_paths: Sequence[str], options: Options) -> Report:
     """Specs (default: the library of the submission's subsystem) against a submission."""
     sub = _open_submission(impl, options.timeout_per_call)
     try:
@@ -427,7 +457,7 @@ def check_submission(impl: str, spec_paths: Sequence[str], options: CheckOptions
                 sub.restart()
             return driver.SubmissionSystem(sub, setup)
 
-        hidden = driver.hidden_names(sub) if hasattr(driver, "hidden_names") else frozenset()
+        hidden = driver.hidden_names(sub) if driver.hidden_names else frozenset()
         report = check(specs, subsystem, make_system, impl, options, True, hidden)
         missing = [x[1:] for x in sub.layers if x.startswith("-")]
         if missing:
@@ -474,9 +504,25 @@ def replay_file(
     spec_args = list(spec_paths) or recorded_specs(saved, trace_path)
     specs_checked = _load_specs(spec_args, trace.subsystem)
     specs = [CompiledSpec(c) for c in specs_checked]
+    def open_matching(path: str, timeout: float):  # noqa: ANN202 - a Submission
+        """The submission, if it implements the trace's subsystem (else a UsageError)."""
+        sub = _open_submission(path, timeout)
+        try:
+            found = _subsystem_of(sub, path)
+        except BaseException:
+            sub.close()
+            raise
+        if found != trace.subsystem:
+            sub.close()
+            raise UsageError(
+                f"{trace_path} is a trace of the {trace.subsystem} subsystem, but {path} "
+                f"implements {found}: replay it against a {trace.subsystem} submission"
+            )
+        return sub
+
     return replay_report(
         trace_path, spec_args, impl, timeout, driver, trace, prop, specs,
-        [c.path for c in specs_checked], _open_submission,
+        [c.path for c in specs_checked], open_matching,
     )
 
 

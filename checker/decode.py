@@ -160,7 +160,7 @@ def number_text(subsystem: str, value: int) -> str:
 
 def params(subsystem: str, op: str) -> tuple[str, ...]:
     """The parameter names of `op` as the subsystem's vocabulary declares them."""
-    from mmcheck.model import registry
+    from mmcheck.checker.subsystems import registry
 
     vocab = registry.vocabulary(subsystem)
     operation = vocab.operation(op) if vocab is not None else None

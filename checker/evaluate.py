@@ -31,6 +31,7 @@ from mmcheck.spec.analysis import (
     mentions,
     pairwise_disjoint,
 )
+from mmcheck.spec.limits import MAX_INT_BITS, fits, power_fits
 from mmcheck.spec.loader import CheckedSpec
 
 
@@ -85,10 +86,17 @@ class Bag:
 
 
 def _size(c: Iterable) -> int:
+    if isinstance(c, range):
+        return _range_len(c)
     try:
         return len(c)  # type: ignore[arg-type]
     except TypeError:
         return sum(1 for _ in c)
+
+
+def _range_len(r: range) -> int:
+    """len(r), also past sys.maxsize (where len() raises OverflowError)."""
+    return max(0, -((r.start - r.stop) // r.step)) if r.step > 0 else len(r)
 
 
 def _members(c: Any) -> Any:
@@ -110,12 +118,12 @@ def _equal(a: Any, b: Any) -> bool:
 
 
 def _disjoint(a: range, b: range) -> bool:
-    return len(a) == 0 or len(b) == 0 or max(a.start, b.start) >= min(a.stop, b.stop)
+    return not a or not b or max(a.start, b.start) >= min(a.stop, b.stop)
 
 
 def _contains(a: range, x: int | range) -> bool:
     if isinstance(x, range):
-        return len(x) == 0 or (a.start <= x.start and x.stop <= a.stop)
+        return not x or (a.start <= x.start and x.stop <= a.stop)
     return a.start <= x < a.stop
 
 
@@ -134,13 +142,27 @@ def _mod(a: int, b: int, node: ast.Expr) -> int:
 def _pow(a: int, b: int, node: ast.Expr) -> int:
     if b < 0 or b > 4096:
         raise EvalError(f"exponent {b} is out of range", node)
-    return a**b
+    if not power_fits(a, b):
+        raise _too_large(node)
+    return _bounded(a**b, node)
 
 
 def _shift(a: int, b: int, left: bool, node: ast.Expr) -> int:
     if b < 0 or b > 4096:
         raise EvalError(f"shift by {b} is out of range", node)
-    return a << b if left else a >> b
+    return _bounded(a << b, node) if left else a >> b
+
+
+def _bounded(v: int, node: ast.Expr) -> int:
+    """v, if it has at most MAX_INT_BITS bits (spec/limits.py): every value the
+    evaluator computes stays small enough to compute with quickly and to print."""
+    if not fits(v):
+        raise _too_large(node)
+    return v
+
+
+def _too_large(node: ast.Expr) -> EvalError:
+    return EvalError(f"a value here has more than {MAX_INT_BITS:,} bits", node)
 
 
 def _aligned(x: int, n: int) -> bool:
@@ -148,9 +170,9 @@ def _aligned(x: int, n: int) -> bool:
 
 
 _ARITH: dict[str, Callable[[int, int, ast.Expr], int]] = {
-    "+": lambda a, b, n: a + b,
-    "-": lambda a, b, n: a - b,
-    "*": lambda a, b, n: a * b,
+    "+": lambda a, b, n: _bounded(a + b, n),
+    "-": lambda a, b, n: _bounded(a - b, n),
+    "*": lambda a, b, n: _bounded(a * b, n),
     "/": _floordiv,
     "//": _floordiv,
     "%": _mod,
@@ -309,7 +331,7 @@ class Compiler:
             def plus(f: Frame) -> Any:
                 a, b = left(f), right(f)
                 if isinstance(a, int):
-                    return a + b
+                    return _bounded(a + b, e)
                 return Bag(a, b)
 
             return plus
@@ -514,7 +536,7 @@ class Compiler:
         assert body is not None
         if e.kind == "count":
             return lambda f: sum(1 for _ in each(f) if body(f))
-        return lambda f: sum(body(f) for _ in each(f))
+        return lambda f: _bounded(sum(body(f) for _ in each(f)), e)
 
     def _pairwise_disjoint_plan(self, e: ast.Quantifier, live: bool) -> Fn | None:
         """`forall a, b in C: disjoint(g(a), g(b))`: sort the intervals, compare neighbours."""

@@ -17,36 +17,30 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from types import ModuleType
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from hypothesis import HealthCheck, Phase, Verbosity, reject, settings
 from hypothesis import strategies as st
 from hypothesis.errors import Flaky, Unsatisfiable
 from hypothesis.stateful import RuleBasedStateMachine, initialize, rule, run_state_machine_as_test
 from mmcheck.checker import interrupt
+from mmcheck.checker.confirm import problem_violation
 from mmcheck.checker.coverage import classify, classify_setup
 from mmcheck.checker.evaluate import CompiledSpec
 from mmcheck.checker.monitor import Monitor
-from mmcheck.checker.systems import Problem, System
+from mmcheck.checker.options import Options
+from mmcheck.checker.systems import SubmissionError, System
 from mmcheck.checker.trace import RunStats, Step, Trace, Violation
+
+if TYPE_CHECKING:
+    from mmcheck.checker.subsystems.registry import Driver
 
 # Problems after which the object under test is in no state to go on with.
 FATAL_KINDS = {"crash", "timeout", "protocol", "refinement"}
 
 
 @dataclass
-class HypothesisOptions:
-    seed: int = 0
-    traces: int = 100  # random traces to run (the budget of work)
-    steps: int = 40  # steps (rules) per trace; a rule may run a burst of operations
-    traces_per_chunk: int = 25
-    max_counterexamples: int = 5
-    max_pages: int = 5000
-    skip: frozenset[str] = frozenset()  # properties not to check at all
-
-
 @dataclass
 class Found:
     """The shortest failing trace seen for one violation."""
@@ -55,7 +49,9 @@ class Found:
     violation: Violation
     seed: int
     skipped: frozenset[str] = frozenset()  # properties already reported when it was found
-    chunk_traces: int = 25  # the traces of its chunk: `--seed seed --traces chunk_traces`
+    # The traces of every chunk up to its own: `--seed FIRST --traces through` reruns
+    # exactly the search that found it (with the same properties already reported).
+    through: int = 25
 
 
 @dataclass
@@ -108,21 +104,18 @@ def _exception_for(key: tuple[str, str]) -> type[_Violated]:
     return cls
 
 
-def problem_violation(p: Problem, step_index: int) -> Violation:
-    return Violation(p.kind, p.kind, p.title, step_index, p.explanation)
-
-
 class _Search:
     """The state shared by every state-machine instance of one engine run."""
 
     def __init__(
         self,
         specs: list[CompiledSpec],
-        driver: ModuleType,
+        driver: Driver,
         make_system: Callable[[Mapping[str, int]], System],
-        options: HypothesisOptions,
+        options: Options,
     ) -> None:
         self.chunk_traces = options.traces_per_chunk
+        self.through = 0  # traces asked for up to and including the current chunk
         self.specs = specs
         self.driver = driver
         self.make_system = make_system
@@ -131,6 +124,7 @@ class _Search:
         self.skip: set[str] = set(options.skip)
         self.best: dict[tuple[str, str], Found] = {}
         self.order: list[tuple[str, str]] = []
+        self.broken: SubmissionError | None = None  # the submission cannot be made at all
         self.seed = 0
         self.tick: Callable[[], None] | None = None  # called as each trace starts
         self.cut = False  # a trace or an evaluation was cut short by a stop
@@ -142,7 +136,7 @@ class _Search:
         if old is None:
             self.order.append(key)
         if old is None or size < (len(old.trace.steps), sum(old.trace.setup.values())):
-            self.best[key] = Found(trace, v, self.seed, frozenset(self.skip), self.chunk_traces)
+            self.best[key] = Found(trace, v, self.seed, frozenset(self.skip), self.through)
 
     def machine(self) -> type[RuleBasedStateMachine]:
         search = self
@@ -156,6 +150,8 @@ class _Search:
 
             @initialize(setup=driver.setups(search.options.max_pages))
             def setup(self, setup: dict[str, int]) -> None:
+                if search.broken is not None:
+                    reject()  # the submission cannot be set up: nothing more to run
                 if interrupt.requested():
                     search.cut = True
                     reject()  # the run is being stopped: end the chunk quickly
@@ -165,9 +161,14 @@ class _Search:
                 self.setup_args = setup
                 self.view = driver.View(setup)
                 self.monitor = Monitor(search.specs, search.stats, search.skip)
-                self.system = search.make_system(setup)
+                try:
+                    self.system = search.make_system(setup)
+                except SubmissionError as err:
+                    # Nothing to shrink: end the search and say so (run_hypothesis raises it).
+                    search.broken = err
+                    reject()
                 self.state = self.system.snapshot()
-                search.stats.count_classes(classify_setup(driver.SUBSYSTEM, setup))
+                search.stats.count_classes(classify_setup(driver.name, setup))
                 v = self.monitor.initial(self.state)
                 search.cut = search.cut or self.monitor.cut
                 self.check(v)
@@ -188,7 +189,7 @@ class _Search:
                         self.check(problem_violation(problem, index))
                     new = self.system.snapshot()
                     search.stats.count_classes(
-                        classify(driver.SUBSYSTEM, step, self.state, new, self.setup_args)
+                        classify(driver.name, step, self.state, new, self.setup_args)
                     )
                     v = self.monitor.step(index, step, self.state, new)
                     self.state = new
@@ -198,7 +199,7 @@ class _Search:
             def check(self, v: Violation | None) -> None:
                 if v is None:
                     return
-                trace = Trace(driver.SUBSYSTEM, dict(self.setup_args), tuple(self.steps))
+                trace = Trace(driver.name, dict(self.setup_args), tuple(self.steps))
                 search.record(trace, v)
                 raise _exception_for(v.key)(f"{v.property}: {v.doc}")
 
@@ -206,15 +207,15 @@ class _Search:
                 if self.system is not None:
                     self.system.close()
 
-        Machine.__name__ = f"{driver.SUBSYSTEM.capitalize()}Machine"
+        Machine.__name__ = f"{driver.name.capitalize()}Machine"
         return Machine
 
 
 def run_hypothesis(
     specs: list[CompiledSpec],
-    driver: ModuleType,
+    driver: Driver,
     make_system: Callable[[Mapping[str, int]], System],
-    options: HypothesisOptions,
+    options: Options,
     on_found: Callable[[Found], None] | None = None,
     on_progress: Callable[[RunStats, int, float], None] | None = None,
 ) -> HypothesisResult:
@@ -242,8 +243,11 @@ def run_hypothesis(
         search.seed = options.seed + chunks
         search.chunk_traces = min(options.traces_per_chunk, left)
         left -= search.chunk_traces
+        search.through = options.traces - left
         chunks += 1
         _run_chunk(search, options)
+        if search.broken is not None:
+            raise search.broken
         new = search.order[reported:]
         reported = len(search.order)
         if on_progress is not None:
@@ -268,7 +272,7 @@ def run_hypothesis(
     return result
 
 
-def _run_chunk(search: _Search, options: HypothesisOptions) -> None:
+def _run_chunk(search: _Search, options: Options) -> None:
     """One chunk of traces with its own seed; violations land in search.best."""
     machine = search.machine()
     machine._hypothesis_internal_use_seed = search.seed  # type: ignore[attr-defined]
@@ -290,71 +294,3 @@ def _run_chunk(search: _Search, options: HypothesisOptions) -> None:
         )
     except (_Violated, Flaky, Unsatisfiable):
         pass  # a violation (it is in search.best), or a chunk whose traces were all cut
-
-
-@dataclass
-class ReplayResult:
-    """What running one trace again showed."""
-
-    violation: Violation | None
-    steps: tuple[Step, ...]
-    state: Mapping[str, Any] | None
-    diverged: str | None = None  # the system did something else than the trace says
-    stats: RunStats = field(default_factory=RunStats)
-    # the snapshot before the first step and after each step run (a step with a
-    # problem leaves the state as it was): what reports draw step by step
-    states: tuple[Mapping[str, Any], ...] = ()
-
-
-def replay(
-    trace: Trace,
-    specs: list[CompiledSpec],
-    make_system: Callable[[Mapping[str, int]], System],
-    follow_results: bool = False,
-    skip: frozenset[str] = frozenset(),
-) -> ReplayResult:
-    """Run `trace` on a fresh system, checking every property; stop at the first violation.
-
-    The operations and arguments come from the trace; the results are the
-    system's own. With `follow_results`, a result that differs from the trace's
-    (the system chose another block) is reported as a divergence. Properties in
-    `skip` are not checked (those a search had already reported).
-    """
-    stats = RunStats(traces=1)
-    monitor = Monitor(specs, stats, skip)
-    system = make_system(trace.setup)
-    steps: list[Step] = []
-    states: list[Mapping[str, Any]] = []
-
-    def result(v: Violation | None, state: Mapping[str, Any], diverged: str | None = None):  # noqa: ANN202
-        return ReplayResult(v, tuple(steps), state, diverged, stats, tuple(states))
-
-    try:
-        state = system.snapshot()
-        states.append(state)
-        v = monitor.initial(state)
-        if v is not None:
-            return result(v, state)
-        for i, want in enumerate(trace.steps):
-            step, problem = system.apply(want.op, want.args, want)
-            steps.append(step)
-            if problem is not None:
-                stats.count_op(step.op)
-                states.append(state)
-                return result(problem_violation(problem, i), state)
-            if follow_results and (step.result, step.raised) != (want.result, want.raised):
-                return result(
-                    None,
-                    state,
-                    f"step {i}: {want.call_text()} {step.outcome_text()}, "
-                    f"the trace says {want.outcome_text()}",
-                )
-            new = system.snapshot()
-            states.append(new)
-            v = monitor.step(i, step, state, new)
-            state = new
-            if v is not None:
-                return result(v, state)
-        return result(None, state)
-    finally:
-        system.close()

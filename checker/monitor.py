@@ -12,7 +12,7 @@ from typing import Any
 
 from mmcheck.checker import interrupt
 from mmcheck.checker.evaluate import CompiledSpec, Verdict
-from mmcheck.checker.explain import explain_action, explain_invariant
+from mmcheck.checker.explain import Why, explain_action, explain_invariant, lines
 from mmcheck.checker.trace import RunStats, Step, Violation
 from mmcheck.spec import ast
 
@@ -69,10 +69,9 @@ class Monitor:
                     try:
                         why = explain_action(c, act, old, new, step.args, step.result, step.raised)
                     except Exception as err:  # noqa: BLE001
-                        why = [_EXPLAIN_FAILED.format(err=f"{type(err).__name__}: {err}")]
-                    return Violation(
-                        "action", act.name, act.doc, index, tuple(why), c.spec.path, act.span.line
-                    )
+                        why = [Why(_EXPLAIN_FAILED.format(err=f"{type(err).__name__}: {err}"))]
+                    return Violation("action", act.name, act.doc, index, lines(why), c.spec.path,
+                                     act.span.line, tuple(why))
         return self._invariants(index, new)
 
     def _invariants(self, index: int, state: Mapping[str, Any]) -> Violation | None:
@@ -91,16 +90,9 @@ class Monitor:
                     try:
                         why = explain_invariant(c, inv.name, state)
                     except Exception as err:  # noqa: BLE001
-                        why = [_EXPLAIN_FAILED.format(err=f"{type(err).__name__}: {err}")]
-                    return Violation(
-                        "invariant",
-                        inv.name,
-                        inv.doc,
-                        index,
-                        tuple(why),
-                        c.spec.path,
-                        inv.span.line,
-                    )
+                        why = [Why(_EXPLAIN_FAILED.format(err=f"{type(err).__name__}: {err}"))]
+                    return Violation("invariant", inv.name, inv.doc, index, lines(why),
+                                     c.spec.path, inv.span.line, tuple(why))
         return None
 
     def _eval_error(self, c: CompiledSpec, prop: ast.Property, index: int, error: str) -> Violation:

@@ -99,16 +99,16 @@ def target_subsystem(target: str, rootdir: Path) -> str | None:
     submission, the one whose contract class its source defines (read, never imported)."""
     if target == "reference":
         return None
-    from mmcheck.model import registry
+    from mmcheck.checker.subsystems import registry
 
     path = rootdir / target
     files = [path] if path.is_file() else sorted(path.rglob("*.py")) if path.is_dir() else []
     if not files:
         raise pytest.UsageError(f"[tool.mmcheck] target {target}: no such file or directory")
     text = "\n".join(f.read_text(errors="replace") for f in files)
-    for subsystem, (_, cls) in registry.SUBSYSTEMS.items():
-        if re.search(rf"^class\s+{cls}\b", text, re.M):
-            return subsystem
+    for decl in registry.declared():
+        if re.search(rf"^class\s+{decl.contract_class}\b", text, re.M):
+            return decl.name
     raise pytest.UsageError(f"[tool.mmcheck] target {target} defines no contract class")
 
 
@@ -199,14 +199,15 @@ class Failed(Exception):
 
 def _check(spec: str, target: str, config: pytest.Config):  # noqa: ANN202 - a Report
     from mmcheck.checker.cli import check_reference, check_submission
-    from mmcheck.checker.run import CheckOptions, UsageError
+    from mmcheck.checker.options import Options
+    from mmcheck.checker.run import UsageError
 
     s: Settings = config.stash[_SETTINGS]
     impl = None if target == "reference" else os.path.relpath(
         Path(config.rootpath) / target, config.invocation_params.dir)
     from mmcheck.checker import interrupt
 
-    options = CheckOptions(
+    options = Options(
         engines=tuple(s.engines), seed=s.seed, traces=s.traces, steps=s.steps,
         budget=None if s.budget is None else float(s.budget),
         save_dir=Path(s.save) if s.save else None, spec_args=[spec], impl_arg=impl,

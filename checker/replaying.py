@@ -14,17 +14,20 @@ What a student debugging with it needs, beyond "violated again":
 
 from __future__ import annotations
 
-import shlex
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from mmcheck.checker.confirm import confirm, replay
+from mmcheck.checker.options import Options, reproduce
 from mmcheck.checker.report import EngineRun, Report, StepOutput
-from mmcheck.checker.run import CheckOptions, UsageError, confirm
+from mmcheck.checker.run import UsageError
 from mmcheck.checker.systems import Problem, System
 from mmcheck.checker.trace import Step
+
+if TYPE_CHECKING:
+    from mmcheck.checker.subsystems.registry import Driver
 
 
 @dataclass
@@ -98,7 +101,7 @@ def replay_report(
     spec_args: Sequence[str],
     impl: str | None,
     timeout: float,
-    driver: ModuleType,
+    driver: Driver,
     trace: Any,  # Trace
     prop: str | None,
     specs: list[Any],  # list[CompiledSpec]
@@ -106,9 +109,7 @@ def replay_report(
     open_submission: Callable[[str, float], Any],
 ) -> tuple[Report, str]:
     """Run the trace; the report and the divergence ("" if the target followed it)."""
-    from mmcheck.checker.hypothesis_engine import replay
-
-    options = CheckOptions(
+    options = Options(
         spec_args=list(spec_args), impl_arg=impl, save_dir=None, timeout_per_call=timeout
     )
     sub = open_submission(impl, timeout) if impl else None
@@ -129,8 +130,7 @@ def replay_report(
                 skip=skip, shrink=False,  # a replay shows the trace it was given
             )
             cx.confirmed = result.violation.property == (prop or result.violation.property)
-            again = ["mmcheck", "replay", trace_path, *spec_args]
-            cx.reproduce = shlex.join(again + (["--impl", impl] if impl else []))
+            cx.reproduce = reproduce(options, "replay", trace=trace_path)
             cx.replay = ""
             report.counterexamples.append(cx)
             if diverged:
@@ -154,7 +154,7 @@ def replay_report(
 
 
 def _system_maker(
-    driver: ModuleType, sub: Any, watch: _Watch
+    driver: Driver, sub: Any, watch: _Watch
 ) -> Callable[[Mapping[str, int]], System]:
     def make_system(setup: Mapping[str, int]) -> System:
         if sub is None:

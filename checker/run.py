@@ -8,186 +8,27 @@ before it is reported, and the report says whether the replay reproduced it.
 from __future__ import annotations
 
 import json
-import re
-import shlex
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 from mmcheck.checker import interrupt, subsystems
+from mmcheck.checker.confirm import confirm
 from mmcheck.checker.evaluate import CompiledSpec
-from mmcheck.checker.hypothesis_engine import (
-    HypothesisOptions,
-    ReplayResult,
-    replay,
-    run_hypothesis,
-)
-from mmcheck.checker.minimise import DEFAULT_REPLAYS, Replayed, minimise
+from mmcheck.checker.hypothesis_engine import run_hypothesis
 from mmcheck.checker.observable import not_observable, observable_part
-from mmcheck.checker.progress import ProgressEvent, ProgressSink
-from mmcheck.checker.report import Counterexample, EngineRun, Report
+from mmcheck.checker.options import Options
+from mmcheck.checker.progress import ProgressEvent
+from mmcheck.checker.report import EngineRun, Report
+from mmcheck.checker.subsystems import registry
+from mmcheck.checker.subsystems.registry import Driver
 from mmcheck.checker.systems import System
-from mmcheck.checker.trace import RunStats, Trace, Violation
+from mmcheck.checker.trace import RunStats, Trace
 from mmcheck.spec.loader import CheckedSpec
 
 
 class UsageError(Exception):
     """The command line asks for something that cannot be done; the message says what to do."""
-
-
-@dataclass
-class CheckOptions:
-    engines: tuple[str, ...] = ("hypothesis",)
-    seed: int = 0
-    traces: int = 100  # Hypothesis: random traces per subsystem (the budget of work)
-    budget: float | None = None  # seconds for the whole run: an outer safety limit only
-    allow_vacuous: bool = False
-    depth: int = 8
-    z3_rlimit: int | None = None  # z3 resource units per query (None: z3_engine's default)
-    z3_pages: int | None = None  # None: 8 for the reference model, 12 for a submission
-    save_dir: Path | None = None
-    max_pages: int = 5000
-    timeout_per_call: float = 1.0
-    steps: int = 40
-    command: Sequence[str] = field(default_factory=lambda: ["mmcheck", "check"])
-    progress: ProgressSink | None = None  # checker/progress.py: where engines report how far
-    spec_args: Sequence[str] = ()
-    impl_arg: str | None = None
-    minimise: int = DEFAULT_REPLAYS  # replays the trace minimiser may spend per counterexample
-
-
-def _reproduce(
-    options: CheckOptions, engine: str, seed: int | None, traces: int | None = None
-) -> str:
-    """The `mmcheck check` line that runs the same work again: for Hypothesis, the one
-    chunk (seed and trace count) that found it."""
-    parts = ["mmcheck", "check", *options.spec_args]
-    if options.impl_arg:
-        parts += ["--impl", options.impl_arg]
-    parts += ["--engine", engine]
-    if engine == "hypothesis" and seed is not None:
-        parts += ["--seed", str(seed), "--traces", str(traces or options.traces)]
-        if options.steps != 40:
-            parts += ["--steps", str(options.steps)]
-        if options.max_pages != 5000:
-            parts += ["--max-pages", str(options.max_pages)]
-    if engine == "z3":
-        parts += ["--depth", str(options.depth)]
-        if options.z3_rlimit is not None:
-            parts += ["--z3-rlimit", str(options.z3_rlimit)]
-        if options.z3_pages is not None:
-            parts += ["--z3-pages", str(options.z3_pages)]
-    return shlex.join(parts)
-
-
-def _slug(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]+", "_", text).strip("_") or "x"
-
-
-def confirm(
-    engine: str,
-    found_trace: Trace,
-    violation: Violation,
-    specs: list[CompiledSpec],
-    make_system: Callable[[Mapping[str, int]], System],
-    driver: ModuleType,
-    options: CheckOptions,
-    target_name: str,
-    seed: int | None = None,
-    follow_results: bool = False,
-    skip: frozenset[str] = frozenset(),
-    shrink: bool = True,
-    chunk_traces: int | None = None,
-) -> Counterexample:
-    """Replay a found trace on a fresh system: the report shows what the replay shows.
-    With `shrink`, a confirmed trace is first minimised (checker/minimise.py)."""
-    result = replay(found_trace, specs, make_system, follow_results=follow_results, skip=skip)
-    v = result.violation
-    confirmed = v is not None and v.key == violation.key
-    found_steps = len(result.steps)
-    if confirmed and shrink and options.minimise > 0:
-        assert v is not None
-        found_trace, result = _minimised(
-            found_trace, v, result, specs, make_system, skip, options.minimise
-        )
-        v = result.violation
-    note = ""
-    if result.diverged:
-        note = f"replay diverged: {result.diverged}"
-    elif v is None:
-        note = "the replay ran every step without a violation (a flaky submission?)"
-    elif not confirmed:
-        note = f"the replay broke another property first: {v.property}"
-    shown = v if v is not None else violation
-    trace = Trace(
-        found_trace.subsystem,
-        found_trace.setup,
-        result.steps if v is not None else found_trace.steps,
-    )
-    highlight = _pfns_in(shown.explanation)
-    state = driver.render_state(result.state, highlight) if result.state is not None else []
-    replay_cmd = ""
-    path = None
-    if options.save_dir is not None:
-        from mmcheck.checker.grade.store import make_folder, write_atomic
-
-        # never through a symlink someone planted in the output folder
-        folder = make_folder(options.save_dir / _slug(target_name))
-        path = write_atomic(
-            folder,
-            f"{_slug(shown.property)}.json",
-            {"trace": trace.to_json(), "property": shown.property,
-             "specs": list(options.spec_args)},
-        )
-        parts = ["mmcheck", "replay", str(path), *options.spec_args]
-        if options.impl_arg:
-            parts += ["--impl", options.impl_arg]
-        replay_cmd = shlex.join(parts)
-    cx = Counterexample(
-        engine,
-        shown,
-        trace,
-        state,
-        confirmed,
-        _reproduce(options, engine, seed, chunk_traces),
-        replay_cmd,
-        seed,
-        note,
-        found_steps,
-        result.states if v is not None else (),
-    )
-    if path is not None:
-        from mmcheck.checker.formats.itf import write_itf
-
-        write_itf(path.with_suffix(".itf.json"), target_name, cx)
-    return cx
-
-
-def _minimised(
-    found: Trace,
-    violation: Violation,
-    first: ReplayResult,
-    specs: list[CompiledSpec],
-    make_system: Callable[[Mapping[str, int]], System],
-    skip: frozenset[str],
-    budget: int,
-) -> tuple[Trace, ReplayResult]:
-    """The smallest trace that still breaks the same property, and its replay."""
-
-    def attempt(trace: Trace) -> Replayed:
-        r = replay(trace, specs, make_system, skip=skip)
-        return Replayed(r.violation, r.steps, r)
-
-    start = Trace(found.subsystem, found.setup, first.steps)
-    m = minimise(start, violation.key, attempt, Replayed(violation, first.steps, first), budget)
-    assert isinstance(m.outcome, ReplayResult)
-    return m.trace, m.outcome
-
-
-def _pfns_in(lines: Sequence[str]) -> set[int]:
-    return {int(m) for line in lines for m in re.findall(r"pfn=(\d+)", line)}
 
 
 def property_rows(specs: Sequence[CompiledSpec | CheckedSpec]) -> list[tuple[str, str, int]]:
@@ -199,7 +40,7 @@ def check(
     subsystem: str,
     make_system: Callable[[Mapping[str, int]], System],
     target_name: str,
-    options: CheckOptions,
+    options: Options,
     is_submission: bool,
     hidden: frozenset[str] = frozenset(),
 ) -> Report:
@@ -250,7 +91,7 @@ def check(
     return report
 
 
-def _tell_done(report: Report, engine: str, options: CheckOptions) -> None:
+def _tell_done(report: Report, engine: str, options: Options) -> None:
     """The engine's last progress event: what its run counted, marked done."""
     run = next((r for r in report.runs if r.engine == engine), None)
     if options.progress is None or run is None:
@@ -269,7 +110,7 @@ ALONGSIDE = (
 )
 
 
-def _hypothesis_alongside(report: Report, options: CheckOptions, is_submission: bool) -> bool:
+def _hypothesis_alongside(report: Report, options: Options, is_submission: bool) -> bool:
     """Z3 on a submission never reports less than the concrete engine would: when its
     solver-chosen traces found nothing, Hypothesis runs with the same work budget."""
     return (
@@ -308,16 +149,13 @@ def engine_failed(engine: str, err: BaseException) -> EngineRun:
 def _run_hypothesis(
     report: Report,
     specs: list[CompiledSpec],
-    driver: ModuleType,
+    driver: Driver,
     make_system: Callable[[Mapping[str, int]], System],
-    options: CheckOptions,
+    options: Options,
     target_name: str,
 ) -> None:
-    hopts = HypothesisOptions(
-        seed=options.seed, traces=options.traces, max_pages=options.max_pages, steps=options.steps
-    )
     result = run_hypothesis(
-        specs, driver, make_system, hopts, on_progress=_progress_of(report, "hypothesis", options)
+        specs, driver, make_system, options, on_progress=_progress_of(report, "hypothesis", options)
     )
     report.stats.merge(result.stats)
     for f in result.found:
@@ -333,7 +171,7 @@ def _run_hypothesis(
                 target_name,
                 seed=f.seed,
                 skip=f.skipped,
-                chunk_traces=f.chunk_traces,
+                traces=f.through,
             )
         report.counterexamples.append(cx)
     if result.stopped is not None:
@@ -345,7 +183,7 @@ def _run_hypothesis(
         details.append(result.stopped_early)
     details.append(
         f"seeds {options.seed}..{result.last_seed}: {result.chunks} chunk(s) of at most "
-        f"{hopts.traces_per_chunk} traces, {options.traces} asked (--traces)"
+        f"{options.traces_per_chunk} traces, {options.traces} asked (--traces)"
     )
     report.runs.append(
         EngineRun(
@@ -361,7 +199,7 @@ def _run_hypothesis(
 
 
 def _progress_of(
-    report: Report, engine: str, options: CheckOptions
+    report: Report, engine: str, options: Options
 ) -> Callable[[RunStats, int, float], None] | None:
     """The engine's progress callback: its counts as a ProgressEvent to options.progress."""
     sink = options.progress
@@ -391,8 +229,6 @@ def load_saved_trace(path: Path) -> tuple[dict[str, Any], Trace, str | None]:
 
 def check_trace_fits(trace: Trace, path: str) -> None:
     """UsageError unless every step names an operation of the subsystem with its arity."""
-    from mmcheck.model import registry
-
     vocab = registry.vocabulary(trace.subsystem)
     if vocab is None:
         return

@@ -15,6 +15,16 @@ from typing import Any, Protocol
 from mmcheck.checker.trace import Step
 
 
+class SubmissionError(Exception):
+    """The submission cannot be driven at all (its constructor raised or crashed on a
+    setup the contract allows): a submission error (exit 2) with this message.
+    `outcome`: the sandbox's Outcome of the failed call, when there was one."""
+
+    def __init__(self, message: str, outcome: Any = None) -> None:
+        super().__init__(message)
+        self.outcome = outcome
+
+
 @dataclass(frozen=True)
 class Problem:
     """A step that went wrong outside the spec: kind is crash|timeout|protocol|refinement."""

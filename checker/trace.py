@@ -9,7 +9,7 @@ returned (or raised). Hypothesis and Z3 both produce Traces; `replay` runs one;
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 TRACE_FORMAT = 1
@@ -100,15 +100,18 @@ class Violation:
     explanation: tuple[str, ...]
     spec_path: str = ""
     line: int = 0
+    # The explanation as data (checker/explain.py `Why` nodes: sentences and the
+    # values they name); `explanation` is its text. Empty for problems.
+    why: tuple[Any, ...] = field(default=(), compare=False, repr=False)
 
     @property
     def key(self) -> tuple[str, str]:
         return (self.kind, self.property)
 
     def to_json(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["explanation"] = list(self.explanation)
-        return d
+        return {"kind": self.kind, "property": self.property, "doc": self.doc,
+                "step": self.step, "explanation": list(self.explanation),
+                "spec_path": self.spec_path, "line": self.line}
 
 
 @dataclass

@@ -14,7 +14,7 @@ from __future__ import annotations
 import textwrap
 
 from mmcheck.checker import subsystems
-from mmcheck.model import registry
+from mmcheck.checker.subsystems import registry
 
 WRAP = 76
 
@@ -43,10 +43,10 @@ def submission_view(subsystem: str, name: str) -> str:
     driver = subsystems.driver(subsystem)
     if driver is None:
         return "no submission of this subsystem can be checked yet"
-    hidden = getattr(driver, "hidden_names", None)
+    hidden = driver.hidden_names
     bare = hidden(_Bare()) if hidden is not None else frozenset()
     full = hidden(_Full()) if hidden is not None else frozenset()
-    where = getattr(driver, "SUBMISSION_VIEW", {}).get(
+    where = driver.submission_view.get(
         name, "the reference model following the submission's steps (checked against "
         "its results at every step)")
     if name in full:
@@ -61,7 +61,9 @@ def render_vocabulary(subsystem: str) -> str:
     if vocab is None:
         return f"{subsystem}: no model serves this subsystem\n"
     out = [f"spec {subsystem}: {vocab.doc}", ""]
-    cls = registry.SUBSYSTEMS[subsystem][1]
+    decl = registry.get(subsystem)
+    assert decl is not None
+    cls = decl.contract_class
     out.append(f"A submission defines class {cls} (docs/contract.md).")
     out.append("")
     out.append("records (fields are read as r.field; build one as Name{field: value}):")
@@ -108,6 +110,6 @@ def vocabulary_doc() -> str:
         "model's state, so a property about it checks the model, not the submission",
         "(write properties about a submission with the `own` names).",
     ]
-    for subsystem in sorted(registry.SUBSYSTEMS):
+    for subsystem in sorted(registry.names()):
         out += ["", f"## {subsystem}", "", "```", render_vocabulary(subsystem).rstrip(), "```"]
     return "\n".join(out) + "\n"

@@ -16,21 +16,27 @@ before it is reported.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import z3
 from mmcheck.checker import interrupt
+from mmcheck.checker.confirm import confirm, replay
 from mmcheck.checker.evaluate import CompiledSpec
+from mmcheck.checker.options import Options
+from mmcheck.checker.report import EngineRun, Report
 from mmcheck.checker.symbolic.base import SymbolicSystem, SymState, SymStep
 from mmcheck.checker.systems import System
 from mmcheck.checker.trace import RunStats, Step, Trace, Violation
 from mmcheck.checker.z3compile import Unsupported, Z3Compiler
 from mmcheck.spec import ast
 from mmcheck.spec.loader import CheckedSpec
+
+if TYPE_CHECKING:
+    from mmcheck.checker.subsystems.registry import Driver
 
 # Fixed seeds: the same question gets the same answer and the same model.
 _SOLVER_PARAMS = {"smt.random_seed": 0, "sat.random_seed": 0}
@@ -40,16 +46,6 @@ Z3_TIME_CAP = 600.0  # seconds: the most one Z3 run may take when no --budget is
 DEFAULT_RLIMIT = 50_000_000  # z3 resource units per query (about half a minute here)
 
 
-@dataclass
-class Z3Options:
-    depth: int = 8
-    induction: bool = True
-    timeout: float = 60.0  # seconds for the whole engine run: an outer safety limit
-    max_induction: int = 3  # largest k tried for k-induction
-    rlimit: int = DEFAULT_RLIMIT  # z3's resource limit per query: the budget of work
-
-
-@dataclass
 class Z3Violation:
     trace: Trace
     prop: ast.Property
@@ -161,7 +157,7 @@ def bounded_check(
     specs: Sequence[CheckedSpec],
     system: SymbolicSystem,
     setup: Mapping[str, int],
-    options: Z3Options,
+    options: Options,
     universe: range,
     exponent_bound: int = 24,
     skip: set[str] | None = None,
@@ -173,7 +169,7 @@ def bounded_check(
     Otherwise BMC runs to options.depth and the result is what it found.
     """
     start = time.monotonic()
-    deadline = start + options.timeout
+    deadline = start + (Z3_TIME_CAP if options.budget is None else options.budget)
     skip = set() if skip is None else skip
     props = _Props(specs, system, universe, exponent_bound)
     props.deadline = deadline
@@ -185,7 +181,7 @@ def bounded_check(
                         "the time budget ran out while building formulas")
 
 
-def _bounded_check(system: SymbolicSystem, setup: Mapping[str, int], options: Z3Options,
+def _bounded_check(system: SymbolicSystem, setup: Mapping[str, int], options: Options,
                    skip: set[str], props: _Props, deadline: float, start: float) -> Z3Result:
     note = "induction not attempted"
     # The k-induction loop: the base case to depth k-1 (BMC, which also finds
@@ -193,11 +189,11 @@ def _bounded_check(system: SymbolicSystem, setup: Mapping[str, int], options: Z3
     partial: _Step | None = None
     if options.induction:
         for k in range(1, min(options.depth, options.max_induction) + 1):
-            base = _bmc(system, setup, k - 1, props, skip, deadline, start, options.rlimit)
+            base = _bmc(system, setup, k - 1, props, skip, deadline, start, _rlimit(options))
             if base.verdict != "bounded":
                 base.induction_note = note
                 return base
-            step = _induction_step(system, k, skip, deadline, props, options.rlimit)
+            step = _induction_step(system, k, skip, deadline, props, _rlimit(options))
             note = step.note()
             if step.complete:
                 base.verdict = "proved"
@@ -211,7 +207,7 @@ def _bounded_check(system: SymbolicSystem, setup: Mapping[str, int], options: Z3
                 break
             if time.monotonic() > deadline:
                 break
-    result = _bmc(system, setup, options.depth, props, skip, deadline, start, options.rlimit)
+    result = _bmc(system, setup, options.depth, props, skip, deadline, start, _rlimit(options))
     result.induction_note = note
     if partial is not None and result.verdict != "violated":
         # The base case to depth k-1 passed before the step case ran: these are proved.
@@ -403,23 +399,22 @@ def _induction_step(
 
 
 def run_z3_for_report(
-    report: Any,
+    report: Report,
     specs: list[CompiledSpec],
-    driver: ModuleType,
+    driver: Driver,
     make_system: Callable[[Mapping[str, int]], System],
-    options: Any,
+    options: Options,
     target_name: str,
     is_submission: bool,
 ) -> None:
     """Run the Z3 engine for `mmcheck check` and add what it found to the report."""
-    from mmcheck.checker.report import EngineRun
-    from mmcheck.checker.run import confirm, not_started
+    from mmcheck.checker.run import not_started
 
     fresh_context()
-    symbolic = getattr(driver, "symbolic_system", None)
+    symbolic = driver.symbolic_system
     if symbolic is None:
         report.runs.append(
-            EngineRun("z3", "skipped", f"no symbolic encoding of {driver.SUBSYSTEM} yet")
+            EngineRun("z3", "skipped", f"no symbolic encoding of {driver.name} yet")
         )
         return
     pages = options.z3_pages or (12 if is_submission else 8)
@@ -450,7 +445,7 @@ def run_z3_for_report(
         checked,
         system,
         setup,
-        Z3Options(options.depth, True, budget, rlimit=_rlimit(options)),
+        dataclasses.replace(options, induction=True, budget=budget),
         universe,
         exponent_bound,
         skip,
@@ -522,11 +517,11 @@ def _violation_of(v: Z3Violation) -> Violation:
 
 
 def _z3_for_submission(
-    report: Any,
+    report: Report,
     specs: list[CompiledSpec],
-    driver: ModuleType,
+    driver: Driver,
     make_system: Callable[[Mapping[str, int]], System],
-    options: Any,
+    options: Options,
     target_name: str,
     system: SymbolicSystem,
     setup: Mapping[str, int],
@@ -538,10 +533,6 @@ def _z3_for_submission(
     premise hold (non-vacuous cases), replayed on the submission. The traces are
     bounded by work (at most 200, each query by the rlimit); time only stops them
     from outside, and then the run says so."""
-    from mmcheck.checker.hypothesis_engine import replay
-    from mmcheck.checker.report import EngineRun
-    from mmcheck.checker.run import confirm
-
     start = time.monotonic()
     traces = generate_traces(
         system, setup, options.depth, budget, [c.checked for c in specs], universe,

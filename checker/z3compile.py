@@ -36,6 +36,7 @@ from mmcheck.checker.symbolic.base import (
 )
 from mmcheck.spec import ast
 from mmcheck.spec.analysis import pairwise_disjoint
+from mmcheck.spec.limits import MAX_INT_BITS, fits, power_fits
 from mmcheck.spec.loader import CheckedSpec
 
 MAX_CASES = 256
@@ -394,10 +395,15 @@ class Z3Compiler:
             a = self.small_cases(a, self.universe)
 
         def go(x: Any, y: Any) -> Any:
+            if op == "**" and is_const(x) and is_const(y) and not power_fits(x, y):
+                raise Unsupported(f"a value with more than {MAX_INT_BITS:,} bits", e)
             try:
-                return _arith(op, x, y)
+                v = _arith(op, x, y)
             except _NeedsCases:
                 raise Unsupported(f"'{op}' between two symbolic values", e) from None
+            if is_const(v) and not fits(v):  # as the concrete evaluator (spec/limits.py)
+                raise Unsupported(f"a value with more than {MAX_INT_BITS:,} bits", e)
+            return v
 
         return lift(go, a, b)
 

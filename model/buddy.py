@@ -123,8 +123,8 @@ class BuddyAllocator:
     """The buddy allocator of one zone of `npages` pages with `max_order` free lists."""
 
     def __init__(self, npages: int, max_order: int = DEFAULT_MAX_ORDER) -> None:
-        if not _is_int(npages) or npages < 0:
-            raise ValueError(f"npages must be an integer >= 0, not {npages!r}")
+        if not _is_int(npages) or npages < 1:  # docs/contract.md [BUDDY-INIT-ARGS]
+            raise ValueError(f"npages must be an integer >= 1, not {npages!r}")
         if not _is_int(max_order) or not 1 <= max_order <= MAX_MAX_ORDER:
             raise ValueError(f"max_order must be an integer in 1..{MAX_MAX_ORDER}, "
                              f"not {max_order!r}")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from mmcheck.model import registry
+from mmcheck.checker.subsystems import registry
 from mmcheck.model.vocabulary import Vocabulary
 from mmcheck.spec import ast
 from mmcheck.spec.errors import SpecError, SpecTypeError, did_you_mean
@@ -53,7 +53,7 @@ def check_text(text: str, path: str = "<spec>") -> CheckedSpec:
     spec = parse_spec(text, path)
     vocab = registry.vocabulary(spec.subsystem)
     if vocab is None:
-        known = list(registry.SUBSYSTEMS)
+        known = registry.names()
         raise SpecTypeError(
             f"no model serves the subsystem '{spec.subsystem}'",
             path=path,

@@ -10,11 +10,19 @@ import functools
 import re
 from pathlib import Path
 
-from lark import Lark, Token, Transformer, Tree, v_args
-from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
+from lark import Lark, Token, Tree, v_args
+from lark.exceptions import (
+    UnexpectedCharacters,
+    UnexpectedEOF,
+    UnexpectedInput,
+    UnexpectedToken,
+    VisitError,
+)
 from lark.tree import Meta
+from lark.visitors import Transformer_NonRecursive
 from mmcheck.spec import ast
 from mmcheck.spec.errors import SpecSyntaxError
+from mmcheck.spec.limits import MAX_INT_BITS, check_limits, fit_recursion_limit
 
 
 @functools.cache
@@ -49,14 +57,41 @@ def _string(token: Token | None) -> str:
 
 
 def _int(token: Token) -> int:
-    """A literal: 0x-prefixed hex or decimal (leading zeros allowed), `_` as a separator."""
+    """A literal: 0x-prefixed hex or decimal (leading zeros allowed), `_` as a separator;
+    at most MAX_INT_BITS bits (checked before converting: Python refuses long decimals)."""
     digits = str(token).replace("_", "")
-    return int(digits[2:], 16) if digits.startswith("0x") else int(digits, 10)
+    hexa = digits.startswith("0x")
+    body = digits[2:].lstrip("0") if hexa else digits.lstrip("0")
+    bits_per_digit = 4 if hexa else 3.33
+    if len(body) * bits_per_digit > MAX_INT_BITS + 4:
+        raise _too_large(token)
+    value = int(body or "0", 16 if hexa else 10)
+    if value.bit_length() > MAX_INT_BITS:
+        raise _too_large(token)
+    return value
+
+
+class _LiteralError(Exception):
+    """A literal the AST cannot hold; the parser turns it into a SpecSyntaxError."""
+
+    def __init__(self, token: Token, message: str, hint: str) -> None:
+        super().__init__(message)
+        self.token, self.message, self.hint = token, message, hint
+
+
+def _too_large(token: Token) -> _LiteralError:
+    return _LiteralError(
+        token,
+        f"this number has {len(str(token).replace('_', ''))} digits, "
+        "more than mmcheck's numbers can hold",
+        f"numbers in a spec have at most {MAX_INT_BITS:,} bits (about 3,700 decimal digits)",
+    )
 
 
 @v_args(meta=True)
-class _ToAst(Transformer):
-    """Builds ast nodes, one method per grammar alias; it computes nothing."""
+class _ToAst(Transformer_NonRecursive):
+    """Builds ast nodes, one method per grammar alias; it computes nothing. It walks
+    the tree with an explicit stack, so nesting of any depth becomes an AST."""
 
     def start(self, meta: Meta, items: list) -> list:
         return items
@@ -334,8 +369,17 @@ def parse_tree(text: str, path: str = "<spec>") -> Tree:
 
 
 def parse_spec(text: str, path: str = "<spec>") -> ast.Spec:
-    """Parse a spec's text; its vocabulary is not checked here (see typecheck)."""
-    items = _ToAst().transform(parse_tree(text, path))
+    """Parse a spec's text; its vocabulary is not checked here (see typecheck).
+    A spec beyond the limits of spec/limits.py is a SpecSyntaxError too."""
+    try:
+        items = _ToAst().transform(parse_tree(text, path))
+    except VisitError as err:
+        if not isinstance(err.orig_exc, _LiteralError):
+            raise
+        bad = err.orig_exc
+        raise SpecSyntaxError(
+            bad.message, path=path, source=text, span=_span(bad.token), hint=bad.hint
+        ) from None
     header = [i for i in items if isinstance(i, tuple)]
     if not header:
         # Point at the first item, where the header belongs (past any comments).
@@ -358,7 +402,7 @@ def parse_spec(text: str, path: str = "<spec>") -> ast.Spec:
             hint="remove the second 'spec' line",
         )
     _, subsystem, doc, header_span = header[0]
-    return ast.Spec(
+    spec = ast.Spec(
         path=path,
         source=text,
         subsystem=subsystem,
@@ -368,6 +412,9 @@ def parse_spec(text: str, path: str = "<spec>") -> ast.Spec:
         actions=tuple(i for i in items if isinstance(i, ast.Action)),
         header_span=header_span,
     )
+    check_limits(spec)
+    fit_recursion_limit()
+    return spec
 
 
 def load_spec(path: str | Path) -> ast.Spec:

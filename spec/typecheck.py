@@ -8,7 +8,7 @@ what a step can have changed.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 
 from mmcheck.model.vocabulary import Vocabulary
@@ -486,25 +486,34 @@ def _comparable(a: Type, b: Type) -> bool:
     return pair in ({INT, OPT_INT}, {OPT_INT, NONE})
 
 
-def _not_none(e: ast.Expr, sc: _Scope, when: bool) -> Iterator[str]:
-    """Names of type int? that cannot be none where `e` evaluated to `when`."""
-    if isinstance(e, ast.Binary):
-        if e.op in ("==", "!="):
-            # `r != none` or `none != r`
-            name = e.left if isinstance(e.right, ast.NoneLit) else e.right
-            other = e.right if name is e.left else e.left
-            if (
-                isinstance(name, ast.Name)
-                and isinstance(other, ast.NoneLit)
-                and sc.locals.get(name.id) == OPT_INT
-                and (e.op == "!=") == when
-            ):
-                yield name.id
-        elif e.op == "and" and when or e.op == "or" and not when:
-            yield from _not_none(e.left, sc, when)
-            yield from _not_none(e.right, sc, when)
-    elif isinstance(e, ast.Unary) and e.op == "not":
-        yield from _not_none(e.operand, sc, not when)
+def _not_none(e: ast.Expr, sc: _Scope, when: bool) -> list[str]:
+    """Names of type int? that cannot be none where `e` evaluated to `when`.
+
+    A loop over an explicit stack, and nothing to do where no int? name is in
+    scope: a chain of a thousand `and`s is checked in linear time."""
+    if OPT_INT not in sc.locals.values():
+        return []
+    found: list[str] = []
+    stack = [(e, when)]
+    while stack:
+        e, when = stack.pop()
+        if isinstance(e, ast.Binary):
+            if e.op in ("==", "!="):
+                # `r != none` or `none != r`
+                name = e.left if isinstance(e.right, ast.NoneLit) else e.right
+                other = e.right if name is e.left else e.left
+                if (
+                    isinstance(name, ast.Name)
+                    and isinstance(other, ast.NoneLit)
+                    and sc.locals.get(name.id) == OPT_INT
+                    and (e.op == "!=") == when
+                ):
+                    found.append(name.id)
+            elif e.op == "and" and when or e.op == "or" and not when:
+                stack.extend([(e.right, when), (e.left, when)])
+        elif isinstance(e, ast.Unary) and e.op == "not":
+            stack.append((e.operand, not when))
+    return found
 
 
 def _text(spec: ast.Spec, node: ast.Expr) -> str:

@@ -182,10 +182,10 @@ def _steps(c: Counterexample, start: int) -> str:
 
 def _frames(cid: str, c: Counterexample, states: list[Mapping[str, Any]], start: int) -> str:
     driver = subsystems.driver(c.trace.subsystem)
-    draw = getattr(driver, "render_svg", None) if driver is not None else None
+    draw = driver.render_svg if driver is not None else None
     i = c.violation.step
     failing = c.trace.steps[i] if 0 <= i < len(c.trace.steps) else None
-    focus = Focus(tuple(c.violation.explanation), failing)
+    focus = Focus(c.violation.why, failing)
     frames = []
     texts = step_texts(c.trace)
     for i, state in enumerate(states):

@@ -48,7 +48,7 @@ def reference_states(trace: Trace) -> list[Mapping[str, Any]]:
 
 def state_names(subsystem: str, states: list[Mapping[str, Any]]) -> list[str]:
     """The vocabulary's state names every one of `states` can give, in vocabulary order."""
-    from mmcheck.model import registry
+    from mmcheck.checker.subsystems import registry
 
     vocab = registry.vocabulary(subsystem)
     if vocab is not None:

@@ -8,10 +8,10 @@ numbers the violation's explanation mentions and the step that broke it.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from html import escape
+from typing import Any
 
 from mmcheck.checker.trace import Step
 
@@ -20,21 +20,18 @@ FONT = 11  # px; the page sets font-family on svg text
 
 @dataclass(frozen=True)
 class Focus:
-    """What a picture points at: the lines that explain the violation, and its step."""
+    """What a picture points at: the explanation of the violation (checker/explain.py
+    `Why` nodes, data) and its step."""
 
-    lines: tuple[str, ...] = ()
+    why: tuple[Any, ...] = ()
     step: Step | None = None
 
     def numbers(self, *keys: str) -> frozenset[int]:
-        """The integers the lines give as `KEY=N` for one of `keys` (pfn, start, va...):
-        in the quantifier bindings (`for b = ...:` lines) when there are some, else anywhere."""
-        found: set[int] = set()
-        bindings = [x for x in self.lines if x.lstrip().startswith("for ")]
-        for line in bindings or self.lines:
-            for key in keys:
-                found.update(int(m, 0) for m in re.findall(
-                    rf"\b{key}\s*[=:]\s*(-?0x[0-9a-fA-F]+|-?\d+)", line))
-        return frozenset(found)
+        """The integers the explanation gives for one of `keys` (pfn, start, va...): in
+        the quantifiers' bindings when there are some, else anywhere."""
+        from mmcheck.checker.explain import numbers
+
+        return numbers(self.why, *keys)
 
 
 def attrs(**kw: object) -> str:

@@ -33,6 +33,8 @@ from mmcheck.checker.grade.assignment import load as load_assignment
 from mmcheck.checker.grade.score import Grade, grade
 from mmcheck.checker.grade.store import make_folder, read_json, slug, write_atomic
 
+SOURCE_SUFFIXES = (".py", ".c")  # what the sandbox's loaders take (client.KNOWN_LOADERS)
+
 
 @dataclass(frozen=True)
 class Job:
@@ -68,7 +70,7 @@ def discover(paths: Sequence[Path]) -> list[Job]:
 def _submission_in(p: Path) -> Path | None:
     """The loadable submission `p` is, or None if it is a folder of several."""
     if p.is_file():
-        return p if p.suffix == ".py" else None
+        return p if p.suffix in SOURCE_SUFFIXES else None
     if not p.is_dir():
         return None
     if (p / "__init__.py").is_file():
@@ -77,9 +79,9 @@ def _submission_in(p: Path) -> Path | None:
     if inner.is_dir():
         if (inner / "__init__.py").is_file():
             return inner
-        files = sorted(f for f in inner.iterdir() if f.suffix == ".py" and f.is_file())
+        files = sorted(f for f in inner.iterdir() if f.suffix in SOURCE_SUFFIXES and f.is_file())
         return files[0] if len(files) == 1 else inner
-    files = sorted(f for f in p.iterdir() if f.suffix == ".py" and f.is_file())
+    files = sorted(f for f in p.iterdir() if f.suffix in SOURCE_SUFFIXES and f.is_file())
     return files[0] if len(files) == 1 and not any(x.is_dir() for x in p.iterdir()) else None
 
 

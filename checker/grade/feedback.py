@@ -85,8 +85,9 @@ def prairielearn(grade: Grade) -> dict[str, Any]:
 def markdown(grade: Grade) -> str:
     """The student's feedback page."""
     out = [f"# {grade.assignment}: {_fmt(grade.score)} / {_fmt(grade.max_score)}", ""]
-    if grade.error:
-        out += [f"**{grade.error}**", ""]
+    if grade.error:  # a compile error keeps its lines and caret
+        first, _, rest = grade.error.partition("\n")
+        out += [f"**{first}**", ""] + (["```", rest, "```", ""] if rest else [])
     out += ["| item | points | result |", "|---|---:|---|"]
     for item in grade.items:
         out.append(f"| {item.name} | {_fmt(item.score)} / {_fmt(item.max_score)} | "

@@ -24,13 +24,15 @@ from typing import Any
 
 from hypothesis import reject
 from mmcheck.checker import interrupt, subsystems
+from mmcheck.checker.confirm import confirm
 from mmcheck.checker.evaluate import CompiledSpec
 from mmcheck.checker.grade.assignment import PROBLEM_KINDS, Assignment, AssignmentError, Item
 from mmcheck.checker.grade.store import slug, write_atomic
-from mmcheck.checker.hypothesis_engine import Found, HypothesisOptions, run_hypothesis
+from mmcheck.checker.hypothesis_engine import Found, run_hypothesis
+from mmcheck.checker.options import Options
 from mmcheck.checker.report import render_counterexample
-from mmcheck.checker.run import CheckOptions, confirm
 from mmcheck.checker.sandbox.protocol import clean
+from mmcheck.checker.systems import SubmissionError
 from mmcheck.spec.errors import SpecError
 from mmcheck.spec.loader import CheckedSpec
 from mmcheck.spec.loader import load as load_spec
@@ -203,22 +205,31 @@ def grade(assignment: Assignment, submission: Path, student: str | None = None,
     except LoadError as e:
         return _nothing(ctx, f"the submission did not load: {e}", _load_details(e))
     try:
-        if driver.CONTRACT_CLASS not in sub.classes():
+        if driver.decl.contract_class not in sub.classes():
             have = ", ".join(sub.classes()) or "none of the contract classes"
             return _nothing(ctx, f"the submission defines {have}, not "
-                                 f"{driver.CONTRACT_CLASS}", [], list(sub.layers))
+                                 f"{driver.decl.contract_class}", [], list(sub.layers))
         deadline = time.monotonic() + limits.submission_seconds
-        results = _all_at_once(ctx, sub, deadline) or []
+        try:
+            results = _all_at_once(ctx, sub, deadline) or []
+        except LoadError:
+            results = []
         for item in assignment.items if not results else ():
-            sub.restart()  # every item starts from a fresh process
             if time.monotonic() > deadline:
                 results.append(_result(item, 0.0, "not established", INCOMPLETE))
                 continue
-            results.append(_grade_item(ctx, sub, item, deadline))
+            try:
+                sub.restart()  # every item starts from a fresh process
+                results.append(_grade_item(ctx, sub, item, deadline))
+            except LoadError as e:  # it loaded before: the machine, not the student
+                results.append(_result(item, 0.0, "not established", INCOMPLETE,
+                                       [f"restarting the submission failed: {e}"]))
         output = clean(sub.stdout.strip(), 1000)
         layers = list(sub.layers)
     finally:
         sub.close()
+    for r, item in zip(results, assignment.items):  # a hidden spec's items stay hidden
+        r.visible = r.visible and not any(p in hidden for p in item.properties)
     error = ""
     if any(r.summary == INCOMPLETE for r in results):
         error = (f"incomplete: the wall-clock limit of {limits.submission_seconds:g} s per "
@@ -273,8 +284,6 @@ def _search(ctx: _Context, sub: Any, skip: frozenset[str], avoid: frozenset[str]
     seen: dict[str, Any] = {"dropped": 0, "made": 0, "hangs": ctx.hangs}
 
     def make_system(setup: Mapping[str, int]) -> Any:
-        from mmcheck.checker.sandbox import ConstructorFailed
-
         seen["made"] += 1
         if seen["dropped"] > 2 * effort.traces + 20 and \
                 seen["made"] - seen["dropped"] < effort.min_checked * effort.traces:
@@ -283,7 +292,7 @@ def _search(ctx: _Context, sub: Any, skip: frozenset[str], avoid: frozenset[str]
             sub.restart()
         try:
             system = ctx.driver.SubmissionSystem(sub, setup)
-        except ConstructorFailed as e:
+        except SubmissionError as e:
             kind = "timeout" if e.outcome.status.value == "timeout" else "crash"
             if kind in avoid:
                 seen["dropped"] += 1
@@ -292,9 +301,9 @@ def _search(ctx: _Context, sub: Any, skip: frozenset[str], avoid: frozenset[str]
             raise _ConstructorProblem(setup, kind, str(e)) from None
         return _Avoiding(system, ctx.driver.ReferenceSystem(setup), avoid, error_clauses, seen)
 
-    options = HypothesisOptions(seed=effort.seed, steps=effort.steps, max_pages=effort.max_pages,
-                                traces=effort.traces, skip=skip, max_counterexamples=1,
-                                traces_per_chunk=min(25, effort.traces))
+    options = Options(seed=effort.seed, steps=effort.steps, max_pages=effort.max_pages,
+                      traces=effort.traces, skip=skip, max_counterexamples=1,
+                      traces_per_chunk=min(25, effort.traces))
     seen["planned"] = -(-effort.traces // options.traces_per_chunk)
     try:
         # The work is effort.traces; the submission's time limit only stops it from outside.
@@ -327,7 +336,7 @@ def _grade_item(ctx: _Context, sub: Any, item: Item, deadline: float) -> ItemRes
                        f"item grades ({seen.get('first', '')})", dropped=seen["dropped"])
     if isinstance(result, _ConstructorProblem):
         setup = ", ".join(f"{k}={v}" for k, v in result.setup.items())
-        return _result(item, 0.0, "failed", f"{ctx.driver.CONTRACT_CLASS}({setup}): {result}")
+        return _result(item, 0.0, "failed", f"{ctx.driver.decl.contract_class}({setup}): {result}")
     if result.chunks < seen["planned"] and not result.found:  # cut by the outer wall clock
         return _result(item, 0.0, "not established", INCOMPLETE)
     mine = [f for f in result.found if f.violation.property in item.properties
@@ -373,14 +382,16 @@ def _lost(ctx: _Context, sub: Any, item: Item, found: Found, result: Any, checke
         sub.restart()  # the replay gets a fresh process, as the student's replay does
         return ctx.driver.SubmissionSystem(sub, setup)
 
-    options = CheckOptions(save_dir=None, spec_args=[], impl_arg=str(ctx.submission))
+    options = Options(save_dir=None, spec_args=[], impl_arg=str(ctx.submission))
     cx = confirm("hypothesis", found.trace, found.violation, ctx.specs, make_system, ctx.driver,
                  options, ctx.student, seed=found.seed, skip=found.skipped)
     v = cx.violation
     held = [p for p in item.properties if p != v.property
             and p not in {f.violation.property for f in result.found}]
+    # partial credit for the properties that held; a problem (a crash, an illegal
+    # choice) belongs to no single property: it voids the item
     score = item.points * len(held) / len(item.properties) if item.partial and \
-        item.properties else 0.0
+        v.property in item.properties else 0.0
     status = "partial" if score > 0 else "failed"
     summary = f"{v.property}: {v.doc}" if v.doc else v.property
     lines = render_counterexample(cx, 1)[2:]

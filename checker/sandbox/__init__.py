@@ -67,7 +67,7 @@ from typing import TYPE_CHECKING, Any
 # `-m mmcheck.checker.sandbox.worker`) and must start fast and lean, without the
 # parent-side machinery (subprocess, dataclasses, the model).
 _EXPORTS = {
-    "CONTRACT_CLASSES": "client", "Limits": "client", "Loader": "client",
+    "Limits": "client", "Loader": "client",
     "PythonLoader": "client", "Submission": "client",
     "Callback": "outcome", "ConstructorFailed": "outcome", "ExcInfo": "outcome",
     "Handle": "outcome", "LoadError": "outcome", "Outcome": "outcome", "Remote": "outcome",
@@ -79,7 +79,6 @@ __all__ = sorted(_EXPORTS)
 
 if TYPE_CHECKING:
     from mmcheck.checker.sandbox.client import (  # noqa: F401
-        CONTRACT_CLASSES,
         Limits,
         Loader,
         PythonLoader,

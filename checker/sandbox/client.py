@@ -73,8 +73,8 @@ from mmcheck.checker.sandbox.protocol import (
     encode,
     plain_problem,
 )
+from mmcheck.checker.subsystems.registry import contract_classes
 
-CONTRACT_CLASSES = ("BuddyAllocator", "KmemCache", "AddressSpace", "PageTable", "Kernel")
 MODULE_NAME = "_mmcheck_submission"
 PAGE_ALLOCATOR_METHODS = ("alloc_pages", "free_pages")
 
@@ -257,7 +257,8 @@ class Submission:
             self._staged = (plan["staged"], target)
         config = {"loader": self.loader.name, "path": target, "module": MODULE_NAME,
                   "limits": self.limits.rlimits(), "confine": plan,
-                  "max_reply": self.limits.max_reply_bytes}
+                  "max_reply": self.limits.max_reply_bytes,
+                  "contract_classes": list(contract_classes())}
         deadline = time.monotonic() + self.load_timeout
         try:
             worker.send(encode((OP_HELLO, config)), deadline)
@@ -338,7 +339,8 @@ class Submission:
     def classes(self) -> dict[str, tuple[str, ...]]:
         """The contract classes the submission defines (in contract order), each
         with its public method names (sorted). `list(sub.classes())` is the names."""
-        return {name: self._classes[name] for name in CONTRACT_CLASSES if name in self._classes}
+        return {name: self._classes[name] for name in contract_classes()
+                if name in self._classes}
 
     def all_classes(self) -> dict[str, tuple[str, ...]]:
         """Every class `new` accepts: the contract's plus those the submission defines."""

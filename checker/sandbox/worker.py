@@ -60,8 +60,10 @@ from mmcheck.checker.sandbox.protocol import (
     plain_problem,
 )
 
-CONTRACT_CLASSES = ("BuddyAllocator", "KmemCache", "AddressSpace", "PageTable", "Kernel")
 MAX_MESSAGE = 2000
+# The contract's class names, as the parent's registry lists them (sent in OP_HELLO):
+# a loader keeps these even when the submission imported them from a helper module.
+CONTRACT_CLASSES: tuple[str, ...] = ()
 
 
 class ChannelLost(Exception):
@@ -427,6 +429,7 @@ def apply_limits(limits: dict[str, int | None]) -> None:
 
 def hello(worker: Worker, config: dict) -> None:
     """Confinement, limits, then load, then R_READY or R_LOAD_ERROR (and exit)."""
+    global CONTRACT_CLASSES
     plan = config.get("confine")
     if config["loader"] == "c":  # the private root has no mmcheck: import it now
         importlib.import_module("mmcheck.checker.sandbox.cworker")
@@ -444,6 +447,7 @@ def hello(worker: Worker, config: dict) -> None:
     apply_limits(limits)
     layers.append("rlimits")
     worker.max_reply = config["max_reply"]
+    CONTRACT_CLASSES = tuple(config["contract_classes"])
     path = config["path"]
     if plan:
         path = plan.get("placed", {}).get(path) or plan["staged"]

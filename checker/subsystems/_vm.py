@@ -1,5 +1,8 @@
-"""What the three virtual-memory drivers (vma, pagetable, fault) share.
+"""The submission plumbing every driver shares (buddy, vma, pagetable, fault).
 
+`construct` makes the submission's object in its sandbox; a constructor that
+raises or crashes on a setup the contract allows is a SubmissionError (exit 2,
+with the submission's message), never a trace step nor a bug in mmcheck.
 A submission's step is run in its sandbox; `convert` turns the sandbox's
 `Outcome` into a trace `Step` (the exception named as the contract names it)
 or a Problem the spec need not state (a crash, a timeout, an exception the
@@ -20,10 +23,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from mmcheck.checker.systems import Problem
+from mmcheck.checker.systems import Problem, SubmissionError
 from mmcheck.checker.trace import Step
+
+if TYPE_CHECKING:
+    from mmcheck.checker.subsystems.registry import Subsystem
+    from mmcheck.model.vocabulary import Vocabulary
 
 
 def pick(data: Any, label: str, *dims: Sequence[Any]) -> tuple[Any, ...]:
@@ -48,13 +55,51 @@ def pick(data: Any, label: str, *dims: Sequence[Any]) -> tuple[Any, ...]:
     return tuple(reversed(out))
 
 
+def returns_of(vocab: Vocabulary) -> dict[str, str]:
+    """What each operation returns ("int", "int?", "none"), as the vocabulary declares."""
+    return {o.name: o.returns for o in vocab.operations}
+
+
+def raises_of(vocab: Vocabulary) -> dict[str, tuple[str, ...]]:
+    """The exceptions the contract lets each operation raise, as the vocabulary declares."""
+    return {o.name: o.raises for o in vocab.operations}
+
+
 def plain_int(v: object) -> bool:
     return isinstance(v, int) and not isinstance(v, bool)
 
 
 def stderr_tail(text: str, lines: int = 6) -> tuple[str, ...]:
+    """The submission's own frames of a crash dump (not the worker's), else the last lines."""
     kept = [x for x in text.strip().splitlines() if x.strip()]
-    return tuple(kept[-lines:])
+    own = [
+        x.strip() for x in kept
+        if 'File "' in x and "mmcheck" not in x and "runpy" not in x and "<frozen" not in x
+    ]
+    if own:
+        return ("the submission's frames when it died (innermost first):", *own[:lines])
+    if kept:
+        return tuple(kept[-lines:])
+    return ("the worker process ended during this call and left no message",)
+
+
+def construct(sub: Any, decl: Subsystem, *args: Any) -> Any:
+    """The handle of `decl.contract_class(*args)` made in the submission's sandbox.
+    SubmissionError if the constructor raised or crashed: every setup a driver
+    draws is one the contract allows, so nothing can be checked on such a submission."""
+    from mmcheck.checker.sandbox import ConstructorFailed
+
+    try:
+        return sub.new(decl.contract_class, *args)
+    except ConstructorFailed as err:
+        out = err.outcome
+        shown = ", ".join(_arg(a) if plain_int(a) else type(a).__name__ for a in args)
+        where = f" at {out.exc.where}" if out.raised and out.exc.where else ""
+        lines = stderr_tail(out.stderr) if out.crashed else ()
+        raise SubmissionError(
+            f"{decl.contract_class}({shown}) {out.describe()}{where}; the contract's "
+            "constructor accepts these arguments, so nothing could be checked"
+            + "".join(f"\n  {x}" for x in lines), out) from None
 
 
 @dataclass(frozen=True)

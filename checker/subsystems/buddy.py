@@ -9,17 +9,23 @@ a pfn never returned, an order out of range).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from hypothesis import strategies as st
+from mmcheck.checker.explain import fields_in
 from mmcheck.checker.formats.pictures.buddy import render_svg  # noqa: F401 (HTML picture)
+from mmcheck.checker.subsystems._vm import construct, convert, plain_int
+from mmcheck.checker.subsystems.declared.buddy import DECLARATION, top_order
 from mmcheck.checker.systems import ModelSystem, Problem, SandboxedSystem
 from mmcheck.checker.trace import Step
-from mmcheck.model.buddy import BuddyAllocator, IllegalChoice, snapshot_from_free_area
+from mmcheck.model.buddy import (
+    VOCABULARY,
+    BuddyAllocator,
+    IllegalChoice,
+    snapshot_from_free_area,
+)
 
-SUBSYSTEM = "buddy"
-CONTRACT_CLASS = "BuddyAllocator"
 # Where a submission's value of each state name comes from (`mmcheck vocab buddy`); a
 # name not listed is the reference model's, which follows the submission's steps.
 # Whether a submission shows a name at all is hidden_names() (checker/observable.py).
@@ -35,15 +41,16 @@ SUBMISSION_VIEW = {
     "buddy_pages": "implied by its free_area() lists",
     "used_pages": "implied by the blocks alloc returned",
 }
-OPERATIONS = ("alloc", "free")
+ALLOC, FREE = DECLARATION.operations
 
 
 def setups(max_pages: int = 5000) -> st.SearchStrategy[dict[str, int]]:
-    """Memory sizes and MAX_ORDERs: small first (they shrink well), odd sizes often;
-    never more than `max_pages` pages (--max-pages), however small it is."""
-    bands = [(lo, min(hi, max_pages)) for lo, hi in ((1, 64), (65, 1024), (1025, max_pages))]
-    sizes = [st.integers(lo, hi) for lo, hi in bands if lo <= hi]
-    powers = [2**k for k in range(0, 13) if 2**k <= max_pages]
+    """Memory sizes and MAX_ORDERs: small first (they shrink well), odd sizes often."""
+    sizes = [st.integers(1, min(max_pages, 64))]
+    if max_pages > 64:
+        sizes.append(st.integers(65, min(max_pages, 1024)))
+        sizes.append(st.integers(min(max_pages, 1025), max_pages))
+    powers = [2**k for k in range(0, 13) if 2**k <= max(max_pages, 1)]
     npages = st.one_of(*sizes, st.sampled_from(powers))
     max_order = st.one_of(st.just(11), st.integers(1, 11))
     return st.fixed_dictionaries({"npages": npages, "max_order": max_order})
@@ -53,6 +60,7 @@ class View:
     """What the step generator knows: the setup and the blocks it saw handed out."""
 
     def __init__(self, setup: Mapping[str, int]) -> None:
+        self.setup = dict(setup)
         self.npages = setup["npages"]
         self.max_order = setup["max_order"]
         self.allocated: dict[int, int] = {}
@@ -76,7 +84,7 @@ def draw_steps(data: st.DataObject, view: View) -> list[tuple[str, tuple[int, ..
     """The next operation(s): single steps, runs that fill memory or re-form big blocks,
     and the contract's error paths. The first choices are the simplest: shrinking
     moves towards them."""
-    top = min(view.max_order - 1, max(view.npages.bit_length() - 1, 0))
+    top = top_order(view.setup)
     kinds = ["alloc", "free", "alloc_run", "free_run", "bad_free", "bad_alloc"]
     if not view.allocated:
         kinds = [k for k in kinds if k not in ("free", "free_run")]
@@ -98,16 +106,8 @@ def draw_steps(data: st.DataObject, view: View) -> list[tuple[str, tuple[int, ..
         blocks = data.draw(st.permutations(sorted(view.allocated.items())), label="blocks")
         return [("free", (pfn, order)) for pfn, order in blocks]
     if kind == "bad_alloc":
-        return [
-            (
-                "alloc",
-                (
-                    data.draw(
-                        st.sampled_from([view.max_order, -1, view.max_order + 5]), label="order"
-                    ),
-                ),
-            )
-        ]
+        bad = ALLOC.domain("order").invalid_values(view.setup)
+        return [("alloc", (data.draw(st.sampled_from(bad), label="order"),))]
     how = data.draw(
         st.sampled_from(["never_returned", "wrong_order", "double_free", "out_of_range"]),
         label="bad",
@@ -119,21 +119,13 @@ def draw_steps(data: st.DataObject, view: View) -> list[tuple[str, tuple[int, ..
         order = view.allocated[pfn] + data.draw(st.sampled_from([1, -1]), label="delta")
         return [("free", (pfn, order if order >= 0 else 1))]
     if how == "out_of_range":
-        return [
-            (
-                "free",
-                (data.draw(st.sampled_from([view.npages, -1, view.npages + 64]), label="pfn"), 0),
-            )
-        ]
+        bad = FREE.domain("pfn").invalid_values(view.setup)
+        return [("free", (data.draw(st.sampled_from(bad), label="pfn"), 0))]
     pfn = data.draw(st.integers(0, max(view.npages - 1, 0)), label="pfn")
     return [("free", (pfn, data.draw(st.integers(0, min(top, 3)), label="order")))]
 
 
 # ---------------------------------------------------------------- systems
-
-
-def _plain_int(v: object) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool)
 
 
 class ReferenceSystem(ModelSystem):
@@ -146,7 +138,7 @@ class ReferenceSystem(ModelSystem):
         self, op: str, args: tuple[int, ...], expect: Step | None = None
     ) -> tuple[Step, Problem | None]:
         """Run one step; with `expect` (a step of a trace), make the same choice it made."""
-        if op == "alloc" and expect is not None and _plain_int(expect.result):
+        if op == "alloc" and expect is not None and plain_int(expect.result):
             try:
                 self.model.take_block(expect.result, args[0])
             except IllegalChoice as why:
@@ -171,7 +163,8 @@ FREE_LIST_NAMES = frozenset({"free", "free_area", "free_pages", "pages", "buddy_
 
 def hidden_names(sub: Any) -> frozenset[str]:
     """The vocabulary `sub` does not show: the free lists unless it has free_area()."""
-    return frozenset() if "free_area" in sub.methods(CONTRACT_CLASS) else FREE_LIST_NAMES
+    white_box = "free_area" in sub.methods(DECLARATION.contract_class)
+    return frozenset() if white_box else FREE_LIST_NAMES
 
 
 class SubmissionSystem(SandboxedSystem):
@@ -188,9 +181,9 @@ class SubmissionSystem(SandboxedSystem):
         self.setup = dict(setup)
         self.reference = BuddyAllocator(setup["npages"], setup["max_order"])
         self.allocated: dict[int, int] = {}
-        self.white_box = "free_area" in sub.methods(CONTRACT_CLASS)
+        self.white_box = "free_area" in sub.methods(DECLARATION.contract_class)
         self.free_area: Any = None
-        self.handle = sub.new(CONTRACT_CLASS, setup["npages"], setup["max_order"])
+        self.handle = construct(sub, DECLARATION, setup["npages"], setup["max_order"])
         if self.white_box:
             out = sub.call(self.handle, "free_area")
             self.free_area = out.value if out.returned else None
@@ -202,39 +195,23 @@ class SubmissionSystem(SandboxedSystem):
         if self.white_box:
             calls.append((self.handle, "free_area", ()))
         outcomes = self.sub.call_many(calls)
-        out = outcomes[0]
-        if out.crashed:
-            kind = "timeout" if out.status.value == "timeout" else "crash"
-            return Step(op, args, None, kind), Problem(kind, out.detail, _stderr_tail(out.stderr))
-        if out.status.value == "violation":
-            return Step(op, args, None, "protocol"), Problem("protocol", out.detail, ())
-        if out.raised:
-            assert out.exc is not None
-            if not out.exc.is_a("ValueError"):
-                where = f" at {out.exc.where}" if out.exc.where else ""
-                return Step(op, args, None, out.exc.type), Problem(
-                    "crash",
-                    f"{op}{args!r} raised {out.exc}{where}",
-                    (
-                        f"the contract allows only ValueError from {op}; "
-                        "this is a bug in the submission",
-                    ),
-                )
-            step = Step(op, args, None, "ValueError")
-        else:
-            step = Step(op, args, out.value, None)
+        contract = VOCABULARY.operation(op)
+        assert contract is not None
+        got = convert(op, args, outcomes[0], contract.raises, contract.returns)
+        if got.problem is not None:
+            return got.step, got.problem
         if len(outcomes) > 1:
             fa = outcomes[1]
             if not fa.returned:
-                return step, Problem("protocol", f"free_area() {fa.describe()}", ())
+                return got.step, Problem("protocol", f"free_area() {fa.describe()}", ())
             self.free_area = fa.value
-        return step, self._follow(step)
+        return got.step, self._follow(got.step)
 
     def _follow(self, step: Step) -> Problem | None:
         ref = self.reference
         if step.op == "alloc":
             (order,) = step.args
-            in_range = _plain_int(order) and 0 <= order < ref.max_order
+            in_range = plain_int(order) and 0 <= order < ref.max_order
             if step.raised is not None:
                 return None  # the spec (alloc_checks_order) judges when ValueError is right
             if step.result is None:
@@ -250,10 +227,6 @@ class SubmissionSystem(SandboxedSystem):
                         ),
                     )
                 return None
-            if not _plain_int(step.result):
-                return Problem(
-                    "protocol", f"alloc({order}) returned {step.result!r}, not a pfn or None", ()
-                )
             try:
                 ref.take_block(step.result, order)
             except IllegalChoice as why:
@@ -266,10 +239,6 @@ class SubmissionSystem(SandboxedSystem):
             return None
         pfn, order = step.args
         legal = self.allocated.get(pfn) == order
-        if step.raised is None and step.result is not None:
-            return Problem(
-                "protocol", f"free{step.args} returned {step.result!r}; it returns None", ()
-            )
         if legal and step.raised is None:
             ref.free(pfn, order)
             del self.allocated[pfn]
@@ -297,20 +266,6 @@ class SubmissionSystem(SandboxedSystem):
 
 
 
-def _stderr_tail(text: str) -> tuple[str, ...]:
-    """The submission's own frames of a crash dump (not the worker's), else the last lines."""
-    lines = [x for x in text.strip().splitlines() if x.strip()]
-    own = [
-        x.strip() for x in lines
-        if 'File "' in x and "mmcheck" not in x and "runpy" not in x and "<frozen" not in x
-    ]
-    if own:
-        return ("the submission's frames when it died (innermost first):", *own[:6])
-    if lines:
-        return tuple(lines[-6:])
-    return ("the worker process ended during this call and left no message",)
-
-
 def _free_blocks_from(ref: BuddyAllocator, order: int) -> list[str]:
     out = []
     for o in range(order, ref.max_order):
@@ -331,9 +286,11 @@ def _why_not_allocated(allocated: Mapping[int, int], pfn: int, order: int) -> st
 
 
 def render_state(
-    state: Mapping[str, Any], highlight: set[int] | None = None, limit: int = 24
+    state: Mapping[str, Any], named: Sequence[Any] = (), limit: int = 24
 ) -> list[str]:
-    """The state as a student reads it: a buddyinfo line and the blocks in pfn order."""
+    """The state as a student reads it: a buddyinfo line and the blocks in pfn order,
+    pointing at the blocks whose pfn the explanation names."""
+    highlight = fields_in(named, "pfn")
     npages, max_order = state["npages"], state["max_order"]
     free, allocated = list(state["free"]), list(state["allocated"])
     counts = [0] * max_order

@@ -24,32 +24,51 @@ later (see _vm.py).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from hypothesis import strategies as st
 from mmcheck.checker import decode
 from mmcheck.checker.formats.pictures.fault import render_svg  # noqa: F401 (HTML picture)
-from mmcheck.checker.subsystems._vm import Converted, Divergence, convert, pick, plain_int
+from mmcheck.checker.subsystems._vm import (
+    Converted,
+    Divergence,
+    construct,
+    convert,
+    pick,
+    plain_int,
+    raises_of,
+    returns_of,
+)
+from mmcheck.checker.subsystems.declared.fault import (
+    COUNTS,
+    DEAD_PID,
+    DECLARATION,
+    MAX_PROCS,
+    OFFSETS,
+    PAGES,
+    PRIV,
+    PROTS,
+    RW,
+    SHARED,
+    VALUES,
+    P,
+)
+from mmcheck.checker.subsystems.declared.fault import window as _w
 from mmcheck.checker.subsystems.vma import zero_length_choice
 from mmcheck.checker.systems import ModelSystem, Problem, SandboxedSystem
 from mmcheck.checker.trace import Step
-from mmcheck.model.fault import Frame, Kernel, Segfault
+from mmcheck.model.fault import VOCABULARY, Frame, Kernel, Segfault
 from mmcheck.model.linux import (
-    MAP_ANONYMOUS,
     MAP_FIXED,
     MAP_FIXED_NOREPLACE,
     MAP_PRIVATE,
     MAP_SHARED,
-    PAGE_SIZE,
     PROT_READ,
-    PROT_WRITE,
 )
 from mmcheck.model.vma import IllegalPlacement
 from mmcheck.model.vocabulary import Snapshot
 
-SUBSYSTEM = "fault"
-CONTRACT_CLASS = "Kernel"
 # Where a submission's value of each state name comes from (`mmcheck vocab fault`); a
 # name not listed is the reference model's, which follows the submission's steps.
 # Whether a submission shows a name at all is hidden_names() (checker/observable.py).
@@ -59,38 +78,14 @@ SUBMISSION_VIEW = {
     "boot_free_pages": "its free_pages() when it was made",
     "frames": "its frame() at every page the trace read or wrote",
 }
-OPERATIONS = ("spawn", "fork", "exit", "mmap", "munmap", "mprotect", "read", "write")
-ALLOWED = {
-    "spawn": ("OSError",), "fork": ("ValueError", "OSError"), "exit": ("ValueError",),
-    "mmap": ("ValueError", "OSError"), "munmap": ("ValueError", "OSError"),
-    "mprotect": ("ValueError", "OSError"), "read": ("Segfault", "ValueError", "MemoryError"),
-    "write": ("Segfault", "ValueError", "MemoryError"),
-}
-RETURNS = {"spawn": "int", "fork": "int", "exit": "none", "mmap": "int", "munmap": "none",
-           "mprotect": "none", "read": "int", "write": "none"}
-
-P = PAGE_SIZE
-WINDOW = 0x400000
-PAGES = tuple(range(16))
-COUNTS = (1, 2, 3)
-PROTS = tuple(range(8))
-RW = PROT_READ | PROT_WRITE
-PRIV = MAP_PRIVATE | MAP_ANONYMOUS
-SHARED = MAP_SHARED | MAP_ANONYMOUS
-OFFSETS = (0, 1, 100, P - 1)
-VALUES = (7, 9, 1, 255, 0)
-MAX_PROCS = 4
+ALLOWED = raises_of(VOCABULARY)
+RETURNS = returns_of(VOCABULARY)
 MAX_TOUCHED = 24  # pages whose frames a submission is asked for
-DEAD_PID = 99
 
 
 def setups(max_pages: int = 5000) -> st.SearchStrategy[dict[str, int]]:
     """Memory sizes far above what a trace can use (see the module docstring)."""
     return st.fixed_dictionaries({"npages": st.sampled_from([256, 384])})
-
-
-def _w(page: int, offset: int = 0) -> int:
-    return WINDOW + page * P + offset
 
 
 class View:
@@ -336,8 +331,6 @@ class SubmissionSystem(SandboxedSystem):
     """A submission's Kernel in its sandbox, with the reference following it."""
 
     def __init__(self, sub: Any, setup: Mapping[str, int]) -> None:
-        from mmcheck.checker.sandbox import ConstructorFailed
-
         self.sub = sub
         self.follower = _Follower(setup["npages"])
         self.divergence = Divergence()
@@ -347,12 +340,7 @@ class SubmissionSystem(SandboxedSystem):
         self.free = self.boot = 0
         self.broken: Problem | None = None
         self.handle = None
-        try:
-            self.handle = sub.new(CONTRACT_CLASS, setup["npages"])
-        except ConstructorFailed as err:
-            self.broken = Problem("crash", f"Kernel({setup['npages']}) failed: "
-                                           f"{err.outcome.describe()}", ())
-            return
+        self.handle = construct(sub, DECLARATION, setup["npages"])
         out = sub.call(self.handle, "free_pages")
         if not out.returned or not plain_int(out.value):
             self.broken = Problem("protocol", f"free_pages() {out.describe()}", ())
@@ -484,7 +472,7 @@ def _perms(prot: int, flags: int) -> str:
         "x" if prot & 4 else "-") + ("s" if flags & MAP_SHARED else "p")
 
 
-def render_state(state: Mapping[str, Any], highlight: set[int] | None = None,
+def render_state(state: Mapping[str, Any], named: Sequence[Any] = (),
                  limit: int = 12) -> list[str]:
     """Each process's areas and the pages frame() shows, and what memory holds."""
     lines = [f"free_pages={state['free_pages']} (before any process: "

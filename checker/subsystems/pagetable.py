@@ -25,7 +25,7 @@ later (see _vm.py).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from hypothesis import strategies as st
@@ -34,28 +34,33 @@ from mmcheck.checker.formats.pictures.pagetable import render_svg  # noqa: F401 
 from mmcheck.checker.subsystems._vm import (
     Converted,
     Divergence,
+    construct,
     convert,
     pick,
     plain_int,
+    raises_of,
+    returns_of,
     stderr_tail,
+)
+from mmcheck.checker.subsystems.declared.pagetable import (
+    DECLARATION,
+    FLAGS,
+    PFNS,
+    PR,
+    RW,
+    URW,
+    US,
+    P,
+    addresses,
 )
 from mmcheck.checker.systems import ModelSystem, Problem, SandboxedSystem
 from mmcheck.checker.trace import Step
 from mmcheck.model.buddy import BuddyAllocator
 from mmcheck.model.linux import (
-    _PAGE_ACCESSED,
-    _PAGE_DIRTY,
-    _PAGE_GLOBAL,
     _PAGE_NX,
-    _PAGE_PRESENT,
-    _PAGE_RW,
-    _PAGE_USER,
-    PAGE_SIZE,
 )
-from mmcheck.model.mmu import MODES, Mapped, PageFault, PageTable, Pte, Table
+from mmcheck.model.mmu import MODES, VOCABULARY, Mapped, PageFault, PageTable, Pte, Table
 
-SUBSYSTEM = "pagetable"
-CONTRACT_CLASS = "PageTable"
 # Where a submission's value of each state name comes from (`mmcheck vocab pagetable`); a
 # name not listed is the reference model's, which follows the submission's steps.
 # Whether a submission shows a name at all is hidden_names() (checker/observable.py).
@@ -69,16 +74,8 @@ SUBMISSION_VIEW = {
     "tlb": "always [] for a submission (its TLB is not visible)",
     "mapped_ever": "every address its map() succeeded at in the trace",
 }
-OPERATIONS = ("map", "unmap", "translate")
-ALLOWED = {"map": ("ValueError", "MemoryError"), "unmap": ("ValueError",),
-           "translate": ("PageFault", "ValueError")}
-RETURNS = {"map": "none", "unmap": "int?", "translate": "int"}
-
-P = PAGE_SIZE
-PR, RW, US = _PAGE_PRESENT, _PAGE_RW, _PAGE_USER
-URW = PR | RW | US
-BASE = 0x400000
-GiB = 1 << 30
+ALLOWED = raises_of(VOCABULARY)
+RETURNS = returns_of(VOCABULARY)
 
 
 def setups(max_pages: int = 5000) -> st.SearchStrategy[dict[str, int]]:
@@ -87,24 +84,6 @@ def setups(max_pages: int = 5000) -> st.SearchStrategy[dict[str, int]]:
         "levels": st.sampled_from([4, 2, 3, 5]),
         "npages": st.sampled_from([n for n in (64, 4, 6, 9) if n <= max_pages] or [max_pages]),
     })
-
-
-def addresses(levels: int) -> list[int]:
-    """Page addresses worth trying in a mode, the simplest first."""
-    common = [BASE, BASE + P, BASE + 7 * P, BASE + (2 << 20), BASE + GiB, 0x08048000, 0,
-              BASE + 1]
-    if levels <= 3:
-        return common + [0xFFFFF000, 3 * GiB, 1 << 32]
-    if levels == 4:
-        return common + [1 << 39, 0xFFFF800000000000, 0xFFFFFFFFFFFFF000, 1 << 47,
-                         0x0000800000001000, 1 << 48]
-    return common + [1 << 48, 0xFF00000000000000, 0xFFFF800000000000, 0xFFFFFFFFFFFFF000,
-                     1 << 56, 1 << 47]
-
-
-PFNS = [1, 2, 3, 0, 0x12345, (1 << 20) - 1, 1 << 20, (1 << 40) - 1, 1 << 40]
-FLAGS = [URW, PR | RW, PR | US, PR, URW | _PAGE_ACCESSED | _PAGE_DIRTY, URW | _PAGE_NX,
-         PR | US | _PAGE_NX, 0, URW | _PAGE_GLOBAL, 1 << 12, URW | (1 << 52)]
 
 
 class View:
@@ -232,7 +211,6 @@ class SubmissionSystem(SandboxedSystem):
     """A submission's PageTable in its sandbox, with the reference following it."""
 
     def __init__(self, sub: Any, setup: Mapping[str, int]) -> None:
-        from mmcheck.checker.sandbox import ConstructorFailed
         from mmcheck.checker.sandbox.pages import AuditedPages
 
         self.sub = sub
@@ -246,12 +224,7 @@ class SubmissionSystem(SandboxedSystem):
         self.table_pages = 0
         self.broken: Problem | None = None
         self.handle = None
-        try:
-            self.handle = sub.new(CONTRACT_CLASS, self.levels, sub.export(self.pages))
-        except ConstructorFailed as err:
-            self.broken = Problem("crash", f"PageTable({self.levels}, pages) failed: "
-                                           f"{err.outcome.describe()}", ())
-            return
+        self.handle = construct(sub, DECLARATION, self.levels, sub.export(self.pages))
         taken = [e.pfn for e in self.pages.events if e.op == "alloc" and e.pfn is not None]
         self.root = taken[0] if taken else -1
         out = sub.call(self.handle, "table_pages")
@@ -365,7 +338,7 @@ def _walk_text(w: tuple[int, int] | None) -> str:
 
 # ---------------------------------------------------------------- pictures
 
-def render_state(state: Mapping[str, Any], highlight: set[int] | None = None,
+def render_state(state: Mapping[str, Any], named: Sequence[Any] = (),
                  limit: int = 24) -> list[str]:
     """The leaf entries as walk() shows them, the table pages, and the TLB."""
     ptes, tlb = list(state["ptes"]), list(state["tlb"])

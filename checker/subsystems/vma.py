@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import functools
 import itertools
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from hypothesis import strategies as st
@@ -32,11 +32,26 @@ from mmcheck.checker.formats.pictures.vma import render_svg  # noqa: F401 (HTML 
 from mmcheck.checker.subsystems._vm import (
     Converted,
     Divergence,
+    construct,
     convert,
     outcome_text,
     pick,
     plain_int,
+    raises_of,
+    returns_of,
 )
+from mmcheck.checker.subsystems.declared.vma import (
+    COUNTS,
+    DECLARATION,
+    FIXES,
+    PAGES,
+    PRIV,
+    PROTS,
+    TYPES,
+    WINDOW_PAGES,
+    P,
+)
+from mmcheck.checker.subsystems.declared.vma import window as _w
 from mmcheck.checker.systems import ModelSystem, Problem, SandboxedSystem
 from mmcheck.checker.trace import Step
 from mmcheck.model.linux import (
@@ -45,13 +60,10 @@ from mmcheck.model.linux import (
     MAP_FIXED_NOREPLACE,
     MAP_PRIVATE,
     MAP_SHARED,
-    PAGE_SIZE,
     TASK_SIZE_X86_64,
 )
-from mmcheck.model.vma import AddressSpace, IllegalPlacement, snapshot_from_vmas
+from mmcheck.model.vma import VOCABULARY, AddressSpace, IllegalPlacement, snapshot_from_vmas
 
-SUBSYSTEM = "vma"
-CONTRACT_CLASS = "AddressSpace"
 # Where a submission's value of each state name comes from (`mmcheck vocab vma`); a
 # name not listed is the reference model's, which follows the submission's steps.
 # Whether a submission shows a name at all is hidden_names() (checker/observable.py).
@@ -68,16 +80,8 @@ SUBMISSION_VIEW = {
     "max_map_count": "the default (65530), whatever the submission enforces",
     "mmap_base": "computed from task_size as Linux does without randomisation",
 }
-OPERATIONS = ("mmap", "munmap", "mprotect", "find_vma")
-RETURNS = {"mmap": "int", "munmap": "none", "mprotect": "none", "find_vma": "int?"}
-ALLOWED = {"mmap": ("OSError",), "munmap": ("OSError",), "mprotect": ("OSError",),
-           "find_vma": ()}
-
-P = PAGE_SIZE
-WINDOW = 0x400000  # above every mmap_min_addr a setup uses, far below TASK_SIZE
-WINDOW_PAGES = 16
-PRIV = MAP_PRIVATE | MAP_ANONYMOUS
-SHARED = MAP_SHARED | MAP_ANONYMOUS
+RETURNS = returns_of(VOCABULARY)
+ALLOWED = raises_of(VOCABULARY)
 
 
 def setups(max_pages: int = 5000) -> st.SearchStrategy[dict[str, int]]:
@@ -105,17 +109,6 @@ class View:
 
 
 Ops = list[tuple[str, tuple[int, ...]]]
-
-
-def _w(page: int) -> int:
-    return WINDOW + page * P
-
-
-PAGES = tuple(range(WINDOW_PAGES))
-COUNTS = (1, 2, 3, 4)
-PROTS = tuple(range(8))
-TYPES = (PRIV, SHARED)
-FIXES = (MAP_FIXED, MAP_FIXED_NOREPLACE)
 
 
 def draw_steps(data: st.DataObject, view: View) -> Ops:
@@ -266,8 +259,6 @@ class SubmissionSystem(SandboxedSystem):
     """A submission's AddressSpace in its sandbox, with the reference following it."""
 
     def __init__(self, sub: Any, setup: Mapping[str, int]) -> None:
-        from mmcheck.checker.sandbox import ConstructorFailed
-
         self.sub = sub
         self.setup = dict(setup)
         self.reference = AddressSpace(setup["task_size"], setup["mmap_min_addr"])
@@ -276,13 +267,7 @@ class SubmissionSystem(SandboxedSystem):
         self.vmas: list[tuple[int, int, int, int]] = []
         self.broken: Problem | None = None
         self.handle = None
-        try:
-            self.handle = sub.new(CONTRACT_CLASS, setup["task_size"], setup["mmap_min_addr"])
-        except ConstructorFailed as err:
-            self.broken = Problem("crash", f"AddressSpace({setup['task_size']:#x}, "
-                                           f"{setup['mmap_min_addr']:#x}) failed: "
-                                           f"{err.outcome.describe()}", ())
-            return
+        self.handle = construct(sub, DECLARATION, setup["task_size"], setup["mmap_min_addr"])
         shown = self._vmas(sub.call(self.handle, "vmas"))
         if isinstance(shown, Problem):
             self.broken = shown
@@ -410,7 +395,7 @@ def _maps_lines(vmas: list[tuple[int, int, int, int]] | list[Any]) -> list[str]:
     return [f"  {v[0]:08x}-{v[1]:08x} {_perms(v[2], v[3])}" for v in vmas]
 
 
-def render_state(state: Mapping[str, Any], highlight: set[int] | None = None,
+def render_state(state: Mapping[str, Any], named: Sequence[Any] = (),
                  limit: int = 24) -> list[str]:
     """The areas as /proc/<pid>/maps shows them, with the holes between them."""
     vmas = list(state["vmas"])

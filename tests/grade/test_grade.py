@@ -180,3 +180,26 @@ def test_one_search_for_a_clean_submission_gives_what_one_search_per_item_gives(
     monkeypatch.setattr(score, "_all_at_once", lambda *a: None)
     slow = grade(load(TINY), SUBS / "upper_half.py").to_json()
     assert fast == slow and fast["score"] == 10
+
+
+def test_a_failed_restart_leaves_the_grade_incomplete(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A submission that loaded once and then cannot be restarted (a load timeout
+    on an overloaded machine) is not the student's fault: incomplete, redone."""
+    from mmcheck.checker.sandbox import LoadError, Submission
+
+    def refuse(self: Submission) -> None:
+        raise LoadError("timeout", "loading took longer than 30 s")
+
+    monkeypatch.setattr(Submission, "restart", refuse)
+    g = grade(load(TINY), SUBS / "no_merge.py")
+    assert g.error.startswith("incomplete") and g.score == 0
+
+
+def test_a_problem_in_a_partial_robustness_item_voids_it(tmp_path: Path) -> None:
+    f = tmp_path / "a.toml"
+    f.write_text(TINY.read_text().replace(
+        'properties = ["free_returns_what_alloc_took"]',
+        'properties = ["free_returns_what_alloc_took", "alloc_checks_order"]\npartial = true'))
+    g = grade(load(f), SUBS / "trusting_free.py")
+    robust = next(i for i in g.items if i.name == "robustness")
+    assert robust.score == 0 and "refinement" in robust.summary

@@ -75,3 +75,16 @@ def test_the_same_batch_on_dask(tmp_path: Path) -> None:
     grades = batch.run_batch(TINY, batch.discover([subs]), tmp_path / "out", workers=2,
                              backend="dask")
     assert {g.student: g.score for g in grades} == {"correct": 10, "no_merge": 6}
+
+
+def test_c_submissions_are_graded_and_compile_errors_reach_the_feedback(tmp_path: Path) -> None:
+    if shutil.which("cc") is None:
+        pytest.skip("NO C COMPILER: C submissions cannot be graded on this machine")
+    subs = tmp_path / "subs"
+    subs.mkdir()
+    shutil.copy(HERE.parents[1] / "examples" / "buddy" / "correct" / "buddy.c", subs / "ok.c")
+    (subs / "broken.c").write_text("int broken(void) { return 0 }\n")
+    grades = batch.run_batch(TINY, batch.discover([subs]), tmp_path / "out", workers=1)
+    assert {g.student: g.score for g in grades} == {"broken": 0, "ok": 10}
+    page = (tmp_path / "out" / "broken" / "feedback.md").read_text()
+    assert "did not compile" in page and "broken.c:1:" in page and "error" in page

@@ -267,7 +267,7 @@ def memblock_chunks(npages: int, max_order: int) -> list[tuple[int, int]]:
 
 
 @pytest.mark.parametrize(("npages", "max_order"), [
-    (0, 11), (1, 1), (5, 1), (13, 3), (1000, 11), (2049, 11), (3 * 1024 + 700, 11),
+    (1, 11), (1, 1), (5, 1), (13, 3), (1000, 11), (2049, 11), (3 * 1024 + 700, 11),
     (4096, 4), (777, 2),
 ])
 def test_boot_frees_memblock_chunks_lowest_first(npages: int, max_order: int) -> None:
@@ -501,3 +501,10 @@ def test_a_million_pages_construct() -> None:
     model.free(0, 0)
     assert model.free_area()[10][0] == 0 and model.nr_free(10) == 1024
     assert len(model.snapshot()["free"]) == 1024
+
+
+@pytest.mark.parametrize(("npages", "max_order"), [(0, 11), (-1, 11), (4, 0)])
+def test_constructor_refuses_what_makes_no_allocator(npages: int, max_order: int) -> None:
+    # docs/contract.md [BUDDY-INIT-ARGS]
+    with pytest.raises(ValueError):
+        BuddyAllocator(npages, max_order)

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 from mmcheck.checker import cli
-from mmcheck.model import registry
+from mmcheck.checker.subsystems import registry
 
 ROOT = Path(__file__).resolve().parents[2]
 Run = Callable[..., Any]
@@ -82,7 +82,7 @@ def test_readme_commands_parse_and_name_files_that_exist() -> None:
                 assert (ROOT / path).exists(), f"README: `{command}` names {path}"
 
 
-@pytest.mark.parametrize("subsystem", sorted(registry.SUBSYSTEMS))
+@pytest.mark.parametrize("subsystem", sorted(registry.names()))
 def test_vocab_lists_every_name_with_how_a_submission_shows_it(
         mmcheck: Run, subsystem: str) -> None:
     result = mmcheck("vocab", subsystem)

@@ -15,7 +15,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from mmcheck.checker.evaluate import CompiledSpec, Frame
-from mmcheck.checker.explain import explain_action, explain_invariant, format_value
+from mmcheck.checker.explain import (
+    explain_action,
+    explain_invariant,
+    format_value,
+    lines,
+    named,
+    numbers,
+)
 from mmcheck.model.buddy import VOCABULARY, Block, BuddyAllocator, Page
 from mmcheck.spec.loader import check_text
 from spec_oracle import Iv, Oracle, from_python
@@ -504,7 +511,24 @@ def explained(name: str, **state: Any) -> list[str]:
     c = CompiledSpec(check_text(EXPLAINED, "ex.mm"))
     s = buddy_state(**state)
     assert not c.check_invariant(name, s).holds
-    return explain_invariant(c, name, s)
+    return list(lines(explain_invariant(c, name, s)))
+
+
+def test_an_explanation_carries_the_values_it_names() -> None:
+    """Data, not text: the bindings and the sub-expressions' values, in order; the
+    buddy picture points at the blocks whose pfn they name."""
+    from mmcheck.checker.explain import fields_in
+    from mmcheck.checker.subsystems.buddy import render_state
+
+    c = CompiledSpec(check_text(EXPLAINED, "ex.mm"))
+    s = buddy_state(free=frozenset({Block(0, 2), Block(2, 1)}))
+    whys = explain_invariant(c, "apart", s)
+    assert named(whys) == [Block(0, 2), Block(2, 1), range(0, 4), range(2, 4)]
+    assert numbers(whys, "pfn") == {0, 2}  # the bindings: the blocks a and b
+    assert fields_in(named(whys), "pfn") == {0, 2}
+    picture = render_state(s, named(whys))
+    assert [x for x in picture if x.endswith("<-")] == [
+        "        0 .. 4       free      order 2  <-"]
 
 
 BROKEN = frozenset({Block(0, 1), Block(3, 1), Block(8, 3)})
@@ -558,7 +582,7 @@ def test_explanation_of_an_action_looks_before_the_step() -> None:
     old, new, result, raised = step(a, "alloc", 2)
     act, fn = next((x, f) for x, f in c.actions["alloc"] if x.name == "wrong")
     assert not c.check_action(act, fn, old, new, (2,), result, raised).holds
-    assert explain_action(c, act, old, new, (2,), result, raised) == [
+    assert list(lines(explain_action(c, act, old, new, (2,), result, raised))) == [
         "free_pages == old(free_pages) is false: free_pages = 12, old(free_pages) = 16",
     ]
 

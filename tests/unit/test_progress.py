@@ -6,8 +6,8 @@ import io
 from pathlib import Path
 
 from mmcheck.checker.cli import check_reference
+from mmcheck.checker.options import Options
 from mmcheck.checker.progress import BarProgress, LineProgress, ProgressEvent, display
-from mmcheck.checker.run import CheckOptions
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -51,7 +51,7 @@ def test_which_display() -> None:
 def test_the_engine_reports_through_the_callback(monkeypatch) -> None:
     monkeypatch.chdir(ROOT)
     events: list[ProgressEvent] = []
-    options = CheckOptions(traces=10, save_dir=None, progress=events.append)
+    options = Options(traces=10, save_dir=None, progress=events.append)
     (report,) = check_reference(["spec/lib/buddy.mm"], options)
     assert events and events[-1].done and events[-1].engine == "hypothesis"
     assert [e.traces for e in events] == sorted(e.traces for e in events)

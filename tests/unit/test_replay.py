@@ -230,11 +230,11 @@ def test_a_missing_trace_file(mmcheck: Run, tmp_path: Path) -> None:
 
 
 def test_a_trace_of_a_subsystem_without_driver(mmcheck: Run, tmp_path: Path) -> None:
-    path = tmp_path / "slab.json"
-    path.write_text(json.dumps({"format": 1, "subsystem": "slab", "setup": {}, "steps": []}))
+    path = tmp_path / "nosuch.json"
+    path.write_text(json.dumps({"format": 1, "subsystem": "nosuch", "setup": {}, "steps": []}))
     result = mmcheck("replay", str(path))
     assert result.code == 2 and "Traceback" not in result.err
-    assert "no driver for the slab subsystem" in result.err
+    assert "no driver for the nosuch subsystem" in result.err
 
 
 @pytest.mark.parametrize("trace", [

@@ -25,7 +25,8 @@ from hypothesis import strategies as st
 from mmcheck.checker import subsystems
 from mmcheck.checker.evaluate import CompiledSpec
 from mmcheck.checker.monitor import Monitor
-from mmcheck.checker.run import CheckOptions, check
+from mmcheck.checker.options import Options
+from mmcheck.checker.run import check
 from mmcheck.checker.subsystems._vm import Converted, Divergence, pick
 from mmcheck.checker.trace import RunStats, Step
 from mmcheck.model.fault import Byte, Frame, Kernel, Segfault
@@ -79,7 +80,7 @@ def test_spec_loads_with_the_promised_properties(subsystem: str) -> None:
     names = {p.name for p in checked.spec.properties}
     assert PROMISED[subsystem] <= names
     assert all(p.doc for p in checked.spec.properties)
-    assert subsystems.driver(subsystem).SUBSYSTEM == subsystem
+    assert subsystems.driver(subsystem).name == subsystem
 
 
 # ---- every property exercised on the reference ----------------------------------------
@@ -125,14 +126,14 @@ def test_every_property_is_exercised_on_the_reference(subsystem: str, traces: in
     vacuous = [p.name for p in spec.spec.properties
                if stats.properties.get(p.name) is None or stats.properties[p.name].live == 0]
     assert vacuous == []
-    assert set(stats.ops) == set(subsystems.driver(subsystem).OPERATIONS)
+    assert set(stats.ops) == set(subsystems.driver(subsystem).decl.operation_names)
 
 
 @pytest.mark.parametrize("subsystem", SUBSYSTEMS)
 def test_a_seeded_engine_run_holds_on_the_reference(subsystem: str) -> None:
     driver = subsystems.driver(subsystem)
     report = check([load(library(subsystem)[0])], subsystem, driver.ReferenceSystem,
-                   "the reference model", CheckOptions(seed=0, traces=5, save_dir=None), False)
+                   "the reference model", Options(seed=0, traces=5, save_dir=None), False)
     assert report.counterexamples == []
     assert report.exit_code == 0
     assert report.stats.steps > 20
@@ -310,7 +311,7 @@ def test_fault_reference_adopts_a_traces_pids() -> None:
 def replay_on(subsystem: str, make: Callable[[dict], Any],
               steps: list[tuple[str, tuple[int, ...]]]) -> str | None:
     """The property a trace breaks on a (broken) reference, or None."""
-    from mmcheck.checker.hypothesis_engine import replay
+    from mmcheck.checker.confirm import replay
     from mmcheck.checker.trace import Trace
 
     setup = {"vma": {"task_size": 1 << 47, "mmap_min_addr": 0x10000},

@@ -35,14 +35,15 @@ from typing import Any
 
 import pytest
 import z3
+from mmcheck.checker.confirm import replay
 from mmcheck.checker.evaluate import CompiledSpec
-from mmcheck.checker.hypothesis_engine import replay
+from mmcheck.checker.options import Options
 from mmcheck.checker.sandbox.client import Submission
 from mmcheck.checker.subsystems import buddy as driver
 from mmcheck.checker.symbolic.base import SymState, SymStep
 from mmcheck.checker.symbolic.buddy import MUTATIONS, SymbolicBuddy
 from mmcheck.checker.trace import Trace
-from mmcheck.checker.z3_engine import Z3Options, bounded_check, generate_traces
+from mmcheck.checker.z3_engine import bounded_check, generate_traces
 from mmcheck.spec.loader import CheckedSpec, library, load
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -104,7 +105,7 @@ def find_bug(checked: list[CheckedSpec], mutation: str) -> tuple[Trace, str, int
     assert isinstance(system, SymbolicBuddy) and system.mutation == mutation
     pinned = LinuxChoice(system, exact_fit=mutation in EXACT_FIT_ONLY)
     result = bounded_check(checked, pinned, setup,
-                           Z3Options(depth=DEPTH, induction=False, timeout=60.0), universe, bound)
+                           Options(depth=DEPTH, induction=False, budget=60.0), universe, bound)
     assert result.verdict == "violated", f"{mutation}: {result.summary}"
     (v,) = result.violations
     assert len(v.trace.steps) == v.depth <= DEPTH
@@ -153,7 +154,7 @@ def test_z3_trace_of_a_mutation_convicts_its_example(
 
 def test_unmutated_encoding_is_proved_by_induction(checked: list[CheckedSpec]) -> None:
     system, setup, universe, bound = driver.symbolic_system(NPAGES)
-    result = bounded_check(checked, system, setup, Z3Options(depth=DEPTH, timeout=60.0),
+    result = bounded_check(checked, system, setup, Options(depth=DEPTH, budget=60.0),
                            universe, bound)
     assert result.verdict == "proved", result.summary
     assert "induction" in result.summary and not result.violations
@@ -163,7 +164,7 @@ def test_unmutated_encoding_is_proved_by_induction(checked: list[CheckedSpec]) -
 def test_without_induction_the_verdict_is_bounded(checked: list[CheckedSpec]) -> None:
     """BMC alone never claims more than it checked."""
     system, setup, universe, bound = driver.symbolic_system(4)
-    result = bounded_check(checked, system, setup, Z3Options(depth=2, induction=False),
+    result = bounded_check(checked, system, setup, Options(depth=2, induction=False, budget=60.0),
                            universe, bound)
     assert result.verdict == "bounded" and result.depth_checked == 2
     assert "no violation up to depth 2" in result.summary
