@@ -46,6 +46,7 @@ Z3_TIME_CAP = 600.0  # seconds: the most one Z3 run may take when no --budget is
 DEFAULT_RLIMIT = 50_000_000  # z3 resource units per query (about half a minute here)
 
 
+@dataclass
 class Z3Violation:
     trace: Trace
     prop: ast.Property

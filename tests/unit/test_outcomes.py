@@ -10,8 +10,10 @@ budgets are tiny (a few traces) so the file stays fast.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
+import shlex
 import signal
 import subprocess
 import sys
@@ -197,12 +199,16 @@ def test_a_bool_field_as_a_premise_is_not_vacuous_when_true(mmcheck: Run, tmp_pa
 
 def test_an_engine_exception_is_an_error_never_a_pass(
         mmcheck: Run, monkeypatch: pytest.MonkeyPatch) -> None:
-    driver = subsystems.driver("buddy")
+    real = subsystems.driver
 
     def broken(data: Any, view: Any) -> Any:
         raise ValueError("the generator broke")
 
-    monkeypatch.setattr(driver, "draw_steps", broken)
+    def driver(name: str) -> Any:
+        found = real(name)
+        return None if found is None else dataclasses.replace(found, draw_steps=broken)
+
+    monkeypatch.setattr(subsystems, "driver", driver)
     result = mmcheck("check", "spec/lib/buddy.mm", "--traces", "3", "--save", "",
                      "--format", "json")
     assert result.code == ExitCode.ERROR, result.out
@@ -327,3 +333,17 @@ def test_z3_work_is_bounded_by_its_rlimit(mmcheck: Run) -> None:
     assert result.code == ExitCode.INCONCLUSIVE, result.out
     rows = _rows(_only(result))
     assert any(p["outcome"] == "inconclusive" and "unknown" in p["z3"] for p in rows.values())
+
+
+def test_the_reproduce_line_reproduces(mmcheck: Run) -> None:
+    """double_alloc's second counterexample is found in the second chunk, after the first
+    property was reported: its reproduce line reruns that same search."""
+    args = ("--impl", "examples/buddy/buggy/double_alloc.py", "--save", "", "--format", "json")
+    first = _only(mmcheck("check", *args))
+    later = [c for c in first["counterexamples"] if c["seed"] != 0]
+    assert later, "the example should need more than one chunk"
+    for c in later:
+        again = _only(mmcheck(*shlex.split(c["reproduce"])[1:], "--save", "",
+                              "--format", "json"))
+        same = [x for x in again["counterexamples"] if x["property"] == c["property"]]
+        assert same and same[0]["trace"] == c["trace"], c["reproduce"]
