@@ -22,7 +22,7 @@ from mmcheck.checker.progress import ProgressEvent
 from mmcheck.checker.report import EngineRun, Report
 from mmcheck.checker.subsystems import registry
 from mmcheck.checker.subsystems.registry import Driver
-from mmcheck.checker.systems import System
+from mmcheck.checker.systems import SubmissionError, System
 from mmcheck.checker.trace import RunStats, Trace
 from mmcheck.spec.loader import CheckedSpec
 
@@ -78,14 +78,16 @@ def check(
                     report, specs, driver, make_system, options, target_name, is_submission
                 )
             _tell_done(report, engine, options)
-        except UsageError:
-            raise
+        except (UsageError, SubmissionError):
+            raise  # the user's or the submission's error: exit 2 with its message
         except Exception as err:  # noqa: BLE001 - an engine failure is a result, never a pass
             report.runs.append(engine_failed(engine, err))
     if _hypothesis_alongside(report, options, is_submission):
         try:
             _run_hypothesis(report, specs, driver, make_system, options, target_name)
             report.runs[-1].details.insert(0, ALONGSIDE)
+        except SubmissionError:
+            raise
         except Exception as err:  # noqa: BLE001
             report.runs.append(engine_failed("hypothesis", err))
     return report
