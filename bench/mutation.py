@@ -53,6 +53,8 @@ TARGETS = {
     "vma": ("model/vma.py", "AddressSpace"),
     "pagetable": ("model/mmu.py", "PageTable"),
     "fault": ("model/fault.py", "Kernel"),
+    "slab": ("model/slab.py", "KmemCache"),
+    "kmalloc": ("model/kmalloc.py", "Kmalloc"),
 }
 SKIP_FUNCTIONS = ("snapshot", "_snapshot", "__repr__", "__str__", "__eq__", "__hash__")
 
