@@ -31,6 +31,7 @@ from typing import Any
 from hypothesis import strategies as st
 from mmcheck.checker import decode
 from mmcheck.checker.formats.pictures.pagetable import render_svg  # noqa: F401 (HTML picture)
+from mmcheck.checker.subsystems import edges
 from mmcheck.checker.subsystems._vm import (
     Converted,
     Divergence,
@@ -113,11 +114,13 @@ def draw_steps(data: st.DataObject, view: View) -> list[tuple[str, tuple[int, ..
     step, so that Hypothesis can delete steps when it shrinks: see _vm.pick)."""
     # The classic page-table bugs first (a missing rights check, a missing flush):
     # shrinking moves towards the first choices, so a short trace shows them.
-    kinds = ["rights", "tlb", "map", "translate", "unmap", "fill_empty", "used"]
+    kinds = ["rights", "tlb", "map", "translate", "unmap", "fill_empty", "used", "edge"]
     if not view.mapped:
         kinds.remove("used")
     kind = data.draw(st.sampled_from(kinds), label="kind")
     vas = view.addresses
+    if kind == "edge":
+        return edges.pagetable_steps(data, view.levels, vas)
     if kind == "tlb":
         # Use a page, unmap it, use it again: only a flushed TLB faults the second time.
         access, offset, va, pfn = pick(data, "access, offset, va, pfn", ACCESSES, OFFSETS, vas,
