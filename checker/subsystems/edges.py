@@ -72,10 +72,14 @@ VM_FLAGS = (PRIV | FIXED, SHARED | FIXED, PRIV, SHARED, PRIV | NOREPLACE, SHARED
 
 def vma_steps(data: Any, areas: Sequence[tuple[int, int]], low: int, top: int,
               window: int) -> Ops:
-    """One mmap, munmap or mprotect with every argument on an edge of its domain."""
+    """One mmap, munmap, mprotect (or find_vma) with every argument on an edge of its
+    domain."""
+    ops = ("mmap", "munmap", "mprotect") + (("find_vma",) if _has("vma", "find_vma") else ())
     op, addr, length, prot, flags = pick(
-        data, "edge op, addr, length, prot, flags", ("mmap", "munmap", "mprotect"),
+        data, "edge op, addr, length, prot, flags", ops,
         vm_addresses(areas, low, top, window), vm_lengths(top), VM_PROTS, VM_FLAGS)
+    if op == "find_vma":
+        return [("find_vma", (addr,))]
     if op == "mmap":
         return [("mmap", (addr, length, prot, flags))]
     if op == "munmap":
@@ -103,6 +107,13 @@ def fault_steps(data: Any, pids: Sequence[int], dead: int,
         return [("mmap", (pid, addr, length, linux.PROT_READ | linux.PROT_WRITE,
                           (PRIV, SHARED, PRIV | FIXED, SHARED | FIXED)[value % 4]))]
     return [(op, (pid,))]
+
+
+def _has(subsystem: str, op: str) -> bool:
+    """Whether the subsystem's vocabulary declares `op` (a step of it can be run)."""
+    from mmcheck.checker import decode
+
+    return bool(decode.params(subsystem, op))
 
 
 class Shadow:
