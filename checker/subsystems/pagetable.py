@@ -30,6 +30,7 @@ from typing import Any
 
 from hypothesis import strategies as st
 from mmcheck.checker import decode
+from mmcheck.checker.explain import fields_in
 from mmcheck.checker.formats.pictures.pagetable import render_svg  # noqa: F401 (HTML picture)
 from mmcheck.checker.subsystems import edges
 from mmcheck.checker.subsystems._vm import (
@@ -345,11 +346,13 @@ def render_state(state: Mapping[str, Any], named: Sequence[Any] = (),
                  limit: int = 24) -> list[str]:
     """The leaf entries as walk() shows them, the table pages, and the TLB."""
     ptes, tlb = list(state["ptes"]), list(state["tlb"])
+    highlight = fields_in(named, "va")
     lines = [f"{state['levels']}-level paging, {state['table_pages']} table page(s), "
              f"{len(list(state['tables']))} held"]
     lines.append("leaf entries (walk):" if ptes else "no leaf entries")
     for p in ptes[:limit]:
-        lines.append(f"  {p.va:#018x} -> pfn {p.pfn:#x}  {decode.pte_flags_text(p.flags)}")
+        mark = "  <-" if highlight and p.va in highlight else ""  # named by the explanation
+        lines.append(f"  {p.va:#018x} -> pfn {p.pfn:#x}  {decode.pte_flags_text(p.flags)}{mark}")
     if len(ptes) > limit:
         lines.append(f"  ... {len(ptes) - limit} more")
     if tlb:

@@ -28,6 +28,7 @@ from typing import Any
 
 from hypothesis import strategies as st
 from mmcheck.checker import decode
+from mmcheck.checker.explain import fields_in
 from mmcheck.checker.formats.pictures.vma import render_svg  # noqa: F401 (HTML picture)
 from mmcheck.checker.subsystems import edges
 from mmcheck.checker.subsystems._vm import (
@@ -404,6 +405,7 @@ def _maps_lines(vmas: list[tuple[int, int, int, int]] | list[Any]) -> list[str]:
 def render_state(state: Mapping[str, Any], named: Sequence[Any] = (),
                  limit: int = 24) -> list[str]:
     """The areas as /proc/<pid>/maps shows them, with the holes between them."""
+    highlight = fields_in(named, "start")
     vmas = list(state["vmas"])
     lines = [f"task_size={state['task_size']:#x} mmap_min_addr={state['mmap_min_addr']:#x} "
              f"map_count={state['map_count']} errno={decode.errno_text(state['errno'])}",
@@ -413,6 +415,8 @@ def render_state(state: Mapping[str, Any], named: Sequence[Any] = (),
         note = ""
         if prev_end is not None and v.start < prev_end:
             note = "  <- overlaps or is out of order with the area above"
+        elif highlight and v.start in highlight:
+            note = "  <-"  # an area the explanation names
         pages = (v.end - v.start) // P
         lines.append(f"  {v.start:08x}-{v.end:08x} {_perms(v.prot, v.flags)}"
                      f"  ({pages} page{'s' if pages != 1 else ''}){note}")
