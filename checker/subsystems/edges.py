@@ -19,8 +19,12 @@ argument drawn from its whole domain, with the weight on its boundaries
     fault      every operation against areas, gaps, non-canonical addresses and
                dead pids, values that are no byte
 
-Each kind draws ONE pick (see _vm.pick): a step of two choices that Hypothesis
-can delete when it shrinks. The simplest value of every dimension comes first.
+Each step draws two picks (see _vm.pick): with the kind, three choices, which
+Hypothesis can still delete when it shrinks. The simplest value of every
+dimension comes first. Two picks, not one: Hypothesis draws an integer from a
+range of many thousands with a strong bias towards small values, which would
+leave the last operations and the far addresses (non-canonical ones) rarely
+tried; ranges of a few hundred it draws about evenly.
 """
 
 from __future__ import annotations
@@ -75,9 +79,9 @@ def vma_steps(data: Any, areas: Sequence[tuple[int, int]], low: int, top: int,
     """One mmap, munmap, mprotect (or find_vma) with every argument on an edge of its
     domain."""
     ops = ("mmap", "munmap", "mprotect") + (("find_vma",) if _has("vma", "find_vma") else ())
-    op, addr, length, prot, flags = pick(
-        data, "edge op, addr, length, prot, flags", ops,
-        vm_addresses(areas, low, top, window), vm_lengths(top), VM_PROTS, VM_FLAGS)
+    op, addr = pick(data, "edge op, addr", ops, vm_addresses(areas, low, top, window))
+    length, prot, flags = pick(data, "edge length, prot, flags", vm_lengths(top), VM_PROTS,
+                               VM_FLAGS)
     if op == "find_vma":
         return [("find_vma", (addr,))]
     if op == "mmap":
@@ -90,11 +94,13 @@ def vma_steps(data: Any, areas: Sequence[tuple[int, int]], low: int, top: int,
 def fault_steps(data: Any, pids: Sequence[int], dead: int,
                 areas: Sequence[tuple[int, int]], window: int) -> Ops:
     """Reads, writes and the AddressSpace calls of one process (or a dead one) on edges."""
-    op, pid, addr, length, value = pick(
-        data, "edge op, pid, addr, length, value",
-        ("read", "write", "mprotect", "munmap", "mmap", "fork", "exit"),
-        (*pids, dead), vm_addresses(areas, 0x10000, linux.TASK_SIZE_X86_64, window),
-        (P, 3 * P, P + 1, 0), (7, 0, 255, 256, -1))
+    op, pid = pick(data, "edge op, pid",
+                   ("read", "write", "mprotect", "munmap", "mmap", "fork", "exit", "protect_two"),
+                   (*pids, dead))
+    addr, length, value = pick(
+        data, "edge addr, length, value",
+        vm_addresses(areas, 0x10000, linux.TASK_SIZE_X86_64, window),
+        (P, 3 * P, 8 * P, P + 1, 0), (7, 0, 255, 256, -1))
     if op == "read":
         return [("read", (pid, addr))]
     if op == "write":  # twice: the second write finds the page the first faulted in
@@ -106,6 +112,11 @@ def fault_steps(data: Any, pids: Sequence[int], dead: int,
     if op == "mmap":
         return [("mmap", (pid, addr, length, linux.PROT_READ | linux.PROT_WRITE,
                           (PRIV, SHARED, PRIV | FIXED, SHARED | FIXED)[value % 4]))]
+    if op == "protect_two":  # two neighbouring areas, then one mprotect over both
+        at = window + 4 * P
+        return [("mmap", (pid, at, P, linux.PROT_READ | linux.PROT_WRITE, PRIV | FIXED)),
+                ("mmap", (pid, at + P, P, linux.PROT_READ, SHARED | FIXED)),
+                ("mprotect", (pid, at, 2 * P, value & 7))]
     return [(op, (pid,))]
 
 
@@ -169,9 +180,10 @@ PT_FLAGS = (0x7, 0x1, 0x3, 0x5, 0x0, 0x7 | linux._PAGE_NX, 0x67, 0x107, 0xFFF, 1
 
 def pagetable_steps(data: Any, levels: int, common: Sequence[int]) -> Ops:
     """map, then unmap or translate (with any access) at an edge of the mode."""
-    op, va, pfn, flags, access = pick(
-        data, "edge op, va, pfn, flags, access", ("map", "translate", "unmap", "map_use"),
-        pt_addresses(levels, common), pt_pfns(levels), PT_FLAGS, range(8))
+    op, va = pick(data, "edge op, va", ("map", "translate", "unmap", "map_use"),
+                  pt_addresses(levels, common))
+    pfn, flags, access = pick(data, "edge pfn, flags, access", pt_pfns(levels), PT_FLAGS,
+                              range(8))
     write, user, exec_ = access >> 2 & 1, access >> 1 & 1, access & 1
     if op == "map":
         return [("map", (va, pfn, flags))]

@@ -142,7 +142,7 @@ def draw_steps(data: st.DataObject, view: View) -> Ops:
     if not view.pids:
         return [("spawn", ())]
     kinds = ["cow", "exit_all", "sides", "touch", "map", "protect", "unmap", "fork", "exit",
-             "spawn", "shared", "hint", "placed", "error", "edge"]
+             "spawn", "shared", "hint", "placed", "error", "edge", "edge"]
     if view.fork is None:
         kinds.remove("sides")
     if len(view.pids) >= MAX_PROCS:

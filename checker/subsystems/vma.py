@@ -125,7 +125,7 @@ def draw_steps(data: st.DataObject, view: View) -> Ops:
     # The error paths hold ~80 calls (each errno and its precedence, docs/contract.md
     # [AS-MMAP-ERRNO]): "error" is listed three times to be drawn often enough.
     kinds = ["noreplace", "three_way", "split_restore", "fixed_over", "hole", "map", "protect",
-             "unmap", "hint", "placed", "error", "find", "error", "error", "edge"]
+             "unmap", "hint", "placed", "error", "find", "error", "error", "edge", "edge"]
     if not view.placed:
         kinds.remove("placed")
     kind = data.draw(st.sampled_from(kinds), label="kind")
