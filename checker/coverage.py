@@ -348,7 +348,7 @@ _LENGTHS = ("zero", "sub-page", "one page", "page + 1 (unaligned, several pages)
             "several pages", "above task_size")
 _FLAGS = ("private MAP_FIXED", "shared MAP_FIXED", "private MAP_FIXED_NOREPLACE",
           "shared MAP_FIXED_NOREPLACE", "private with a hint", "shared with a hint",
-          "no map type", "map type 0x3", "map type 0x8", "not anonymous")
+          "no map type", "map type 0x3", "not anonymous")
 
 # The classes the contract (docs/contract.md) names, per subsystem.
 REQUIRED: dict[str, tuple[str, ...]] = {
