@@ -348,7 +348,7 @@ _LENGTHS = ("zero", "sub-page", "one page", "page + 1 (unaligned, several pages)
             "several pages", "above task_size")
 _FLAGS = ("private MAP_FIXED", "shared MAP_FIXED", "private MAP_FIXED_NOREPLACE",
           "shared MAP_FIXED_NOREPLACE", "private with a hint", "shared with a hint",
-          "no map type", "map type 0x3", "not anonymous")
+          "no map type", "map type 0x3", "map type 0x8", "not anonymous")
 
 # The classes the contract (docs/contract.md) names, per subsystem.
 REQUIRED: dict[str, tuple[str, ...]] = {
@@ -367,7 +367,10 @@ REQUIRED: dict[str, tuple[str, ...]] = {
         "boundary: max_order below 11",
     ),
     "vma": (
-        "operation: mmap", "operation: munmap", "operation: mprotect",
+        "operation: mmap", "operation: munmap", "operation: mprotect", "operation: find_vma",
+        "outcome: find_vma -> returned", "outcome: find_vma -> none",
+        "boundary: find_vma above every area", "boundary: find_vma addr in a gap",
+        "boundary: find_vma addr inside an area", "boundary: find_vma addr at an area's end",
         "outcome: mmap -> returned", *(f"outcome: mmap -> {e}" for e in (
             "EINVAL", "EBADF", "ENOMEM", "EPERM", "EEXIST")),
         "outcome: munmap -> none", "outcome: munmap -> EINVAL",

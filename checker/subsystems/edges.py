@@ -72,7 +72,7 @@ def vm_lengths(top: int) -> tuple[int, ...]:
 VM_PROTS = (*range(8), 0x10, 0x83)
 VM_FLAGS = (PRIV | FIXED, SHARED | FIXED, PRIV, SHARED, PRIV | NOREPLACE, SHARED | NOREPLACE,
             linux.MAP_ANONYMOUS | FIXED, linux.MAP_ANONYMOUS | 0x3 | FIXED,
-            linux.MAP_PRIVATE | FIXED)
+            linux.MAP_ANONYMOUS | 0x8 | FIXED, linux.MAP_PRIVATE | FIXED)
 
 
 def vma_steps(data: Any, areas: Sequence[tuple[int, int]], low: int, top: int,
