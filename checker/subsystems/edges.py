@@ -96,7 +96,8 @@ def fault_steps(data: Any, pids: Sequence[int], dead: int,
                 areas: Sequence[tuple[int, int]], window: int) -> Ops:
     """Reads, writes and the AddressSpace calls of one process (or a dead one) on edges."""
     op, pid = pick(data, "edge op, pid",
-                   ("read", "write", "mprotect", "munmap", "mmap", "fork", "exit", "protect_two"),
+                   ("read", "write", "mprotect", "munmap", "mmap", "fork", "exit", "protect_two",
+         "protect_touched"),
                    (*pids, dead))
     addr, length, value = pick(
         data, "edge addr, length, value",
@@ -113,6 +114,11 @@ def fault_steps(data: Any, pids: Sequence[int], dead: int,
     if op == "mmap":
         return [("mmap", (pid, addr, length, linux.PROT_READ | linux.PROT_WRITE,
                           (PRIV, SHARED, PRIV | FIXED, SHARED | FIXED)[value % 4]))]
+    if op == "protect_touched":  # a present page made PROT_NONE (or other), then used
+        at = window + 6 * P
+        return [("mmap", (pid, at, P, linux.PROT_READ | linux.PROT_WRITE, PRIV | FIXED)),
+                ("write", (pid, at, 1)), ("mprotect", (pid, at, P, value & 7 if value > 0 else 0)),
+                ("read", (pid, at)), ("write", (pid, at, 2))]
     if op == "protect_two":  # two neighbouring areas, then one mprotect over both
         at = window + 4 * P
         return [("mmap", (pid, at, P, linux.PROT_READ | linux.PROT_WRITE, PRIV | FIXED)),
@@ -181,7 +187,7 @@ PT_FLAGS = (0x7, 0x1, 0x3, 0x5, 0x0, 0x7 | linux._PAGE_NX, 0x67, 0x107, 0xFFF, 1
 
 def pagetable_steps(data: Any, levels: int, common: Sequence[int]) -> Ops:
     """map, then unmap or translate (with any access) at an edge of the mode."""
-    op, va = pick(data, "edge op, va", ("map", "translate", "unmap", "map_use"),
+    op, va = pick(data, "edge op, va", ("map", "translate", "unmap", "map_use", "neighbour"),
                   pt_addresses(levels, common))
     pfn, flags, access = pick(data, "edge pfn, flags, access", pt_pfns(levels), PT_FLAGS,
                               range(8))
@@ -192,5 +198,8 @@ def pagetable_steps(data: Any, levels: int, common: Sequence[int]) -> Ops:
         return [("unmap", (va,))]
     if op == "translate":
         return [("translate", (va, write, user, exec_))]
+    if op == "neighbour":  # the page next to a mapped one: its table exists, its entry not
+        return [("map", (va, pfn, flags)), ("unmap", (va + P,)),
+                ("translate", (va + P, write, user, exec_)), ("unmap", (va,))]
     return [("map", (va, pfn, flags)), ("translate", (va, write, user, exec_)),
             ("map", (va, pfn, flags))]
