@@ -12,7 +12,8 @@ from __future__ import annotations
 import pytest
 from mmcheck.checker import subsystems
 from mmcheck.checker.coverage import REQUIRED, Coverage, classify
-from mmcheck.checker.hypothesis_engine import HypothesisOptions, run_hypothesis
+from mmcheck.checker.hypothesis_engine import run_hypothesis
+from mmcheck.checker.options import Options
 from mmcheck.checker.trace import Step
 
 DEFAULT_TRACES = 100  # the default budget of work of `mmcheck check`
@@ -23,7 +24,7 @@ def test_the_default_budget_covers_the_contract(subsystem: str) -> None:
     driver = subsystems.driver(subsystem)
     assert driver is not None
     result = run_hypothesis([], driver, driver.ReferenceSystem,
-                            HypothesisOptions(seed=0, budget=600, traces=DEFAULT_TRACES))
+                            Options(seed=0, budget=600, traces=DEFAULT_TRACES))
     coverage = Coverage(result.stats.coverage)
     assert coverage.missing(subsystem) == []
     report = coverage.to_json(subsystem)
