@@ -74,8 +74,8 @@ BUGGY: dict[str, tuple[str, dict[str, int], list[tuple[str, tuple[int, ...]]], s
 }
 # The registration walk (tests/unit/test_registration.py) already searches each
 # subsystem's declared examples (order0_onslab.py, wrong_num_objs.py,
-# power_of_two.py, large_leak.py); these add the C path and one more bug.
-SEARCHED = ("kmalloc/buggy/class_too_small.py",)
+# power_of_two.py, class_too_small.py); this adds one more bug.
+SEARCHED = ("slab/buggy/lost_page_on_empty.py",)
 CORRECT = {
     "slab/correct/order0_onslab.py": "slab",
     "slab/correct/coloured_orders.py": "slab",

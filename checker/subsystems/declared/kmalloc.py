@@ -28,6 +28,6 @@ DECLARATION = register(Subsystem(
         Op("ksize", (("addr", ADDRESS),)),
     ),
     correct="examples/kmalloc/correct/power_of_two.py",
-    buggy="examples/kmalloc/buggy/large_leak.py",
+    buggy="examples/kmalloc/buggy/class_too_small.py",
     doc="kmalloc, kfree and ksize: size classes 32 B .. 128 KiB, DMA caches, large requests",
 ))
