@@ -3,6 +3,8 @@
     python -m bench.mutation                  every subsystem, up to 40 mutants each
     python -m bench.mutation --only buddy --per 10
     python -m bench.mutation --report         print the recorded results as markdown
+    python -m bench.mutation --examples       the buggy examples' counterexamples, their
+                                              length before and after the trace minimiser
 
 Each mutant is the reference model of one subsystem (model/*.py) with ONE small
 change, made by an AST transformer of our own (mutmut and cosmic-ray run a test
@@ -53,6 +55,8 @@ TARGETS = {
     "vma": ("model/vma.py", "AddressSpace"),
     "pagetable": ("model/mmu.py", "PageTable"),
     "fault": ("model/fault.py", "Kernel"),
+    "slab": ("model/slab.py", "KmemCache"),
+    "kmalloc": ("model/kmalloc.py", "Kmalloc"),
 }
 SKIP_FUNCTIONS = ("snapshot", "_snapshot", "__repr__", "__str__", "__eq__", "__hash__")
 
@@ -236,36 +240,33 @@ class Result:
 
 
 def wrapper(directory: Path, subsystem: str, source: str) -> Path:
-    """The mutated model and a submission exposing only its contract class."""
-    module = f"mutated_{subsystem}"
-    (directory / f"{module}.py").write_text(source)
-    sub = directory / "submission.py"
+    """A submission package: the model's modules (a submission cannot import
+    mmcheck in its sandbox), the target one mutated, and an __init__ exposing only
+    the contract class (a model module imports other contract classes too)."""
+    package = directory / f"mutant_{subsystem}"
+    package.mkdir()
+    target = Path(TARGETS[subsystem][0])
+    for path in sorted((REPO / "model").glob("*.py")):
+        text = source if path.name == target.name else path.read_text()
+        (package / path.name).write_text(text.replace("from mmcheck.model.", "from ."))
     cls = TARGETS[subsystem][1]
-    sub.write_text(f'"""A mutant of {TARGETS[subsystem][0]} (bench/mutation.py)."""\n\n'
-                   f"from {module} import {cls}\n\n__all__ = [{cls!r}]\n")
-    return sub
+    (package / "__init__.py").write_text(
+        f'"""A mutant of {target} (bench/mutation.py)."""\n\n'
+        f"from .{target.stem} import {cls}\n\n__all__ = [{cls!r}]\n")
+    return package
 
 
 def run_mutant(subsystem: str, site: Site, source: str, timeout: float) -> Result:
     with tempfile.TemporaryDirectory(prefix="mmcheck-mutant-") as tmp:
         sub = wrapper(Path(tmp), subsystem, mutant_source(source, site))
-        cmd = [sys.executable, "-m", "mmcheck.checker.cli", "check", "--impl", str(sub),
-               "--format", "json", "--save", "", "--seed", "0"]
         start = time.monotonic()
-        try:
-            done = subprocess.run(["nice", "-n", "10", *cmd], capture_output=True, text=True,
-                                  timeout=timeout, cwd=REPO)
-        except subprocess.TimeoutExpired:
-            return Result(subsystem, site.kind, site.what, "timeout", None,
-                          seconds=time.monotonic() - start)
-        took = time.monotonic() - start
+        code, report = check_json(sub, timeout)
+        took = round(time.monotonic() - start, 1)
+    if code is None:
+        return Result(subsystem, site.kind, site.what, "timeout", None, seconds=took)
     out = Result(subsystem, site.kind, site.what,
-                 {0: "survived", 1: "killed"}.get(done.returncode, "error"), done.returncode,
-                 seconds=round(took, 1))
-    try:
-        (report,) = json.loads(done.stdout)["reports"]
-    except (ValueError, KeyError, TypeError):
-        out.properties = [done.stderr.strip()[-200:]]
+                 {0: "survived", 1: "killed"}.get(code, "error"), code, seconds=took)
+    if report is None:
         return out
     for c in report["counterexamples"]:
         out.properties.append(c["property"])
@@ -292,7 +293,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--per", type=int, default=40)
     ap.add_argument("--timeout", type=float, default=180.0)
     ap.add_argument("--report", action="store_true")
+    ap.add_argument("--examples", action="store_true")
     args = ap.parse_args(argv)
+    if args.examples:
+        return examples(args.timeout)
     if args.report:
         print(render(json.loads(RESULTS.read_text())))
         return 0
@@ -313,13 +317,55 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def check_json(impl: Path, timeout: float) -> tuple[int | None, dict[str, Any] | None]:
+    """`mmcheck check --impl` with the default effort: its exit code and JSON report."""
+    cmd = [sys.executable, "-m", "mmcheck.checker.cli", "check", "--impl", str(impl),
+           "--format", "json", "--save", "", "--seed", "0"]
+    try:
+        done = subprocess.run(["nice", "-n", "10", *cmd], capture_output=True, text=True,
+                              timeout=timeout, cwd=REPO)
+    except subprocess.TimeoutExpired:
+        return None, None
+    try:
+        (report,) = json.loads(done.stdout)["reports"]
+    except (ValueError, KeyError, TypeError):
+        return done.returncode, None
+    return done.returncode, report
+
+
+def examples(timeout: float) -> int:
+    """Every buggy example: its counterexamples' steps before and after the minimiser."""
+    rows = []
+    for path in sorted((REPO / "examples").glob("*/buggy/*.py")):
+        code, report = check_json(path, timeout)
+        cxs = report["counterexamples"] if report else []
+        row = {"example": str(path.relative_to(REPO)), "exit_code": code,
+               "steps": [len(c["trace"]["steps"]) for c in cxs],
+               "found_steps": [c.get("found_steps") or len(c["trace"]["steps"]) for c in cxs]}
+        rows.append(row)
+        print(row, flush=True)
+    steps = [n for r in rows for n in r["steps"]]
+    found = [n for r in rows for n in r["found_steps"]]
+    summary = {"examples": len(rows), "counterexamples": len(steps),
+               "after": {"max": max(steps, default=0),
+                         "median": statistics.median(steps) if steps else 0},
+               "before": {"max": max(found, default=0),
+                          "median": statistics.median(found) if found else 0}}
+    data = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+    data["_examples"] = {"rows": rows, "summary": summary}
+    RESULTS.write_text(json.dumps(data, indent=1) + "\n")
+    print(summary)
+    return 0
+
+
 def render(data: dict[str, Any]) -> str:
     """The kill rate per subsystem and the survivors, as docs/benchmarks.md shows them."""
     out = ["| subsystem | mutants | killed | survived | other | kill rate | sites (unreached) |",
            "|---|---|---|---|---|---|---|"]
     steps: list[int] = []
     found: list[int] = []
-    for sub, d in data.items():
+    subsystems = {k: v for k, v in data.items() if not k.startswith("_")}
+    for sub, d in subsystems.items():
         ms = d["mutants"]
         k = sum(m["outcome"] == "killed" for m in ms)
         s = sum(m["outcome"] == "survived" for m in ms)
@@ -335,8 +381,15 @@ def render(data: dict[str, Any]) -> str:
                    f"minimiser: max {max(steps)}, median {statistics.median(steps):g}; "
                    f"before it: max {max(found)}, median {statistics.median(found):g}")
     out.append("")
+    if "_examples" in data:
+        e = data["_examples"]["summary"]
+        out.append(f"counterexamples of the buggy examples: {e['counterexamples']} from "
+                   f"{e['examples']} examples; steps after the minimiser: max "
+                   f"{e['after']['max']}, median {e['after']['median']:g}; before it: max "
+                   f"{e['before']['max']}, median {e['before']['median']:g}")
+        out.append("")
     out.append("survivors:")
-    for sub, d in data.items():
+    for sub, d in subsystems.items():
         for m in d["mutants"]:
             if m["outcome"] != "killed":
                 out.append(f"- {sub} ({m['kind']}, {m['outcome']}): {m['what']}")

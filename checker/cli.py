@@ -416,7 +416,11 @@ def _open_submission(path: str, timeout: float):  # -> Submission
     from mmcheck.checker.sandbox.client import LoadError, Submission
 
     p = Path(path)
-    if not p.exists():
+    try:
+        found = p.exists()
+    except OSError as err:  # a name too long for the file system, say
+        raise UsageError(f"{path[:200]}: {err.strerror}") from None
+    if not found:
         raise UsageError(f"{path}: no such file or directory")
     try:
         return Submission.open(p, timeout_per_call=timeout)

@@ -367,7 +367,10 @@ REQUIRED: dict[str, tuple[str, ...]] = {
         "boundary: max_order below 11",
     ),
     "vma": (
-        "operation: mmap", "operation: munmap", "operation: mprotect",
+        "operation: mmap", "operation: munmap", "operation: mprotect", "operation: find_vma",
+        "outcome: find_vma -> returned", "outcome: find_vma -> none",
+        "boundary: find_vma above every area", "boundary: find_vma addr in a gap",
+        "boundary: find_vma addr inside an area", "boundary: find_vma addr at an area's end",
         "outcome: mmap -> returned", *(f"outcome: mmap -> {e}" for e in (
             "EINVAL", "EBADF", "ENOMEM", "EPERM", "EEXIST")),
         "outcome: munmap -> none", "outcome: munmap -> EINVAL",

@@ -271,8 +271,8 @@ class Explainer:
             parts = [] if e.func == "raised" else list(e.args)
         shown, values = [], []
         for p in parts:
-            if isinstance(p, (ast.IntLit, ast.BoolLit, ast.NoneLit)):
-                continue
+            if isinstance(p, (ast.IntLit, ast.BoolLit, ast.NoneLit)) or self.text(p).isupper():
+                continue  # a literal or a named constant (ENOMEM, PAGE) says what it is
             try:
                 value = self.value(p, f)
             except EvalError:

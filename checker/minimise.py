@@ -35,6 +35,7 @@ from mmcheck.checker import decode
 from mmcheck.checker.trace import Step, Trace, Violation
 
 DEFAULT_REPLAYS = 200
+MAP_TYPE, MAP_ANONYMOUS = 0x0F, 0x20
 PAGE = decode.PAGE
 
 
@@ -241,7 +242,12 @@ def _candidates(kind: str, v: int) -> Sequence[int]:
     """Simpler values for an argument of `kind`, the simplest first."""
     if kind == "bool":
         return [0] if v else []
-    if kind in ("prot", "mapflags", "pteflags"):
+    if kind == "mapflags":
+        # Fewer flags, but the map type and MAP_ANONYMOUS stay: without them the
+        # call fails for another reason first, and the trace tells another story.
+        keep = MAP_TYPE | MAP_ANONYMOUS
+        return [w for w in _fewer_bits(v) if w & keep == v & keep]
+    if kind in ("prot", "pteflags"):
         return _fewer_bits(v)
     if kind == "address":
         return [v - v % PAGE] if v % PAGE else []

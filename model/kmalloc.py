@@ -28,7 +28,15 @@ from collections.abc import Sequence
 from typing import NamedTuple
 
 from mmcheck.model.linux import DEFAULT_MAX_ORDER, PAGE_SIZE
-from mmcheck.model.slab import KmemCache, PageEvent, PageProvider, holding_slab
+from mmcheck.model.slab import (
+    PAGE_AUDIT,
+    PAGE_EVENT,
+    KmemCache,
+    PageEvent,
+    PageProvider,
+    holding_slab,
+    snapshot_of,
+)
 from mmcheck.model.vocabulary import Operation, Record, Snapshot, StateVar, Vocabulary
 
 __all__ = ["CACHE_SIZES", "GFP_DMA", "KMALLOC_MAX_SIZE", "VOCABULARY", "ZERO_SIZE_PTR",
@@ -91,8 +99,7 @@ VOCABULARY = Vocabulary(
                    "allocation address above it (-1 if none)."),
         Record("Held", (("pfn", "int"), ("order", "int"), ("start", "int"), ("end", "int")),
                doc="A block held from `pages`: bytes start..end."),
-        Record("PageEvent", (("op", "int"), ("pfn", "int"), ("order", "int"), ("ok", "bool")),
-               doc="A call to `pages` during the last step (see the slab vocabulary)."),
+        PAGE_EVENT,
     ),
     state=(
         StateVar("npages", "int", doc="Pages the page allocator `pages` manages."),
@@ -101,9 +108,7 @@ VOCABULARY = Vocabulary(
         StateVar("zero_size_ptr", "int", doc="ZERO_SIZE_PTR, what kmalloc(0) returns: 16."),
         StateVar("objects", "set[KObj]", doc="The live allocations."),
         StateVar("held", "set[Held]", doc="The blocks held from `pages` now (the audit)."),
-        StateVar("page_events", "list[PageEvent]",
-                 doc="The calls to `pages` the last step made, in order."),
-        StateVar("bad_page_frees", "int", doc="free_pages calls `pages` refused, so far."),
+        *PAGE_AUDIT,
     ),
     operations=(
         Operation("kmalloc", (("size", "int"), ("flags", "int")), returns="int?",
@@ -212,4 +217,4 @@ def make_snapshot(npages: int, held: dict[int, int], live: dict[int, tuple[int, 
         "held": frozenset(Held(p, o, p * PAGE_SIZE, (p + (1 << o)) * PAGE_SIZE)
                           for p, o in held.items()),
         "page_events": list(page_events), "bad_page_frees": bad_page_frees}
-    return Snapshot({k: (lambda v=v: v) for k, v in values.items()})
+    return snapshot_of(values)

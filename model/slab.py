@@ -330,6 +330,23 @@ class DebugObj(NamedTuple):
 
 ON_LIST = {"partial": 0, "full": 1, "free": 2}
 
+# What the checker's audit of `pages` shows, in the slab and kmalloc vocabularies alike.
+PAGE_EVENT = Record(
+    "PageEvent", (("op", "int"), ("pfn", "int"), ("order", "int"), ("ok", "bool")),
+    doc="A call to `pages` during the last step: op 0 alloc_pages (pfn -1: refused), "
+        "op 1 free_pages (ok false: refused, the block was not held).")
+PAGE_AUDIT = (
+    StateVar("page_events", "list[PageEvent]",
+             doc="The calls to `pages` the last step made, in order."),
+    StateVar("bad_page_frees", "int",
+             doc="free_pages calls so far that `pages` refused (a block not held)."),
+)
+
+
+def snapshot_of(values: dict[str, object]) -> Snapshot:
+    """A Snapshot of values computed already."""
+    return Snapshot({k: (lambda v=v: v) for k, v in values.items()})
+
 VOCABULARY = Vocabulary(
     subsystem="slab",
     doc="One SLAB cache (kmem_cache) of objects of `size` bytes aligned to `align`, "
@@ -348,9 +365,7 @@ VOCABULARY = Vocabulary(
                             ("objperslab", "int"), ("pagesperslab", "int"),
                             ("active_slabs", "int"), ("num_slabs", "int")),
                doc="The /proc/slabinfo row the cache reports (slabinfo())."),
-        Record("PageEvent", (("op", "int"), ("pfn", "int"), ("order", "int"), ("ok", "bool")),
-               doc="A call to `pages` during the last step: op 0 alloc_pages (pfn -1: refused), "
-                   "op 1 free_pages (ok false: refused, the block was not held)."),
+        PAGE_EVENT,
         Record("Mgmt", (("pfn", "int"), ("s_mem", "int"), ("colouroff", "int"),
                         ("inuse", "int"), ("num", "int"), ("free", "int"), ("chain", "int"),
                         ("on_list", "int"), ("live_objs", "int"), ("cached_objs", "int")),
@@ -377,10 +392,7 @@ VOCABULARY = Vocabulary(
         StateVar("objects", "set[Obj]", doc="The live objects: returned by alloc, not freed."),
         StateVar("info", "SlabInfo", doc="What slabinfo() reported after the last step "
                                          "(all zero after destroy)."),
-        StateVar("page_events", "list[PageEvent]",
-                 doc="The calls to `pages` the last step made, in order."),
-        StateVar("bad_page_frees", "int",
-                 doc="free_pages calls so far that `pages` refused (a block not held)."),
+        *PAGE_AUDIT,
         StateVar("mgmt", "set[Mgmt]", doc="White box: the reference's struct slabs "
                                           "(empty on a submission)."),
         StateVar("num", "int", doc="White box: kmem_cache num, objects per slab (0 on a "
@@ -448,7 +460,7 @@ def make_snapshot(*, size: int, align: int, objsize: int, npages: int, destroyed
         "size": size, "align": align, "objsize": objsize, "npages": npages,
         "destroyed": destroyed, "slabs": slabs, "objects": objects, "info": info,
         "page_events": list(page_events), "bad_page_frees": bad_page_frees, **w}
-    return Snapshot({k: (lambda v=v: v) for k, v in values.items()})
+    return snapshot_of(values)
 
 
 def holding_slab(held: dict[int, int], addr: int) -> int:

@@ -15,6 +15,7 @@ from typing import Any
 from hypothesis import strategies as st
 from mmcheck.checker.explain import fields_in
 from mmcheck.checker.formats.pictures.buddy import render_svg  # noqa: F401 (HTML picture)
+from mmcheck.checker.subsystems import edges
 from mmcheck.checker.subsystems._vm import construct, convert, plain_int
 from mmcheck.checker.subsystems.declared.buddy import DECLARATION, top_order
 from mmcheck.checker.systems import ModelSystem, Problem, SandboxedSystem
@@ -85,10 +86,12 @@ def draw_steps(data: st.DataObject, view: View) -> list[tuple[str, tuple[int, ..
     and the contract's error paths. The first choices are the simplest: shrinking
     moves towards them."""
     top = top_order(view.setup)
-    kinds = ["alloc", "free", "alloc_run", "free_run", "bad_free", "bad_alloc"]
+    kinds = ["alloc", "free", "alloc_run", "free_run", "bad_free", "bad_alloc", "edge"]
     if not view.allocated:
         kinds = [k for k in kinds if k not in ("free", "free_run")]
     kind = data.draw(st.sampled_from(kinds), label="kind")
+    if kind == "edge":
+        return edges.buddy_steps(data, view.npages, view.max_order)
     if kind == "alloc":
         order = data.draw(
             st.one_of(st.integers(0, min(top, 2)), st.integers(0, top)), label="order"

@@ -24,12 +24,14 @@ later (see _vm.py).
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from hypothesis import strategies as st
 from mmcheck.checker import decode
 from mmcheck.checker.formats.pictures.fault import render_svg  # noqa: F401 (HTML picture)
+from mmcheck.checker.subsystems import edges
 from mmcheck.checker.subsystems._vm import (
     Converted,
     Divergence,
@@ -65,6 +67,7 @@ from mmcheck.model.linux import (
     MAP_PRIVATE,
     MAP_SHARED,
     PROT_READ,
+    TASK_SIZE_X86_64,
 )
 from mmcheck.model.vma import IllegalPlacement
 from mmcheck.model.vocabulary import Snapshot
@@ -97,11 +100,22 @@ class View:
         self.fork: tuple[int, int] | None = None  # (parent, child) of the last fork
         self.written: list[int] = []  # addresses written lately, by anyone
         self.placed: list[tuple[int, int]] = []  # (pid, start) of non-fixed mappings
+        self.shadows: dict[int, edges.Shadow] = {}  # each process's areas, as last seen
+
+    def areas(self, pid: int) -> list[tuple[int, int]]:
+        shadow = self.shadows.get(pid)
+        return shadow.areas() if shadow is not None else []
 
     def record(self, step: Step) -> None:
         if step.raised is not None:
             return
         op, args = step.op, step.args
+        if op in ("mmap", "munmap", "mprotect") and args[0] in self.shadows:
+            self.shadows[args[0]].record(op, args[1:], step.result, None)
+        elif op in ("spawn", "fork") and plain_int(step.result):
+            parent = self.shadows.get(args[0]) if op == "fork" else None
+            self.shadows[step.result] = (copy.deepcopy(parent) if parent is not None
+                                         else edges.Shadow(TASK_SIZE_X86_64, 0x10000))
         if op in ("spawn", "fork") and plain_int(step.result) and step.result not in self.pids:
             self.pids.append(step.result)
             if op == "fork":
@@ -128,7 +142,7 @@ def draw_steps(data: st.DataObject, view: View) -> Ops:
     if not view.pids:
         return [("spawn", ())]
     kinds = ["cow", "exit_all", "sides", "touch", "map", "protect", "unmap", "fork", "exit",
-             "spawn", "shared", "hint", "placed", "error"]
+             "spawn", "shared", "hint", "placed", "error", "edge", "edge"]
     if view.fork is None:
         kinds.remove("sides")
     if len(view.pids) >= MAX_PROCS:
@@ -137,6 +151,8 @@ def draw_steps(data: st.DataObject, view: View) -> Ops:
         kinds.remove("placed")
     kind = data.draw(st.sampled_from(kinds), label="kind")
     pids = view.pids
+    if kind == "edge":
+        return edges.fault_steps(data, pids, DEAD_PID, view.areas(pids[0]), _w(0))
     if kind == "cow":
         # A private page written and one only read (the zero page), shared
         # copy-on-write with a child, then read (no copy) and written (a copy)

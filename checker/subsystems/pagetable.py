@@ -30,7 +30,9 @@ from typing import Any
 
 from hypothesis import strategies as st
 from mmcheck.checker import decode
+from mmcheck.checker.explain import fields_in
 from mmcheck.checker.formats.pictures.pagetable import render_svg  # noqa: F401 (HTML picture)
+from mmcheck.checker.subsystems import edges
 from mmcheck.checker.subsystems._vm import (
     Converted,
     Divergence,
@@ -113,11 +115,13 @@ def draw_steps(data: st.DataObject, view: View) -> list[tuple[str, tuple[int, ..
     step, so that Hypothesis can delete steps when it shrinks: see _vm.pick)."""
     # The classic page-table bugs first (a missing rights check, a missing flush):
     # shrinking moves towards the first choices, so a short trace shows them.
-    kinds = ["rights", "tlb", "map", "translate", "unmap", "fill_empty", "used"]
+    kinds = ["rights", "tlb", "map", "translate", "unmap", "fill_empty", "used", "edge"]
     if not view.mapped:
         kinds.remove("used")
     kind = data.draw(st.sampled_from(kinds), label="kind")
     vas = view.addresses
+    if kind == "edge":
+        return edges.pagetable_steps(data, view.levels, vas)
     if kind == "tlb":
         # Use a page, unmap it, use it again: only a flushed TLB faults the second time.
         access, offset, va, pfn = pick(data, "access, offset, va, pfn", ACCESSES, OFFSETS, vas,
@@ -342,11 +346,13 @@ def render_state(state: Mapping[str, Any], named: Sequence[Any] = (),
                  limit: int = 24) -> list[str]:
     """The leaf entries as walk() shows them, the table pages, and the TLB."""
     ptes, tlb = list(state["ptes"]), list(state["tlb"])
+    highlight = fields_in(named, "va")
     lines = [f"{state['levels']}-level paging, {state['table_pages']} table page(s), "
              f"{len(list(state['tables']))} held"]
     lines.append("leaf entries (walk):" if ptes else "no leaf entries")
     for p in ptes[:limit]:
-        lines.append(f"  {p.va:#018x} -> pfn {p.pfn:#x}  {decode.pte_flags_text(p.flags)}")
+        mark = "  <-" if highlight and p.va in highlight else ""  # named by the explanation
+        lines.append(f"  {p.va:#018x} -> pfn {p.pfn:#x}  {decode.pte_flags_text(p.flags)}{mark}")
     if len(ptes) > limit:
         lines.append(f"  ... {len(ptes) - limit} more")
     if tlb:

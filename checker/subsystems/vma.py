@@ -28,7 +28,9 @@ from typing import Any
 
 from hypothesis import strategies as st
 from mmcheck.checker import decode
+from mmcheck.checker.explain import fields_in
 from mmcheck.checker.formats.pictures.vma import render_svg  # noqa: F401 (HTML picture)
+from mmcheck.checker.subsystems import edges
 from mmcheck.checker.subsystems._vm import (
     Converted,
     Divergence,
@@ -99,8 +101,10 @@ class View:
         self.task_size = setup["task_size"]
         self.mmap_min_addr = setup["mmap_min_addr"]
         self.placed: list[tuple[int, int]] = []  # (start, pages) of non-fixed mappings
+        self.shadow = edges.Shadow(self.task_size, self.mmap_min_addr)
 
     def record(self, step: Step) -> None:
+        self.shadow.record(step.op, step.args, step.result, step.raised)
         if step.op == "mmap" and step.raised is None and plain_int(step.result):
             flags = step.args[3]
             if not flags & (MAP_FIXED | MAP_FIXED_NOREPLACE):
@@ -121,10 +125,13 @@ def draw_steps(data: st.DataObject, view: View) -> Ops:
     # The error paths hold ~80 calls (each errno and its precedence, docs/contract.md
     # [AS-MMAP-ERRNO]): "error" is listed three times to be drawn often enough.
     kinds = ["noreplace", "three_way", "split_restore", "fixed_over", "hole", "map", "protect",
-             "unmap", "hint", "placed", "error", "find", "error", "error"]
+             "unmap", "hint", "placed", "error", "find", "error", "error", "edge", "edge"]
     if not view.placed:
         kinds.remove("placed")
     kind = data.draw(st.sampled_from(kinds), label="kind")
+    if kind == "edge":
+        return edges.vma_steps(data, view.shadow.areas(), view.mmap_min_addr, view.task_size,
+                               _w(0))
     if kind == "map":
         fix, kind_, n, prot, page = pick(data, "fixed, type, pages, prot, page", FIXES, TYPES,
                                          COUNTS, PROTS, PAGES)
@@ -398,6 +405,7 @@ def _maps_lines(vmas: list[tuple[int, int, int, int]] | list[Any]) -> list[str]:
 def render_state(state: Mapping[str, Any], named: Sequence[Any] = (),
                  limit: int = 24) -> list[str]:
     """The areas as /proc/<pid>/maps shows them, with the holes between them."""
+    highlight = fields_in(named, "start")
     vmas = list(state["vmas"])
     lines = [f"task_size={state['task_size']:#x} mmap_min_addr={state['mmap_min_addr']:#x} "
              f"map_count={state['map_count']} errno={decode.errno_text(state['errno'])}",
@@ -407,6 +415,8 @@ def render_state(state: Mapping[str, Any], named: Sequence[Any] = (),
         note = ""
         if prev_end is not None and v.start < prev_end:
             note = "  <- overlaps or is out of order with the area above"
+        elif highlight and v.start in highlight:
+            note = "  <-"  # an area the explanation names
         pages = (v.end - v.start) // P
         lines.append(f"  {v.start:08x}-{v.end:08x} {_perms(v.prot, v.flags)}"
                      f"  ({pages} page{'s' if pages != 1 else ''}){note}")

@@ -43,10 +43,10 @@ def test_each_bug_costs_only_its_own_item(graded) -> None:  # noqa: ANN001
     by = {g.student: _scores(g) for g in grades}
     assert by["correct"] == {"coalescing": 4, "shape": 2, "robustness": 2,
                              "no crashes or hangs": 1, "refinement": 1}
-    # no_merge: coalescing, and refinement (unmerged halves make alloc return none
-    # while memory has room: seen since memory sizes honour max_pages = 256);
-    # trusting_free accepts double frees: robustness only, and its free lists are
-    # still tested (and right) for the other items
+    # no_merge: coalescing, and refinement (alloc returns none while an aligned
+    # run of free pages exists, against the contract); trusting_free accepts
+    # double frees: robustness only, and its free lists are still tested (and
+    # right) for the other items
     assert by["no_merge"] == {**by["correct"], "coalescing": 0, "refinement": 0}
     assert by["trusting_free"] == {**by["correct"], "robustness": 0}
     tf = next(g for g in grades if g.student == "trusting_free")

@@ -61,8 +61,9 @@ def test_noise_is_deleted_and_arguments_simplified() -> None:
     m, _ = _run(LONG, _mmap_then_overlap)
     assert [s.op for s in m.trace.steps] == ["mmap", "mmap"]
     first, last = m.trace.steps
-    assert first.args == (0x500000, P, 0, 0)  # one page, PROT_NONE, no flags left
-    assert last.args == (0x500000, P, 0, 0x100000)  # the flag the property is about stays
+    # one page, PROT_NONE, MAP_FIXED gone; the map type and MAP_ANONYMOUS stay
+    assert first.args == (0x500000, P, 0, 0x22)
+    assert last.args == (0x500000, P, 0, 0x100022)  # the flag the property is about stays
     assert m.steps_before == len(LONG.steps) and m.replays <= 400
 
 

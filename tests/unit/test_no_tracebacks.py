@@ -183,3 +183,10 @@ def test_replaying_a_buddy_trace_against_a_vma_submission(mmcheck, tmp_path: Pat
     assert result.code == 2, result.out + result.err
     assert "Traceback" not in result.err and "internal error" not in result.err
     assert "a trace of the buddy subsystem" in result.err and "implements vma" in result.err
+
+
+def test_a_submission_name_too_long_for_the_file_system(mmcheck) -> None:
+    """Found by `python -m bench fuzz` (argv): ENAMETOOLONG was an internal error."""
+    result = mmcheck("check", "--impl", "x" * 300, "--budget", "1")
+    assert result.code == 2, result.out + result.err
+    assert "File name too long" in result.err and "Traceback" not in result.err

@@ -1,5 +1,6 @@
-"""Never merges freed buddies: loses "coalescing" (and the hidden test)
-but nothing else."""
+"""Never merges freed buddies: loses "coalescing" (and the hidden test), and
+"refinement": once memory is cut up, alloc returns None for an order whose
+aligned run of free pages exists, which the contract forbids."""
 
 
 class BuddyAllocator:

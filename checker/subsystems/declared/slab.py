@@ -1,0 +1,27 @@
+"""The slab allocator, one kmem_cache (model/slab.py, checker/subsystems/slab.py)."""
+
+from __future__ import annotations
+
+from mmcheck.checker.subsystems.registry import Domain, Op, Subsystem, register
+
+ADDRESS = Domain(returned_by="alloc",
+                 doc="an object alloc returned; the same twice, inside one, never returned")
+
+DECLARATION = register(Subsystem(
+    name="slab",
+    rank=20,
+    contract_class="KmemCache",
+    model="mmcheck.model.slab",
+    driver="mmcheck.checker.subsystems.slab",
+    operations=(
+        Op("alloc"),
+        Op("free", (("addr", ADDRESS),)),
+        Op("shrink"),
+        Op("destroy"),
+        Op("write", (("addr", ADDRESS),
+                     ("length", Domain((1, 32, 100), doc="the object's size; past it")))),
+    ),
+    correct="examples/slab/correct/order0_onslab.py",
+    buggy="examples/slab/buggy/wrong_num_objs.py",
+    doc="One SLAB cache: kmem_cache, array caches, slab lists, colouring",
+))

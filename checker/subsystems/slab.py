@@ -1,0 +1,364 @@
+"""The slab cache (KmemCache) as the engines see it: setups, steps, systems, pictures.
+
+Setups vary what students get wrong: object sizes that are not a multiple of
+the alignment, alignments from 1 to past a page, objects large enough that
+management goes off the slab or that need several pages, and page allocators
+so small that `pages` runs out. Steps allocate one or many objects, free them
+one by one or all in a shuffled order (slabs empty, fill and empty again),
+shrink, destroy, and take the contract's error paths: a double free, an
+interior pointer, an address never returned, every call after destroy().
+
+A cache takes its slabs from `pages`, the checker's audited buddy allocator
+(checker/sandbox/pages.py, over the reference BuddyAllocator): it records
+every block given and given back, refuses a free_pages of a block not held,
+reuses freed blocks as the buddy allocator does, and runs out when the
+setup's `npages` are taken. What a spec sees of a submission is what the
+contract fixes: the blocks it holds (that audit), the objects it handed out
+and did not get back (the checker's record), the row its slabinfo() reports,
+and the page requests of the last step. Which object alloc() returns, which
+order its slabs have and where in a slab its objects start are its own
+choices; the spec demands only what the contract says of them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from hypothesis import strategies as st
+from mmcheck.checker.subsystems._vm import (
+    construct,
+    convert,
+    pick,
+    plain_int,
+    raises_of,
+    returns_of,
+)
+from mmcheck.checker.subsystems.declared.slab import DECLARATION
+from mmcheck.checker.systems import ModelSystem, Problem, SandboxedSystem
+from mmcheck.checker.trace import Step
+from mmcheck.model.buddy import BuddyAllocator
+from mmcheck.model.linux import PAGE_SIZE
+from mmcheck.model.slab import (
+    ALIGN,
+    VOCABULARY,
+    ZERO_INFO,
+    KmemCache,
+    PageEvent,
+    SlabInfo,
+    holding_slab,
+    make_snapshot,
+)
+
+ALLOWED = raises_of(VOCABULARY)
+RETURNS = returns_of(VOCABULARY)
+CACHE_NAME = "mmcheck-cache"
+_WHITE = "no: the reference's own structure (white-box properties are not observable)"
+WHITE_BOX_NAMES = frozenset(("mgmt", "num", "gfporder", "colour", "colour_off", "slab_size",
+                             "free_objects", "nr_partial", "array_limit", "cached", "debug",
+                             "debug_broken"))
+SUBMISSION_VIEW = {
+    "size": "own: the constructor's argument", "align": "own: the constructor's argument",
+    "objsize": "the contract's: size rounded up to align",
+    "npages": "own: the size of the `pages` allocator it was given",
+    "destroyed": "own: destroy() returned",
+    "slabs": "own: the blocks it holds from the checker's audited `pages`; s_mem the first "
+             "slot its live objects imply, inuse counted from them",
+    "objects": "own: the addresses alloc() returned and free() has not taken back",
+    "info": "own: its slabinfo() after each step",
+    "page_events": "own: the audit of its calls to `pages` in the last step",
+    "bad_page_frees": "own: the audit of its calls to `pages`",
+    **dict.fromkeys(WHITE_BOX_NAMES, _WHITE),
+}
+
+
+def hidden_names(sub: Any) -> frozenset[str]:
+    """What no KmemCache submission shows: the reference's own structures."""
+    return WHITE_BOX_NAMES
+
+SIZES = (32, 1000, 100, 8, 13, 200, 4096, 64, 512, 3000, 24, 1, 5000, 250)
+ALIGNS = (8, 64, 16, 1, 4, 128, 4096, 8192)
+NPAGES = (64, 2, 4, 1, 16, 256)
+
+
+def setups(max_pages: int = 5000) -> st.SearchStrategy[dict[str, int]]:
+    """Object size, alignment, pages for `pages`, and (reference only) SLUB debugging.
+    Word alignment and a roomy `pages` half the time: most bugs show there first."""
+    npages = [n for n in NPAGES if n <= max(max_pages, 2)]
+    return st.fixed_dictionaries({
+        "size": st.sampled_from(SIZES),
+        "align": st.one_of(st.just(8), st.sampled_from(ALIGNS)),
+        "npages": st.one_of(st.just(npages[0]), st.sampled_from(npages)),
+        "debug": st.sampled_from([0, 1]),
+    })
+
+
+class View:
+    """What the step generator knows: the live objects and recently freed ones."""
+
+    def __init__(self, setup: Mapping[str, int]) -> None:
+        self.objsize = ALIGN(setup["size"], setup["align"])
+        self.size = setup["size"]
+        self.debug = bool(setup.get("debug"))
+        self.live: list[int] = []
+        self.freed: list[int] = []
+
+    def record(self, step: Step) -> None:
+        if step.raised is not None:
+            return
+        if step.op == "alloc" and plain_int(step.result) and step.result not in self.live:
+            self.live.append(step.result)
+        elif step.op == "free" and step.args[0] in self.live:
+            self.live.remove(step.args[0])
+            self.freed = (self.freed + [step.args[0]])[-8:]
+
+
+def draw_steps(data: st.DataObject, view: View) -> list[tuple[str, tuple[int, ...]]]:
+    """The next operation(s): a kind, then at most one pick (see _vm.pick)."""
+    # Repeats weight the draw; the first kinds are where shrinking goes. destroy()
+    # ends a trace's interesting life, so it is drawn rarely.
+    kinds = ["alloc_run", "free", "bad_free", "alloc", "free_run", "shrink", "alloc_run",
+             "free", "bad_free", "free_run", "teardown", "destroy"]
+    if view.debug:
+        kinds += ["write", "write"]
+    if not view.live:
+        kinds = [k for k in kinds if k not in ("free", "free_run", "write")]
+    kind = data.draw(st.sampled_from(kinds), label="kind")
+    if kind == "alloc":
+        return [("alloc", ())]
+    if kind == "alloc_run":
+        (n,) = pick(data, "count", (3, 8, 20, 60))
+        return [("alloc", ())] * n
+    if kind == "shrink":
+        return [("shrink", ())]
+    if kind == "destroy":
+        return [("destroy", ())]
+    if kind == "teardown":
+        # Free everything, destroy, then every call once more: each must raise.
+        dead = [("alloc", ()), ("free", ((view.live or view.freed or [PAGE_SIZE])[0],)),
+                ("shrink", ()), ("destroy", ())]
+        return [("free", (a,)) for a in view.live] + [("destroy", ())] + dead
+    if kind == "free":
+        (addr,) = pick(data, "addr", view.live)
+        return [("free", (addr,))]
+    if kind == "free_run":
+        # Free the objects in a shuffled order: slabs go partial, then free.
+        order = data.draw(st.permutations(view.live[-40:]), label="objects")
+        return [("free", (a,)) for a in order] + [("shrink", ())]
+    if kind == "write":
+        addr, length = pick(data, "addr, length", view.live, (view.size, 1))
+        return [("write", (addr, length))]
+    return _bad_address(data, view)
+
+
+def _bad_address(data: st.DataObject, view: View) -> list[tuple[str, tuple[int, ...]]]:
+    """Frees free() must refuse: the same object twice, a pointer inside a live
+    object, an address freed before, one never returned."""
+    targets = view.live or view.freed or [PAGE_SIZE]
+    how, addr = pick(data, "how, addr", ("twice", "interior", "freed", "never"), targets)
+    if how == "twice" and addr in view.live:
+        return [("free", (addr,)), ("free", (addr,))]
+    if how == "interior" and view.objsize > 1:
+        return [("free", (addr + view.objsize // 2,))]
+    if how == "freed" and view.freed:
+        return [("free", (view.freed[-1],))]
+    return [("free", (addr + 7 * PAGE_SIZE + 8,))]
+
+
+# ---------------------------------------------------------------- systems
+
+
+def page_events_since(pages: Any, since: int) -> list[PageEvent]:
+    """The audit's records from index `since` on, as the vocabulary's PageEvents."""
+    return [PageEvent(0 if e.op == "alloc" else 1,
+                      e.pfn if plain_int(e.pfn) else -1,
+                      e.order if plain_int(e.order) else -1,
+                      e.error is None)
+            for e in pages.events[since:]]
+
+
+def _audited(npages: int) -> Any:
+    from mmcheck.checker.sandbox.pages import AuditedPages
+
+    return AuditedPages(BuddyAllocator(npages))
+
+
+class ReferenceSystem(ModelSystem):
+    """The reference KmemCache over an audited reference buddy allocator."""
+
+    def __init__(self, setup: Mapping[str, int]) -> None:
+        self.npages = setup["npages"]
+        self.pages = _audited(self.npages)
+        self.model = KmemCache(CACHE_NAME, setup["size"], setup["align"], self.pages,
+                               debug=bool(setup.get("debug")))
+        self.last: list[PageEvent] = []
+
+    def apply(self, op: str, args: tuple[int, ...], expect: Step | None = None
+              ) -> tuple[Step, Problem | None]:
+        since = len(self.pages.events)
+        try:
+            result = getattr(self.model, op)(*args)
+        except ValueError:
+            self.last = page_events_since(self.pages, since)
+            return Step(op, args, None, "ValueError"), None
+        self.last = page_events_since(self.pages, since)
+        return Step(op, args, result, None), None
+
+    def snapshot(self) -> Mapping[str, Any]:
+        return self.model.snapshot(self.last, len(self.pages.refused()), self.npages,
+                                   held=dict(self.pages.held))
+
+
+class SubmissionSystem(SandboxedSystem):
+    """A submission's KmemCache in its sandbox, watched through its `pages`.
+
+    The checker keeps the record the spec reads: which objects are live,
+    which blocks the cache holds (the audit), what slabinfo() said. A
+    submission's own choices (the object, the order, the colour) are not
+    compared with the reference: the spec checks them against the contract.
+    """
+
+    def __init__(self, sub: Any, setup: Mapping[str, int]) -> None:
+        self.sub = sub
+        self.size, self.align = setup["size"], setup["align"]
+        self.objsize = ALIGN(self.size, self.align)
+        self.npages = setup["npages"]
+        self.pages = _audited(self.npages)
+        self.live: dict[int, None] = {}
+        self.s_mem: dict[int, int] = {}  # held block -> the first slot its objects imply
+        self.info = ZERO_INFO
+        self.last: list[PageEvent] = []
+        self.destroyed = False
+        self.handle = construct(sub, DECLARATION, CACHE_NAME, self.size, self.align,
+                                sub.export(self.pages))
+        out = sub.call(self.handle, "slabinfo")
+        self.broken = self._read_slabinfo(out)
+
+    def apply(self, op: str, args: tuple[int, ...], expect: Step | None = None
+              ) -> tuple[Step, Problem | None]:
+        if self.broken is not None:
+            return Step(op, args, None, "crash"), self.broken
+        since = len(self.pages.events)
+        if op == "write":  # a user store: the checker sees no bytes of a submission
+            self.last = []
+            return Step(op, args, None, None), None
+        calls = [(self.handle, op, args)]
+        if not self.destroyed:
+            calls.append((self.handle, "slabinfo", ()))
+        outs = self.sub.call_many(calls)
+        got = convert(op, args, outs[0], ALLOWED[op], RETURNS[op])
+        self.last = page_events_since(self.pages, since)
+        if got.problem is not None:
+            return got.step, got.problem
+        self._follow(got.step)
+        if self.destroyed:
+            self.info = ZERO_INFO
+        elif len(outs) > 1:
+            problem = self._read_slabinfo(outs[1])
+            if problem is not None:
+                return got.step, problem
+        return got.step, None
+
+    def _follow(self, step: Step) -> None:
+        """Update the checker's record of live objects after a step."""
+        if step.raised is not None:
+            return
+        if step.op == "alloc" and plain_int(step.result):
+            self.live[step.result] = None
+        elif step.op == "free":
+            self.live.pop(step.args[0], None)
+        elif step.op == "destroy":
+            self.destroyed = True
+
+    def _read_slabinfo(self, out: Any) -> Problem | None:
+        if not out.returned:
+            if out.crashed:
+                return Problem("crash", f"slabinfo() {out.describe()}", ())
+            return Problem("protocol", f"slabinfo() {out.describe()}",
+                           ("the contract says slabinfo() returns the /proc/slabinfo row",))
+        v = out.value
+        fields = SlabInfo._fields
+        if not isinstance(v, dict) or not all(plain_int(v.get(f)) for f in fields):
+            return Problem("protocol", f"slabinfo() returned {v!r:.200}",
+                           (f"the contract says: a dict with the integers {', '.join(fields)}",))
+        self.info = SlabInfo(*(v[f] for f in fields))
+        return None
+
+    def _slots(self, held: dict[int, int]) -> dict[int, int]:
+        """The first slot of each held block, as its first live object implies it."""
+        self.s_mem = {pfn: s for pfn, s in self.s_mem.items() if pfn in held}
+        for addr in self.live:
+            pfn = holding_slab(held, addr)
+            if pfn != -1 and pfn not in self.s_mem:
+                start = pfn * PAGE_SIZE
+                self.s_mem[pfn] = start + (addr - start) % self.objsize
+        return self.s_mem
+
+    def snapshot(self) -> Mapping[str, Any]:
+        held = dict(self.pages.held)
+        live = {a: holding_slab(held, a) for a in self.live}
+        return make_snapshot(size=self.size, align=self.align, objsize=self.objsize,
+                             npages=self.npages, destroyed=self.destroyed, held=held,
+                             live=live, s_mem=self._slots(held), info=self.info,
+                             page_events=self.last, bad_page_frees=len(self.pages.refused()))
+
+
+# ---------------------------------------------------------------- pictures
+
+
+def addresses_named(values: Sequence[Any], limit: int = 8) -> set[int]:
+    """The `addr` of every record among `values` (looking into fields and the first
+    `limit` members of collections), as an explanation prints them."""
+    out: set[int] = set()
+    for v in values:
+        if isinstance(v, tuple) and hasattr(v, "_fields"):
+            if "addr" in v._fields and plain_int(v.addr):
+                out.add(v.addr)
+        elif isinstance(v, (set, frozenset, list, tuple)):
+            out |= addresses_named(list(v)[:limit], limit)
+    return out
+
+
+def render_state(state: Mapping[str, Any], named: Sequence[Any] = (),
+                 limit: int = 12) -> list[str]:
+    """The slabinfo row, then each slab with its live objects, as a student reads it;
+    an arrow at each object the explanation names."""
+    highlight = addresses_named(named)
+    i = state["info"]
+    lines = [f"size={state['size']} align={state['align']} objsize={state['objsize']}"
+             f"{'  (destroyed)' if state['destroyed'] else ''}",
+             f"slabinfo: active_objs={i.active_objs} num_objs={i.num_objs} "
+             f"objsize={i.objsize} objperslab={i.objperslab} pagesperslab={i.pagesperslab} "
+             f"active_slabs={i.active_slabs} num_slabs={i.num_slabs}"]
+    objsize = state["objsize"]
+    by_slab: dict[int, list[int]] = {}
+    for o in state["objects"]:
+        by_slab.setdefault(o.slab, []).append(o.addr)
+    slabs = sorted(state["slabs"])
+    lines.append("slabs held from pages:" if slabs else "no slabs held")
+    for s in slabs[:limit]:
+        addrs = sorted(by_slab.get(s.pfn, []))
+        lines.append(f"  pfn {s.pfn} order {s.order}: {s.start:#x}..{s.end:#x}, "
+                     f"{s.inuse} live")
+        for a in addrs[:6]:
+            mark = "  <-" if highlight and a in highlight else ""
+            past = "  (past the slab's end)" if a + objsize > s.end else ""
+            lines.append(f"      object {a:#x}..{a + objsize:#x} (slot {(a - s.s_mem) // objsize}"
+                         f" from {s.s_mem:#x}){past}{mark}")
+        if len(addrs) > 6:
+            lines.append(f"      ... {len(addrs) - 6} more")
+    if len(slabs) > limit:
+        lines.append(f"  ... {len(slabs) - limit} more slabs")
+    for d in sorted(state["debug_broken"])[:6]:
+        what = "poison" if d.poison_bad else "red zone"
+        lines.append(f"  debug: object {d.addr:#x} ({'live' if d.live else 'free'}): {what} "
+                     f"broken ({d.poison_bad} poison byte(s), {d.redzone_bad} red-zone byte(s))")
+    lost = sorted(by_slab.get(-1, []))
+    if lost:
+        lines.append("live objects in no held slab: " + ", ".join(f"{a:#x}" for a in lost[:6]))
+    events = state["page_events"]
+    if events:
+        lines.append("pages this step: " + ", ".join(
+            (f"alloc_pages({e.order}) -> {e.pfn if e.pfn != -1 else 'none'}" if e.op == 0 else
+             f"free_pages({e.pfn}, {e.order}){'' if e.ok else ' REFUSED'}") for e in events))
+    return lines
