@@ -48,8 +48,11 @@ def assert_clean_error(result: Any, *needles: str) -> None:
 
 
 def test_check_with_small_budget_flags_holds(mmcheck: Run) -> None:
-    """Every library spec whose subsystem has an engine driver, one report each."""
-    result = mmcheck("check", "--traces", "5", "--save", "", "--format", "json")
+    """Every library spec whose subsystem has an engine driver, one report each. Five
+    traces leave a few slab/kmalloc properties VACUOUS: allowed here, the point is
+    that nothing is violated and every subsystem reports."""
+    result = mmcheck("check", "--traces", "5", "--allow-vacuous", "--save", "",
+                     "--format", "json")
     assert result.code == 0, result.err
     data = result.json()
     reports = {r["subsystem"]: r for r in data["reports"]}
