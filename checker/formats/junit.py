@@ -17,7 +17,6 @@ from mmcheck.checker.report import Report, property_rows, render_counterexample
 SKIPPED = {
     "VACUOUS": "VACUOUS: evaluated but never exercised, so it proved nothing",
     "unchecked": "unchecked: no engine evaluated it",
-    "unknown": "unknown: the engine could not decide it",
     "n/a": "not observable on this submission: a white-box property, or one reading what "
            "the submission does not show (docs/contract.md)",
 }
@@ -61,7 +60,9 @@ def _testsuite(r: Report, timing: bool) -> ET.Element:
             _failure(case, mine)
         elif row.status in SKIPPED:
             skipped += 1
-            ET.SubElement(case, "skipped", message=SKIPPED[row.status])
+            why = "; ".join(row.why)
+            ET.SubElement(case, "skipped",
+                          message=SKIPPED[row.status] + (f" ({why})" if why else ""))
     named = {row.name for row in property_rows(r)}
     for kind in dict.fromkeys(c.violation.property for _, c in numbered):
         if kind in named:
