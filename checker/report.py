@@ -302,8 +302,10 @@ def _result_line(r: Report) -> str:
         if stopped:
             how = "was interrupted" if stopped[0].verdict == "interrupted" else "ran out of time"
             why = f"{stopped[0].engine} {how}"
-        else:
+        elif n:
             why = f"{n} of {len(outcomes)} properties not checked non-vacuously"
+        else:
+            why = "no property could be checked on this target (all not observable)"
         return f"result: INCONCLUSIVE: {why} (see above)"
     return "result: OK"
 

@@ -160,7 +160,15 @@ def test_a_violation_beats_an_error_and_an_error_beats_inconclusive() -> None:
 def test_not_observable_properties_do_not_count_either_way() -> None:
     r = _report(EngineRun("hypothesis", "holds", "", stats=_stats(4, 0)))
     r.not_observable = {"p": "white-box: a submission does not show its tables"}
-    assert judge(r)[0].status is Status.NOT_OBSERVABLE and report_code(r) is ExitCode.OK
+    assert judge(r)[0].status is Status.NOT_OBSERVABLE
+    # ... but a run in which nothing at all was observable checked nothing: no pass.
+    assert report_code(r) is ExitCode.INCONCLUSIVE
+    stats = _stats(4, 0)
+    stats.properties["q"] = PropertyStats(4, 3)
+    both = _report(EngineRun("hypothesis", "holds", "", stats=stats), props=("p", "q"))
+    both.not_observable = {"p": "white-box"}
+    assert [o.status for o in judge(both)] == [Status.NOT_OBSERVABLE, Status.HELD]
+    assert report_code(both) is ExitCode.OK
 
 
 # ------------------------------------------------------------ through the CLI
