@@ -24,7 +24,7 @@ A report's exit code follows from its properties and runs, again by precedence:
 VIOLATION (1) if any counterexample; else ERROR (2) if an engine failed; else
 INCONCLUSIVE (3) if any property is INCONCLUSIVE, or VACUOUS without
 `--allow-vacuous`, or a run was interrupted, or no property HELD (every one
-not observable, or none selected: nothing was checked); else OK (0). Several reports (a
+not observable: nothing was checked); else OK (0). Several reports (a
 library run) combine the same way: a violation anywhere wins, then an error,
 then inconclusive; OK only when every report is OK.
 """
@@ -192,8 +192,8 @@ def report_code(report: Report) -> ExitCode:
     bad = {Status.INCONCLUSIVE} | (set() if report.allow_vacuous else {Status.VACUOUS})
     if any(p.status in bad for p in outcomes):
         return ExitCode.INCONCLUSIVE
-    # Every property not observable (or none selected): nothing was checked, so no pass.
+    # Every selected property not observable: nothing was checked, so no pass.
     checked = {Status.HELD} | ({Status.VACUOUS} if report.allow_vacuous else set())
-    if not any(p.status in checked for p in outcomes):
+    if outcomes and not any(p.status in checked for p in outcomes):
         return ExitCode.INCONCLUSIVE
     return ExitCode.OK
