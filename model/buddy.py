@@ -123,6 +123,11 @@ class BuddyAllocator:
     """The buddy allocator of one zone of `npages` pages with `max_order` free lists."""
 
     def __init__(self, npages: int, max_order: int = DEFAULT_MAX_ORDER) -> None:
+        self._init_zone(npages, max_order)
+        self._memblock_free_all()
+
+    def _init_zone(self, npages: int, max_order: int) -> None:
+        """free_area_init_core for one zone: empty free lists, every page reserved."""
         if not _is_int(npages) or npages < 1:  # docs/contract.md [BUDDY-INIT-ARGS]
             raise ValueError(f"npages must be an integer >= 1, not {npages!r}")
         if not _is_int(max_order) or not 1 <= max_order <= MAX_MAX_ORDER:
@@ -134,7 +139,32 @@ class BuddyAllocator:
         self.free_pages = 0  # NR_FREE_PAGES
         self._free_area: list[OrderedDict[int, None]] = [OrderedDict() for _ in range(max_order)]
         self._allocated: dict[int, int] = {}
-        self._memblock_free_all()
+
+    @classmethod
+    def reserved(cls, npages: int, max_order: int = DEFAULT_MAX_ORDER) -> BuddyAllocator:
+        """A zone whose pages are all still reserved, as memmap_init_zone leaves them:
+        nothing is free until memblock hands ranges over with `free_pages_core`
+        (model/memblock.py). A reserved page is neither free nor allocated, so
+        `free` refuses it."""
+        zone = cls.__new__(cls)
+        zone._init_zone(npages, max_order)
+        return zone
+
+    def free_pages_core(self, pfn: int, order: int) -> None:
+        """__free_pages_core: hand a reserved, aligned block to the free lists, at the
+        tail (FPI_TO_TAIL), merging with free buddies. ValueError if the block is
+        not aligned, not inside the zone, or holds a page that is not reserved."""
+        self._check_order("free_pages_core", order)
+        end = pfn + (1 << order)
+        if pfn % (1 << order) or not 0 <= pfn < end <= self.npages:
+            raise ValueError(f"free_pages_core({pfn}, {order}): not an aligned block "
+                             f"inside 0..{self.npages - 1}")
+        mm = self.mem_map
+        if self.block_containing(pfn) is not None or mm.buddy.find(1, pfn, end) >= 0 \
+                or mm.refcount.count(0, pfn, end) != end - pfn:
+            raise ValueError(f"free_pages_core({pfn}, {order}): the block holds pages "
+                             "that are free or allocated, not reserved")
+        self._free_one_page(pfn, order, to_tail=True)
 
     def __repr__(self) -> str:
         return (f"BuddyAllocator(npages={self.npages}, max_order={self.max_order}, "
