@@ -21,7 +21,7 @@ before it is reported (an unconfirmed one is reported as such).
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,12 +34,19 @@ from mmcheck.checker.symbolic.base import (
     SymStep,
     pow2,
 )
+from mmcheck.checker.z3collections import (
+    SlotIndex,
+    SpanTable,
+    laminar_cover,
+    laminar_disjoint,
+)
 from mmcheck.spec import ast
-from mmcheck.spec.analysis import pairwise_disjoint
+from mmcheck.spec.analysis import covered_interval, free_names, mentions, pairwise_disjoint
 from mmcheck.spec.limits import MAX_INT_BITS, fits, power_fits
 from mmcheck.spec.loader import CheckedSpec
 
 MAX_CASES = 256
+MAX_SPLIT = 64  # the largest argument domain an action is compiled once per value of
 
 
 class Unsupported(Exception):
@@ -79,11 +86,25 @@ def const(v: Any) -> Any:
     if isinstance(v, z3.IntNumRef):
         return v.as_long()
     if isinstance(v, z3.BoolRef):
-        if z3.is_true(v):
+        true_id, false_id = _truth_ids(v.ctx)
+        i = v.get_id()  # one call into z3, where is_true/is_false take eight
+        if i == true_id:
             return True
-        if z3.is_false(v):
+        if i == false_id:
             return False
     return v
+
+
+_TRUTH: dict[int, tuple[z3.Context, int, int]] = {}
+
+
+def _truth_ids(ctx: z3.Context) -> tuple[int, int]:
+    """The ast ids of True and False in a context (z3 shares equal terms)."""
+    hit = _TRUTH.get(id(ctx))
+    if hit is None or hit[0] is not ctx:
+        hit = (ctx, z3.BoolVal(True, ctx).get_id(), z3.BoolVal(False, ctx).get_id())
+        _TRUTH[id(ctx)] = hit
+    return hit[1], hit[2]
 
 
 def is_const(v: Any) -> bool:
@@ -104,6 +125,7 @@ def b_and(*xs: Any) -> Any:
 
 
 def b_or(*xs: Any) -> Any:
+    """The disjunction, folded: constants, and x or not x (a guard implying itself)."""
     out = []
     for x in xs:
         x = const(x)
@@ -113,7 +135,19 @@ def b_or(*xs: Any) -> Any:
             out.append(x)
     if not out:
         return False
+    if len(out) > 1 and _complementary(out):
+        return True
     return out[0] if len(out) == 1 else z3.Or(*out)
+
+
+def _complementary(terms: list[Any]) -> bool:
+    """Some term of the disjunction (or of a disjunction inside it) is the negation
+    of another: `g -> (... or g or ...)`, which guarded unrolling makes often."""
+    flat: list[Any] = []
+    for t in terms:
+        flat.extend(t.children() if z3.is_or(t) else (t,))
+    ids = {t.get_id() for t in flat}
+    return any(z3.is_not(t) and t.arg(0).get_id() in ids for t in flat)
 
 
 def b_not(x: Any) -> Any:
@@ -247,6 +281,8 @@ def _cmp(op: str, a: Any, b: Any) -> Any:
     if is_const(a) and is_const(b):
         return {"==": a == b, "!=": a != b, "<": a < b, "<=": a <= b, ">": a > b, ">=": a >= b}[op]
     ta, tb = to_term(a), to_term(b)
+    if ta.eq(tb):  # the same term (z3 shares equal terms): a sum equal to itself
+        return op in ("==", "<=", ">=")
     return {
         "==": ta == tb,
         "!=": ta != tb,
@@ -267,6 +303,10 @@ class Z3Compiler:
         self.universe = universe
         self.exponent_bound = exponent_bound
         self.records = {r.name: [n for n, _ in r.fields] for r in checked.vocabulary.records}
+        # Caches keyed by object ids; each entry keeps its key objects alive.
+        self._indexes: dict[int, SlotIndex] = {}
+        self._span_cache: dict[tuple[int, ...], tuple[Any, list[tuple[Any, Any]]]] = {}
+        self._tables: dict[int, tuple[Any, SpanTable]] = {}
 
     # -- entry points
     def invariant(self, inv: ast.Invariant, s: SymState) -> Any:
@@ -274,6 +314,20 @@ class Z3Compiler:
 
     def action(self, act: ast.Action, old: SymState, t: SymStep, new: SymState) -> Any:
         """The action's body on step t, as a formula that holds when t is not this op."""
+        body = self._split(act, t, lambda names: self.expr(act.body, _Env(new, old, t, names)))
+        return to_term(b_implies(t.is_op[act.op], body))
+
+    def action_premise(self, act: ast.Action, old: SymState, t: SymStep, new: SymState) -> Any:
+        """t runs act's operation without raising, and act's premise (the left of a
+        top-level `->`, else true) holds: a step on which the property says something."""
+        premise: Any = True
+        if isinstance(act.body, ast.Binary) and act.body.op == "->":
+            left = act.body.left
+            premise = self._split(act, t, lambda names: self.expr(left, _Env(new, old, t, names)))
+        return to_term(b_and(t.is_op[act.op], b_not(t.raised), premise))
+
+    def _names(self, act: ast.Action, t: SymStep) -> dict[str, Any]:
+        """The action's parameter and result names bound to step t's terms."""
         names: dict[str, Any] = dict(zip(act.params, (t.args[act.op][p] for p in t.args[act.op])))
         if act.result is not None:
             r = t.results[act.op]
@@ -281,22 +335,29 @@ class Z3Compiler:
             names[act.result] = (
                 SymOptional(b_or(r.is_none, t.raised), r.value) if isinstance(r, SymOptional) else r
             )
-        body = self.expr(act.body, _Env(new, old, t, names))
-        return to_term(b_implies(t.is_op[act.op], body))
+        return names
 
-    def action_premise(self, act: ast.Action, old: SymState, t: SymStep, new: SymState) -> Any:
-        """t runs act's operation without raising, and act's premise (the left of a
-        top-level `->`, else true) holds: a step on which the property says something."""
-        names: dict[str, Any] = dict(zip(act.params, (t.args[act.op][p] for p in t.args[act.op])))
-        if act.result is not None:
-            r = t.results[act.op]
-            names[act.result] = (
-                SymOptional(b_or(r.is_none, t.raised), r.value) if isinstance(r, SymOptional) else r
-            )
-        premise: Any = True
-        if isinstance(act.body, ast.Binary) and act.body.op == "->":
-            premise = self.expr(act.body.left, _Env(new, old, t, names))
-        return to_term(b_and(t.is_op[act.op], b_not(t.raised), premise))
+    def _split(self, act: ast.Action, t: SymStep, compile_with: Any) -> Any:
+        """compile_with(names), once per value of each argument whose domain the
+        encoding declares small (SymStep.domains), with that argument a constant:
+        And(the argument is one of them, each value -> its formula). Without such
+        domains, once with the symbolic arguments."""
+        names = self._names(act, t)
+        domains = t.domains.get(act.op, {})
+        small = [(mine, domains[theirs]) for mine, theirs in zip(act.params, t.args[act.op])
+                 if theirs in domains and len(domains[theirs]) <= MAX_SPLIT]
+        combos = 1
+        for _, dom in small:
+            combos *= len(dom)
+        if not small or combos > MAX_CASES:
+            return compile_with(names)
+        conds, parts = [], []
+        for values in itertools.product(*(dom for _, dom in small)):
+            fixed = {p: v for (p, _), v in zip(small, values)}
+            cond = b_and(*(_cmp("==", names[p], v) for p, v in fixed.items()))
+            conds.append(cond)
+            parts.append(b_implies(cond, compile_with({**names, **fixed})))
+        return b_and(b_or(*conds), *parts)
 
     # -- expressions
     def expr(self, e: ast.Expr, env: _Env) -> Any:
@@ -444,7 +505,7 @@ class Z3Compiler:
                 coll.hi,
             )
         if isinstance(coll, SymCollection):
-            return b_or(*(b_and(g, self.equal(x, rec, e)) for g, rec in coll.slots))
+            return b_or(*(b_and(g, self.equal(x, rec, e)) for g, rec in self._candidates(x, coll)))
         raise Unsupported("'in' needs an interval or a collection", e)
 
     def _Interval(self, e: ast.Interval, env: _Env) -> Any:
@@ -517,9 +578,11 @@ class Z3Compiler:
         )
 
     def _Quantifier(self, e: ast.Quantifier, env: _Env) -> Any:
-        shape = pairwise_disjoint(e, self.defines)
-        if shape is not None:
-            return self._pairwise_disjoint(e, shape, env)
+        for plan in (self._disjoint_plan, self._cover_plan, self._overlap_plan,
+                     self._lookup_plan):
+            out = plan(e, env)
+            if out is not None:
+                return out
         parts = []
         for guard, inner in self.assignments(e.binders, env):
             body = self.expr(e.body, inner)
@@ -529,13 +592,59 @@ class Z3Compiler:
                 parts.append(lift(lambda bv, g=guard: b_and(g, bv), body))
         return b_and(*parts) if e.kind == "forall" else b_or(*parts)
 
-    def _pairwise_disjoint(self, e: ast.Quantifier, shape: tuple[str, ast.Expr], env: _Env) -> Any:
-        """Symmetric body: each unordered pair of slots once."""
+    # -- plans over structured collections (z3collections.py); None: unroll instead
+
+    def _candidates(self, x: Any, coll: SymCollection) -> Sequence[tuple[Any, Any]]:
+        """The slots of coll that may equal x: by the index of its constant fields."""
+        if not isinstance(x, SymRecord) or not coll.slots:
+            return coll.slots
+        known = {}
+        for name, v in x.fields.items():
+            v = const(v)
+            if is_const(v) and not isinstance(v, bool):
+                known[name] = v
+        picked = self._index(coll).candidates(known)
+        return coll.slots if picked is None else [coll.slots[i] for i in picked]
+
+    def _index(self, coll: SymCollection) -> SlotIndex:
+        key = id(coll.slots)
+        if key not in self._indexes:
+            self._indexes[key] = SlotIndex(coll.slots)
+        return self._indexes[key]
+
+    def _spans(self, dom: SymCollection, name: str, g: ast.Expr,
+               env: _Env) -> list[tuple[Any, Any]]:
+        """(guard, g(slot)) for every slot that may be present; computed once per
+        collection and state when g reads no local name but `name`."""
+        reads = free_names(g, self.defines)
+        key = None
+        if reads is not None and not (reads - {name}) & set(env.names):
+            key = (id(dom.slots), id(g), id(env.state), id(env.old))
+            hit = self._span_cache.get(key)
+            if hit is not None:
+                return hit[1]
+        out = [(guard, self.expr(g, env.bind({name: rec}))) for guard, rec in dom.slots
+               if const(guard) is not False]
+        if key is not None:
+            self._span_cache[key] = ((dom.slots, env.state, env.old), out)
+        return out
+
+    def _disjoint_plan(self, e: ast.Quantifier, env: _Env) -> Any:
+        """`forall a, b in C: disjoint(g(a), g(b))`: over nested constant intervals a
+        forest with shared terms (O(n)); else each unordered pair once."""
+        shape = pairwise_disjoint(e, self.defines)
+        if shape is None:
+            return None
         name, g = shape
         dom = self.expr(e.binders[0].domain, env)
         if not isinstance(dom, SymCollection):
             raise Unsupported("pairs over something that is not a collection", e)
-        spans = [(guard, self.expr(g, env.bind({name: rec}))) for guard, rec in dom.slots]
+        spans = self._spans(dom, name, g, env)
+        fixed = _const_spans(spans)
+        if fixed is not None:
+            folded = laminar_disjoint(fixed)
+            if folded is not None:
+                return folded
         parts = []
         for (ga, a), (gb, b) in itertools.combinations(spans, 2):
             guard = b_and(ga, gb)
@@ -543,6 +652,74 @@ class Z3Compiler:
                 continue
             parts.append(b_implies(guard, self.disjoint(a, b)))
         return b_and(*parts)
+
+    def _cover_plan(self, e: ast.Quantifier, env: _Env) -> Any:
+        """`forall q in lo .. hi: exists b in C: q in g(b)` over constant intervals:
+        shared "all of x is covered" terms over the nesting forest."""
+        shape = covered_interval(e, self.defines)
+        if shape is None:
+            return None
+        outer, _, domain, name, g = shape
+        assert isinstance(outer.domain, ast.Interval)
+        lo = const(self.num(self.expr(outer.domain.lo, env)))
+        hi = const(self.num(self.expr(outer.domain.hi, env)))
+        dom = self.expr(domain, env)
+        if not (is_const(lo) and is_const(hi) and isinstance(dom, SymCollection)):
+            return None
+        fixed = _const_spans(self._spans(dom, name, g, env))
+        return None if fixed is None else laminar_cover(fixed, lo, hi)
+
+    def _overlap_plan(self, e: ast.Quantifier, env: _Env) -> Any:
+        """`exists a in C: not disjoint(g(a), E)` and `forall a in C: disjoint(g(a), E)`
+        with E free of a: g computed once per slot; a sorted table of constant
+        intervals answers for a constant E."""
+        shape = _overlap_shape(e)
+        if shape is None:
+            return None
+        name, g, other = shape
+        dom = self.expr(e.binders[0].domain, env)
+        if not isinstance(dom, SymCollection):
+            return None
+        spans = self._spans(dom, name, g, env)
+        target = self.expr(other, env)
+        if not isinstance(target, SymInterval):
+            return None
+        lo, hi = const(target.lo), const(target.hi)
+        fixed = _const_spans(spans)
+        if fixed is not None and is_const(lo) and is_const(hi):
+            meets = b_or(*self._table(spans, fixed).overlapping(lo, hi))
+        else:
+            meets = b_or(*(b_and(gd, b_not(self.disjoint(sp, target))) for gd, sp in spans))
+        return meets if e.kind == "exists" else b_not(meets)
+
+    def _table(self, spans: list[tuple[Any, Any]], fixed: list[tuple[Any, int, int]]) -> SpanTable:
+        key = id(spans)
+        if key not in self._tables:
+            self._tables[key] = (spans, SpanTable(fixed))
+        return self._tables[key][1]
+
+    def _lookup_plan(self, e: ast.Quantifier, env: _Env) -> Any:
+        """`exists p in C: p.f == E` (E free of p, constant): the slots with f == E."""
+        if e.kind != "exists" or len(e.binders) != 1:
+            return None
+        b = e.binders[0]
+        body = e.body
+        if len(b.names) != 1 or b.step is not None or not (
+                isinstance(body, ast.Binary) and body.op == "=="):
+            return None
+        (x,) = b.names
+        for probe, other in ((body.left, body.right), (body.right, body.left)):
+            if (isinstance(probe, ast.Field) and isinstance(probe.obj, ast.Name)
+                    and probe.obj.id == x and not mentions(other, x)):
+                dom = self.expr(b.domain, env)
+                value = const(self.num(self.expr(other, env)))
+                if not isinstance(dom, SymCollection) or not is_const(value):
+                    return None
+                table = self._index(dom).by_field.get(probe.name) if dom.slots else {}
+                if table is None:
+                    return None
+                return b_or(*(dom.slots[i][0] for i in table.get(value, [])))
+        return None
 
     def disjoint(self, a: SymInterval, b: SymInterval) -> Any:
         alo, blo = const(a.lo), const(b.lo)
@@ -684,6 +861,40 @@ class Z3Compiler:
             z3.If(to_term(g), 1, 0) if not is_const(const(g)) else int(const(g)) for g, _ in c.slots
         ]
         return z3.Sum(*[to_term(t) for t in terms]) if terms else 0
+
+
+def _const_spans(spans: list[tuple[Any, Any]]) -> list[tuple[Any, int, int]] | None:
+    """(guard, lo, hi) when every value is an interval with constant bounds, else None."""
+    out = []
+    for guard, sp in spans:
+        if not isinstance(sp, SymInterval):
+            return None
+        lo, hi = const(sp.lo), const(sp.hi)
+        if not (is_const(lo) and is_const(hi)) or isinstance(lo, bool) or isinstance(hi, bool):
+            return None
+        out.append((const(guard), lo, hi))
+    return out
+
+
+def _overlap_shape(e: ast.Quantifier) -> tuple[str, ast.Expr, ast.Expr] | None:
+    """For `exists a in C: not disjoint(X, Y)` / `forall a in C: disjoint(X, Y)` with
+    exactly one of X, Y mentioning a: (a, that one, the other)."""
+    if len(e.binders) != 1 or len(e.binders[0].names) != 1 or e.binders[0].step is not None:
+        return None
+    (name,) = e.binders[0].names
+    body = e.body
+    if e.kind == "exists":
+        if not (isinstance(body, ast.Unary) and body.op == "not"):
+            return None
+        body = body.operand
+    if not (isinstance(body, ast.Call) and body.func == "disjoint" and len(body.args) == 2):
+        return None
+    x, y = body.args
+    if mentions(x, name) and not mentions(y, name):
+        return name, x, y
+    if mentions(y, name) and not mentions(x, name):
+        return name, y, x
+    return None
 
 
 @dataclass(frozen=True)

@@ -89,6 +89,11 @@ class SymStep:
     results: Mapping[str, SymValue | None]
     raised: z3.BoolRef
     variables: tuple[z3.ExprRef, ...] = ()
+    # Optional, additive: domains[op][param] is a range that holds the argument's
+    # value in EVERY step trans allows (trans must assert it). The spec compiler
+    # then compiles an action once per value of a small domain, with the argument
+    # a constant, so that `2 ** order` and friends fold away before Z3 sees them.
+    domains: Mapping[str, Mapping[str, range]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

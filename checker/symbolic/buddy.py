@@ -1,40 +1,41 @@
-"""The buddy allocator as a Z3 transition system (see `base.py` for the protocol).
+"""The buddy allocator as a Z3 transition system: a bit per block slot (see `base.py`).
 
-One state holds, for every pfn `x` of `[0, npages)` (a concrete slot index):
+The memory size fixes a finite universe: the block slots (j, i), one per order
+j < max_order and index i with the block [i * 2**j, (i + 1) * 2**j) inside
+[0, npages). One state holds two bits per slot:
 
-    free_head[x]   Bool  x starts a free block (PageBuddy on its head page)
-    free_ord[x]    Int   that block's order (0 when x is no free head)
-    alloc_head[x]  Bool  x starts an allocated block (a pfn alloc() returned)
-    alloc_ord[x]   Int   that block's order (0 when x is no allocated head)
+    free[j][i]    the slot is a free block (PageBuddy on its head, private = j)
+    alloc[j][i]   the slot is an allocated block (alloc() returned i * 2**j)
 
-Free and allocated heads are separate bits, so a state where one pfn heads both a
-free and an allocated block can be written down: "free and allocated blocks are
-disjoint" is then an invariant the engines must prove, not a fact of the encoding,
-and seeded bugs that break it (a page handed out twice) can be found.
+About 2 * npages slots, so 4 * npages Booleans a state and no integers. The
+terms a spec sees are constants guarded by the bits: `free` is the collection
+of `Block{pfn: i * 2**j, order: j}` guarded by free[j][i]. Alignment, orders
+and "inside memory" of a slot are therefore known when the spec is compiled
+(the compiler folds them away, `z3compile.py`), two slots overlap only if one is
+an ancestor of the other, and the spec's no-overlap and cover become O(slots)
+clauses over shared per-subtree terms. Free and allocated bits are separate, so
+a state where one page is in two blocks can be written down: that the blocks
+are disjoint is an invariant the engines prove, not a fact of the encoding.
 
-Why the transitions look the way they do: bounded model checking and k-induction
-must prove UNSAT over many unrolled steps, and Z3 does that far faster when the
-only arithmetic it sees is `variable == constant`. So every pfn and order the
-transitions compare is concrete (a slot index, a level j) and every symbolic value
-is touched only through equality atoms: `free_ord[x] == j`, `alloc.order == j`,
-`result == y`. The order of every slot is then a small finite domain, and the rest
-is propositional. Pfn arithmetic (buddies, alignment, "which block contains r") is
-precomputed per slot: "r lies in the level-j block starting at b" is the
-disjunction of `r == y` over that block's slots, shared level by level.
+Operations are relations over the bits with per-subtree shared terms:
 
-The terms a spec sees stay plain Ints: `Block{pfn: IntVal(x), order: free_ord[x]}`
-guarded by `free_head[x]`, alloc's result an Int, and so on.
+    alloc(order)  one-hot choice of the slot to hand out (any slot of that order
+                  inside a free block: the checker follows a submission's choice,
+                  and the reference's `take_block` accepts the same), the free
+                  block above it leaves its list, and `expand` frees the sibling
+                  of every node between them;
+    free(pfn, order)  the climb of `__free_one_page`, level by level, as terms
+                  "the merged block is at slot (j, i)".
 
-The transitions are exactly those of `mmcheck.model.buddy.BuddyAllocator` on every
-state where blocks are aligned to their size and lie inside memory (every
-reachable state), except that alloc's choice is free: alloc may return any block
-of the asked order aligned inside any free block large enough (the checker follows
-a submission's choice; the reference's `take_block` accepts the same). On broken
-states, which only induction's step case or a seeded bug produces, the encoding
-makes fixed choices, said where they are made.
+Integers appear only as a step's arguments and alloc's result, each confined
+to a finite range (orders -1 .. max_order, pfns -1 .. npages: one representative
+of each class of bad values, every other value fails the same way), so every
+query is finite-domain.
 
-Mutations seed the bugs of `examples/buddy/buggy/`, so tests can prove Z3 finds
-them (see `MUTATIONS`).
+Blocks off the slot grid (unaligned, or reaching past memory) cannot be
+represented; the one seeded bug that makes them ("wrong_buddy") gets one extra
+"stray" block per state, with integer pfn and order, which its first wrong
+merge fills (see `_free`).
 """
 
 from __future__ import annotations
@@ -50,7 +51,6 @@ from mmcheck.checker.symbolic.base import (
     SymRecord,
     SymState,
     SymStep,
-    pow2,
 )
 from mmcheck.model.buddy import VOCABULARY
 from mmcheck.model.vocabulary import Vocabulary
@@ -78,20 +78,30 @@ MUTATIONS: Mapping[str, str] = {
     ),
 }
 
+Bits = tuple[tuple[z3.BoolRef, ...], ...]  # bits[j][i], one row per order
+
+
+@dataclass(frozen=True)
+class Stray:
+    """The one off-grid free block of the "wrong_buddy" mutant: present, pfn, order."""
+
+    present: z3.BoolRef
+    pfn: z3.ArithRef
+    order: z3.ArithRef
+
 
 @dataclass(frozen=True)
 class BuddyVars:
-    """The z3 constants of one state, one entry per pfn slot."""
+    """The z3 constants of one state: free[j][i] and alloc[j][i] per slot."""
 
-    free_head: tuple[z3.BoolRef, ...]
-    free_ord: tuple[z3.ArithRef, ...]
-    alloc_head: tuple[z3.BoolRef, ...]
-    alloc_ord: tuple[z3.ArithRef, ...]
+    free: Bits
+    alloc: Bits
+    stray: Stray | None = None
 
 
 @dataclass(frozen=True)
 class BuddyStepVars:
-    """The z3 constants of one step."""
+    """The z3 constants of one step (the first fields of a step's `variables`)."""
 
     is_alloc: z3.BoolRef
     is_free: z3.BoolRef
@@ -103,39 +113,15 @@ class BuddyStepVars:
     raised: z3.BoolRef
 
 
-@dataclass(frozen=True)
-class OrderAtoms:
-    """free_is[x][j] is the atom `free_ord[x] == j` of one state (alloc_is likewise)."""
-
-    free_is: list[list[z3.BoolRef]]
-    alloc_is: list[list[z3.BoolRef]]
-
-
-Term = z3.BoolRef | None  # None: the constant False, left out of disjunctions
-
-
 @dataclass
 class Effects:
-    """What one step does to each slot, each term already gated by "it ran and
-    succeeded": *_removed[x] takes the block at x away, *_new[x][j] puts a block
-    of order j there (at most one j holds). None stands for False (no such effect),
-    which keeps the formulas small."""
+    """What one step does to the bits: *_off[j][i] clears a bit, *_on[j][i] sets it
+    (on wins). None stands for False, which keeps the formulas small."""
 
-    free_removed: list[Term]
-    free_new: list[list[Term]]
-    alloc_removed: list[Term]
-    alloc_new: list[list[Term]]
-
-    def merge(self, other: Effects) -> Effects:
-        """The effects of whichever of two exclusive operations ran."""
-        return Effects(
-            free_removed=_or_each(self.free_removed, other.free_removed),
-            free_new=[_or_each(a, b) for a, b in zip(self.free_new, other.free_new,
-                                                     strict=True)],
-            alloc_removed=_or_each(self.alloc_removed, other.alloc_removed),
-            alloc_new=[_or_each(a, b) for a, b in zip(self.alloc_new, other.alloc_new,
-                                                      strict=True)],
-        )
+    free_off: list[list[z3.BoolRef | None]]
+    free_on: list[list[z3.BoolRef | None]]
+    alloc_off: list[list[z3.BoolRef | None]]
+    alloc_on: list[list[z3.BoolRef | None]]
 
 
 def boot_blocks(npages: int, max_order: int) -> list[tuple[int, int]]:
@@ -158,10 +144,9 @@ def boot_blocks(npages: int, max_order: int) -> list[tuple[int, int]]:
 class SymbolicBuddy:
     """The buddy allocator over pfns [0, npages) with orders [0, max_order), in Z3.
 
-    A state's `values` present the vocabulary; its `variables` are the per-slot
-    constants in the order of `BuddyVars` (all free_head, all free_ord, all
-    alloc_head, all alloc_ord), which is how `vars_of` finds them again. A step's
-    `variables` are those of `BuddyStepVars`, in field order.
+    A state's `variables` are its free bits row by row, then its alloc bits (then
+    the stray block's three constants under "wrong_buddy"); a step's are those of
+    `BuddyStepVars` in field order, then alloc's one-hot choice bits.
     """
 
     vocabulary: Vocabulary = VOCABULARY
@@ -176,122 +161,143 @@ class SymbolicBuddy:
         self.npages = npages
         self.max_order = max_order
         self.mutation = mutation
-        # levels[x]: the orders j < max_order with x aligned to 2**j (x may head a
-        # level-j block); every j at which a block can start at slot x.
-        self.levels = [[j for j in range(max_order) if x % (1 << j) == 0]
-                       for x in range(npages)]
+        # width[j]: how many level-j slots fit inside memory
+        self.width = [npages >> j for j in range(max_order)]
+        self.nslots = sum(self.width)
 
     # -- states ---------------------------------------------------------------
 
     def fresh_state(self, tag: str) -> SymState:
         """A state of fresh z3 constants named after `tag`."""
-        n = self.npages
-        return self._present(BuddyVars(
-            free_head=tuple(z3.Bool(f"{tag}.free_head[{x}]") for x in range(n)),
-            free_ord=tuple(z3.Int(f"{tag}.free_ord[{x}]") for x in range(n)),
-            alloc_head=tuple(z3.Bool(f"{tag}.alloc_head[{x}]") for x in range(n)),
-            alloc_ord=tuple(z3.Int(f"{tag}.alloc_ord[{x}]") for x in range(n)),
-        ))
+        def bits(kind: str) -> Bits:
+            return tuple(tuple(z3.Bool(f"{tag}.{kind}[{j}][{i}]") for i in range(w))
+                         for j, w in enumerate(self.width))
+        stray = None
+        if self.mutation == "wrong_buddy":
+            stray = Stray(z3.Bool(f"{tag}.stray"), z3.Int(f"{tag}.stray.pfn"),
+                          z3.Int(f"{tag}.stray.order"))
+        return self._present(BuddyVars(bits("free"), bits("alloc"), stray))
 
     def vars_of(self, s: SymState) -> BuddyVars:
-        """The per-slot constants behind a state made by `fresh_state`."""
-        n, vs = self.npages, s.variables
-        if len(vs) != 4 * n:
-            raise ValueError(f"SymbolicBuddy.vars_of: a state of {n} pages has {4 * n} "
-                             f"variables, this one has {len(vs)}; make it with fresh_state")
-        return BuddyVars(vs[:n], vs[n:2 * n], vs[2 * n:3 * n], vs[3 * n:])  # type: ignore[arg-type]
+        """The bits behind a state made by `fresh_state`."""
+        vs, n = s.variables, self.nslots
+        extra = 3 if self.mutation == "wrong_buddy" else 0
+        if len(vs) != 2 * n + extra:
+            raise ValueError(f"SymbolicBuddy.vars_of: a state of {self.npages} pages has "
+                             f"{2 * n + extra} variables, this one has {len(vs)}; make it "
+                             f"with fresh_state")
+        return BuddyVars(self._rows(vs[:n]), self._rows(vs[n:2 * n]),
+                         Stray(*vs[2 * n:]) if extra else None)  # type: ignore[arg-type]
+
+    def _rows(self, flat: Sequence[z3.ExprRef]) -> Bits:
+        rows, at = [], 0
+        for w in self.width:
+            rows.append(tuple(flat[at:at + w]))
+            at += w
+        return tuple(rows)  # type: ignore[return-value]
+
+    def slots(self) -> Iterable[tuple[int, int]]:
+        """Every slot (j, i), order by order."""
+        return ((j, i) for j, w in enumerate(self.width) for i in range(w))
 
     def _present(self, v: BuddyVars) -> SymState:
-        """The vocabulary's view of the per-slot variables `v`."""
-        n = self.npages
-        free = tuple((v.free_head[x], _block(x, v.free_ord[x])) for x in range(n))
-        allocated = tuple((v.alloc_head[x], _block(x, v.alloc_ord[x])) for x in range(n))
-        pages = tuple(
-            (z3.BoolVal(True), SymRecord("Page", {
-                "pfn": z3.IntVal(x),
-                "buddy": v.free_head[x],
-                "order": z3.If(v.free_head[x], v.free_ord[x], 0),
-                "refcount": z3.If(v.alloc_head[x], 1, 0),
-            }))
-            for x in range(n)
-        )
-        free_pages = z3.Sum([z3.If(v.free_head[x], self._pow2(v.free_ord[x]), 0)
-                             for x in range(n)])
+        """The vocabulary's view of the bits `v`."""
+        free = [(v.free[j][i], _block(i << j, j)) for j, i in self.slots()]
+        if v.stray is not None:
+            free.append((v.stray.present, SymRecord("Block", {"pfn": v.stray.pfn,
+                                                              "order": v.stray.order})))
+        allocated = [(v.alloc[j][i], _block(i << j, j)) for j, i in self.slots()]
+        pages = [(z3.BoolVal(True), self._page(v, x)) for x in range(self.npages)]
         values = {
             "npages": z3.IntVal(self.npages),
             "max_order": z3.IntVal(self.max_order),
-            "free": SymCollection("Block", free),
-            "allocated": SymCollection("Block", allocated),
-            "free_area": SymCollection("Block", free),  # one list entry per free block
-            "free_pages": free_pages,
-            "pages": SymCollection("Page", pages),
-            # The sparse struct-page views: the same records, present only where
-            # PageBuddy is set / _refcount is not zero.
-            "buddy_pages": SymCollection(
-                "Page", tuple((v.free_head[x], rec) for x, (_, rec) in enumerate(pages))
-            ),
-            "used_pages": SymCollection(
-                "Page", tuple((v.alloc_head[x], rec) for x, (_, rec) in enumerate(pages))
-            ),
+            "free": SymCollection("Block", tuple(free)),
+            "allocated": SymCollection("Block", tuple(allocated)),
+            "free_area": SymCollection("Block", tuple(free)),  # one entry per free block
+            # the same sum the spec compiler builds for sum(b in free: size(b))
+            "free_pages": _sum_sizes(free, self.max_order),
+            "pages": SymCollection("Page", tuple(pages)),
+            # One struct page per head: PageBuddy on a free block's head page, a
+            # reference on an allocated block's; its fields are the page's own.
+            "buddy_pages": SymCollection("Page", tuple(
+                (v.free[j][i], pages[i << j][1]) for j, i in self.slots())),
+            "used_pages": SymCollection("Page", tuple(
+                (v.alloc[j][i], pages[i << j][1]) for j, i in self.slots())),
         }
         return SymState(values, _flat(v))
 
-    def _pow2(self, order: z3.ArithRef) -> z3.ArithRef:
-        """2**order for an order in [0, max_order), as an If chain (no exponentiation);
-        the shared `pow2` term, so the spec compiler's 2 ** order is the same term."""
-        return pow2(order, self.max_order)
+    def _heads(self, x: int) -> list[tuple[int, int]]:
+        """The slots whose block starts at pfn x, lowest order first."""
+        return [(j, x >> j) for j in range(self.max_order)
+                if x % (1 << j) == 0 and (x >> j) < self.width[j]]
+
+    def _page(self, v: BuddyVars, x: int) -> SymRecord:
+        """struct page of pfn x: PageBuddy, private (the free order) and _refcount."""
+        heads = self._heads(x)
+        order: z3.ArithRef = z3.IntVal(0)
+        for j, i in heads:  # the highest free order wins, as the last write would
+            order = z3.If(v.free[j][i], j, order)
+        return SymRecord("Page", {
+            "pfn": z3.IntVal(x),
+            "buddy": _any(v.free[j][i] for j, i in heads),
+            "order": order,
+            "refcount": z3.If(_any(v.alloc[j][i] for j, i in heads), 1, 0),
+        })
 
     def init(self, s: SymState) -> z3.BoolRef:
         """s is the boot state: every page free, in the largest aligned chunks."""
         return self.assign(s, boot_blocks(self.npages, self.max_order), ())
 
     def well_formed(self, s: SymState) -> z3.BoolRef:
-        """Domain facts: every order is one of 0 .. max_order-1, and 0 on a non-head.
-
-        Nothing about alignment, overlap or coalescing: those are the spec's to prove.
-        """
+        """Domain facts: none for the bits; the stray block's order within 0 .. max_order-1."""
         v = self.vars_of(s)
-        facts = []
-        for x in range(self.npages):
-            for head, order in ((v.free_head[x], v.free_ord[x]),
-                                (v.alloc_head[x], v.alloc_ord[x])):
-                facts.append(z3.Or([order == j for j in range(self.max_order)]))
-                facts.append(z3.Implies(z3.Not(head), order == 0))
-        return z3.And(facts)
+        if v.stray is None:
+            return z3.BoolVal(True)
+        st = v.stray
+        return z3.And(st.order >= 0, st.order < self.max_order, st.pfn >= 0,
+                      st.pfn <= self.npages)
 
     def assign(self, s: SymState, free: Iterable[tuple[int, int]],
                allocated: Iterable[tuple[int, int]]) -> z3.BoolRef:
         """s holds exactly these free and allocated blocks ((pfn, order) pairs).
 
-        False if a block has no slot (a pfn outside [0, npages)).
+        False if a block has no slot (unaligned, or not inside memory).
         """
         v = self.vars_of(s)
-        fmap = {int(p): int(o) for p, o in free}
-        amap = {int(p): int(o) for p, o in allocated}
-        if any(not 0 <= p < self.npages for p in (*fmap, *amap)):
+        fset = {(int(p), int(o)) for p, o in free}
+        aset = {(int(p), int(o)) for p, o in allocated}
+        if any(not self._on_grid(p, o) for p, o in fset | aset):
             return z3.BoolVal(False)
-        return z3.And([
-            z3.And(v.free_head[x] == (x in fmap), v.free_ord[x] == fmap.get(x, 0),
-                   v.alloc_head[x] == (x in amap), v.alloc_ord[x] == amap.get(x, 0))
-            for x in range(self.npages)
-        ])
+        facts = [z3.And(v.free[j][i] == ((i << j, j) in fset),
+                        v.alloc[j][i] == ((i << j, j) in aset)) for j, i in self.slots()]
+        if v.stray is not None:
+            facts.append(z3.And(z3.Not(v.stray.present), v.stray.pfn == 0, v.stray.order == 0))
+        return z3.And(facts)
+
+    def _on_grid(self, pfn: int, order: int) -> bool:
+        return (0 <= order < self.max_order and pfn >= 0 and pfn % (1 << order) == 0
+                and (pfn >> order) < self.width[order])
 
     def decode_state(self, model: z3.ModelRef, s: SymState) -> dict[str, list[tuple[int, int]]]:
         """The free and allocated blocks of s in `model`, as (pfn, order) lists by pfn."""
         v = self.vars_of(s)
 
-        def blocks(heads: Sequence[z3.BoolRef], ords: Sequence[z3.ArithRef]):
-            return [(x, model.eval(ords[x], model_completion=True).as_long())
-                    for x in range(self.npages)
-                    if z3.is_true(model.eval(heads[x], model_completion=True))]
+        def holds(b: z3.BoolRef) -> bool:
+            return z3.is_true(model.eval(b, model_completion=True))
 
-        return {"free": blocks(v.free_head, v.free_ord),
-                "allocated": blocks(v.alloc_head, v.alloc_ord)}
+        free = [(i << j, j) for j, i in self.slots() if holds(v.free[j][i])]
+        if v.stray is not None and holds(v.stray.present):
+            free.append((model.eval(v.stray.pfn, model_completion=True).as_long(),
+                         model.eval(v.stray.order, model_completion=True).as_long()))
+        return {"free": sorted(free),
+                "allocated": sorted((i << j, j) for j, i in self.slots()
+                                    if holds(v.alloc[j][i]))}
 
     # -- steps ----------------------------------------------------------------
 
     def fresh_step(self, tag: str) -> SymStep:
-        """A step of fresh z3 constants: which operation, its arguments, its result."""
+        """A step of fresh z3 constants: which operation, its arguments, its result,
+        and alloc's one-hot choice of the slot it hands out."""
         sv = BuddyStepVars(
             is_alloc=z3.Bool(f"{tag}.is_alloc"),
             is_free=z3.Bool(f"{tag}.is_free"),
@@ -302,29 +308,31 @@ class SymbolicBuddy:
             free_order=z3.Int(f"{tag}.free.order"),
             raised=z3.Bool(f"{tag}.raised"),
         )
+        choice = tuple(z3.Bool(f"{tag}.alloc.take[{j}][{i}]") for j, i in self.slots())
+        orders = range(-1, self.max_order + 1)
         return SymStep(
             is_op={"alloc": sv.is_alloc, "free": sv.is_free},
             args={"alloc": {"order": sv.alloc_order},
                   "free": {"pfn": sv.free_pfn, "order": sv.free_order}},
             results={"alloc": SymOptional(sv.alloc_none, sv.alloc_pfn), "free": None},
             raised=sv.raised,
-            variables=tuple(getattr(sv, f.name) for f in fields(sv)),
+            variables=tuple(getattr(sv, f.name) for f in fields(sv)) + choice,
+            domains={"alloc": {"order": orders}, "free": {"order": orders}},
         )
 
     def step_vars(self, t: SymStep) -> BuddyStepVars:
         """The constants behind a step made by `fresh_step`."""
-        return BuddyStepVars(*t.variables)  # type: ignore[arg-type]
+        return BuddyStepVars(*t.variables[:len(fields(BuddyStepVars))])  # type: ignore[arg-type]
+
+    def _choice(self, t: SymStep) -> Bits:
+        return self._rows(t.variables[len(fields(BuddyStepVars)):])
 
     def arg_bounds(self, t: SymStep) -> z3.BoolRef:
-        """Optional: every integer of step t within a finite range, for finite-domain solving.
+        """Every integer of step t within its finite range (trans asserts this too).
 
-        Arguments range over one representative of each class of bad values and every
-        good one: orders over [-1, max_order], the pfn to free over [-1, npages]
-        (every value outside behaves as these do: ValueError); alloc's result is in
-        [0, npages) by trans already. With this and well_formed on every state, every
-        Int is bounded, so an engine may use z3.SolverFor("QF_FD") (bit-blasting to
-        SAT), about 5 to 7 times faster than the default solver on induction steps
-        at 32 to 64 pages. Leave it out to let arguments range over all integers.
+        Orders range over [-1, max_order], the pfn to free over [-1, npages]: one
+        representative of each class of bad values and every good one (every value
+        outside behaves as these do: ValueError); alloc's result over [0, npages).
         """
         sv = self.step_vars(t)
         m, n = self.max_order, self.npages
@@ -336,29 +344,23 @@ class SymbolicBuddy:
     def trans(self, s: SymState, t: SymStep, s2: SymState) -> z3.BoolRef:
         """Step t takes s to s2: exactly one operation ran, as the reference runs it.
 
-        Each operation yields its side conditions and its `Effects`, gated by
-        whether it ran and succeeded, so one set of per-slot equations (`_apply`)
-        serves both, and a failed or None step falls out as "nothing changes".
-        Arguments of the operation that did not run, and alloc's result when it
-        raised or returned None, are pinned to 0 so that a model reads back one way.
+        Arguments of the operation that did not run, and alloc's result when it did
+        not hand out a block, are pinned to 0 so that a model reads back one way.
         """
         sv = self.step_vars(t)
         v, v2 = self.vars_of(s), self.vars_of(s2)
-        a = self._atoms(v)
-        alloc_side, alloc = self._alloc(v, a, sv)
-        free_side, free = self._free(v, a, sv)
+        terms = _StateTerms(v, self.width)
+        alloc_side, choice, alloc = self._alloc(v, terms, sv, self._choice(t))
+        free_side, free, stray = self._free(v, terms, sv)
         return z3.And(
             sv.is_alloc != sv.is_free,
+            self.arg_bounds(t),
             z3.Implies(sv.is_alloc, alloc_side),
+            choice,
             z3.Implies(sv.is_free, free_side),
-            self._apply(v, a, alloc.merge(free), v2),
+            self._apply(v, _merge(alloc, free), v2),
+            stray(v2),
         )
-
-    def _atoms(self, v: BuddyVars) -> OrderAtoms:
-        """The atoms `order == j` of every slot of a state, made once per step."""
-        m = self.max_order
-        return OrderAtoms(free_is=[[o == j for j in range(m)] for o in v.free_ord],
-                          alloc_is=[[o == j for j in range(m)] for o in v.alloc_ord])
 
     def decode_step(self, model: z3.ModelRef, t: SymStep) -> ConcreteStep:
         """The operation t performed in `model`, as a trace records it."""
@@ -376,246 +378,221 @@ class SymbolicBuddy:
             return ConcreteStep("alloc", (num(sv.alloc_order),), result, raised)
         return ConcreteStep("free", (num(sv.free_pfn), num(sv.free_order)), None, raised)
 
-    # -- effects and the per-slot equations ---------------------------------------
-
     def _no_effects(self) -> Effects:
-        n, m = self.npages, self.max_order
-        return Effects(free_removed=[None] * n, free_new=[[None] * m for _ in range(n)],
-                       alloc_removed=[None] * n, alloc_new=[[None] * m for _ in range(n)])
+        def grid() -> list[list[z3.BoolRef | None]]:
+            return [[None] * w for w in self.width]
+        return Effects(grid(), grid(), grid(), grid())
 
-    def _apply(self, v: BuddyVars, a: OrderAtoms, e: Effects, v2: BuddyVars) -> z3.BoolRef:
-        """s2 is s with the effects `e` applied, slot by slot.
-
-        A block put at slot x (new[j]: of order j) replaces what was there; a
-        removed block leaves x empty unless one is put there in the same step;
-        anything else stays. Orders of empty slots are 0.
-        """
-        post: list[z3.BoolRef] = []
-        for x in range(self.npages):
-            post += self._slot(v.free_head[x], a.free_is[x], e.free_removed[x],
-                               e.free_new[x], v2.free_head[x], v2.free_ord[x])
-            post += self._slot(v.alloc_head[x], a.alloc_is[x], e.alloc_removed[x],
-                               e.alloc_new[x], v2.alloc_head[x], v2.alloc_ord[x])
+    def _apply(self, v: BuddyVars, e: Effects, v2: BuddyVars) -> z3.BoolRef:
+        """s2 is s with the effects applied, bit by bit."""
+        post = []
+        for j, i in self.slots():
+            post.append(v2.free[j][i] == _next(v.free[j][i], e.free_off[j][i], e.free_on[j][i]))
+            post.append(v2.alloc[j][i] == _next(v.alloc[j][i], e.alloc_off[j][i],
+                                                 e.alloc_on[j][i]))
         return z3.And(post)
-
-    def _slot(self, head: z3.BoolRef, order_is: Sequence[z3.BoolRef], removed: Term,
-              new: Sequence[Term], head2: z3.BoolRef, order2: z3.ArithRef) -> list[z3.BoolRef]:
-        """One slot's next head bit and order (the new[j] are exclusive)."""
-        put = _or(new)
-        stays = z3.And([head] + [z3.Not(t) for t in (removed, put) if t is not None])
-        cases = [_or([new[j], z3.And(stays, order_is[j])]) for j in range(self.max_order)]
-        cases[0] = z3.Or(_false(cases[0]), z3.Not(head2))
-        return [head2 == _false(_or([put, stays]))] + [
-            (order2 == j) == _false(case) for j, case in enumerate(cases)]
-
-    def _within(self, pfn: z3.ArithRef) -> list[dict[int, z3.BoolRef]]:
-        """within[j][b]: pfn lies in the level-j block that starts at slot b.
-
-        Built level by level from the atoms `pfn == y`, each level's disjunctions
-        made of the previous level's, so the whole table is O(npages) terms.
-        """
-        n = self.npages
-        within = [{y: pfn == y for y in range(n)}]
-        for j in range(1, self.max_order):
-            half, lower = 1 << (j - 1), within[j - 1]
-            within.append({b: z3.Or(lower[b], lower[b + half]) if b + half < n else lower[b]
-                           for b in range(0, n, 1 << j)})
-        return within
-
-    def _climb(self, within: Sequence[Mapping[int, z3.BoolRef]], x: int,
-               j: int) -> tuple[Term, Term]:
-        """Where free()'s climb stands at level j, seen from slot x:
-        (the climbing block of order j starts at x, x is its buddy at level j).
-
-        Linux: the block is pfn's aligned level-j block, its buddy that block ^ 2**j
-        (x is the buddy when pfn lies in x's sibling). "wrong_buddy": the block
-        never moves from pfn (min(p, p + 2**j) is p) and its buddy is p + 2**j.
-        """
-        if self.mutation == "wrong_buddy":
-            b = x - (1 << j)
-            return within[0][x], within[0][b] if b >= 0 else None
-        if x not in within[j]:
-            return None, None  # x is not aligned to 2**j
-        return within[j][x], within[j].get(x ^ (1 << j))
 
     # -- alloc ----------------------------------------------------------------
 
-    def _alloc(self, v: BuddyVars, a: OrderAtoms,
-               sv: BuddyStepVars) -> tuple[z3.BoolRef, Effects]:
-        """alloc(order): raises ValueError, returns None, or returns r and allocates it.
+    def _alloc(self, v: BuddyVars, terms: _StateTerms, sv: BuddyStepVars,
+               take: Bits) -> tuple[z3.BoolRef, z3.BoolRef, Effects]:
+        """alloc(order): raises ValueError, returns None, or hands out a slot.
 
-        None exactly when no free block of order >= order exists. Otherwise r is an
-        aligned block of that order inside a free block F (`_take_block`).
+        Returns the side conditions when alloc ran, the choice bits' meaning (true on
+        every step) and the effects. None exactly when no free slot of order >= order
+        exists. Otherwise exactly one choice bit take[j][i] holds: j is the order, the
+        slot lies inside a free block (a free ancestor-or-self), and r is its pfn.
+        That block leaves its list (every free ancestor, on a broken state), and the
+        sibling of each node strictly between them is freed (`expand`): sibling s at
+        level l when the taken slot lies in s's sibling and s's parent lies inside
+        the free block.
         """
         m, r = self.max_order, sv.alloc_pfn
         order_is = [sv.alloc_order == j for j in range(m)]
-        at_most = _prefix_or(order_is)  # at_most[k]: order <= k
-        valid = at_most[m - 1]
-        avail = z3.Or([z3.And(v.free_head[x], a.free_is[x][k], at_most[k])
-                       for x in range(self.npages) for k in range(m)])
+        valid = z3.Or(order_is)
+        avail = z3.Or([z3.And(terms.any_free[j], z3.Or(order_is[:j + 1])) for j in range(m)])
         go = z3.And(sv.is_alloc, valid, avail)
-        side, effects = self._take_block(v, a, sv, order_is, at_most, go)
-        return z3.And(
-            sv.free_pfn == 0,
-            sv.free_order == 0,
-            sv.raised == z3.Not(valid),
-            sv.alloc_none == z3.And(valid, z3.Not(avail)),
-            z3.If(go, side, r == 0),
-        ), effects
-
-    def _take_block(self, v: BuddyVars, a: OrderAtoms, sv: BuddyStepVars,
-                    order_is: Sequence[z3.BoolRef], at_most: Sequence[z3.BoolRef],
-                    go: z3.BoolRef) -> tuple[z3.BoolRef, Effects]:
-        """r is an aligned block of the asked order inside a free block F; when `go`,
-        it becomes allocated, F leaves the free list, and the buddies of r's
-        enclosing blocks at levels [order, F's order) become free (`expand`,
-        `break_down_buddy_pages`).
-
-        F is a free block of order k >= order, aligned to 2**k, that contains r. A
-        free block not aligned to its size (never reachable) is never taken; where
-        several contain r (never reachable) the lowest-pfn one is F, so s2 is a
-        function of s, order and r. Only the "wrong_buddy" mutant makes unaligned
-        free blocks (and shows its bug the step it makes one); an alloc that only
-        such a block could serve has no successor.
-        """
-        n, m, r = self.npages, self.max_order, sv.alloc_pfn
-        within = self._within(r)
-        # r is a slot aligned to 2**order: order <= the trailing zeros of r
-        aligned = z3.Or([z3.And(within[0][y], at_most[self.levels[y][-1]]) for y in range(n)])
-        contains = [z3.Or([z3.And(v.free_head[x], a.free_is[x][k], at_most[k], within[k][x])
-                           for k in self.levels[x]])
-                    for x in range(n)]
-        chosen, none_before = [], z3.BoolVal(True)  # chosen[x]: x heads F
-        for x in range(n):
-            chosen.append(z3.And(none_before, contains[x]))
-            none_before = z3.And(none_before, z3.Not(contains[x]))
-        top = [z3.Or([z3.And(chosen[x], a.free_is[x][k]) for x in range(0, n, 1 << k)])
-               for k in range(m)]  # top[k]: F has order k
-        above = _suffix_or(top)  # above[k]: F's order >= k
-        exact = z3.Or([z3.And(top[k], order_is[k]) for k in range(m)])  # F's order is order
+        side = [sv.free_pfn == 0, sv.free_order == 0, sv.raised == z3.Not(valid),
+                sv.alloc_none == z3.And(valid, z3.Not(avail)),
+                z3.Implies(z3.Not(go), r == 0),
+                z3.Implies(go, z3.Or([b for row in take for b in row]))]
+        # asserted whatever ran (trans), so no choice bit holds on another step:
+        choice = [z3.Implies(take[j][i], z3.And(go, order_is[j], r == i << j,
+                                                terms.free_above[j][i]))
+                  for j, i in self.slots()]
+        inside = _subtree_any(take, self.width)  # inside[l][a]: the taken slot is under a
         e = self._no_effects()
-        for x in range(n):
-            half = [None if h is None else z3.And(go, h)
-                    for h in self._split_half(x, at_most, above, within)]
-            e.free_new[x] = half
-            e.free_removed[x] = z3.And(go, chosen[x])
-            if self.mutation == "double_alloc":  # an exact fit stays on the free list
-                e.free_removed[x] = z3.And(e.free_removed[x], z3.Not(exact))
-            mine = z3.And(go, within[0][x])
-            e.alloc_new[x] = [z3.And(mine, order_is[j]) for j in range(m)]
-        return z3.And(aligned, z3.Not(none_before)), e
-
-    def _split_half(self, x: int, at_most: Sequence[z3.BoolRef], above: Sequence[z3.BoolRef],
-                    within: Sequence[Mapping[int, z3.BoolRef]]) -> list[Term]:
-        """half[j]: `expand` puts a free block of order j at slot x.
-
-        At each level j in [order, F's order) the buddy of r's level-j block is
-        freed; slot x is it when r lies in x's sibling at level j. No two levels
-        pick the same slot (r would lie both inside and outside x's level-j' block).
-        """
-        m = self.max_order
-        hit: list[Term] = [None] * m
-        for j in self.levels[x]:
-            if j >= m - 1:
-                break  # a split half is smaller than F, so below the top order
-            b = x ^ (1 << j)
-            if b >= self.npages or (self.mutation == "lost_upper_half" and x > b):
-                continue  # outside memory, or an upper half that is never put back
-            # order <= j < F's order, and r in the level-j block at b
-            hit[j] = z3.And(at_most[j], above[j + 1], within[j][b])
-        return hit
+        for j, i in self.slots():
+            e.alloc_on[j][i] = take[j][i]
+            off = z3.And(v.free[j][i], inside[j][i])
+            if self.mutation == "double_alloc":  # an exact fit stays on its free list
+                off = z3.And(off, z3.Not(take[j][i]))
+            e.free_off[j][i] = off
+            up = i >> 1
+            if j + 1 < m and up < self.width[j + 1]:
+                if self.mutation == "lost_upper_half" and i % 2 == 1:
+                    continue  # an upper half that is never put back
+                e.free_on[j][i] = z3.And(inside[j][i ^ 1], terms.free_above[j + 1][up])
+        return z3.And(side), z3.And(choice), e
 
     # -- free -----------------------------------------------------------------
 
-    def _free(self, v: BuddyVars, a: OrderAtoms,
-              sv: BuddyStepVars) -> tuple[z3.BoolRef, Effects]:
-        """free(pfn, order): ValueError unless (pfn, order) is an allocated block."""
-        pfn, order = sv.free_pfn, sv.free_order
-        within = self._within(pfn)
-        order_is = [order == j for j in range(self.max_order)]
-        valid = z3.Or([z3.And(within[0][x], v.alloc_head[x],
-                              z3.Or([z3.And(a.alloc_is[x][j], order_is[j])
-                                     for j in range(self.max_order)]))
-                       for x in range(self.npages)])
+    def _free(self, v: BuddyVars, terms: _StateTerms, sv: BuddyStepVars):  # noqa: ANN202
+        """free(pfn, order): ValueError unless (pfn, order) is an allocated slot; then
+        `__free_one_page` climbs: at[l][a] says the merged block reached slot (l, a);
+        it merges with its buddy (l, a ^ 1) when that is free and the parent slot
+        exists (order below max_order - 1, both inside memory).
+
+        Returns the side conditions, the effects and the stray block's update.
+        """
+        m = self.max_order
+        pfn_is = [sv.free_pfn == x for x in range(self.npages)]
+        order_is = [sv.free_order == j for j in range(m)]
+        sel = [[z3.And(v.alloc[j][i], pfn_is[i << j], order_is[j]) for i in range(w)]
+               for j, w in enumerate(self.width)]
+        valid = z3.Or([b for row in sel for b in row])
         side = z3.And(sv.alloc_order == 0, z3.Not(sv.alloc_none), sv.alloc_pfn == 0,
                       sv.raised == z3.Not(valid))
         go = z3.And(sv.is_free, valid)
-        return side, self._free_one_page(v, a, order_is, within, go)
-
-    def _free_one_page(self, v: BuddyVars, a: OrderAtoms, order_is: Sequence[z3.BoolRef],
-                       within: Sequence[Mapping[int, z3.BoolRef]], go: z3.BoolRef) -> Effects:
-        """`__free_one_page`: when `go`, free the block (pfn, order), merging upwards.
-
-        merged[j]: pfn's level-j block merged with its buddy: the climb reached
-        level j (j == order, or merged at j - 1), j is below the top order, and the
-        buddy is a free block of order exactly j inside memory. final[j]: the climb
-        stopped at level j. An unaligned pfn (a broken state) frees the aligned
-        block that contains it. Under "wrong_buddy" the climb stays at pfn and
-        looks right after itself (`_climb`).
-        """
-        n, m = self.npages, self.max_order
-        climb = [[self._climb(within, x, j) for j in range(m)] for x in range(n)]
-        merged: list[Term] = []
-        final: list[z3.BoolRef] = []
-        for j in range(m):
-            reached = _false(_or([order_is[j], merged[j - 1] if j else None]))
-            # the buddy is a free block of order exactly j; only slots of [0, npages)
-            # exist, so a buddy outside memory is never free (page_is_buddy's zone check)
-            buddy_free = _or([None if climb[x][j][1] is None else
-                              z3.And(climb[x][j][1], v.free_head[x], a.free_is[x][j])
-                              for x in range(n)])
-            if j < m - 1 and self.mutation != "no_coalesce" and buddy_free is not None:
-                merged.append(z3.And(go, reached, buddy_free))
-            else:
-                merged.append(None)
-            final.append(z3.And([go, reached] + ([z3.Not(merged[j])] if merged[j] is not None
-                                                 else [])))
         e = self._no_effects()
-        for x in range(n):
-            removed: list[Term] = []
-            for j in range(m):
-                starts, is_buddy = climb[x][j]
-                if starts is not None:
-                    e.free_new[x][j] = z3.And(final[j], starts)
-                if merged[j] is not None and is_buddy is not None:
-                    removed.append(z3.And(merged[j], is_buddy))
-            e.free_removed[x] = _or(removed)
-            e.alloc_removed[x] = z3.And(go, within[0][x])
-        return e
+        at: list[list[z3.BoolRef | None]] = [[None] * w for w in self.width]
+        strays: list[tuple[z3.BoolRef, int, int]] = []  # (when, pfn, order)
+        for j in range(m):
+            for i in range(self.width[j]):
+                came = _or([z3.And(go, sel[j][i])] + ([] if j == 0 else self._merged_into(
+                    v, at, j, i)))
+                at[j][i] = came
+                e.alloc_off[j][i] = z3.And(go, sel[j][i])
+            for i in range(self.width[j]):
+                merge, buddy = self._merges(v, at, j, i)
+                stay = at[j][i] if merge is None else z3.And(at[j][i], z3.Not(merge))
+                e.free_on[j][i] = _or([e.free_on[j][i], stay])
+                if merge is not None:
+                    e.free_off[j][buddy] = _or([e.free_off[j][buddy], merge])
+                    if self.mutation == "wrong_buddy" and i % 2 == 1:
+                        strays.append((merge, i << j, j + 1))
+        return side, e, self._stray_update(v, strays)
 
-def _or_each(a: Sequence[Term], b: Sequence[Term]) -> list[Term]:
-    """[Or(a[i], b[i])] with None as False."""
-    return [_or([x, y]) for x, y in zip(a, b, strict=True)]
+    def _merges(self, v: BuddyVars, at: list[list[z3.BoolRef | None]], j: int,
+                i: int) -> tuple[z3.BoolRef | None, int]:
+        """(the block at slot (j, i) merges with its buddy, the buddy's index).
+
+        Linux's buddy is i ^ 1; under "wrong_buddy" it is i + 1 (p + 2**j), and
+        merging an upper half with it leaves the slot grid (a stray block).
+        """
+        if self.mutation == "no_coalesce" or j + 1 >= self.max_order:
+            return None, i
+        buddy = i + 1 if self.mutation == "wrong_buddy" else i ^ 1
+        if buddy >= self.width[j] or (i >> 1) >= self.width[j + 1] and \
+                self.mutation != "wrong_buddy":
+            return None, i
+        return z3.And(at[j][i], v.free[j][buddy]), buddy
+
+    def _merged_into(self, v: BuddyVars, at: list[list[z3.BoolRef | None]], j: int,
+                     i: int) -> list[z3.BoolRef]:
+        """The ways the climb reaches slot (j, i) from level j - 1: a child merged
+        with its buddy (under "wrong_buddy", only the lower child: the upper one's
+        merge is a stray)."""
+        out = []
+        for c in (2 * i, 2 * i + 1):
+            if c >= self.width[j - 1] or (self.mutation == "wrong_buddy" and c % 2 == 1):
+                continue
+            merge, _ = self._merges(v, at, j - 1, c)
+            if merge is not None:
+                out.append(merge)
+        return out
+
+    def _stray_update(self, v: BuddyVars, strays: list[tuple[z3.BoolRef, int, int]]):  # noqa: ANN202
+        """The next state's stray block: the one a wrong merge makes now, else the old."""
+        def update(v2: BuddyVars) -> z3.BoolRef:
+            if v.stray is None or v2.stray is None:
+                return z3.BoolVal(True)
+            old, new = v.stray, v2.stray
+            pfn, order = old.pfn, old.order
+            for when, p, o in strays:
+                pfn, order = z3.If(when, p, pfn), z3.If(when, o, order)
+            made = _or([w for w, _, _ in strays])
+            return z3.And(new.present == _or([old.present, made]), new.pfn == pfn,
+                          new.order == order)
+        return update
 
 
-def _or(terms: Iterable[Term]) -> Term:
+class _StateTerms:
+    """Shared per-subtree terms of one state, each O(slots) in all.
+
+    any_free[j]      some slot of order j is free
+    free_above[j][i] slot (j, i) or one of its ancestors is free
+    """
+
+    def __init__(self, v: BuddyVars, width: Sequence[int]) -> None:
+        self.any_free = [_any(row) for row in v.free]
+        above: list[list[z3.BoolRef]] = [[] for _ in width]
+        for j in range(len(width) - 1, -1, -1):
+            for i in range(width[j]):
+                up = i >> 1
+                parent = above[j + 1][up] if j + 1 < len(width) and up < width[j + 1] else None
+                above[j].append(v.free[j][i] if parent is None else z3.Or(v.free[j][i], parent))
+        self.free_above = above
+
+
+def _subtree_any(bits: Bits, width: Sequence[int]) -> list[list[z3.BoolRef]]:
+    """out[j][i]: some bit of slot (j, i) or of a slot below it holds."""
+    out: list[list[z3.BoolRef]] = []
+    for j, w in enumerate(width):
+        row = []
+        for i in range(w):
+            below = [out[j - 1][c] for c in (2 * i, 2 * i + 1) if j and c < width[j - 1]]
+            row.append(_any([bits[j][i], *below]))
+        out.append(row)
+    return out
+
+
+def _merge(a: Effects, b: Effects) -> Effects:
+    """The effects of whichever of two exclusive operations ran."""
+    def each(x: list[list[z3.BoolRef | None]], y: list[list[z3.BoolRef | None]]):  # noqa: ANN202
+        return [[_or([p, q]) for p, q in zip(rx, ry, strict=True)]
+                for rx, ry in zip(x, y, strict=True)]
+    return Effects(each(a.free_off, b.free_off), each(a.free_on, b.free_on),
+                   each(a.alloc_off, b.alloc_off), each(a.alloc_on, b.alloc_on))
+
+
+def _next(bit: z3.BoolRef, off: z3.BoolRef | None, on: z3.BoolRef | None) -> z3.BoolRef:
+    """A bit after a step: set if `on`, else cleared if `off`, else as it was."""
+    kept = bit if off is None else z3.And(bit, z3.Not(off))
+    return kept if on is None else z3.Or(on, kept)
+
+
+def _or(terms: Iterable[z3.BoolRef | None]) -> z3.BoolRef | None:
     """The disjunction of the terms that are not None; None if there are none."""
     live = [t for t in terms if t is not None]
     return None if not live else live[0] if len(live) == 1 else z3.Or(live)
 
 
-def _false(term: Term) -> z3.BoolRef:
-    """The term, with None as the constant False."""
-    return z3.BoolVal(False) if term is None else term
+def _any(terms: Iterable[z3.BoolRef]) -> z3.BoolRef:
+    """The disjunction, False when empty."""
+    live = list(terms)
+    return z3.BoolVal(False) if not live else live[0] if len(live) == 1 else z3.Or(live)
 
 
-def _prefix_or(terms: Sequence[z3.BoolRef]) -> list[z3.BoolRef]:
-    """out[k] = Or(terms[0..k])."""
-    out, acc = [], z3.BoolVal(False)
-    for term in terms:
-        acc = z3.Or(acc, term) if out else term
-        out.append(acc)
-    return out
+def _sum_sizes(slots: Sequence[tuple[z3.BoolRef, SymRecord]], max_order: int) -> z3.ArithRef:
+    """Sum of 2**order over the present blocks, as the spec compiler sums them."""
+    from mmcheck.checker.symbolic.base import pow2
+
+    terms = []
+    for guard, rec in slots:
+        order = rec.fields["order"]
+        size = (z3.IntVal(1 << order.as_long()) if z3.is_int_value(order)
+                else pow2(order, max_order))
+        terms.append(z3.If(guard, size, 0))
+    return z3.Sum(*terms) if len(terms) > 1 else terms[0]
 
 
-def _suffix_or(terms: Sequence[z3.BoolRef]) -> list[z3.BoolRef]:
-    """out[k] = Or(terms[k..]), and out[len(terms)] = False."""
-    return [*reversed(_prefix_or(list(reversed(terms)))), z3.BoolVal(False)]
-
-
-def _block(pfn: int, order: z3.ArithRef) -> SymRecord:
-    return SymRecord("Block", {"pfn": z3.IntVal(pfn), "order": order})
+def _block(pfn: int, order: int) -> SymRecord:
+    return SymRecord("Block", {"pfn": z3.IntVal(pfn), "order": z3.IntVal(order)})
 
 
 def _flat(v: BuddyVars) -> tuple[z3.ExprRef, ...]:
-    return v.free_head + v.free_ord + v.alloc_head + v.alloc_ord
+    out = tuple(b for row in v.free for b in row) + tuple(b for row in v.alloc for b in row)
+    if v.stray is not None:
+        out += (v.stray.present, v.stray.pfn, v.stray.order)
+    return out

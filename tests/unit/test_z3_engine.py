@@ -85,7 +85,9 @@ class LinuxChoice:
         n, m = sb.npages, sb.max_order
 
         def free_of(x: int, j: int) -> z3.BoolRef:
-            return z3.And(v.free_head[x], v.free_ord[x] == j)
+            if x % (1 << j) or (x >> j) >= sb.width[j]:
+                return z3.BoolVal(False)  # no block of order j can start at x
+            return v.free[j][x >> j]
 
         has = [z3.Or([free_of(x, j) for x in range(n)]) for j in range(m)]
         picks = [

@@ -1,0 +1,226 @@
+"""Structured collections for the Z3 compiler: what a bit-per-slot encoding makes cheap.
+
+An encoding over a finite universe presents a collection as slots whose records
+are constants guarded by a bit (`Block{pfn: 8, order: 3}` guarded by "slot (3, 1)
+is free"). The compiler then knows, before Z3 sees anything, each slot's fields
+and the interval a `def` such as `span(b)` gives it. This module turns such
+knowledge into small formulas:
+
+    SlotIndex              the slots by the constant value of each field: `x in C`
+                           and `exists p in C: p.f == E` become lookups;
+    laminar_disjoint       no two present intervals overlap, O(n) over a forest
+                           of nested intervals with shared "something below" terms;
+    laminar_cover          the present intervals cover lo .. hi, O(n) with shared
+                           "all of x is covered" terms;
+    overlapping            the guards of the intervals that meet lo .. hi.
+
+Each returns None when its precondition fails (a symbolic field or bound, or
+intervals that cross without nesting); the compiler then unrolls as before.
+Intervals are (lo, hi) with hi exclusive; an empty one meets nothing.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import z3
+
+Guard = Any  # True, False or a z3 BoolRef
+Span = tuple[Guard, int, int]  # (guard, lo, hi)
+
+
+def _const_int(v: Any) -> int | None:
+    if isinstance(v, bool):
+        return None
+    if isinstance(v, int):
+        return v
+    if isinstance(v, z3.IntNumRef):
+        return v.as_long()
+    return None
+
+
+class SlotIndex:
+    """For one collection: field -> constant value -> slot positions, for every field
+    whose value is a constant in every slot."""
+
+    def __init__(self, slots: Sequence[tuple[Guard, Any]]) -> None:
+        self.slots = slots  # kept alive: the compiler caches indexes by id
+        self.by_field: dict[str, dict[int, list[int]]] = {}
+        names = slots[0][1].fields.keys() if slots and hasattr(slots[0][1], "fields") else ()
+        for name in names:
+            table: dict[int, list[int]] = {}
+            for pos, (_, rec) in enumerate(slots):
+                value = _const_int(rec.fields.get(name))
+                if value is None:
+                    break
+                table.setdefault(value, []).append(pos)
+            else:
+                self.by_field[name] = table
+
+    def candidates(self, known: dict[str, int]) -> list[int] | None:
+        """The slots whose indexed fields equal `known` where indexed; None when no
+        field of `known` is indexed (every slot is a candidate)."""
+        best: list[int] | None = None
+        for name, value in known.items():
+            table = self.by_field.get(name)
+            if table is not None:
+                hits = table.get(value, [])
+                if best is None or len(hits) < len(best):
+                    best = hits
+        return best
+
+
+def _any(guards: Sequence[Guard]) -> Guard:
+    live = []
+    for g in guards:
+        if g is True:
+            return True
+        if g is not False:
+            live.append(g)
+    return False if not live else live[0] if len(live) == 1 else z3.Or(*live)
+
+
+def _all(facts: Sequence[Guard]) -> Guard:
+    live = []
+    for f in facts:
+        if f is False:
+            return False
+        if f is not True:
+            live.append(f)
+    return True if not live else live[0] if len(live) == 1 else z3.And(*live)
+
+
+@dataclass
+class _Node:
+    lo: int
+    hi: int
+    guards: list[Guard]
+    children: list[_Node] = field(default_factory=list)
+
+
+def _forest(spans: Sequence[Span]) -> list[_Node] | None:
+    """The nonempty intervals as a forest by nesting (equal ones share a node), or
+    None if two of them cross."""
+    groups: dict[tuple[int, int], list[Guard]] = {}
+    for g, lo, hi in spans:
+        if hi > lo and g is not False:
+            groups.setdefault((lo, hi), []).append(g)
+    roots: list[_Node] = []
+    stack: list[_Node] = []
+    for (lo, hi), guards in sorted(groups.items(), key=lambda kv: (kv[0][0], -kv[0][1])):
+        while stack and stack[-1].hi <= lo:
+            stack.pop()
+        if stack and stack[-1].hi < hi:
+            return None  # crosses its would-be parent
+        node = _Node(lo, hi, guards)
+        (stack[-1].children if stack else roots).append(node)
+        stack.append(node)
+    return roots
+
+
+def _postorder(roots: list[_Node]) -> list[_Node]:
+    out: list[_Node] = []
+    todo = [(n, False) for n in reversed(roots)]
+    while todo:
+        node, done = todo.pop()
+        if done:
+            out.append(node)
+            continue
+        todo.append((node, True))
+        todo.extend((c, False) for c in reversed(node.children))
+    return out
+
+
+def laminar_disjoint(spans: Sequence[Span]) -> Guard | None:
+    """No two present intervals share a point; None if two intervals cross.
+
+    Nested intervals overlap only along the nesting, so per node: at most one of
+    its equal intervals is present, and if one is, nothing below it is.
+    """
+    roots = _forest(spans)
+    if roots is None:
+        return None
+    facts: list[Guard] = []
+    below: dict[int, Guard] = {}
+    here: dict[int, Guard] = {}
+    for node in _postorder(roots):
+        gs = node.guards
+        facts += [_not_both(a, b) for k, a in enumerate(gs) for b in gs[k + 1:]]
+        here[id(node)] = _any(gs)
+        under = _any([_any([here[id(c)], below[id(c)]]) for c in node.children])
+        below[id(node)] = under
+        facts.append(_not_both(here[id(node)], under))
+    return _all(facts)
+
+
+def _not_both(a: Guard, b: Guard) -> Guard:
+    if a is False or b is False:
+        return True
+    if a is True:
+        return _neg(b)
+    if b is True:
+        return _neg(a)
+    return z3.Or(z3.Not(a), z3.Not(b))
+
+
+def _neg(g: Guard) -> Guard:
+    return (not g) if isinstance(g, bool) else z3.Not(g)
+
+
+def laminar_cover(spans: Sequence[Span], lo: int, hi: int) -> Guard | None:
+    """Every point of lo .. hi lies in a present interval; None if two intervals cross.
+
+    Points are covered only by nested intervals, so a node is covered when it is
+    present or its children tile it and each is covered.
+    """
+    if hi <= lo:
+        return True
+    roots = _forest(spans)
+    if roots is None:
+        return None
+    covered: dict[int, Guard] = {}
+    for node in _postorder(roots):
+        covered[id(node)] = _any([_any(node.guards),
+                                  _tiles(node.children, node.lo, node.hi, covered)])
+    return _tiles(roots, lo, hi, covered, clip=True)
+
+
+def _tiles(nodes: list[_Node], lo: int, hi: int, covered: dict[int, Guard],
+           clip: bool = False) -> Guard:
+    """The nodes meeting lo .. hi leave no gap in it and each is covered (clipped to
+    lo .. hi when `clip`: a node that sticks out needs only its part inside)."""
+    reach, facts = lo, []
+    for node in nodes:
+        if node.hi <= lo or node.lo >= hi:
+            continue
+        if node.lo > reach:
+            return False
+        if clip and (node.lo < lo or node.hi > hi):
+            facts.append(_any([_any(node.guards), _tiles(node.children, max(lo, node.lo),
+                                                         min(hi, node.hi), covered, True)]))
+        else:
+            facts.append(covered[id(node)])
+        reach = node.hi
+    return _all(facts) if reach >= hi else False
+
+
+class SpanTable:
+    """Constant intervals sorted by start, for `overlapping` queries."""
+
+    def __init__(self, spans: Sequence[Span]) -> None:
+        live = sorted(((lo, hi, g) for g, lo, hi in spans if hi > lo and g is not False),
+                      key=lambda s: (s[0], s[1]))
+        self.starts = [lo for lo, _, _ in live]
+        self.live = live
+        self.longest = max((hi - lo for lo, hi, _ in live), default=0)
+
+    def overlapping(self, lo: int, hi: int) -> list[Guard]:
+        """The guards of the intervals that share a point with lo .. hi."""
+        if hi <= lo:
+            return []
+        first = bisect.bisect_right(self.starts, lo - self.longest)
+        last = bisect.bisect_left(self.starts, hi)
+        return [g for a, b, g in self.live[first:last] if b > lo and a < hi]

@@ -1,0 +1,96 @@
+"""The structured-collection plans of the Z3 compiler against brute force.
+
+Random families of nested intervals (the block slots of a small buddy memory,
+and arbitrary nested ones), each guarded by its own Boolean; for random
+assignments of the guards, the folded formula must say what checking every
+pair / every point says.
+"""
+
+from __future__ import annotations
+
+import random
+
+import z3
+from mmcheck.checker.z3collections import (
+    SlotIndex,
+    SpanTable,
+    laminar_cover,
+    laminar_disjoint,
+)
+
+
+def slot_spans(npages: int, max_order: int) -> list[tuple[z3.BoolRef, int, int]]:
+    """Every buddy slot as (guard, lo, hi), each slot twice (free and allocated)."""
+    out = []
+    for kind in ("f", "a"):
+        for j in range(max_order):
+            for i in range(npages >> j):
+                out.append((z3.Bool(f"{kind}{j}_{i}"), i << j, (i + 1) << j))
+    return out
+
+
+def truth(f: object, model: dict[str, bool]) -> bool:
+    if isinstance(f, bool):
+        return f
+    sub = [(z3.Bool(k), z3.BoolVal(v)) for k, v in model.items()]
+    return z3.is_true(z3.simplify(z3.substitute(f, *sub)))
+
+
+def brute_disjoint(spans, model) -> bool:  # noqa: ANN001
+    live = [(lo, hi) for g, lo, hi in spans if model[str(g)] and hi > lo]
+    return all(a[1] <= b[0] or b[1] <= a[0] for k, a in enumerate(live) for b in live[k + 1:])
+
+
+def brute_cover(spans, model, lo: int, hi: int) -> bool:  # noqa: ANN001
+    live = [(a, b) for g, a, b in spans if model[str(g)]]
+    return all(any(a <= q < b for a, b in live) for q in range(lo, hi))
+
+
+def test_disjoint_and_cover_agree_with_brute_force() -> None:
+    rng = random.Random(9)
+    for npages, max_order in [(8, 4), (13, 3), (6, 3)]:
+        spans = slot_spans(npages, max_order)
+        no_overlap = laminar_disjoint(spans)
+        cover = laminar_cover(spans, 0, npages)
+        part = laminar_cover(spans, 3, npages - 1)
+        seen = {True: 0, False: 0}
+        for _ in range(40):
+            p = rng.choice([0.1, 0.3, 0.6])
+            model = {str(g): rng.random() < p for g, _, _ in spans}
+            assert truth(no_overlap, model) == brute_disjoint(spans, model)
+            assert truth(cover, model) == brute_cover(spans, model, 0, npages)
+            assert truth(part, model) == brute_cover(spans, model, 3, npages - 1)
+            seen[brute_cover(spans, model, 0, npages)] += 1
+        assert seen[True] and seen[False]
+
+
+def test_crossing_intervals_are_left_to_the_caller() -> None:
+    a, b = z3.Bools("a b")
+    assert laminar_disjoint([(a, 0, 4), (b, 2, 6)]) is None
+    assert laminar_cover([(a, 0, 4), (b, 2, 6)], 0, 6) is None
+    # empty intervals meet nothing, an empty range is covered
+    assert laminar_disjoint([(a, 3, 3), (b, 0, 8)]) is True
+    assert laminar_cover([], 5, 5) is True and laminar_cover([(a, 0, 2)], 0, 3) is False
+
+
+def test_span_table_and_index() -> None:
+    rng = random.Random(3)
+    spans = slot_spans(16, 5)
+    table = SpanTable(spans)
+    for _ in range(200):
+        lo = rng.randrange(-2, 18)
+        hi = lo + rng.randrange(0, 6)
+        want = {str(g) for g, a, b in spans if b > a and a < hi and b > lo and hi > lo}
+        assert {str(g) for g in table.overlapping(lo, hi)} == want
+
+    class Rec:
+        def __init__(self, **f: object) -> None:
+            self.fields = {k: z3.IntVal(v) if isinstance(v, int) else v for k, v in f.items()}
+
+    slots = [(z3.Bool(f"g{k}"), Rec(pfn=k % 4, order=k // 4)) for k in range(12)]
+    index = SlotIndex(slots)
+    assert index.candidates({"pfn": 1}) == [1, 5, 9]
+    assert index.candidates({"pfn": 1, "order": 2}) in ([1, 5, 9], [8, 9, 10, 11])
+    assert index.candidates({"other": 1}) is None
+    mixed = SlotIndex([*slots, (z3.Bool("s"), Rec(pfn=z3.Int("p"), order=0))])
+    assert "pfn" not in mixed.by_field and mixed.by_field["order"][0] == [0, 1, 2, 3, 12]
