@@ -39,7 +39,7 @@ TAG = re.compile(r"\[([A-Za-z][A-Za-z0-9-]*)\]")
 CATALOG = re.compile(r"^[A-Z]+-\d+$")
 
 # Clause prefix -> the spec subsystem whose properties check it (GEN: any).
-SUBSYSTEM_OF = {"BUDDY": "buddy", "SLAB": "slab", "KMALLOC": "kmalloc", "AS": "vma",
+SUBSYSTEM_OF = {"BUDDY": "buddy", "ZONE": "zone", "SLAB": "slab", "KMALLOC": "kmalloc", "AS": "vma",
                 "PT": "pagetable", "KERNEL": "fault", "GEN": None}
 
 # Clauses that no property of a trace can check, and what checks them instead.
@@ -51,6 +51,8 @@ NOT_BY_PROPERTY = {
                "after every step vmas() must equal the reference's, which starts empty",
     "BUDDY-INIT-ARGS": "not checked yet: no trace step constructs an allocator with "
                        "invalid arguments",
+    "ZONE-INIT-ARGS": "not checked yet: no trace step constructs an allocator with "
+                      "invalid arguments",
     "SLAB-INIT-ARGS": "not checked yet: no trace step constructs a cache with invalid "
                       "arguments",
 }

@@ -41,16 +41,19 @@ reclaim and compaction.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from math import isqrt
+from typing import NamedTuple
 
-from mmcheck.model.buddy import BuddyAllocator, Page
+from mmcheck.model.buddy import BuddyAllocator, IllegalChoice, Page
 from mmcheck.model.linux import DEFAULT_MAX_ORDER, PAGE_SHIFT
 from mmcheck.model.memblock import Memblock, free_pages_memory
 from mmcheck.model.page import MemMap, PG_highmem, PG_reserved, StructPage
+from mmcheck.model.vocabulary import Operation, Record, Snapshot, StateVar, Vocabulary
 
 __all__ = [
-    "GFP_ZONEMASK", "MAX_NR_ZONES", "ZONE_NAMES", "PgData", "Zone", "gfp_zone",
+    "GFP_ZONEMASK", "MAX_NR_ZONES", "VOCABULARY", "ZONE_NAMES", "PgData", "Zone",
+    "ZoneAllocator", "gfp_zone",
     "zone_sizes_i386", "zone_sizes_x86_64",
 ]
 
@@ -416,3 +419,146 @@ class PgData:
                       f"        protection: ({', '.join(map(str, z.lowmem_reserve))})",
                       f"  start_pfn:           {z.zone_start_pfn}"]
         return lines
+
+
+# ---------------------------------------------------------------- the contract class
+
+VOCABULARY = Vocabulary(
+    subsystem="zone",
+    doc="A zoned page allocator of one node: a buddy allocator per zone, watermarks, "
+        "lowmem_reserve and the zonelist fallback (docs/contract.md ZoneAllocator).",
+    records=(
+        Record("Zone", (("idx", "int"), ("start", "int"), ("end", "int"), ("managed", "int"),
+                        ("free", "int"), ("min", "int"), ("low", "int"), ("high", "int")),
+               doc="A populated zone: pfns [start, end), NR_FREE_PAGES, watermarks."),
+        Record("ZBlock", (("pfn", "int"), ("order", "int"), ("zone", "int")),
+               doc="A block of 2**order pages at pfn; zone: the index of the zone "
+                   "spanning pfn, -1 if none."),
+        Record("Reserve", (("zone", "int"), ("classzone", "int"), ("pages", "int")),
+               doc="lowmem_reserve[classzone] of a zone: what a request whose highest "
+                   "zone is classzone must leave free in it."),
+    ),
+    state=(
+        StateVar("npages", "int", doc="Pages of the node: pfns 0 .. npages-1."),
+        StateVar("max_order", "int", doc="Orders are 0 .. max_order-1."),
+        StateVar("zones", "set[Zone]", doc="The populated zones."),
+        StateVar("free", "set[ZBlock]",
+                 doc="The free blocks of every zone's free lists, maximally merged within "
+                     "the zone (the reference's, following the submission's choices)."),
+        StateVar("allocated", "set[ZBlock]",
+                 doc="Blocks alloc returned and free has not taken back."),
+        StateVar("lowmem_reserve", "set[Reserve]",
+                 doc="lowmem_reserve of every populated zone, for every class zone."),
+    ),
+    operations=(
+        Operation("alloc", (("order", "int"), ("gfp", "int")), returns="int?",
+                  raises=("ValueError",),
+                  doc="First pfn of a block of 2**order pages from the first zone of the "
+                      "zonelist of gfp that passes its watermark; none if none does."),
+        Operation("free", (("pfn", "int"), ("order", "int")), returns="none",
+                  raises=("ValueError",),
+                  doc="Give back a block alloc(order, ...) returned and still allocated."),
+    ),
+)
+
+
+class ZoneAllocator:
+    """The reference ZoneAllocator of docs/contract.md: one node booted with every page free.
+
+    `zones[i]` pages of zone type i (DMA, DMA32, NORMAL, HIGHMEM, MOVABLE), laid
+    out from pfn 0; watermarks from `min_free_kbytes`."""
+
+    def __init__(self, zones: Sequence[int], min_free_kbytes: int,
+                 max_order: int = DEFAULT_MAX_ORDER) -> None:
+        if not isinstance(zones, (list, tuple)) or not all(_is_int(s) for s in zones) \
+                or not _is_int(min_free_kbytes) or not _is_int(max_order) \
+                or not 1 <= max_order <= 63:
+            raise ValueError(f"ZoneAllocator({zones!r}, {min_free_kbytes!r}, {max_order!r}): "
+                             "zones must be a list of ints, min_free_kbytes an int and "
+                             "max_order in 1..63")
+        self.node = PgData(list(zones), min_free_kbytes, max_order)
+        self.npages = self.node.node_spanned_pages
+        self.max_order = max_order
+
+    def alloc(self, order: int, gfp: int) -> int | None:
+        """alloc_pages(gfp, order): see `PgData.alloc_pages`."""
+        return self.node.alloc_pages(order, gfp)
+
+    def free(self, pfn: int, order: int) -> None:
+        """__free_pages(pfn, order): see `PgData.free_pages`."""
+        if not _is_int(pfn):
+            raise ValueError(f"free({pfn!r}, {order!r}): pfn must be an int")
+        self.node.free_pages(pfn, order)
+
+    def take_block(self, pfn: int, order: int) -> None:
+        """Follow a submission's alloc choice; ValueError (IllegalChoice) if no correct
+        allocator could have returned this block now (outside one zone, not free)."""
+        zone = self.node.zone_of(pfn)
+        if zone is None or pfn + (1 << order) > zone.zone_end_pfn:
+            raise IllegalChoice(f"pages {pfn}..{pfn + (1 << order) - 1} do not lie in one zone")
+        zone.take_block(pfn, order)
+
+    def snapshot(self, allocated: Mapping[int, int] | None = None) -> Snapshot:
+        """The vocabulary's state; `allocated` (pfn -> order) replaces the model's own
+        record when a submission's returns are shown."""
+        return make_snapshot(self.node, allocated if allocated is not None else {
+            pfn: order for z in self.node.populated_zones()
+            for pfn, order in z.allocated_blocks().items()})
+
+
+def _is_int(v: object) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _zone_idx(node: PgData, pfn: int) -> int:
+    zone = node.zone_of(pfn)
+    return -1 if zone is None else zone.idx
+
+
+def make_snapshot(node: PgData, allocated: Mapping[int, int]) -> Snapshot:
+    """The zone vocabulary of `node`, with `allocated` as the blocks handed out."""
+    zones = node.populated_zones()
+    zone_recs = frozenset(ZoneRec(z.idx, z.zone_start_pfn, z.zone_end_pfn, z.managed_pages,
+                                  z.free_pages, *z.watermark) for z in zones)
+    free = frozenset(ZBlock(pfn, order, z.idx) for z in zones for pfn, order in z.free_blocks())
+    alloc = frozenset(ZBlock(pfn, order, _zone_idx(node, pfn))
+                      for pfn, order in allocated.items())
+    reserve = frozenset(Reserve(z.idx, c, z.lowmem_reserve[c]) for z in zones
+                        for c in range(MAX_NR_ZONES))
+    return Snapshot({
+        "npages": lambda: node.node_spanned_pages,
+        "max_order": lambda: node.max_order,
+        "zones": lambda: zone_recs,
+        "free": lambda: free,
+        "allocated": lambda: alloc,
+        "lowmem_reserve": lambda: reserve,
+    })
+
+
+class ZoneRec(NamedTuple):
+    """The vocabulary's Zone record."""
+
+    idx: int
+    start: int
+    end: int
+    managed: int
+    free: int
+    min: int
+    low: int
+    high: int
+
+
+class ZBlock(NamedTuple):
+    """The vocabulary's ZBlock record."""
+
+    pfn: int
+    order: int
+    zone: int
+
+
+class Reserve(NamedTuple):
+    """The vocabulary's Reserve record."""
+
+    zone: int
+    classzone: int
+    pages: int
