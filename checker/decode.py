@@ -17,6 +17,11 @@ state rendering and every explanation decode the same number the same way:
     sicode    si_code of a SIGSEGV                   SEGV_MAPERR
     pfn, order, pid, value, bool: as they are (decimal; pfn in hex where it is an x86 one)
 
+Where a subsystem means something else by a name (pagetable's `flags` are
+entry bits, its `pfn` an x86 frame number), its declaration says so (`kinds`,
+checker/subsystems/registry.py); its `addresses` flag says its numbers are
+virtual addresses and byte lengths, shown in hex from a page up.
+
 Unknown bits are never dropped: they are shown in hex after the names
 (`PROT_READ|0x80`).
 """
@@ -25,13 +30,11 @@ from __future__ import annotations
 
 import errno as errnos
 from collections.abc import Sequence
+from typing import Any
 
 from mmcheck.model import linux
 
 PAGE = linux.PAGE_SIZE
-
-# Subsystems whose numbers are virtual addresses and byte lengths (hex from a page up).
-VM_SUBSYSTEMS = frozenset({"vma", "pagetable", "fault"})
 
 _PROT = ((linux.PROT_READ, "PROT_READ"), (linux.PROT_WRITE, "PROT_WRITE"),
          (linux.PROT_EXEC, "PROT_EXEC"))
@@ -49,7 +52,7 @@ _PF = ((linux.X86_PF_PROT, "PF_PROT"), (linux.X86_PF_WRITE, "PF_WRITE"),
        (linux.X86_PF_INSTR, "PF_INSTR"))
 _SI_CODES = {1: "SEGV_MAPERR", 2: "SEGV_ACCERR", 4: "SEGV_PKUERR", 0x80: "SI_KERNEL"}
 
-# Parameter (or state) name -> kind; "flags" depends on the subsystem.
+# Parameter (or state) name -> kind, unless the subsystem's declaration says otherwise.
 _KINDS = {
     "addr": "address", "va": "address", "start": "address", "end": "address",
     "hint": "address", "lo": "address", "hi": "address", "task_size": "address",
@@ -126,14 +129,27 @@ def length_text(value: int) -> str:
 
 def kind_of(subsystem: str, op: str, name: str) -> str:
     """What the parameter (or state name) `name` of `op` holds in `subsystem`."""
-    if name == "flags":
-        return "pteflags" if subsystem == "pagetable" else "mapflags"
-    if name == "pfn":
-        return "address" if subsystem == "pagetable" else "int"
+    decl = _declaration(subsystem)
+    declared = decl.kind(name) if decl is not None else None
+    if declared is not None:
+        return declared
     kind = _KINDS.get(name, "int")
-    if kind in ("address", "length") and subsystem not in VM_SUBSYSTEMS:
+    if kind in ("address", "length") and not addresses(subsystem):
         return "int"
     return kind
+
+
+def _declaration(subsystem: str) -> Any:
+    """The subsystem's registration, or None for a name no declaration has."""
+    from mmcheck.checker.subsystems import registry
+
+    return registry.get(subsystem)
+
+
+def addresses(subsystem: str) -> bool:
+    """Whether the subsystem's numbers are virtual addresses and byte lengths."""
+    decl = _declaration(subsystem)
+    return decl is not None and decl.addresses
 
 
 _TEXT = {
@@ -153,7 +169,7 @@ def value_text(kind: str, value: object) -> str:
 
 def number_text(subsystem: str, value: int) -> str:
     """A number whose meaning is unknown: hex from a page up in the VM subsystems."""
-    if subsystem in VM_SUBSYSTEMS and value >= PAGE:
+    if value >= PAGE and addresses(subsystem):
         return f"{value:#x}"
     return str(value)
 

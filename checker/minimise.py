@@ -32,6 +32,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 
 from mmcheck.checker import decode
+from mmcheck.checker.subsystems import registry
 from mmcheck.checker.trace import Step, Trace, Violation
 
 DEFAULT_REPLAYS = 200
@@ -190,16 +191,14 @@ def _weight(v: int) -> int:
 
 # What an operation's result is, as a later step's parameter names it: a block
 # alloc handed out is freed by its pfn, a process fork made is named by its pid.
-_RESULT_PARAM = {"alloc": "pfn", "spawn": "pid", "fork": "pid", "mmap": "addr"}
-
-
 def _renamed(t: Trace, got: Sequence[Step]) -> Trace:
     """`t` with later steps naming what the replay's steps returned instead of what
     the trace recorded: once a step is gone, fork returns pid 2 where it returned
     3, and the steps that used pid 3 should use 2."""
     steps = list(t.steps)
     for i, (want, have) in enumerate(zip(t.steps, got, strict=False)):
-        param = _RESULT_PARAM.get(want.op)
+        decl = registry.get(t.subsystem)
+        param = decl.result_param(want.op) if decl is not None else None
         if param is None or not (_is_int(want.result) and _is_int(have.result)):
             continue
         if want.result == have.result:
@@ -232,8 +231,11 @@ def _kinded(subsystem: str, s: Step) -> Iterator[tuple[str, int]]:
 
 
 def _simpler(subsystem: str, name: str, v: int, setup: bool = False) -> list[int]:
-    if subsystem == "fault" or name in ("task_size", "mmap_min_addr", "levels"):
-        return []  # a few values only are meaningful (fault: memory that never runs out)
+    """Smaller values for a constructor argument, unless its declaration fixes it (only
+    a few values are meaningful: task_size, levels; fault's memory that never runs out)."""
+    decl = registry.get(subsystem)
+    if decl is None or name in decl.fixed_setup:
+        return []
     out = [w for w in (1, v // 2, v - 1) if 1 <= w < v]
     return list(dict.fromkeys(out))
 

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mmcheck.checker.observable import WHITE_BOX
+from mmcheck.checker.subsystems import registry
 from mmcheck.spec.loader import library, load
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -38,9 +39,6 @@ CLAUSE_LINE = re.compile(r"^- \*\*\[([A-Z][A-Z0-9]*(?:-[A-Z][A-Z0-9]*)+)\]\*\*\s
 TAG = re.compile(r"\[([A-Za-z][A-Za-z0-9-]*)\]")
 CATALOG = re.compile(r"^[A-Z]+-\d+$")
 
-# Clause prefix -> the spec subsystem whose properties check it (GEN: any).
-SUBSYSTEM_OF = {"BUDDY": "buddy", "ZONE": "zone", "SLAB": "slab", "KMALLOC": "kmalloc", "AS": "vma",
-                "PT": "pagetable", "KERNEL": "fault", "GEN": None}
 
 # Clauses that no property of a trace can check, and what checks them instead.
 NOT_BY_PROPERTY = {
@@ -58,6 +56,12 @@ NOT_BY_PROPERTY = {
 }
 
 
+def subsystem_of_clause(clause: str) -> str | None:
+    """The subsystem that declares `clause`'s prefix ([AS-MMAP] -> vma), or None."""
+    prefix = clause.split("-")[0]
+    return next((d.name for d in registry.declared() if d.clauses == prefix), None)
+
+
 @dataclass
 class Clause:
     id: str
@@ -69,7 +73,9 @@ class Clause:
 
     @property
     def subsystem(self) -> str | None:
-        return SUBSYSTEM_OF.get(self.id.split("-")[0])
+        """The subsystem whose declaration claims the clause's prefix (`clauses`); None
+        for a clause of every subsystem (GEN-...)."""
+        return subsystem_of_clause(self.id)
 
     @property
     def is_choice(self) -> bool:

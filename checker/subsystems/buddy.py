@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from hypothesis import strategies as st
+from mmcheck.checker import coverage
 from mmcheck.checker.explain import fields_in
 from mmcheck.checker.formats.pictures.buddy import render_svg  # noqa: F401 (HTML picture)
 from mmcheck.checker.subsystems import edges
@@ -347,3 +348,66 @@ def symbolic_system(npages: int, mutation: str | None = None):  # noqa: ANN201
     max_order = max(npages.bit_length(), 1)
     setup = {"npages": npages, "max_order": max_order}
     return SymbolicBuddy(npages, max_order, mutation), setup, range(0, npages + 1), max_order
+
+
+# ---------------------------------------------------------------- contract coverage
+
+# The classes the contract (docs/contract.md) names.
+COVERAGE = (
+    "operation: alloc", "operation: free",
+    "outcome: alloc -> returned", "outcome: alloc -> none", "outcome: alloc -> ValueError",
+    "outcome: free -> none", "outcome: free -> ValueError",
+    *(f"boundary: alloc order {k}" for k in range(11)),
+    "boundary: alloc order above log2(npages)", "boundary: alloc order max_order-1",
+    "boundary: alloc order out of range",
+    "boundary: free of an allocated block", "boundary: free with the wrong order",
+    "boundary: free of a free block (double free)", "boundary: free of a pfn never returned",
+    "boundary: free pfn outside memory",
+    "boundary: npages 1", "boundary: npages a power of two",
+    "boundary: npages not a power of two", "boundary: npages above 1024",
+    "boundary: max_order below 11",
+)
+
+
+def classify_setup(setup: Mapping[str, int]) -> list[str]:
+    """npages 1, a power of two or not, above 1024; max_order below 11."""
+    n = setup["npages"]
+    out = ["boundary: npages 1" if n == 1 else
+           "boundary: npages a power of two" if n & (n - 1) == 0 else
+           "boundary: npages not a power of two"]
+    if n > 1024:
+        out.append("boundary: npages above 1024")
+    if setup["max_order"] < 11:
+        out.append("boundary: max_order below 11")
+    return out
+
+
+def classify_step(step: Step, old: Mapping[str, Any], new: Mapping[str, Any],
+                  setup: Mapping[str, int]) -> list[str]:
+    """The outcome, the order's place among the orders, what a free frees."""
+    npages, max_order = setup["npages"], setup["max_order"]
+    out = [coverage.outcome(step)]
+    order = step.args[-1]
+    if step.op == "alloc":
+        if 0 <= order < max_order:
+            out.append(f"boundary: alloc order {order}")
+            if 1 << order > npages:
+                out.append("boundary: alloc order above log2(npages)")
+            if order == max_order - 1:
+                out.append("boundary: alloc order max_order-1")
+        else:
+            out.append("boundary: alloc order out of range")
+        return out
+    pfn = step.args[0]
+    allocated = {b.pfn: b.order for b in old["allocated"]}
+    if not 0 <= pfn < npages:
+        out.append("boundary: free pfn outside memory")
+    elif allocated.get(pfn) == order:
+        out.append("boundary: free of an allocated block")
+    elif pfn in allocated:
+        out.append("boundary: free with the wrong order")
+    elif any(b.pfn == pfn for b in old["free"]):
+        out.append("boundary: free of a free block (double free)")
+    else:
+        out.append("boundary: free of a pfn never returned")
+    return out

@@ -76,10 +76,9 @@ VM_FLAGS = (PRIV | FIXED, SHARED | FIXED, PRIV, SHARED, PRIV | NOREPLACE, SHARED
 
 
 def vma_steps(data: Any, areas: Sequence[tuple[int, int]], low: int, top: int,
-              window: int) -> Ops:
-    """One mmap, munmap, mprotect (or find_vma) with every argument on an edge of its
-    domain."""
-    ops = ("mmap", "munmap", "mprotect") + (("find_vma",) if _has("vma", "find_vma") else ())
+              window: int, ops: Sequence[str]) -> Ops:
+    """One of `ops` (mmap, munmap, mprotect, find_vma: those the vocabulary declares)
+    with every argument on an edge of its domain."""
     op, addr = pick(data, "edge op, addr", ops, vm_addresses(areas, low, top, window))
     length, prot, flags = pick(data, "edge length, prot, flags", vm_lengths(top), VM_PROTS,
                                VM_FLAGS)
@@ -125,13 +124,6 @@ def fault_steps(data: Any, pids: Sequence[int], dead: int,
                 ("mmap", (pid, at + P, P, linux.PROT_READ, SHARED | FIXED)),
                 ("mprotect", (pid, at, 2 * P, value & 7))]
     return [(op, (pid,))]
-
-
-def _has(subsystem: str, op: str) -> bool:
-    """Whether the subsystem's vocabulary declares `op` (a step of it can be run)."""
-    from mmcheck.checker import decode
-
-    return bool(decode.params(subsystem, op))
 
 
 class Shadow:

@@ -29,7 +29,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from hypothesis import strategies as st
-from mmcheck.checker import decode
+from mmcheck.checker import coverage, decode
 from mmcheck.checker.formats.pictures.fault import render_svg  # noqa: F401 (HTML picture)
 from mmcheck.checker.subsystems import edges
 from mmcheck.checker.subsystems._vm import (
@@ -60,6 +60,7 @@ from mmcheck.checker.subsystems.declared.fault import window as _w
 from mmcheck.checker.subsystems.vma import zero_length_choice
 from mmcheck.checker.systems import ModelSystem, Problem, SandboxedSystem
 from mmcheck.checker.trace import Step
+from mmcheck.model import linux
 from mmcheck.model.fault import VOCABULARY, Frame, Kernel, Segfault
 from mmcheck.model.linux import (
     MAP_FIXED,
@@ -508,3 +509,65 @@ def render_state(state: Mapping[str, Any], named: Sequence[Any] = (),
     if len(lines) == 1:
         lines.append("(no process)")
     return lines
+
+
+# ---------------------------------------------------------------- contract coverage
+
+# The classes the contract (docs/contract.md) names.
+COVERAGE = (
+    *(f"operation: {op}" for op in ("spawn", "fork", "exit", "mmap", "munmap",
+                                    "mprotect", "read", "write")),
+    "outcome: read -> returned", "outcome: read -> Segfault",
+    "outcome: write -> none", "outcome: write -> Segfault",
+    "outcome: mmap -> returned", "outcome: mmap -> OSError",
+    "outcome: fork -> returned", "outcome: exit -> none",
+    "boundary: read of a page never touched", "boundary: read of a page shared copy-on-write",
+    "boundary: write of a page shared copy-on-write", "boundary: write of a page private",
+    "boundary: read of a page in shared memory", "boundary: write of a page in shared memory",
+    "boundary: read outside every area", "boundary: write against the area's protection",
+    "boundary: read of a non-canonical address", "boundary: write of a value that is no byte",
+    "boundary: fork of a dead pid", "boundary: exit of a dead pid",
+    "boundary: mprotect range over several areas",
+)
+
+
+def classify_step(step: Step, old: Mapping[str, Any], new: Mapping[str, Any],
+                  setup: Mapping[str, int]) -> list[str]:
+    """The outcome; the pid alive or dead; an AddressSpace call's arguments; what a
+    read or write touches (never touched, copy-on-write, shared, private)."""
+    out = [coverage.outcome(step)]
+    if step.op == "spawn":
+        return out
+    pid = step.args[0]
+    alive = {p.pid for p in old["procs"]}
+    if pid not in alive:
+        out.append(f"boundary: {step.op} of a dead pid")
+        return out
+    areas = sorted((v.start, v.end) for v in old["vmas"] if v.pid == pid)
+    if step.op in ("mmap", "munmap", "mprotect"):
+        return out + coverage.vm_args(f"{step.op} ", step.op, step.args[1:], areas, 0x10000,
+                              linux.TASK_SIZE_X86_64)
+    if step.op in ("read", "write"):
+        va = step.args[1]
+        page = va - va % P
+        area = next((v for v in old["vmas"] if v.pid == pid and v.start <= page < v.end), None)
+        if va >= 1 << 47:
+            out.append(f"boundary: {step.op} of a non-canonical address")
+        elif area is None:
+            out.append(f"boundary: {step.op} outside every area")
+        else:
+            shared = area.flags & linux.MAP_SHARED
+            mapped = [m for m in old["mappings"] if m.pid == pid and m.va == page]
+            others = mapped and any(m.pfn == mapped[0].pfn and m.pid != pid
+                                    for m in old["mappings"])
+            what = ("never touched" if not mapped else
+                    "shared copy-on-write" if others and not shared else
+                    "in shared memory" if shared else "private")
+            out.append(f"boundary: {step.op} of a page {what}")
+            need = linux.PROT_WRITE if step.op == "write" else linux.PROT_READ
+            if not area.prot & need:
+                out.append(f"boundary: {step.op} against the area's protection")
+        if step.op == "write" and not 0 <= step.args[2] < 256:
+            out.append("boundary: write of a value that is no byte")
+    return out
+

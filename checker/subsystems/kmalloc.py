@@ -20,6 +20,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from hypothesis import strategies as st
+from mmcheck.checker import coverage
 from mmcheck.checker.subsystems._vm import (
     construct,
     convert,
@@ -33,7 +34,16 @@ from mmcheck.checker.subsystems.slab import addresses_named, page_events_since
 from mmcheck.checker.systems import ModelSystem, Problem, SandboxedSystem
 from mmcheck.checker.trace import Step
 from mmcheck.model.buddy import BuddyAllocator
-from mmcheck.model.kmalloc import GFP_DMA, VOCABULARY, ZERO_SIZE_PTR, Kmalloc, make_snapshot
+from mmcheck.model.kmalloc import (
+    CACHE_SIZES,
+    GFP_DMA,
+    KMALLOC_MAX_CACHE_SIZE,
+    KMALLOC_MAX_SIZE,
+    VOCABULARY,
+    ZERO_SIZE_PTR,
+    Kmalloc,
+    make_snapshot,
+)
 from mmcheck.model.linux import PAGE_SIZE
 from mmcheck.model.slab import PageEvent
 
@@ -204,3 +214,67 @@ def render_state(state: Mapping[str, Any], named: Sequence[Any] = (),
     for h in held[:limit]:
         lines.append(f"  block pfn {h.pfn} order {h.order}: {h.start:#x}..{h.end:#x}")
     return lines
+
+
+# ---------------------------------------------------------------- contract coverage
+
+# The classes the contract (docs/contract.md, Kmalloc) names.
+COVERAGE = (
+    "operation: kmalloc", "operation: kfree", "operation: ksize",
+    "outcome: kmalloc -> returned", "outcome: kmalloc -> none", "outcome: kmalloc -> ValueError",
+    "outcome: kfree -> none", "outcome: kfree -> ValueError",
+    "outcome: ksize -> returned", "outcome: ksize -> ValueError",
+    "boundary: kmalloc size 0", "boundary: kmalloc size negative",
+    "boundary: kmalloc size a size class", "boundary: kmalloc size between size classes",
+    "boundary: kmalloc size above the largest class",
+    "boundary: kmalloc size above KMALLOC_MAX_SIZE", "boundary: kmalloc with GFP_DMA",
+    *(f"boundary: {op} of {what}" for op in ("kfree", "ksize")
+      for what in ("a live allocation", "NULL", "ZERO_SIZE_PTR", "a pointer inside a live "
+                   "allocation", "an address not live")),
+    "boundary: kfree of a large allocation",
+)
+
+
+def classify_step(step: Step, old: Mapping[str, Any], new: Mapping[str, Any],
+                  setup: Mapping[str, int]) -> list[str]:
+    """The outcome; a request's size against the size classes and KMALLOC_MAX_SIZE,
+    GFP_DMA; what kfree's or ksize's address is."""
+    out = [coverage.outcome(step)]
+    if step.op == "kmalloc":
+        size, flags = step.args
+        out.append(f"boundary: kmalloc size {_size_class(size)}")
+        if flags & GFP_DMA:
+            out.append("boundary: kmalloc with GFP_DMA")
+        return out
+    addr = step.args[0]
+    out.append(f"boundary: {step.op} of {_address_target(addr, old)}")
+    live = next((o for o in old["objects"] if o.addr == addr), None)
+    if step.op == "kfree" and live is not None and live.size > KMALLOC_MAX_CACHE_SIZE:
+        out.append("boundary: kfree of a large allocation")
+    return out
+
+
+def _size_class(size: int) -> str:
+    """Where a request's size sits among the size classes."""
+    if size < 0:
+        return "negative"
+    if size == 0:
+        return "0"
+    if size > KMALLOC_MAX_SIZE:
+        return "above KMALLOC_MAX_SIZE"
+    if size > KMALLOC_MAX_CACHE_SIZE:
+        return "above the largest class"
+    return "a size class" if size in CACHE_SIZES else "between size classes"
+
+
+def _address_target(addr: int, old: Mapping[str, Any]) -> str:
+    """What `addr` is in the state before a kfree or ksize."""
+    if addr == 0:
+        return "NULL"
+    if addr == ZERO_SIZE_PTR:
+        return "ZERO_SIZE_PTR"
+    if any(o.addr == addr for o in old["objects"]):
+        return "a live allocation"
+    if any(o.addr < addr < o.addr + o.usable for o in old["objects"]):
+        return "a pointer inside a live allocation"
+    return "an address not live"

@@ -29,7 +29,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from hypothesis import strategies as st
-from mmcheck.checker import decode
+from mmcheck.checker import coverage, decode
 from mmcheck.checker.explain import fields_in
 from mmcheck.checker.formats.pictures.pagetable import render_svg  # noqa: F401 (HTML picture)
 from mmcheck.checker.subsystems import edges
@@ -360,3 +360,79 @@ def render_state(state: Mapping[str, Any], named: Sequence[Any] = (),
         lines.extend(f"  {t.va:#018x} -> pfn {t.pfn:#x}  {decode.pte_flags_text(t.flags)}"
                      for t in tlb[:8])
     return lines
+
+
+# ---------------------------------------------------------------- contract coverage
+
+# The classes the contract (docs/contract.md) names.
+COVERAGE = (
+    "operation: map", "operation: unmap", "operation: translate",
+    "outcome: map -> none", "outcome: map -> ValueError", "outcome: map -> MemoryError",
+    "outcome: unmap -> returned", "outcome: unmap -> none", "outcome: unmap -> ValueError",
+    "outcome: translate -> returned", "outcome: translate -> PageFault (not present)",
+    "outcome: translate -> PageFault (protection)",
+    "boundary: map va unaligned", "boundary: map va upper half",
+    *(f"boundary: {op} va not translatable (non-canonical or too high)"
+      for op in ("map", "unmap", "translate")),
+    "boundary: unmap va unaligned",
+    "boundary: map pfn too big for an entry", "boundary: map pfn the largest an entry holds",
+    "boundary: map pfn zero", "boundary: map flags beyond bits 0-11",
+    "boundary: map flags with NX", "boundary: map flags with NX in 2-level mode",
+    "boundary: map over a mapped page", "boundary: unmap of a page never mapped",
+    *(f"boundary: translate access write={w} user={u} exec={x}"
+      for w in (0, 1) for u in (0, 1) for x in (0, 1)),
+    *(f"boundary: {k}-level paging" for k in (2, 3, 4, 5)), "boundary: few table pages",
+)
+
+
+def classify_setup(setup: Mapping[str, int]) -> list[str]:
+    """The paging mode; few pages for tables."""
+    out = [f"boundary: {setup['levels']}-level paging"]
+    if setup["npages"] < 16:
+        out.append("boundary: few table pages")
+    return out
+
+
+def _va_classes(va: int, levels: int) -> list[str]:
+    """Unaligned, not translatable in the mode, in the upper half."""
+    out = []
+    if va % P:
+        out.append("unaligned")
+    if not translatable(levels, va - va % P):
+        out.append("not translatable (non-canonical or too high)")
+    elif va >= 1 << 63:
+        out.append("upper half")
+    return out
+
+
+def classify_step(step: Step, old: Mapping[str, Any], new: Mapping[str, Any],
+                  setup: Mapping[str, int]) -> list[str]:
+    """The outcome, the address's classes, the pfn and flags against an entry's bits."""
+    levels = setup["levels"]
+    out = [coverage.outcome(step)]
+    va = step.args[0]
+    out += [f"boundary: {step.op} va {c}" for c in _va_classes(va, levels)]
+    page = va - va % P
+    pte = next((p for p in old["ptes"] if p.va == page), None)
+    if step.op == "map":
+        pfn, flags = step.args[1], step.args[2]
+        limit = 1 << (20 if levels == 2 else 40)
+        out.append("boundary: map pfn " + ("too big for an entry" if pfn >= limit else
+                                            "the largest an entry holds" if pfn == limit - 1
+                                            else "zero" if pfn == 0 else "ordinary"))
+        nx = flags & _PAGE_NX
+        if flags & ~0xFFF & ~_PAGE_NX:
+            out.append("boundary: map flags beyond bits 0-11")
+        elif nx:
+            out.append("boundary: map flags with NX" + (" in 2-level mode" if levels == 2 else ""))
+        if pte is not None and pte.present:
+            out.append("boundary: map over a mapped page")
+    elif step.op == "translate":
+        write, user, exec_ = step.args[1:4]
+        out.append(f"boundary: translate access write={write} user={user} exec={exec_}")
+        if step.raised == "PageFault":
+            out.append("outcome: translate -> PageFault " + (
+                "(protection)" if pte is not None and pte.present else "(not present)"))
+    elif step.op == "unmap" and pte is None and step.raised is None:
+        out.append("boundary: unmap of a page never mapped")
+    return out

@@ -97,6 +97,18 @@ class Subsystem:
     correct, buggy  example submissions (repository paths): one that passes the
                     library, one that a short search convicts (the registration
                     test walks both for every subsystem)
+    clauses         the prefix of its clauses in docs/contract.md ([BUDDY-...]): the
+                    traceability table (trace_matrix.py) checks them against its specs
+    addresses       its numbers are virtual addresses and byte lengths: reports show
+                    them in hex from a page up (decode.py)
+    kinds           parameter or state name -> what it holds, where the subsystem
+                    means something else than decode.py's default for that name
+                    (pagetable's `flags` are entry bits: ("flags", "pteflags"))
+    results         op -> the parameter name by which later steps use what it returned
+                    (("alloc", "pfn")): the minimiser renames them when a replay's
+                    choice differs (minimise.py)
+    fixed_setup     constructor arguments the minimiser leaves as they are (only a
+                    few values are meaningful)
     """
 
     name: str
@@ -107,7 +119,12 @@ class Subsystem:
     operations: tuple[Op, ...]
     correct: str
     buggy: str
+    clauses: str = ""
     symbolic: bool = False
+    addresses: bool = False
+    kinds: tuple[tuple[str, str], ...] = ()
+    results: tuple[tuple[str, str], ...] = ()
+    fixed_setup: tuple[str, ...] = ()
     doc: str = ""
 
     def op(self, name: str) -> Op | None:
@@ -116,6 +133,14 @@ class Subsystem:
     @property
     def operation_names(self) -> tuple[str, ...]:
         return tuple(o.name for o in self.operations)
+
+    def kind(self, name: str) -> str | None:
+        """What the parameter or state name `name` holds here, if the declaration says."""
+        return dict(self.kinds).get(name)
+
+    def result_param(self, op: str) -> str | None:
+        """The parameter name that later steps give to what `op` returned."""
+        return dict(self.results).get(op)
 
 
 _REGISTRY: dict[str, Subsystem] = {}
@@ -137,6 +162,9 @@ def register(decl: Subsystem) -> Subsystem:
         if other.rank == decl.rank:
             raise RegistrationError(f"'{decl.name}' and '{other.name}' have the same rank "
                                     f"{decl.rank}")
+        if other.clauses == decl.clauses:
+            raise RegistrationError(f"'{decl.name}' and '{other.name}' both claim the "
+                                    f"contract clauses [{decl.clauses}-...]")
     _REGISTRY[decl.name] = decl
     return decl
 
@@ -145,9 +173,12 @@ def _check_declaration(d: Subsystem) -> None:
     where = f"the declaration of subsystem '{d.name}'"
     if not d.name.isidentifier() or not d.contract_class.isidentifier():
         raise RegistrationError(f"{where}: name and contract_class must be identifiers")
-    for attr in ("model", "driver", "correct", "buggy"):
+    for attr in ("model", "driver", "correct", "buggy", "clauses"):
         if not getattr(d, attr):
             raise RegistrationError(f"{where}: `{attr}` is empty")
+    if not d.clauses.isalnum() or not d.clauses.isupper():
+        raise RegistrationError(f"{where}: clauses '{d.clauses}' is no clause prefix "
+                                "(upper-case letters and digits: BUDDY, AS)")
     names = [o.name for o in d.operations]
     if not names or len(set(names)) != len(names):
         raise RegistrationError(f"{where}: operations must be non-empty and distinct: {names}")
@@ -158,6 +189,29 @@ def _check_declaration(d: Subsystem) -> None:
             if dom.returned_by and dom.returned_by not in names:
                 raise RegistrationError(f"{where}: {o.name}({p}) takes results of "
                                         f"'{dom.returned_by}', which is no operation")
+    _check_fields(d, where)
+
+
+# What a number can hold (decode.py spells each one): the values of `kinds`.
+KINDS = ("address", "length", "prot", "mapflags", "pteflags", "errno", "pfcode", "sicode",
+         "bool", "int")
+
+
+def _check_fields(d: Subsystem, where: str) -> None:
+    """The data fields name operations, parameters and kinds that exist."""
+    names = {o.name for o in d.operations}
+    params = {p for o in d.operations for p, _ in o.args}
+    for name, kind in d.kinds:
+        if kind not in KINDS:
+            raise RegistrationError(f"{where}: kinds says '{name}' holds '{kind}', which is "
+                                    f"none of {', '.join(KINDS)}")
+    for op, param in d.results:
+        if op not in names or param not in params:
+            raise RegistrationError(f"{where}: results names {op} -> {param}, but '{op}' is no "
+                                    f"operation or '{param}' no parameter of one")
+    for name in d.fixed_setup:
+        if not name.isidentifier():
+            raise RegistrationError(f"{where}: fixed_setup '{name}' is no argument name")
 
 
 def _load_declarations() -> None:
@@ -259,6 +313,15 @@ class Driver:
     render_state(state, named)   the state at a violation, as a student reads it;
                                  `named`: the values the explanation binds, which the
                                  picture may point at
+    classify_step(step, old, new, setup)
+                                 the contract-coverage classes a step falls in beyond
+                                 its operation ("outcome: alloc -> none", "boundary:
+                                 ..."; checker/coverage.py has the shared helpers)
+    classify_setup(setup)        (optional) the classes the constructor's arguments fall in
+    COVERAGE                     the classes the contract names (a tuple of strings
+                                 "operation: ...", "outcome: ...", "boundary: ...", an
+                                 "operation: OP" for every operation): a default run
+                                 must hit them all (tests/unit/test_coverage.py)
     symbolic_system(npages, mutation=None)
                                  (when the declaration says `symbolic`) the Z3
                                  encoding: (system, setup, integer universe, exponent bound)
@@ -276,6 +339,9 @@ class Driver:
     ReferenceSystem: Callable[[Mapping[str, int]], System]
     SubmissionSystem: Callable[[Any, Mapping[str, int]], System]
     render_state: Callable[..., list[str]]
+    classify_step: Callable[..., list[str]]
+    coverage: tuple[str, ...] = ()
+    classify_setup: Callable[[Mapping[str, int]], list[str]] | None = None
     symbolic_system: Callable[..., Any] | None = None
     render_svg: Callable[..., str] | None = None
     hidden_names: Callable[[Any], frozenset[str]] | None = None
@@ -290,7 +356,9 @@ class Driver:
         return _vocabulary(self.decl)
 
 
-OPTIONAL = ("symbolic_system", "render_svg", "hidden_names", "submission_view")
+OPTIONAL = ("coverage", "classify_setup", "symbolic_system", "render_svg", "hidden_names",
+            "submission_view")
+COVERAGE_KINDS = ("operation: ", "outcome: ", "boundary: ")
 HOOKS = tuple(f.name for f in fields(Driver) if f.name not in ("decl", *OPTIONAL))
 
 
@@ -319,9 +387,25 @@ def _driver(d: Subsystem) -> Driver:
                                 f"declaration of '{d.name}' does not say symbolic=True")
     _vocabulary(d)
     hooks = {h: getattr(module, h) for h in HOOKS}
-    return Driver(d, symbolic_system=symbolic, render_svg=getattr(module, "render_svg", None),
+    return Driver(d, coverage=_coverage(d, module, where), symbolic_system=symbolic,
+                  classify_setup=getattr(module, "classify_setup", None),
+                  render_svg=getattr(module, "render_svg", None),
                   hidden_names=getattr(module, "hidden_names", None),
                   submission_view=dict(getattr(module, "SUBMISSION_VIEW", {})), **hooks)
+
+
+def _coverage(d: Subsystem, module: Any, where: str) -> tuple[str, ...]:
+    """The driver's COVERAGE, checked: classes of the three kinds, every operation named."""
+    classes = getattr(module, "COVERAGE", None)
+    if not isinstance(classes, tuple) or not all(isinstance(c, str) for c in classes):
+        raise RegistrationError(f"{where}: the driver of '{d.name}' defines no COVERAGE (a "
+                                "tuple of the contract-coverage classes a default run hits)")
+    odd = [c for c in classes if not c.startswith(COVERAGE_KINDS)]
+    unnamed = [o for o in d.operation_names if f"operation: {o}" not in classes]
+    if odd or unnamed:
+        raise RegistrationError(f"{where}: COVERAGE of '{d.name}': classes of no kind "
+                                f"{odd}, operations not named {unnamed}")
+    return classes
 
 
 def drivers() -> Iterator[Driver]:

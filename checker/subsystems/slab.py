@@ -26,6 +26,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from hypothesis import strategies as st
+from mmcheck.checker import coverage
 from mmcheck.checker.subsystems._vm import (
     construct,
     convert,
@@ -362,3 +363,65 @@ def render_state(state: Mapping[str, Any], named: Sequence[Any] = (),
             (f"alloc_pages({e.order}) -> {e.pfn if e.pfn != -1 else 'none'}" if e.op == 0 else
              f"free_pages({e.pfn}, {e.order}){'' if e.ok else ' REFUSED'}") for e in events))
     return lines
+
+
+# ---------------------------------------------------------------- contract coverage
+
+# The classes the contract (docs/contract.md, KmemCache) names.
+COVERAGE = (
+    *(f"operation: {op}" for op in ("alloc", "free", "shrink", "destroy", "write")),
+    "outcome: alloc -> returned", "outcome: alloc -> none", "outcome: alloc -> ValueError",
+    "outcome: free -> none", "outcome: free -> ValueError",
+    "outcome: shrink -> returned", "outcome: destroy -> none", "outcome: destroy -> ValueError",
+    "boundary: free of a live object", "boundary: free of a pointer inside a live object",
+    "boundary: free of a slot in a slab with no live object (double free)",
+    "boundary: free of an address outside every slab",
+    "boundary: shrink with completely free slabs", "boundary: shrink with none",
+    "boundary: destroy with live objects", "boundary: a call after destroy()",
+    "boundary: size not a multiple of align", "boundary: align above PAGE_SIZE",
+    "boundary: objects larger than a page", "boundary: pages for one slab at most",
+)
+
+
+def classify_setup(setup: Mapping[str, int]) -> list[str]:
+    """Sizes that need rounding, alignments past a page, big objects, scarce pages."""
+    size, align = setup["size"], setup["align"]
+    out = []
+    if size % align:
+        out.append("boundary: size not a multiple of align")
+    if align > PAGE_SIZE:
+        out.append("boundary: align above PAGE_SIZE")
+    if ALIGN(size, align) > PAGE_SIZE:
+        out.append("boundary: objects larger than a page")
+    if setup["npages"] <= 2:
+        out.append("boundary: pages for one slab at most")
+    return out
+
+
+def classify_step(step: Step, old: Mapping[str, Any], new: Mapping[str, Any],
+                  setup: Mapping[str, int]) -> list[str]:
+    """The outcome; what a free's address is (live object, inside one, a free slot,
+    outside every slab); whether shrink had free slabs; destroy with live objects."""
+    out = [coverage.outcome(step)]
+    if old["destroyed"]:
+        return out + ["boundary: a call after destroy()"]
+    if step.op == "free":
+        out.append(f"boundary: free of {_free_target(step.args[0], old)}")
+    elif step.op == "shrink":
+        empty = any(s.inuse == 0 for s in old["slabs"])
+        out.append(f"boundary: shrink with {'completely free slabs' if empty else 'none'}")
+    elif step.op == "destroy" and old["objects"]:
+        out.append("boundary: destroy with live objects")
+    return out
+
+
+def _free_target(addr: int, old: Mapping[str, Any]) -> str:
+    """What `addr` is in the state before a free."""
+    objsize = old["objsize"]
+    if any(o.addr == addr for o in old["objects"]):
+        return "a live object"
+    if any(o.addr < addr < o.addr + objsize for o in old["objects"]):
+        return "a pointer inside a live object"
+    if any(s.start <= addr < s.end for s in old["slabs"]):
+        return "a slot in a slab with no live object (double free)"
+    return "an address outside every slab"

@@ -27,7 +27,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from hypothesis import strategies as st
-from mmcheck.checker import decode
+from mmcheck.checker import coverage, decode
 from mmcheck.checker.explain import fields_in
 from mmcheck.checker.formats.pictures.vma import render_svg  # noqa: F401 (HTML picture)
 from mmcheck.checker.subsystems import edges
@@ -56,6 +56,7 @@ from mmcheck.checker.subsystems.declared.vma import (
 from mmcheck.checker.subsystems.declared.vma import window as _w
 from mmcheck.checker.systems import ModelSystem, Problem, SandboxedSystem
 from mmcheck.checker.trace import Step
+from mmcheck.model import linux
 from mmcheck.model.linux import (
     MAP_ANONYMOUS,
     MAP_FIXED,
@@ -131,7 +132,7 @@ def draw_steps(data: st.DataObject, view: View) -> Ops:
     kind = data.draw(st.sampled_from(kinds), label="kind")
     if kind == "edge":
         return edges.vma_steps(data, view.shadow.areas(), view.mmap_min_addr, view.task_size,
-                               _w(0))
+                               _w(0), DECLARATION.operation_names)
     if kind == "map":
         fix, kind_, n, prot, page = pick(data, "fixed, type, pages, prot, page", FIXES, TYPES,
                                          COUNTS, PROTS, PAGES)
@@ -426,3 +427,47 @@ def render_state(state: Mapping[str, Any], named: Sequence[Any] = (),
     if not vmas:
         lines.append("  (nothing mapped)")
     return lines
+
+
+# ---------------------------------------------------------------- contract coverage
+
+# The classes the contract (docs/contract.md) names.
+COVERAGE = (
+    "operation: mmap", "operation: munmap", "operation: mprotect", "operation: find_vma",
+    "outcome: find_vma -> returned", "outcome: find_vma -> none",
+    "boundary: find_vma above every area", "boundary: find_vma addr in a gap",
+    "boundary: find_vma addr inside an area", "boundary: find_vma addr at an area's end",
+    "outcome: mmap -> returned", *(f"outcome: mmap -> {e}" for e in (
+        "EINVAL", "EBADF", "ENOMEM", "EPERM", "EEXIST")),
+    "outcome: munmap -> none", "outcome: munmap -> EINVAL",
+    "outcome: mprotect -> none", "outcome: mprotect -> EINVAL", "outcome: mprotect -> ENOMEM",
+    *(f"boundary: addr {c}" for c in coverage.VM_ADDR),
+    "boundary: addr non-canonical or above TASK_SIZE_MAX",
+    *(f"boundary: length {c}" for c in coverage.LENGTHS),
+    *(f"boundary: prot {k}" for k in range(8)), "boundary: prot unknown bits",
+    *(f"boundary: flags {c}" for c in coverage.FLAGS),
+    "boundary: range over several areas", "boundary: range over a hole and an area",
+    "boundary: task_size x86-64", "boundary: task_size small",
+)
+
+
+def classify_setup(setup: Mapping[str, int]) -> list[str]:
+    """task_size of x86-64, or small."""
+    big = setup["task_size"] == linux.TASK_SIZE_X86_64
+    return [f"boundary: task_size {'x86-64' if big else 'small'}"]
+
+
+def classify_step(step: Step, old: Mapping[str, Any], new: Mapping[str, Any],
+                  setup: Mapping[str, int]) -> list[str]:
+    """The outcome (errno by name), the arguments against the areas and the limits."""
+    areas = [(v.start, v.end) for v in old["vmas"]]
+    low, top = setup["mmap_min_addr"], setup["task_size"]
+    out = [coverage.outcome(step, new["errno"] if step.raised == "OSError" else None)]
+    if step.op == "find_vma":
+        (addr,) = step.args
+        classes = coverage.addr_classes(addr, areas, low, top)
+        out += [f"boundary: find_vma addr {c}" for c in classes]
+        if areas and addr >= areas[-1][1]:
+            out.append("boundary: find_vma above every area")
+        return out
+    return out + coverage.vm_args("", step.op, step.args, areas, low, top)

@@ -2,7 +2,7 @@
 
 A run of the default budget (100 traces, seed 0) drives each subsystem's
 reference model through every operation, every error clause and every boundary
-class of REQUIRED (the rarest is hit 4 times). The reference model runs in this
+class its driver's COVERAGE names (the rarest is hit 4 times). The reference model runs in this
 process, with no spec, so only the generator and the classification are
 exercised.
 """
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import pytest
 from mmcheck.checker import subsystems
-from mmcheck.checker.coverage import REQUIRED, Coverage, classify
+from mmcheck.checker.coverage import Coverage, classify, required
 from mmcheck.checker.hypothesis_engine import run_hypothesis
 from mmcheck.checker.options import Options
 from mmcheck.checker.trace import Step
@@ -19,7 +19,7 @@ from mmcheck.checker.trace import Step
 DEFAULT_TRACES = 100  # the default budget of work of `mmcheck check`
 
 
-@pytest.mark.parametrize("subsystem", sorted(REQUIRED))
+@pytest.mark.parametrize("subsystem", subsystems.registry.names())
 def test_the_default_budget_covers_the_contract(subsystem: str) -> None:
     driver = subsystems.driver(subsystem)
     assert driver is not None
@@ -28,8 +28,8 @@ def test_the_default_budget_covers_the_contract(subsystem: str) -> None:
     coverage = Coverage(result.stats.coverage)
     assert coverage.missing(subsystem) == []
     report = coverage.to_json(subsystem)
-    assert report["hit"] == report["required"] == len(REQUIRED[subsystem])
-    assert set(report["operations"]) >= {n.split(": ")[1] for n in REQUIRED[subsystem]
+    assert report["hit"] == report["required"] == len(required(subsystem))
+    assert set(report["operations"]) >= {n.split(": ")[1] for n in required(subsystem)
                                          if n.startswith("operation: ")}
 
 

@@ -36,3 +36,13 @@ def test_a_step_decoded_by_its_parameter_names() -> None:
     assert decode.call_text("buddy", "free", (4096, 3)) == "free(4096, 3)"  # pfns stay decimal
     assert decode.setup_text("vma", {"task_size": 1 << 30, "mmap_min_addr": 65536}) == (
         "task_size=0x40000000, mmap_min_addr=0x10000")
+
+
+def test_the_kinds_a_declaration_may_name_are_those_decode_spells() -> None:
+    from mmcheck.checker.subsystems import registry
+
+    assert set(registry.KINDS) == set(decode._TEXT) | {"bool", "int"}
+    # kmalloc's `flags` are GFP flags: no declaration says so, so they stay a number
+    assert decode.call_text("kmalloc", "kmalloc", (64, 1)) == "kmalloc(64, 1)"
+    assert decode.call_text("vma", "mmap", (0x400000, 4096, 3, 0x22)) == (
+        "mmap(0x400000, 0x1000, PROT_READ|PROT_WRITE, MAP_PRIVATE|MAP_ANONYMOUS)")

@@ -96,6 +96,35 @@ def test_declaration_driver_and_vocabulary_agree(decl: Subsystem) -> None:
 
 
 @pytest.mark.parametrize("decl", DECLARED, ids=NAMES)
+def test_its_fields_are_what_the_shared_modules_need(decl: Subsystem) -> None:
+    """Every per-subsystem fact the shared modules read comes from the declaration or
+    the driver: contract clauses, number kinds, coverage classes, fixed setup values."""
+    from mmcheck.checker import decode
+
+    driver = registry.driver(decl.name)
+    assert driver is not None
+    contract = (registry.ROOT / "docs" / "contract.md").read_text()
+    assert f"**[{decl.clauses}-" in contract, f"no [{decl.clauses}-...] clause"
+    for name, kind in decl.kinds:
+        assert decode.kind_of(decl.name, "", name) == kind
+    assert decode.addresses(decl.name) == decl.addresses
+    for op, param in decl.results:
+        assert any(param in (p for p, _ in o.args) for o in decl.operations), (op, param)
+    assert driver.coverage and len(set(driver.coverage)) == len(driver.coverage)
+    assert {f"operation: {o}" for o in decl.operation_names} <= set(driver.coverage)
+
+    @settings(max_examples=5, derandomize=True, database=None, deadline=None,
+              suppress_health_check=list(HealthCheck))
+    @given(driver.setups(64))
+    def each(setup: Mapping[str, int]) -> None:
+        assert set(decl.fixed_setup) <= set(setup), decl.fixed_setup
+        classes = driver.classify_setup(setup) if driver.classify_setup else []
+        assert all(c.startswith("boundary: ") for c in classes), classes
+
+    each()
+
+
+@pytest.mark.parametrize("decl", DECLARED, ids=NAMES)
 def test_a_spec_of_its_own_parses_and_type_checks(decl: Subsystem) -> None:
     vocab = registry.vocabulary(decl.name)
     assert vocab is not None
@@ -206,7 +235,8 @@ def scratch() -> object:
 def _decl(**changes: object) -> Subsystem:
     buddy = registry.get("buddy")
     assert buddy is not None
-    base = dataclasses.replace(buddy, name="scratch", rank=999, contract_class="Scratch")
+    base = dataclasses.replace(buddy, name="scratch", rank=999, contract_class="Scratch",
+                               clauses="SCRATCH")
     return dataclasses.replace(base, **changes)
 
 
@@ -219,6 +249,31 @@ def test_a_driver_missing_a_hook_fails_when_it_loads(scratch: list[str]) -> None
     decl = _decl(name="buddy", driver="scratch_driver")
     with pytest.raises(RegistrationError, match="lacks render_state"):
         registry._driver(decl)
+
+
+def test_a_driver_without_coverage_fails_when_it_loads(scratch: list[str]) -> None:
+    from mmcheck.checker.subsystems import buddy
+
+    hooks = {h: getattr(buddy, h) for h in registry.HOOKS}
+    _module("scratch_nocov", **hooks, symbolic_system=buddy.symbolic_system)
+    _module("scratch_halfcov", **hooks, symbolic_system=buddy.symbolic_system,
+            COVERAGE=("operation: alloc", "outcome: alloc -> none"))
+    scratch += ["scratch_nocov", "scratch_halfcov"]
+    with pytest.raises(RegistrationError, match="defines no COVERAGE"):
+        registry._driver(_decl(name="buddy", driver="scratch_nocov"))
+    with pytest.raises(RegistrationError, match=r"operations not named \['free'\]"):
+        registry._driver(_decl(name="buddy", driver="scratch_halfcov"))
+
+
+def test_fields_naming_what_does_not_exist_are_refused(scratch: list[str]) -> None:
+    with pytest.raises(RegistrationError, match="both claim the contract clauses"):
+        registry.register(_decl(clauses="BUDDY"))
+    with pytest.raises(RegistrationError, match="no clause prefix"):
+        registry.register(_decl(clauses="buddy-"))
+    with pytest.raises(RegistrationError, match="'flags' holds 'gfpflags'"):
+        registry.register(_decl(kinds=(("flags", "gfpflags"),)))
+    with pytest.raises(RegistrationError, match="results names alloc -> addr"):
+        registry.register(_decl(results=(("alloc", "addr"),)))
 
 
 def test_operations_must_be_the_vocabularys(scratch: list[str]) -> None:

@@ -47,6 +47,8 @@ DECLARATION = register(Subsystem(
     ),
     correct="examples/buddy/correct/first_fit.py",
     buggy="examples/buddy/buggy/double_alloc.py",
+    clauses="BUDDY",
+    results=(("alloc", "pfn"),),
     symbolic=True,
     doc="The Linux buddy page allocator of one zone",
 ))

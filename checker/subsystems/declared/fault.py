@@ -61,5 +61,10 @@ DECLARATION = register(Subsystem(
     ),
     correct="examples/fault/correct/cow_kernel.py",
     buggy="examples/fault/buggy/cow_never_copies.py",
+    clauses="KERNEL",
+    addresses=True,
+    kinds=(("flags", "mapflags"),),
+    results=(("spawn", "pid"), ("fork", "pid"), ("mmap", "addr")),
+    fixed_setup=("npages",),
     doc="Processes with demand paging and copy-on-write fork",
 ))

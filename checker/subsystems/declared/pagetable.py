@@ -90,5 +90,9 @@ DECLARATION = register(Subsystem(
     ),
     correct="examples/pagetable/correct/radix_tables.py",
     buggy="examples/pagetable/buggy/no_tlb_flush.py",
+    clauses="PT",
+    addresses=True,
+    kinds=(("flags", "pteflags"), ("pfn", "address")),
+    fixed_setup=("levels",),
     doc="x86 paging in 2-, 3-, 4- and 5-level mode, with a TLB",
 ))

@@ -68,5 +68,10 @@ DECLARATION = register(Subsystem(
     ),
     correct="examples/vma/correct/sorted_list.py",
     buggy="examples/vma/buggy/inclusive_end.py",
+    clauses="AS",
+    addresses=True,
+    kinds=(("flags", "mapflags"),),
+    results=(("mmap", "addr"),),
+    fixed_setup=("task_size", "mmap_min_addr"),
     doc="One process's anonymous mappings (mm_struct's VMAs)",
 ))
