@@ -33,6 +33,17 @@ class Focus:
 
         return numbers(self.why, *keys)
 
+    def argument(self, subsystem: str, name: str) -> frozenset[int]:
+        """The failing step's argument called `name` in the subsystem's vocabulary (the
+        address a kfree or ksize was given), if it has one."""
+        from mmcheck.checker.decode import params
+
+        if self.step is None:
+            return frozenset()
+        named = dict(zip(params(subsystem, self.step.op), self.step.args, strict=False))
+        value = named.get(name)
+        return frozenset((value,)) if isinstance(value, int) else frozenset()
+
 
 def attrs(**kw: object) -> str:
     """Attributes in the order given: class_ -> class, snake_case -> kebab-case."""

@@ -21,6 +21,8 @@ from typing import Any
 
 from hypothesis import strategies as st
 from mmcheck.checker import coverage
+from mmcheck.checker.formats.pictures.kmalloc import render_svg, render_text  # noqa: F401
+from mmcheck.checker.formats.pictures.slab import addresses_named
 from mmcheck.checker.subsystems._vm import (
     construct,
     convert,
@@ -30,7 +32,7 @@ from mmcheck.checker.subsystems._vm import (
     returns_of,
 )
 from mmcheck.checker.subsystems.declared.kmalloc import BAD_SIZES, DECLARATION, SIZES
-from mmcheck.checker.subsystems.slab import addresses_named, page_events_since
+from mmcheck.checker.subsystems.slab import page_events_since
 from mmcheck.checker.systems import ModelSystem, Problem, SandboxedSystem
 from mmcheck.checker.trace import Step
 from mmcheck.model.buddy import BuddyAllocator
@@ -198,12 +200,13 @@ class SubmissionSystem(SandboxedSystem):
 
 def render_state(state: Mapping[str, Any], named: Sequence[Any] = (),
                  limit: int = 16) -> list[str]:
-    """The live allocations by address, then the blocks held; an arrow at each
-    allocation the explanation names."""
+    """The size classes in use with their blocks (checker/formats/pictures/kmalloc.py),
+    then the live allocations by address, an arrow at each one the explanation names."""
     highlight = addresses_named(named)
     objs = sorted(state["objects"])
     held = sorted(state["held"])
-    lines = [f"{len(objs)} live allocation(s), {len(held)} block(s) held from pages"]
+    lines = [f"{len(objs)} live allocation(s), {len(held)} block(s) held from pages",
+             *render_text(state, highlight)]
     for o in objs[:limit]:
         mark = "  <-" if highlight and o.addr in highlight else ""
         lines.append(f"  {o.addr:#x}..{o.addr + o.usable:#x} kmalloc({o.size}"
@@ -211,8 +214,6 @@ def render_state(state: Mapping[str, Any], named: Sequence[Any] = (),
                      f"{'' if o.block != -1 else '  (in no held block)'}{mark}")
     if len(objs) > limit:
         lines.append(f"  ... {len(objs) - limit} more")
-    for h in held[:limit]:
-        lines.append(f"  block pfn {h.pfn} order {h.order}: {h.start:#x}..{h.end:#x}")
     return lines
 
 

@@ -325,7 +325,8 @@ class Driver:
     symbolic_system(npages, mutation=None)
                                  (when the declaration says `symbolic`) the Z3
                                  encoding: (system, setup, integer universe, exponent bound)
-    render_svg(state, focus)     (optional) the state as an SVG picture (HTML reports)
+    render_svg(state, focus)     the state as an SVG picture (HTML reports), from the
+                                 subsystem's module in checker/formats/pictures/
     hidden_names(sub)            (optional) the vocabulary names submission `sub` does not
                                  show: a property reading one is n/a on it (observable.py)
     SUBMISSION_VIEW              (optional) state name -> how a submission shows it
@@ -340,10 +341,10 @@ class Driver:
     SubmissionSystem: Callable[[Any, Mapping[str, int]], System]
     render_state: Callable[..., list[str]]
     classify_step: Callable[..., list[str]]
+    render_svg: Callable[..., str]
     coverage: tuple[str, ...] = ()
     classify_setup: Callable[[Mapping[str, int]], list[str]] | None = None
     symbolic_system: Callable[..., Any] | None = None
-    render_svg: Callable[..., str] | None = None
     hidden_names: Callable[[Any], frozenset[str]] | None = None
     submission_view: Mapping[str, str] = field(default_factory=dict)
 
@@ -356,8 +357,7 @@ class Driver:
         return _vocabulary(self.decl)
 
 
-OPTIONAL = ("coverage", "classify_setup", "symbolic_system", "render_svg", "hidden_names",
-            "submission_view")
+OPTIONAL = ("coverage", "classify_setup", "symbolic_system", "hidden_names", "submission_view")
 COVERAGE_KINDS = ("operation: ", "outcome: ", "boundary: ")
 HOOKS = tuple(f.name for f in fields(Driver) if f.name not in ("decl", *OPTIONAL))
 
@@ -389,7 +389,6 @@ def _driver(d: Subsystem) -> Driver:
     hooks = {h: getattr(module, h) for h in HOOKS}
     return Driver(d, coverage=_coverage(d, module, where), symbolic_system=symbolic,
                   classify_setup=getattr(module, "classify_setup", None),
-                  render_svg=getattr(module, "render_svg", None),
                   hidden_names=getattr(module, "hidden_names", None),
                   submission_view=dict(getattr(module, "SUBMISSION_VIEW", {})), **hooks)
 

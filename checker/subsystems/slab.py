@@ -27,6 +27,12 @@ from typing import Any
 
 from hypothesis import strategies as st
 from mmcheck.checker import coverage
+from mmcheck.checker.formats.pictures.slab import (  # render_svg: the HTML picture
+    addresses_named,
+    caption,
+    render_svg,  # noqa: F401
+    render_text,
+)
 from mmcheck.checker.subsystems._vm import (
     construct,
     convert,
@@ -307,54 +313,30 @@ class SubmissionSystem(SandboxedSystem):
 # ---------------------------------------------------------------- pictures
 
 
-def addresses_named(values: Sequence[Any], limit: int = 8) -> set[int]:
-    """The `addr` of every record among `values` (looking into fields and the first
-    `limit` members of collections), as an explanation prints them."""
-    out: set[int] = set()
-    for v in values:
-        if isinstance(v, tuple) and hasattr(v, "_fields"):
-            if "addr" in v._fields and plain_int(v.addr):
-                out.add(v.addr)
-        elif isinstance(v, (set, frozenset, list, tuple)):
-            out |= addresses_named(list(v)[:limit], limit)
-    return out
-
-
 def render_state(state: Mapping[str, Any], named: Sequence[Any] = (),
                  limit: int = 12) -> list[str]:
-    """The slabinfo row, then each slab with its live objects, as a student reads it;
-    an arrow at each object the explanation names."""
+    """The cache and its slabinfo row, each slab as a row of its objects (the list it
+    is on, its colouring offset: checker/formats/pictures/slab.py), the objects the
+    explanation names with an arrow, broken red zones and poison, and the page calls
+    of the last step."""
     highlight = addresses_named(named)
-    i = state["info"]
-    lines = [f"size={state['size']} align={state['align']} objsize={state['objsize']}"
-             f"{'  (destroyed)' if state['destroyed'] else ''}",
-             f"slabinfo: active_objs={i.active_objs} num_objs={i.num_objs} "
-             f"objsize={i.objsize} objperslab={i.objperslab} pagesperslab={i.pagesperslab} "
-             f"active_slabs={i.active_slabs} num_slabs={i.num_slabs}"]
+    lines = [caption(state), *render_text(state, highlight, limit)]
     objsize = state["objsize"]
-    by_slab: dict[int, list[int]] = {}
-    for o in state["objects"]:
-        by_slab.setdefault(o.slab, []).append(o.addr)
-    slabs = sorted(state["slabs"])
-    lines.append("slabs held from pages:" if slabs else "no slabs held")
-    for s in slabs[:limit]:
-        addrs = sorted(by_slab.get(s.pfn, []))
-        lines.append(f"  pfn {s.pfn} order {s.order}: {s.start:#x}..{s.end:#x}, "
-                     f"{s.inuse} live")
-        for a in addrs[:6]:
-            mark = "  <-" if highlight and a in highlight else ""
-            past = "  (past the slab's end)" if a + objsize > s.end else ""
-            lines.append(f"      object {a:#x}..{a + objsize:#x} (slot {(a - s.s_mem) // objsize}"
-                         f" from {s.s_mem:#x}){past}{mark}")
-        if len(addrs) > 6:
-            lines.append(f"      ... {len(addrs) - 6} more")
-    if len(slabs) > limit:
-        lines.append(f"  ... {len(slabs) - limit} more slabs")
+    slabs = {s.pfn: s for s in state["slabs"]}
+    for o in sorted(state["objects"]):
+        if o.addr not in highlight:
+            continue
+        s = slabs.get(o.slab)
+        where = (f"slot {(o.addr - s.s_mem) // objsize} of slab pfn {s.pfn} "
+                 f"({s.start:#x}..{s.end:#x})" if s is not None else "in no held slab")
+        past = s is not None and o.addr + objsize > s.end
+        lines.append(f"  object {o.addr:#x}..{o.addr + objsize:#x}: {where}"
+                     f"{' past its end' if past else ''}  <-")
     for d in sorted(state["debug_broken"])[:6]:
         what = "poison" if d.poison_bad else "red zone"
         lines.append(f"  debug: object {d.addr:#x} ({'live' if d.live else 'free'}): {what} "
                      f"broken ({d.poison_bad} poison byte(s), {d.redzone_bad} red-zone byte(s))")
-    lost = sorted(by_slab.get(-1, []))
+    lost = sorted(o.addr for o in state["objects"] if o.slab == -1)
     if lost:
         lines.append("live objects in no held slab: " + ", ".join(f"{a:#x}" for a in lost[:6]))
     events = state["page_events"]

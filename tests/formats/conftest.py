@@ -23,6 +23,8 @@ BUGGY = {
     "vma": "examples/vma/buggy/no_merge.py",
     "pagetable": "examples/pagetable/buggy/no_tlb_flush.py",
     "fault": "examples/fault/buggy/cow_never_copies.py",
+    "slab": "examples/slab/buggy/past_end_colour.py",
+    "kmalloc": "examples/kmalloc/buggy/class_too_small.py",
 }
 
 

@@ -27,7 +27,8 @@ from mmcheck.checker.formats.states import step_states
 SVG = "{http://www.w3.org/2000/svg}"
 ROOT = Path(__file__).resolve().parents[2]
 # What each subsystem's picture must contain (a CSS class of its SVG elements).
-DRAWS = {"buddy": "block", "vma": "area", "pagetable": "bit", "fault": "page"}
+DRAWS = {"buddy": "block", "vma": "area", "pagetable": "bit", "fault": "page", "slab": "object",
+         "kmalloc": "allocation"}
 
 
 class _Ids(HTMLParser):
@@ -84,6 +85,19 @@ def test_the_failing_binding_is_highlighted(buggy_reports, page: str) -> None:
     cid = "cx-0-1"
     after = page[page.index(f'id="{cid}-state-{c.violation.step + 1}"'):]
     assert 'id="hl-free-1"' in after[: after.index("</svg>")]
+
+
+def test_the_object_past_the_slab_end_is_highlighted(buggy_reports, page: str) -> None:
+    """slab: the object the explanation binds is outlined in its slab's row; kmalloc: the
+    allocation ksize misjudged, in its size class's block."""
+    for subsystem in ("slab", "kmalloc"):
+        ri = list(buggy_reports).index(subsystem)
+        (c, *_) = buggy_reports[subsystem].counterexamples
+        failing = c.trace.steps[c.violation.step]  # slab: alloc() -> it; kmalloc: ksize(it)
+        addr = f"{failing.result if subsystem == 'slab' else failing.args[0]:x}"
+        after = page[page.index(f'id="cx-{ri}-1-state-{c.violation.step + 1}"'):]
+        picture = after[: after.index("</svg>")]
+        assert f'id="hl-obj-{addr}"' in picture, (subsystem, picture[:400])
 
 
 def test_the_diff_shows_what_the_failing_step_changed(buggy_reports, page: str) -> None:
