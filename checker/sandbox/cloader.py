@@ -3,9 +3,10 @@
 The parent side (`CLoader`, registered in client.KNOWN_LOADERS) compiles the
 submission before the worker starts:
 
-    cc -shared -fPIC -O1 -std=gnu11 -I <repo>/include -o <cache>/<hash>.so FILES
+    cc -shared -fPIC -O1 -std=gnu11 -I <include> -o <cache>/<hash>.so FILES
 
-against the contract headers include/mmcheck/buddy.h and slab.h, into a cache
+against the contract headers include/mmcheck/buddy.h and slab.h (the package
+`mmcheck.include`, installed with mmcheck: <include> is its folder), into a cache
 directory keyed by the sources and the command (a second run of the same
 file does not compile again). A compile error is a LoadError("compile") whose
 message is the compiler's own output, so the CLI reports it as a submission
@@ -35,7 +36,9 @@ from pathlib import Path
 
 from mmcheck.checker.sandbox.outcome import LoadError
 
-INCLUDE = Path(__file__).resolve().parents[2] / "include"
+from mmcheck import include
+
+INCLUDE = include.DIRECTORY
 CFLAGS = ("-shared", "-fPIC", "-O1", "-g", "-std=gnu11", "-Wall", "-Wno-unused")
 COMPILE_TIMEOUT = 60.0
 MAX_MESSAGE_LINES = 40
@@ -68,7 +71,7 @@ def compile_library(path: Path) -> Path:
     key = hashlib.sha256()
     for part in (cc, *CFLAGS, str(INCLUDE)):
         key.update(part.encode() + b"\0")
-    for header in sorted(INCLUDE.rglob("*.h")):
+    for header in include.headers():
         key.update(header.read_bytes())
     for src in sources:
         key.update(src.name.encode() + b"\0" + src.read_bytes())

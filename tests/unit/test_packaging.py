@@ -36,7 +36,7 @@ def test_every_importable_folder_is_a_listed_package() -> None:
         base = ROOT / folder
         for path in [base, *(p for p in base.rglob("*") if p.is_dir())]:
             if "__pycache__" in path.parts or not any(
-                f.suffix in (".py", ".mm", ".lark") for f in path.iterdir() if f.is_file()
+                f.suffix in (".py", ".mm", ".lark", ".h") for f in path.iterdir() if f.is_file()
             ):
                 continue
             dotted = ".".join([package, *path.relative_to(base).parts])
@@ -46,3 +46,24 @@ def test_every_importable_folder_is_a_listed_package() -> None:
 def test_the_pytest_plugin_entry_point() -> None:
     assert _project()["project"]["entry-points"]["pytest11"] == {
         "mmcheck": "mmcheck.checker.pytest_plugin"}
+
+
+def test_the_c_headers_are_package_data_and_the_c_loader_reads_them_there() -> None:
+    """A non-editable install (`pip install .`) ships include/mmcheck/*.h as the package
+    data of mmcheck.include.mmcheck, and C submissions are built against that folder."""
+    from fnmatch import fnmatch
+
+    from mmcheck.checker.sandbox import cloader
+
+    from mmcheck import include
+
+    tool = _project()["tool"]["setuptools"]
+    assert tool["package-dir"]["mmcheck.include"] == "include"
+    assert {"mmcheck.include", "mmcheck.include.mmcheck"} <= set(tool["packages"])
+    globs = tool["package-data"]["mmcheck.include.mmcheck"]
+    headers = sorted((ROOT / "include" / "mmcheck").glob("*.h"))
+    assert [h.name for h in headers] == ["buddy.h", "slab.h"]
+    for h in headers:
+        assert any(fnmatch(h.name, g) for g in globs), f"{h} is not package data"
+    assert cloader.INCLUDE == include.DIRECTORY
+    assert include.headers() == headers  # in this checkout, the package is include/
