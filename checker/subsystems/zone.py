@@ -20,7 +20,9 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from hypothesis import strategies as st
+from mmcheck.checker import coverage
 from mmcheck.checker.explain import fields_in
+from mmcheck.checker.formats.pictures.zone import render_svg  # noqa: F401 (HTML picture)
 from mmcheck.checker.subsystems._vm import construct, convert, pick, plain_int
 from mmcheck.checker.subsystems.declared.zone import (
     BAD_GFPS,
@@ -230,3 +232,54 @@ def render_state(state: Mapping[str, Any], named: Sequence[Any] = (),
         if len(inside) > limit:
             lines.append(f"  ... {len(inside) - limit} more blocks")
     return lines
+
+
+# ---------------------------------------------------------------- contract coverage
+
+# The classes the contract (docs/contract.md, ZoneAllocator) names.
+COVERAGE = (
+    "operation: alloc", "operation: free",
+    "outcome: alloc -> returned", "outcome: alloc -> none", "outcome: alloc -> ValueError",
+    "outcome: free -> none", "outcome: free -> ValueError",
+    *(f"boundary: alloc gfp {gfp:#x}" for gfp in GFPS),
+    "boundary: alloc gfp with two zone modifiers or unknown bits",
+    "boundary: alloc order out of range",
+    "boundary: alloc leaves its zone below the low watermark",
+    "boundary: free of an allocated block", "boundary: free with the wrong order",
+    "boundary: free of a block not allocated", "boundary: free pfn outside the node",
+    "boundary: one zone", "boundary: several zones", "boundary: min_free_kbytes 0",
+)
+
+
+def classify_setup(setup: Mapping[str, int]) -> list[str]:
+    """One zone or several; no min_free_kbytes (watermarks at 0)."""
+    zones = sum(1 for n in zone_sizes(setup) if n)
+    out = ["boundary: one zone" if zones == 1 else "boundary: several zones"]
+    if setup["min_free_kbytes"] == 0:
+        out.append("boundary: min_free_kbytes 0")
+    return out
+
+
+def classify_step(step: Step, old: Mapping[str, Any], new: Mapping[str, Any],
+                  setup: Mapping[str, int]) -> list[str]:
+    """The outcome; alloc's zone modifiers and order, the watermark it leaves its zone
+    at; what a free frees."""
+    out = [coverage.outcome(step)]
+    if step.op == "alloc":
+        order, gfp = step.args
+        out.append(f"boundary: alloc gfp {gfp:#x}" if gfp in GFPS else
+                   "boundary: alloc gfp with two zone modifiers or unknown bits")
+        if not 0 <= order < setup["max_order"]:
+            out.append("boundary: alloc order out of range")
+        taken = next((b for b in new["allocated"] if b.pfn == step.result), None)
+        zone = next((z for z in new["zones"] if taken and z.idx == taken.zone), None)
+        if zone is not None and zone.free < zone.low:
+            out.append("boundary: alloc leaves its zone below the low watermark")
+        return out
+    pfn, order = step.args
+    allocated = {b.pfn: b.order for b in old["allocated"]}
+    out.append("boundary: " + (
+        "free pfn outside the node" if not 0 <= pfn < old["npages"] else
+        "free of an allocated block" if allocated.get(pfn) == order else
+        "free with the wrong order" if pfn in allocated else "free of a block not allocated"))
+    return out

@@ -16,18 +16,28 @@ X0 = 80  # the lanes' names are left of the bar
 
 
 def render_svg(state: Mapping[str, Any], focus: Focus) -> str:
+    """The bar of pages of the module docstring."""
+    npages = max(int(state["npages"]), 1)
+    body = [text(10, 14, f"{npages} page(s), max_order {state['max_order']}, "
+                         f"{state['free_pages']} free", class_="caption")]
+    lanes, height = block_lanes(state, focus.numbers("pfn"), 24)
+    return svg(WIDTH, height, body + lanes, class_="picture buddy")
+
+
+def block_lanes(state: Mapping[str, Any], marked: frozenset[int], y0: float
+                ) -> tuple[list[str], float]:
+    """The free and allocated lanes, the pages in no block and the pfn axis of a state
+    with npages, free and allocated blocks (pfn, order); the picture's height below."""
     npages = max(int(state["npages"]), 1)
     scale = (WIDTH - X0 - 10) / npages
     free = sorted((b.pfn, b.order) for b in state["free"])
     allocated = sorted((b.pfn, b.order) for b in state["allocated"])
-    marked = focus.numbers("pfn")
-    body = [text(10, 14, f"{npages} page(s), max_order {state['max_order']}, "
-                         f"{state['free_pages']} free", class_="caption")]
+    body: list[str] = []
     covered = [False] * min(npages, 1 << 16)
     for lane, (label, blocks, kind) in enumerate(
         (("free", free, "free"), ("allocated", allocated, "allocated"))
     ):
-        y = 24 + lane * (LANE + 8)
+        y = y0 + lane * (LANE + 8)
         body.append(text(10, y + 17, label, class_="lane"))
         for pfn, order in blocks:
             size = 1 << order
@@ -44,7 +54,7 @@ def render_svg(state: Mapping[str, Any], focus: Focus) -> str:
             ))
             if size * scale > 34:
                 body.append(text(x + 3, y + 17, f"{pfn}:o{order}", class_="label"))
-    lost_y = 24 + 2 * (LANE + 8)
+    lost_y = y0 + 2 * (LANE + 8)
     body.append(text(10, lost_y + 8, "no block", class_="lane"))
     for pfn, hit in enumerate(covered[:npages]):
         if not hit:
@@ -52,7 +62,7 @@ def render_svg(state: Mapping[str, Any], focus: Focus) -> str:
                              title=f"page {pfn} is in no block", stroke="#d00",
                              stroke_width=1, class_="lost"))
     body.append(_axis(npages, scale, lost_y + 22))
-    return svg(WIDTH, lost_y + 30, body, class_="picture buddy")
+    return body, lost_y + 30
 
 
 def _axis(npages: int, scale: float, y: float) -> str:

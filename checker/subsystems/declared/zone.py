@@ -51,5 +51,7 @@ DECLARATION = register(Subsystem(
     ),
     correct="examples/zone/correct/linux_lists.py",
     buggy="examples/zone/buggy/wrong_fallback.py",
+    clauses="ZONE",
+    results=(("alloc", "pfn"),),
     doc="Zones of one node: a buddy allocator per zone, watermarks, zonelist fallback",
 ))
