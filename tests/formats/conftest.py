@@ -25,6 +25,7 @@ BUGGY = {
     "fault": "examples/fault/buggy/cow_never_copies.py",
     "slab": "examples/slab/buggy/past_end_colour.py",
     "kmalloc": "examples/kmalloc/buggy/class_too_small.py",
+    "zone": "examples/zone/buggy/wrong_fallback.py",
 }
 
 

@@ -28,7 +28,7 @@ SVG = "{http://www.w3.org/2000/svg}"
 ROOT = Path(__file__).resolve().parents[2]
 # What each subsystem's picture must contain (a CSS class of its SVG elements).
 DRAWS = {"buddy": "block", "vma": "area", "pagetable": "bit", "fault": "page", "slab": "object",
-         "kmalloc": "allocation"}
+         "kmalloc": "allocation", "zone": "zone"}
 
 
 class _Ids(HTMLParser):
@@ -98,6 +98,16 @@ def test_the_object_past_the_slab_end_is_highlighted(buggy_reports, page: str) -
         after = page[page.index(f'id="cx-{ri}-1-state-{c.violation.step + 1}"'):]
         picture = after[: after.index("</svg>")]
         assert f'id="hl-obj-{addr}"' in picture, (subsystem, picture[:400])
+
+
+def test_the_zone_alloc_should_have_taken_from_is_highlighted(buggy_reports,
+                                                             page: str) -> None:
+    """zone: wrong_fallback takes DMA while Normal (idx 2, first of the zonelist) could
+    serve: the explanation binds that zone, its band is outlined."""
+    ri = list(buggy_reports).index("zone")
+    (c,) = buggy_reports["zone"].counterexamples
+    before = page[page.index(f'id="cx-{ri}-1-state-{c.violation.step + 1}"'):]
+    assert 'id="hl-zone-2"' in before[: before.index("</svg>")]
 
 
 def test_the_diff_shows_what_the_failing_step_changed(buggy_reports, page: str) -> None:
