@@ -380,6 +380,9 @@ class Z3Compiler:
             return env.step.raised
         if e.id in self.defines:
             return self._Call(ast.Call(e.span, e.id, ()), env)
+        if e.id not in env.state.values:
+            # An encoding may leave out what it does not model (a reference's white box).
+            raise Unsupported(f"'{e.id}' is not part of the symbolic encoding", e)
         return env.state.values[e.id]
 
     def _Field(self, e: ast.Field, env: _Env) -> Any:

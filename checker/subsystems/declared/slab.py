@@ -24,5 +24,6 @@ DECLARATION = register(Subsystem(
     correct="examples/slab/correct/order0_onslab.py",
     buggy="examples/slab/buggy/wrong_num_objs.py",
     clauses="SLAB",
+    symbolic=True,
     doc="One SLAB cache: kmem_cache, array caches, slab lists, colouring",
 ))

@@ -1,0 +1,287 @@
+"""The Z3 encoding of a slab cache against the reference model and the buggy examples.
+
+- agreement: on random traces of the reference (checker/subsystems/slab.py's
+  ReferenceSystem, every error path included), every concrete step is a step of
+  the encoding; op and arguments alone decide whether it raises or returns None;
+  op, arguments and result decide the next state; and every vocabulary value the
+  encoding presents equals the reference's snapshot (three geometries: objects
+  off the slab, on the slab after its management, one per page);
+- the unmutated encoding proves the contract's properties of spec/lib/slab.mm
+  by induction, and leaves out only the reference's white-box structures;
+- each seeded bug (a mutation) is found by bounded model checking, and the
+  trace Z3 gives convicts the buggy example it stands for (objects renamed to
+  those the example returns: which object alloc returns is its choice).
+"""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+import z3
+from mmcheck.checker.confirm import replay
+from mmcheck.checker.evaluate import CompiledSpec
+from mmcheck.checker.options import Options
+from mmcheck.checker.sandbox.client import Submission
+from mmcheck.checker.subsystems import slab as driver
+from mmcheck.checker.symbolic.base import SymCollection, SymRecord, SymState
+from mmcheck.checker.symbolic.slab import MUTATIONS, OPS, UNMODELLED, SymbolicSlab
+from mmcheck.checker.trace import Step, Trace
+from mmcheck.checker.z3_engine import bounded_check
+from mmcheck.model.linux import PAGE_SIZE
+from mmcheck.model.slab import VOCABULARY
+from mmcheck.spec.loader import CheckedSpec, library, load
+
+ROOT = Path(__file__).resolve().parents[2]
+# (size, align, npages): off-slab management and 4 objects a page; on-slab
+# management (s_mem after it) and 37 a page; one object a page
+GEOMETRIES = [(1024, 8, 5), (100, 8, 2), (4096, 4096, 6)]
+
+
+class Harness:
+    """One encoding with a pre-state s, a step t and a post-state s2."""
+
+    def __init__(self, size: int, align: int, npages: int) -> None:
+        self.sym = SymbolicSlab(size, align, npages)
+        self.s, self.t, self.s2 = (self.sym.fresh_state("s"), self.sym.fresh_step("t"),
+                                   self.sym.fresh_state("s2"))
+        self.sv = self.sym.step_vars(self.t)
+        self.base = [self.sym.well_formed(self.s), self.sym.trans(self.s, self.t, self.s2)]
+
+    def solver(self, *facts: z3.BoolRef) -> z3.Solver:
+        sol = z3.Solver()
+        sol.set("random_seed", 0)
+        sol.add(*self.base, *facts)
+        return sol
+
+    def state_is(self, s: SymState, ref: driver.ReferenceSystem) -> z3.BoolRef:
+        snap = ref.snapshot()
+        return self.sym.assign(
+            s, held=[r.pfn for r in snap["slabs"]], live=[o.addr for o in snap["objects"]],
+            destroyed=snap["destroyed"], bad=snap["bad_page_frees"],
+            events=[(e.op, e.pfn) for e in snap["page_events"]])
+
+    def op_is(self, step: Step) -> z3.BoolRef:
+        sv = self.sv
+        facts = [sv.op == OPS.index(step.op)]
+        if step.op == "free":
+            facts.append(sv.free_addr == step.args[0])
+        if step.op == "write":
+            facts += [sv.write_addr == step.args[0], sv.write_len == step.args[1]]
+        return z3.And(facts)
+
+    def outcome_is(self, step: Step, with_result: bool) -> z3.BoolRef:
+        sv = self.sv
+        facts = [sv.raised == (step.raised is not None)]
+        if step.op == "alloc" and step.raised is None:
+            facts.append(sv.alloc_none == (step.result is None))
+            if with_result and step.result is not None:
+                facts.append(sv.alloc_addr == step.result)
+        if step.op == "shrink" and step.raised is None and with_result:
+            facts.append(sv.shrink_pages == step.result)
+        return z3.And(facts)
+
+
+def present(model: z3.ModelRef, s: SymState) -> dict[str, object]:
+    """The vocabulary values of s in `model`, as plain Python values."""
+
+    def value(term: Any) -> object:
+        v = model.eval(term, model_completion=True)
+        return z3.is_true(v) if z3.is_bool(v) else v.as_long()
+
+    def record(rec: SymRecord) -> tuple[object, ...]:
+        return tuple(value(f) for f in rec.fields.values())
+
+    out: dict[str, object] = {}
+    for name, sym in s.values.items():
+        if isinstance(sym, SymCollection):
+            out[name] = [record(rec) for guard, rec in sym.slots if value(guard)]
+        elif isinstance(sym, SymRecord):
+            out[name] = record(sym)
+        else:
+            out[name] = value(sym)
+    return out
+
+
+def assert_presents(model: z3.ModelRef, s: SymState, snap: Mapping[str, Any]) -> None:
+    """Every value the encoding presents equals the reference's snapshot."""
+    got = present(model, s)
+    assert set(got) == {v.name for v in VOCABULARY.state} - UNMODELLED
+    for var in VOCABULARY.state:
+        if var.name in UNMODELLED:
+            continue
+        mine, theirs = got[var.name], snap[var.name]
+        if var.type.startswith("set["):
+            assert set(mine) == {tuple(r) for r in theirs}, var.name  # type: ignore[arg-type]
+        elif var.type.startswith("list["):
+            assert Counter(mine) == Counter(tuple(r) for r in theirs), var.name  # type: ignore[arg-type]
+        elif isinstance(mine, tuple):
+            assert mine == tuple(theirs), var.name
+        else:
+            assert mine == theirs, var.name
+
+
+def random_step(rng: random.Random, live: list[int], freed: list[int],
+                objsize: int) -> tuple[str, tuple[int, ...]]:
+    """An operation, legal most of the time, sometimes each kind of mistake."""
+    roll = rng.random()
+    if roll < 0.45 or not (live or freed):
+        return "alloc", ()
+    if roll < 0.75 and live:
+        return "free", (rng.choice(live),)
+    if roll < 0.85:
+        target = rng.choice(live or freed)
+        return "free", rng.choice([(target + objsize // 2,), (target + 7 * PAGE_SIZE,),
+                                   (freed[-1] if freed else target,), (-1,)])
+    if roll < 0.95:
+        return "shrink", ()
+    if roll < 0.97:
+        return "write", (rng.choice(live or freed), 8)
+    return "destroy", ()
+
+
+def check_step(h: Harness, pre: z3.BoolRef, step: Step,
+               ref: driver.ReferenceSystem) -> None:
+    """The concrete step is a step of the encoding, its outcome forced by op and
+    arguments, its next state forced by its result, presented as the reference's."""
+    post = h.state_is(h.s2, ref)
+    op = h.op_is(step)
+    sol = h.solver(pre, op, h.outcome_is(step, True), post)
+    assert sol.check() == z3.sat, f"the encoding cannot make {step}"
+    assert_presents(sol.model(), h.s2, ref.snapshot())
+    assert h.solver(pre, op, z3.Not(h.outcome_is(step, False))).check() == z3.unsat, (
+        f"{step}: the encoding may also end otherwise (raise / None)")
+    assert h.solver(pre, op, h.outcome_is(step, True), z3.Not(post)).check() == z3.unsat, (
+        f"{step}: the encoding may reach another state")
+
+
+@pytest.mark.parametrize("size,align,npages", GEOMETRIES)
+def test_encoding_agrees_with_the_reference(size: int, align: int, npages: int) -> None:
+    h = Harness(size, align, npages)
+    objsize = h.sym.geo.objsize
+    rng = random.Random(size * 1000 + npages)
+    for _trace in range(4):
+        setup = {"size": size, "align": align, "npages": npages, "debug": 0}
+        ref = driver.ReferenceSystem(setup)
+        init = h.state_is(h.s, ref)
+        assert z3.Solver().check(init, h.sym.init(h.s)) == z3.sat
+        live: list[int] = []
+        freed: list[int] = []
+        for _ in range(14):
+            pre = h.state_is(h.s, ref)
+            op, args = random_step(rng, live, freed, objsize)
+            step, problem = ref.apply(op, args)
+            assert problem is None
+            check_step(h, pre, step, ref)
+            if step.raised is None and op == "alloc" and step.result is not None:
+                live.append(step.result)
+            elif step.raised is None and op == "free":
+                live.remove(args[0])
+                freed.append(args[0])
+
+
+def test_alloc_choices_are_the_free_objects_of_held_slabs() -> None:
+    """With a slab partly used, alloc may return exactly its free objects; with every
+    slab full, exactly the objects of a block `pages` could still give."""
+    h = Harness(1024, 8, 3)
+    sv = h.sv
+
+    def choices(pre: z3.BoolRef) -> set[int]:
+        sol = h.solver(pre, sv.op == OPS.index("alloc"), z3.Not(sv.alloc_none))
+        out = set()
+        while sol.check() == z3.sat:
+            a = sol.model().eval(sv.alloc_addr).as_long()
+            out.add(a)
+            sol.add(sv.alloc_addr != a)
+        return out
+
+    assert choices(h.sym.assign(h.s, held=[1], live=[4096])) == {5120, 6144, 7168}
+    full = [4096 + 1024 * i for i in range(4)]
+    assert choices(h.sym.assign(h.s, held=[1], live=full)) == {
+        *range(0, 4096, 1024), *range(8192, 12288, 1024)}
+
+
+# ---------------------------------------------------------------- the spec and mutants
+
+NPAGES = 2
+DEPTH = 4
+
+
+@pytest.fixture(scope="module")
+def checked() -> list[CheckedSpec]:
+    return [load(f) for f in library("slab")]
+
+
+def test_unmutated_encoding_proves_the_contract(checked: list[CheckedSpec]) -> None:
+    system, setup, universe, bound = driver.symbolic_system(NPAGES)
+    result = bounded_check(checked, system, setup, Options(depth=DEPTH, budget=60.0),
+                           universe, bound)
+    assert result.verdict == "proved", result.summary
+    assert not result.violations
+    skipped = {s.split(":", 1)[0] for s in result.skipped}
+    assert skipped and all(name.startswith("wb_") for name in skipped), skipped
+
+
+def renamed(trace: Trace, sub: Any) -> Trace:
+    """The trace with each object it names renamed to the one the example returned at
+    the same alloc (an interior address keeps its offset), and any other address in
+    a page of such an object moved to the example's page (slabs of one page)."""
+    system = on_submission(sub)(trace.setup)
+    names: dict[int, int] = {}
+    objsize = driver.ALIGN(trace.setup["size"], trace.setup["align"])
+    steps = []
+    for st in trace.steps:
+        args = st.args
+        if st.op in ("free", "write"):
+            a = args[0]
+            base = next((o for o in names if o <= a < o + objsize), None)
+            page = next((o for o in names if o // PAGE_SIZE == a // PAGE_SIZE), None)
+            if base is not None:
+                args = (names[base] + a - base, *args[1:])
+            elif page is not None:
+                args = (names[page] // PAGE_SIZE * PAGE_SIZE + a % PAGE_SIZE, *args[1:])
+        got, _ = system.apply(st.op, args)
+        if st.op == "alloc" and st.result is not None and got.result is not None:
+            names[st.result] = got.result
+        steps.append(Step(st.op, args))
+    return Trace(trace.subsystem, dict(trace.setup), tuple(steps))
+
+
+def on_submission(sub: Any) -> Any:
+    def make(setup: Mapping[str, int]) -> driver.SubmissionSystem:
+        if not sub.alive:
+            sub.restart()
+        return driver.SubmissionSystem(sub, setup)
+    return make
+
+
+def test_every_mutation_has_an_example() -> None:
+    for name in MUTATIONS:
+        assert (ROOT / "examples" / "slab" / "buggy" / f"{name}.py").is_file()
+
+
+@pytest.mark.parametrize("mutation", sorted(MUTATIONS))
+def test_bmc_finds_each_mutation_and_its_example_breaks(
+        mutation: str, checked: list[CheckedSpec]) -> None:
+    system, setup, universe, bound = driver.symbolic_system(NPAGES, mutation)
+    result = bounded_check(checked, system, setup,
+                           Options(depth=DEPTH, induction=False, budget=60.0), universe, bound)
+    assert result.verdict == "violated", f"{mutation}: {result.summary}"
+    (v,) = result.violations
+    specs = [CompiledSpec(c) for c in checked]
+    sub = Submission.open(ROOT / "examples" / "slab" / "buggy" / f"{mutation}.py")
+    try:
+        trace = renamed(v.trace, sub)
+        others = frozenset(p.name for c in checked for p in c.spec.properties) - {v.prop.name}
+        got = replay(trace, specs, on_submission(sub), skip=others)
+    finally:
+        sub.close()
+    assert got.violation is not None, (
+        f"{mutation}: Z3 broke {v.prop.name} at depth {v.depth} with {v.trace.steps}; "
+        f"the example did not with {trace.steps}")
+    assert got.violation.property == v.prop.name
+    assert got.violation.step == len(trace.steps) - 1 == v.depth - 1
