@@ -21,6 +21,7 @@ before it is reported (an unconfirmed one is reported as such).
 from __future__ import annotations
 
 import itertools
+import operator
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -276,21 +277,20 @@ class _NeedsCases(Exception):
     pass
 
 
+_COMPARE = {"==": operator.eq, "!=": operator.ne, "<": operator.lt, "<=": operator.le,
+            ">": operator.gt, ">=": operator.ge}
+
+
 def _cmp(op: str, a: Any, b: Any) -> Any:
+    """a op b, folded when both are known; only `op` is built (a Bool field has
+    == and != but no order)."""
     a, b = const(a), const(b)
     if is_const(a) and is_const(b):
-        return {"==": a == b, "!=": a != b, "<": a < b, "<=": a <= b, ">": a > b, ">=": a >= b}[op]
+        return _COMPARE[op](a, b)
     ta, tb = to_term(a), to_term(b)
     if ta.eq(tb):  # the same term (z3 shares equal terms): a sum equal to itself
         return op in ("==", "<=", ">=")
-    return {
-        "==": ta == tb,
-        "!=": ta != tb,
-        "<": ta < tb,
-        "<=": ta <= tb,
-        ">": ta > tb,
-        ">=": ta >= tb,
-    }[op]
+    return _COMPARE[op](ta, tb)
 
 
 class Z3Compiler:
@@ -497,6 +497,9 @@ class Z3Compiler:
             return b_and(*(self.equal(a.fields[k], b.fields[k], e) for k in a.fields))
         if isinstance(a, SymInterval) and isinstance(b, SymInterval):
             return b_and(self.equal(a.lo, b.lo, e), self.equal(a.hi, b.hi, e))
+        if isinstance(a, Cases) and isinstance(b, Cases) and a.term is not None \
+                and b.term is not None:
+            return a.term == b.term  # one atom, not a split over every pair of cases
         return lift(lambda x, y: _cmp("==", x, y), a, b)
 
     def member(self, x: Any, coll: Any, e: ast.Expr) -> Any:
@@ -791,7 +794,7 @@ class Z3Compiler:
             return self.expr(e.args[0], _Env(env.old, None, env.step, env.names))
         if f == "raised":
             assert env.step is not None
-            return env.step.raised
+            return self._raised_as(e, env.step)
         args = [self.expr(a, env) for a in e.args]
         if f == "aligned":
             x, n = (self.num(a) for a in args)
@@ -850,6 +853,14 @@ class Z3Compiler:
             a,
             b,
         )
+
+    @staticmethod
+    def _raised_as(e: ast.Call, step: SymStep) -> Any:
+        """raised(E): the step raised E (`raised` itself where the encoding tells no
+        exceptions apart; False for an exception it never raises)."""
+        if not e.args or not step.raised_as:
+            return step.raised
+        return step.raised_as.get(e.args[0].id, False)  # type: ignore[attr-defined]
 
     @staticmethod
     def _aligned(x: Any, n: Any) -> Any:

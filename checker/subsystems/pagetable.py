@@ -436,3 +436,16 @@ def classify_step(step: Step, old: Mapping[str, Any], new: Mapping[str, Any],
     elif step.op == "unmap" and pte is None and step.raised is None:
         out.append("boundary: unmap of a page never mapped")
     return out
+
+
+# ---------------------------------------------------------------- symbolic
+
+
+def symbolic_system(npages: int, mutation: str | None = None):  # noqa: ANN201
+    """The Z3 encoding of a 2-level page table over four page addresses in three PTE
+    tables, its table pages from a pool of `npages` pages. Returns (system, setup,
+    integer universe, exponent bound)."""
+    from mmcheck.checker.symbolic.pagetable import SymbolicPageTable
+
+    setup = {"levels": 2, "npages": npages}
+    return SymbolicPageTable(npages, mutation=mutation), setup, range(0, npages + 1), 64

@@ -94,6 +94,9 @@ class SymStep:
     # then compiles an action once per value of a small domain, with the argument
     # a constant, so that `2 ** order` and friends fold away before Z3 sees them.
     domains: Mapping[str, Mapping[str, range]] = field(default_factory=dict)
+    # For operations that raise more than one exception: name -> "the step raised
+    # that one" (exclusive; their disjunction is `raised`). Empty: every name is `raised`.
+    raised_as: Mapping[str, z3.BoolRef] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

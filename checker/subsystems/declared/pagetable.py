@@ -94,5 +94,6 @@ DECLARATION = register(Subsystem(
     addresses=True,
     kinds=(("flags", "pteflags"), ("pfn", "address")),
     fixed_setup=("levels",),
+    symbolic=True,
     doc="x86 paging in 2-, 3-, 4- and 5-level mode, with a TLB",
 ))
