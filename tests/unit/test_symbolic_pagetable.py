@@ -13,19 +13,15 @@
 from __future__ import annotations
 
 import random
-from collections import Counter
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import pytest
 import z3
-from mmcheck.checker.confirm import replay
-from mmcheck.checker.evaluate import CompiledSpec
 from mmcheck.checker.options import Options
-from mmcheck.checker.sandbox.client import Submission
 from mmcheck.checker.subsystems import pagetable as driver
-from mmcheck.checker.symbolic.base import SymCollection, SymRecord, SymState
+from mmcheck.checker.symbolic.base import SymState
 from mmcheck.checker.symbolic.pagetable import (
     BAD_PFNS,
     BASE,
@@ -38,9 +34,9 @@ from mmcheck.checker.symbolic.pagetable import (
 )
 from mmcheck.checker.trace import Step
 from mmcheck.checker.z3_engine import bounded_check
-from mmcheck.checker.z3compile import Cases
 from mmcheck.model.mmu import VOCABULARY
 from mmcheck.spec.loader import CheckedSpec, library, load
+from symbolic_check import as_presented, convicts, present
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -88,33 +84,12 @@ class Harness:
         return z3.And(facts)
 
 
-def present(model: z3.ModelRef, s: SymState) -> dict[str, object]:
-    """The vocabulary values of s in `model`, as plain Python values."""
-
-    def value(term: Any) -> object:
-        v = model.eval(term.term if isinstance(term, Cases) else term, model_completion=True)
-        return z3.is_true(v) if z3.is_bool(v) else v.as_long()
-
-    def record(rec: SymRecord) -> tuple[object, ...]:
-        return tuple(value(f) for f in rec.fields.values())
-
-    out: dict[str, object] = {}
-    for name, sym in s.values.items():
-        if isinstance(sym, SymCollection):
-            out[name] = Counter(record(rec) for guard, rec in sym.slots if value(guard))
-        else:
-            out[name] = value(sym)
-    return out
-
-
 def assert_presents(model: z3.ModelRef, s: SymState, snap: Mapping[str, Any]) -> None:
+    """Every value the encoding presents equals the reference's snapshot."""
     got = present(model, s)
     assert set(got) == {v.name for v in VOCABULARY.state}
-    for var in VOCABULARY.state:
-        theirs = snap[var.name]
-        if "[" in var.type:
-            theirs = Counter(tuple(r) for r in theirs)
-        assert got[var.name] == theirs, var.name
+    for name, value in got.items():
+        assert value == as_presented(snap[name]), name
 
 
 def random_step(rng: random.Random, sym: SymbolicPageTable) -> tuple[str, tuple[int, ...]]:
@@ -190,14 +165,6 @@ def checked() -> list[CheckedSpec]:
     return [load(f) for f in library("pagetable")]
 
 
-def on_submission(sub: Any) -> Any:
-    def make(setup: Mapping[str, int]) -> driver.SubmissionSystem:
-        if not sub.alive:
-            sub.restart()
-        return driver.SubmissionSystem(sub, setup)
-    return make
-
-
 def test_every_mutation_has_an_example() -> None:
     for name in MUTATIONS:
         assert (ROOT / "examples" / "pagetable" / "buggy" / f"{name}.py").is_file()
@@ -208,26 +175,8 @@ def test_bmc_finds_each_mutation_and_its_example_breaks(
         mutation: str, checked: list[CheckedSpec]) -> None:
     # one page address keeps each depth's query small; the bugs need no more
     system = SymbolicPageTable(NPAGES, vas=(BASE,), mutation=mutation)
-    setup = {"levels": 2, "npages": NPAGES}
-    # the white-box properties read what no submission shows (its TLB, its entries)
-    white = {p.name for c in checked for p in c.spec.properties
-             if p.doc.startswith("[white-box]")}
-    result = bounded_check(checked, system, setup,
-                           Options(depth=DEPTH, induction=False, budget=120.0),
-                           range(0, NPAGES + 1), 64, skip=white)
-    assert result.verdict == "violated", f"{mutation}: {result.summary}"
-    (v,) = result.violations
-    specs = [CompiledSpec(c) for c in checked]
-    others = frozenset(p.name for c in checked for p in c.spec.properties) - {v.prop.name}
-    sub = Submission.open(ROOT / "examples" / "pagetable" / "buggy" / f"{mutation}.py")
-    try:
-        got = replay(v.trace, specs, on_submission(sub), skip=others)
-    finally:
-        sub.close()
-    assert got.violation is not None, (
-        f"{mutation}: Z3 broke {v.prop.name} at depth {v.depth} with {v.trace.steps}; "
-        f"the example did not")
-    assert got.violation.step == len(v.trace.steps) - 1
+    convicts(checked, system, {"levels": 2, "npages": NPAGES}, range(0, NPAGES + 1), 64,
+             ROOT / "examples" / "pagetable" / "buggy" / f"{mutation}.py", driver, DEPTH)
 
 
 def test_unmutated_encoding_holds_where_mutants_break(checked: list[CheckedSpec]) -> None:

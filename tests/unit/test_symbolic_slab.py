@@ -16,25 +16,22 @@
 from __future__ import annotations
 
 import random
-from collections import Counter
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import pytest
 import z3
-from mmcheck.checker.confirm import replay
-from mmcheck.checker.evaluate import CompiledSpec
 from mmcheck.checker.options import Options
-from mmcheck.checker.sandbox.client import Submission
 from mmcheck.checker.subsystems import slab as driver
-from mmcheck.checker.symbolic.base import SymCollection, SymRecord, SymState
+from mmcheck.checker.symbolic.base import SymState
 from mmcheck.checker.symbolic.slab import MUTATIONS, OPS, UNMODELLED, SymbolicSlab
 from mmcheck.checker.trace import Step, Trace
 from mmcheck.checker.z3_engine import bounded_check
 from mmcheck.model.linux import PAGE_SIZE
 from mmcheck.model.slab import VOCABULARY
 from mmcheck.spec.loader import CheckedSpec, library, load
+from symbolic_check import as_presented, convicts, on_submission, present
 
 ROOT = Path(__file__).resolve().parents[2]
 # (size, align, npages): off-slab management and 4 objects a page; on-slab
@@ -86,43 +83,12 @@ class Harness:
         return z3.And(facts)
 
 
-def present(model: z3.ModelRef, s: SymState) -> dict[str, object]:
-    """The vocabulary values of s in `model`, as plain Python values."""
-
-    def value(term: Any) -> object:
-        v = model.eval(term, model_completion=True)
-        return z3.is_true(v) if z3.is_bool(v) else v.as_long()
-
-    def record(rec: SymRecord) -> tuple[object, ...]:
-        return tuple(value(f) for f in rec.fields.values())
-
-    out: dict[str, object] = {}
-    for name, sym in s.values.items():
-        if isinstance(sym, SymCollection):
-            out[name] = [record(rec) for guard, rec in sym.slots if value(guard)]
-        elif isinstance(sym, SymRecord):
-            out[name] = record(sym)
-        else:
-            out[name] = value(sym)
-    return out
-
-
 def assert_presents(model: z3.ModelRef, s: SymState, snap: Mapping[str, Any]) -> None:
     """Every value the encoding presents equals the reference's snapshot."""
     got = present(model, s)
     assert set(got) == {v.name for v in VOCABULARY.state} - UNMODELLED
-    for var in VOCABULARY.state:
-        if var.name in UNMODELLED:
-            continue
-        mine, theirs = got[var.name], snap[var.name]
-        if var.type.startswith("set["):
-            assert set(mine) == {tuple(r) for r in theirs}, var.name  # type: ignore[arg-type]
-        elif var.type.startswith("list["):
-            assert Counter(mine) == Counter(tuple(r) for r in theirs), var.name  # type: ignore[arg-type]
-        elif isinstance(mine, tuple):
-            assert mine == tuple(theirs), var.name
-        else:
-            assert mine == theirs, var.name
+    for name, value in got.items():
+        assert value == as_presented(snap[name]), name
 
 
 def random_step(rng: random.Random, live: list[int], freed: list[int],
@@ -230,7 +196,7 @@ def renamed(trace: Trace, sub: Any) -> Trace:
     """The trace with each object it names renamed to the one the example returned at
     the same alloc (an interior address keeps its offset), and any other address in
     a page of such an object moved to the example's page (slabs of one page)."""
-    system = on_submission(sub)(trace.setup)
+    system = on_submission(driver, sub)(trace.setup)
     names: dict[int, int] = {}
     objsize = driver.ALIGN(trace.setup["size"], trace.setup["align"])
     steps = []
@@ -251,14 +217,6 @@ def renamed(trace: Trace, sub: Any) -> Trace:
     return Trace(trace.subsystem, dict(trace.setup), tuple(steps))
 
 
-def on_submission(sub: Any) -> Any:
-    def make(setup: Mapping[str, int]) -> driver.SubmissionSystem:
-        if not sub.alive:
-            sub.restart()
-        return driver.SubmissionSystem(sub, setup)
-    return make
-
-
 def test_every_mutation_has_an_example() -> None:
     for name in MUTATIONS:
         assert (ROOT / "examples" / "slab" / "buggy" / f"{name}.py").is_file()
@@ -268,20 +226,5 @@ def test_every_mutation_has_an_example() -> None:
 def test_bmc_finds_each_mutation_and_its_example_breaks(
         mutation: str, checked: list[CheckedSpec]) -> None:
     system, setup, universe, bound = driver.symbolic_system(NPAGES, mutation)
-    result = bounded_check(checked, system, setup,
-                           Options(depth=DEPTH, induction=False, budget=60.0), universe, bound)
-    assert result.verdict == "violated", f"{mutation}: {result.summary}"
-    (v,) = result.violations
-    specs = [CompiledSpec(c) for c in checked]
-    sub = Submission.open(ROOT / "examples" / "slab" / "buggy" / f"{mutation}.py")
-    try:
-        trace = renamed(v.trace, sub)
-        others = frozenset(p.name for c in checked for p in c.spec.properties) - {v.prop.name}
-        got = replay(trace, specs, on_submission(sub), skip=others)
-    finally:
-        sub.close()
-    assert got.violation is not None, (
-        f"{mutation}: Z3 broke {v.prop.name} at depth {v.depth} with {v.trace.steps}; "
-        f"the example did not with {trace.steps}")
-    assert got.violation.property == v.prop.name
-    assert got.violation.step == len(trace.steps) - 1 == v.depth - 1
+    convicts(checked, system, setup, universe, bound,
+             ROOT / "examples" / "slab" / "buggy" / f"{mutation}.py", driver, DEPTH, renamed)
