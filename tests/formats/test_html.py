@@ -98,6 +98,7 @@ def test_the_object_past_the_slab_end_is_highlighted(buggy_reports, page: str) -
         after = page[page.index(f'id="cx-{ri}-1-state-{c.violation.step + 1}"'):]
         picture = after[: after.index("</svg>")]
         assert f'id="hl-obj-{addr}"' in picture, (subsystem, picture[:400])
+        assert ('class="past-end"' in picture) == (subsystem == "slab")  # its bytes past the end
 
 
 def test_the_zone_alloc_should_have_taken_from_is_highlighted(buggy_reports,

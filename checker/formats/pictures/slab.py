@@ -21,6 +21,7 @@ from mmcheck.checker.formats.svg import Focus, rect, svg, text
 WIDTH = 760
 ROW = 22
 X0 = 150  # the slabs' names are left of the bars
+OVERHANG = 60  # room right of a slab for an object past its end
 SLABS_SHOWN = 12
 LISTS = {0: "partial", 1: "full", 2: "free"}  # Mgmt.on_list, as kmem_list3 names them
 MARK = {"live": "A", "cached": "c", "free": "."}  # the text picture's slot letters
@@ -141,7 +142,7 @@ def _legend(y: float) -> list[str]:
 def _slab_row(r: SlabRow, objsize: int, marked: frozenset[int], y: float) -> list[str]:
     """One slab: its name and list, the offset, its slots and stray objects."""
     span = max(r.end - r.start, 1)
-    scale = (WIDTH - X0 - 10) / span
+    scale = (WIDTH - X0 - OVERHANG) / span
     out = [text(10, y + 15, f"pfn {r.pfn} o{r.order} {r.on_list}", class_="lane"),
            rect(X0, y, span * scale, ROW, "#fafafa", title=f"slab pfn {r.pfn}, order {r.order}:"
                 f" {r.start:#x}..{r.end:#x}, on slabs_{r.on_list}", stroke="#333",
@@ -160,15 +161,21 @@ def _slab_row(r: SlabRow, objsize: int, marked: frozenset[int], y: float) -> lis
 
 def _object(a: int, size: int, what: str, fill: str, r: SlabRow, scale: float,
             marked: frozenset[int], y: float) -> str:
-    """One object slot as a rectangle (cut at the slab's end), outlined in red when the
-    violation names it."""
+    """One object slot as a rectangle, outlined in red when the violation names it; the
+    bytes past the slab's end (at most OVERHANG pixels of them) in red beyond it."""
     hl = a in marked
-    where = "" if a + size <= r.end else " (past the slab's end)"
-    shown = max(min(size, r.end - a), 1)
-    return rect(X0 + (a - r.start) * scale, y + 2, shown * scale, ROW - 4, fill,
-                title=f"object {a:#x}..{a + size:#x}: {what}{where}",
-                stroke="#d00" if hl else "#555", stroke_width=3 if hl else 0.4,
-                id=f"hl-obj-{a:x}" if hl else None, class_=f"object {what}")
+    past = max(a + size - r.end, 0)
+    where = f" ({past} byte(s) past the slab's end)" if past else ""
+    x = X0 + (a - r.start) * scale
+    inside = max(min(size, r.end - a), 1) * scale
+    out = rect(x, y + 2, inside, ROW - 4, fill, title=f"object {a:#x}..{a + size:#x}: "
+               f"{what}{where}", stroke="#d00" if hl else "#555", stroke_width=3 if hl else 0.4,
+               id=f"hl-obj-{a:x}" if hl else None, class_=f"object {what}")
+    if past:
+        out += rect(x + inside, y + 2, max(min(past * scale, OVERHANG - 10), 8), ROW - 4, "#f4a0a0",
+                    title=f"{past} byte(s) of object {a:#x} past the slab's end {r.end:#x}",
+                    stroke="#d00", stroke_width=1, class_="past-end")
+    return out
 
 
 
