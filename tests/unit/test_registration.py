@@ -202,7 +202,7 @@ def test_a_constructor_that_raises_is_a_submission_error(decl: Subsystem, mmchec
                       for op in decl.operation_names)
     path.write_text(f"class {decl.contract_class}:\n    def __init__(self, *args):\n"
                     f"        raise RuntimeError('not written yet')\n{methods}")
-    result = mmcheck("check", "--impl", str(path), "--budget", "2", "--save", "")
+    result = mmcheck("check", "--impl", str(path), "--traces", "2", "--save", "")
     assert result.code == 2, (result.out, result.err)
     assert "Traceback" not in result.err and "internal error" not in result.err
     assert f"{decl.contract_class}(" in result.err
