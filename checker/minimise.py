@@ -33,6 +33,7 @@ from dataclasses import dataclass, replace
 
 from mmcheck.checker import decode
 from mmcheck.checker.subsystems import registry
+from mmcheck.checker.systems import SubmissionError
 from mmcheck.checker.trace import Step, Trace, Violation
 
 DEFAULT_REPLAYS = 200
@@ -109,7 +110,10 @@ class _Minimiser:
     def _replay(self, cand: Trace) -> tuple[Replayed | None, tuple[Step, ...]]:
         """The replay if it reproduces the violation, and the steps it ran either way."""
         self.left -= 1
-        r = self.attempt(cand)
+        try:
+            r = self.attempt(cand)
+        except SubmissionError:  # a simpler setup its constructor refuses: not this bug
+            return None, ()
         if r.violation is None or r.violation.key != self.key:
             return None, r.steps
         return r, r.steps

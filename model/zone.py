@@ -197,10 +197,11 @@ class Zone:
 
     def free_pages_core(self, pfn: int, order: int) -> None:
         """__free_pages_core at boot: a reserved block (machine pfn) becomes free and managed."""
-        mm = self.mem_map
-        for p in range(pfn - self.base, pfn - self.base + (1 << order)):
+        mm, first = self.mem_map, pfn - self.base
+        for p in range(first, first + (1 << order)):
             mm.ClearPageFlag(p, PG_reserved)
-        self.buddy.free_pages_core(pfn - self.base, order)
+        mm.refcount[first:first + (1 << order)] = bytes(1 << order)  # set_page_count(p, 0)
+        self.buddy.free_pages_core(first, order)
         self.managed_pages += 1 << order
 
     def free_blocks(self) -> list[tuple[int, int]]:
@@ -274,10 +275,13 @@ class PgData:
         return [z.idx for z in reversed(self.populated_zones())]
 
     def memmap_init(self) -> None:
-        """memmap_init_zone: every page reserved, high memory marked PG_highmem."""
+        """memmap_init_zone: every page reserved with one reference (init_page_count),
+        high memory marked PG_highmem."""
         for zone in self.populated_zones():
             mm = zone.mem_map
-            for p in range(zone.zone_start_pfn - zone.base, mm.npages):
+            first = zone.zone_start_pfn - zone.base
+            mm.refcount[first:] = b"\x01" * (mm.npages - first)
+            for p in range(first, mm.npages):
                 mm.SetPageFlag(p, PG_reserved)
                 if is_highmem_idx(zone.idx):
                     mm.SetPageFlag(p, PG_highmem)
