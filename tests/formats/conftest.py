@@ -26,6 +26,7 @@ BUGGY = {
     "slab": "examples/slab/buggy/past_end_colour.py",
     "kmalloc": "examples/kmalloc/buggy/class_too_small.py",
     "zone": "examples/zone/buggy/wrong_fallback.py",
+    "machine": "examples/machine/buggy/vfree_keeps_mark.py",
 }
 
 

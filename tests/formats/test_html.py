@@ -28,7 +28,7 @@ SVG = "{http://www.w3.org/2000/svg}"
 ROOT = Path(__file__).resolve().parents[2]
 # What each subsystem's picture must contain (a CSS class of its SVG elements).
 DRAWS = {"buddy": "block", "vma": "area", "pagetable": "bit", "fault": "page", "slab": "object",
-         "kmalloc": "allocation", "zone": "zone"}
+         "kmalloc": "allocation", "zone": "zone", "machine": "page"}
 
 
 class _Ids(HTMLParser):
