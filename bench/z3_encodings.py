@@ -26,7 +26,7 @@ from mmcheck.checker.z3_engine import bounded_check, fresh_context
 from mmcheck.spec.loader import library, load
 
 BUDGET = 120.0
-SIZES = {"slab": (2, 4, 8, 13), "pagetable": (3, 8, 64)}
+SIZES = {"slab": (2, 4, 8, 13), "pagetable": (3, 8, 16)}
 BMC_SIZE = {"slab": 8, "pagetable": 8}
 DRIVERS: dict[str, Any] = {"slab": slab, "pagetable": pagetable}
 

@@ -29,6 +29,7 @@ DECLARATION = register(Subsystem(
     ),
     correct="examples/kmalloc/correct/power_of_two.py",
     buggy="examples/kmalloc/buggy/class_too_small.py",
+    symbolic=True,
     clauses="KMALLOC",
     doc="kmalloc, kfree and ksize: size classes 32 B .. 128 KiB, DMA caches, large requests",
 ))
