@@ -30,18 +30,17 @@ nonexistent vm area") and returns. VM_NO_GUARD (4.x) is modelled as
 `guard=False` only to build the buggy variant. Kernel page tables are never
 freed (Linux keeps them), so the kernel PageTable keeps empty tables.
 
-Ownership on `struct page`: a `PageOwner` hook (optional), told when a page
-becomes vmalloc backing and when it stops being so, so that a shared
-`mem_map` (model/page.py, the memmap stream) can state that every page has
-exactly one owner.
+Ownership on `struct page`: given the shared `mem_map` (model/page.py), vmalloc
+sets PG_vmalloc on every backing page it takes and clears it before giving
+the page back, so that "who owns this page" can be read off struct page.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import NamedTuple, Protocol
+from typing import NamedTuple
 
-from mmcheck.model.layout import KernelLayout, __va
+from mmcheck.model.layout import KernelLayout
 from mmcheck.model.linux import (
     _PAGE_ACCESSED,
     _PAGE_DIRTY,
@@ -52,6 +51,7 @@ from mmcheck.model.linux import (
     PAGE_SIZE,
 )
 from mmcheck.model.mmu import PageFault, Pages, PageTable
+from mmcheck.model.page import MemMap, PG_vmalloc, page_address
 from mmcheck.model.vocabulary import Operation, Record, Snapshot, StateVar, Vocabulary
 
 __all__ = [
@@ -62,7 +62,6 @@ __all__ = [
     "Held",
     "KernelPageTable",
     "Kpte",
-    "PageOwner",
     "Vmalloc",
     "vm_struct",
 ]
@@ -73,12 +72,6 @@ VM_MAP = 0x4
 VM_NO_GUARD = 0x40
 # PAGE_KERNEL on i386 without PAE (no NX): __PAGE_KERNEL | _PAGE_GLOBAL.
 PAGE_KERNEL = _PAGE_PRESENT | _PAGE_RW | _PAGE_ACCESSED | _PAGE_DIRTY | _PAGE_GLOBAL
-
-
-class PageOwner(Protocol):
-    """Where a page's owner is written on its `struct page` (the shared mem_map)."""
-
-    def set_page_owner(self, pfn: int, owner: str | None) -> None: ...
 
 
 class KernelPageTable(PageTable):
@@ -118,7 +111,7 @@ class Vmalloc:
 
     def __init__(self, start: int, end: int, pages: Pages, pgtable: KernelPageTable, *,
                  guard: bool = True, layout: KernelLayout | None = None,
-                 owner: PageOwner | None = None) -> None:
+                 mem_map: MemMap | None = None) -> None:
         if not (isinstance(start, int) and isinstance(end, int)
                 and start % PAGE_SIZE == 0 and end % PAGE_SIZE == 0 and 0 < start < end):
             raise ValueError(f"Vmalloc: [{start!r}, {end!r}) is not a page-aligned range")
@@ -127,7 +120,7 @@ class Vmalloc:
         self.pgtable = pgtable
         self.guard = guard
         self.layout = layout
-        self.owner = owner
+        self.mem_map = mem_map
         self.vmlist: list[vm_struct] = []  # sorted by addr, as Linux keeps it
 
     # ---- the address space ---------------------------------------------------
@@ -210,7 +203,7 @@ class Vmalloc:
             if pfn is None:
                 return False
             area.pages.append(pfn)
-            self._own(pfn, "vmalloc")
+            self._own(pfn, True)
         try:
             self.map_vm_area(area)
         except MemoryError:
@@ -227,7 +220,7 @@ class Vmalloc:
         if area is None:
             raise ValueError(f"vfree: {addr!r} is not the start of a vmalloc area")
         for pfn in area.pages:
-            self._own(pfn, None)
+            self._own(pfn, False)
             self.pages.free_pages(pfn, 0)
 
     # areas: (addr, size) of every area, by address; size counts the guard page.
@@ -240,32 +233,37 @@ class Vmalloc:
         found = self.pgtable.walk(addr)
         return None if found is None else found[0]
 
-    def _own(self, pfn: int, owner: str | None) -> None:
-        if self.owner is not None:
-            self.owner.set_page_owner(pfn, owner)
+    # _own: SetPageVmalloc / ClearPageVmalloc on the shared mem_map, if there is one.
+    def _own(self, pfn: int, owned: bool) -> None:
+        if self.mem_map is not None:
+            if owned:
+                self.mem_map.SetPageFlag(pfn, PG_vmalloc)
+            else:
+                self.mem_map.ClearPageFlag(pfn, PG_vmalloc)
 
     # ---- the checker's view --------------------------------------------------
 
-    def snapshot(self) -> Snapshot:
-        """The vocabulary's state now; later operations do not change it."""
+    def snapshot(self, pages_free: int = -1) -> Snapshot:
+        """The vocabulary's state now (`pages_free` as the caller knows it); later
+        operations do not change it."""
         areas = [Area(a.addr, a.size) for a in self.vmlist]
         held = sorted(pfn for a in self.vmlist for pfn in a.pages)
-        return vmalloc_snapshot(self.start, self.end, self.layout, areas, held, self.pgtable)
+        return vmalloc_snapshot(self.start, self.end, self.layout, areas, held, self.pgtable,
+                                pages_free)
 
 
-# page_address: the direct-map address of frame `pfn` (__va of its physical
-# address), or -1 for high memory and where the layout is not known.
-def page_address(pfn: int, layout: KernelLayout | None) -> int:
-    if layout is None or pfn >= layout.max_low_pfn:
-        return -1
-    return __va(pfn << PAGE_SHIFT, layout)
+# _alias: page_address of frame `pfn`, -1 for high memory or an unknown layout.
+def _alias(pfn: int, layout: KernelLayout | None) -> int:
+    va = page_address(pfn, layout) if layout is not None else None
+    return -1 if va is None else va
 
 
 def vmalloc_snapshot(start: int, end: int, layout: KernelLayout | None, areas: list[Area],
-                     held: list[int], pgtable: PageTable) -> Snapshot:
-    """The vocabulary's state from the areas, the pages held and the kernel page
-    table (shared by the reference and the checker's view of a submission)."""
-    pages = [Held(pfn, page_address(pfn, layout)) for pfn in held]
+                     held: list[int], pgtable: PageTable, pages_free: int = -1) -> Snapshot:
+    """The vocabulary's state from the areas, the pages held, the kernel page
+    table and the page allocator's free pages (-1: not known), shared by the
+    reference and the checker's view of a submission."""
+    pages = [Held(pfn, _alias(pfn, layout)) for pfn in held]
     ptes = [Kpte(va, pfn, flags) for va, pfn, flags in pgtable.walk_range(start, end)]
     tlb = pgtable.tlb.entries()
     offset = layout.page_offset if layout is not None else 0
@@ -279,6 +277,7 @@ def vmalloc_snapshot(start: int, end: int, layout: KernelLayout | None, areas: l
         "held": lambda: pages,
         "ptes": lambda: ptes,
         "tlb": lambda: tlb,
+        "pages_free": lambda: pages_free,
     })
 
 
@@ -344,6 +343,9 @@ VOCABULARY = Vocabulary(
         StateVar("ptes", "list[Kpte]",
                  doc="Every leaf entry of the kernel page table in the vmalloc range."),
         StateVar("tlb", "list[TlbEntry]", doc="Every cached kernel translation."),
+        StateVar("pages_free", "int",
+                 doc="Free pages of the page allocator the backing pages and the kernel's "
+                     "page tables come from (-1 when not known)."),
     ),
     operations=(
         Operation("vmalloc", (("size", "int"),), "int?", ("ValueError",),

@@ -7,6 +7,7 @@ from mmcheck.checker.sandbox.pages import AuditedPages
 from mmcheck.model.buddy import BuddyAllocator
 from mmcheck.model.layout import MiB, __pa, i386_layout
 from mmcheck.model.linux import PAGE_SIZE
+from mmcheck.model.page import MemMap, PG_vmalloc
 from mmcheck.model.vmalloc import (
     PAGE_KERNEL,
     Area,
@@ -17,20 +18,6 @@ from mmcheck.model.vmalloc import (
 
 P = PAGE_SIZE
 LAYOUT = i386_layout(64 * MiB)
-
-
-class Owners:
-    """A minimal mem_map owner column: pfn -> owner."""
-
-    def __init__(self) -> None:
-        self.owner: dict[int, str] = {}
-
-    def set_page_owner(self, pfn: int, owner: str | None) -> None:
-        if owner is None:
-            del self.owner[pfn]
-        else:
-            assert pfn not in self.owner
-            self.owner[pfn] = owner
 
 
 def make(npages: int = 64, window: int = 0, **kw: object) -> tuple[Vmalloc, AuditedPages]:
@@ -106,14 +93,15 @@ def test_out_of_pages_or_range_gives_everything_back() -> None:
     assert small.vmalloc(1) is None and len(small.areas()) == 1
 
 
-def test_owner_hook_marks_and_clears_struct_page() -> None:
-    owners = Owners()
-    vm, pages = make(owner=owners)
+def test_pg_vmalloc_marked_and_cleared_on_struct_page() -> None:
+    mem_map = MemMap(64)
+    vm, pages = make(mem_map=mem_map)
     addr = vm.vmalloc(3 * P)
-    assert addr is not None and set(owners.owner) == set(pages.held)
-    assert set(owners.owner.values()) == {"vmalloc"}
+    assert addr is not None
+    marked = {pfn for pfn in range(64) if mem_map.TestPageFlag(pfn, PG_vmalloc)}
+    assert marked == set(pages.held) and len(marked) == 3
     vm.vfree(addr)
-    assert owners.owner == {}
+    assert not any(mem_map.TestPageFlag(pfn, PG_vmalloc) for pfn in range(64))
 
 
 def test_without_guard_areas_touch() -> None:

@@ -1,0 +1,73 @@
+"""vmalloc as Linux 2.6 writes it: a sorted vm_struct list, first fit, a guard page.
+
+What it shows ([VMALLOC-ALLOC], [VMALLOC-FREE], [VMALLOC-CHOICE]): `__get_vm_area`
+adds a guard page to every request and walks the list, sorted by address, for
+the first gap that holds it; `__vmalloc_area` takes one page at a time from
+`pages` and maps each with PAGE_KERNEL; a failure gives back everything taken
+(`vfree` of the half-built area). `vfree` unlinks the area, clears its PTEs,
+flushes the TLB over the range with one `flush_tlb_kernel_range`, and only then
+gives the pages back.
+"""
+
+PAGE = 4096
+PAGE_KERNEL = 0x163  # present, RW, accessed, dirty, global; supervisor
+
+
+class Vmalloc:
+    def __init__(self, start, end, pages, kpt):
+        self.start, self.end = start, end
+        self.pages, self.kpt = pages, kpt
+        self.vmlist = []  # [addr, size, [pfn, ...]] sorted by addr; size counts the guard
+
+    def _get_vm_area(self, size):
+        size += PAGE  # the guard page
+        addr, at = self.start, len(self.vmlist)
+        for i, (a, s, _) in enumerate(self.vmlist):
+            if addr + size <= a:
+                at = i
+                break
+            addr = max(addr, a + s)
+        if addr + size > self.end:
+            return None
+        area = [addr, size, []]
+        self.vmlist.insert(at, area)
+        return area
+
+    def vmalloc(self, size):
+        if size < 0:
+            raise ValueError("negative size")
+        size = (size + PAGE - 1) // PAGE * PAGE
+        if size == 0:
+            return None
+        area = self._get_vm_area(size)
+        if area is None:
+            return None
+        try:
+            for _ in range(size // PAGE):
+                pfn = self.pages.alloc_pages(0)
+                if pfn is None:
+                    raise MemoryError
+                area[2].append(pfn)
+            for i, pfn in enumerate(area[2]):
+                self.kpt.map(area[0] + i * PAGE, pfn, PAGE_KERNEL)
+        except MemoryError:
+            self.vfree(area[0])
+            return None
+        return area[0]
+
+    def vfree(self, addr):
+        if addr == 0:
+            return
+        area = next((a for a in self.vmlist if a[0] == addr), None)
+        if area is None:
+            raise ValueError("Trying to vfree() nonexistent vm area")
+        self.vmlist.remove(area)
+        end = addr + area[1] - PAGE
+        for va in range(addr, end, PAGE):
+            self.kpt.unmap(va)
+        self.kpt.flush_tlb_kernel_range(addr, end)
+        for pfn in area[2]:
+            self.pages.free_pages(pfn, 0)
+
+    def areas(self):
+        return [(a, s) for a, s, _ in self.vmlist]
