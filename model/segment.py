@@ -35,7 +35,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from mmcheck.model.mmu import PageTable
+from mmcheck.model.mmu import PageFault, PageTable
+from mmcheck.model.vocabulary import Operation, Record, Snapshot, StateVar, Vocabulary
 
 __all__ = [
     "__KERNEL_CS",
@@ -60,6 +61,11 @@ __all__ = [
     "get_desc_limit",
     "linux_gdt",
     "segment_limit",
+    "segment_snapshot",
+    "SegmentUnit",
+    "SREG_NAMES",
+    "TRAP_CLASS",
+    "VOCABULARY",
 ]
 
 GDT_ENTRIES = 32
@@ -364,3 +370,192 @@ def _check_limit(reg: str, desc: desc_struct, offset: int, size: int) -> None:
         raise SegmentFault("#SS" if reg == "ss" else "#GP", 0,
                            f"{reg}: offset {offset:#x}+{size} outside limit {limit:#x}")
 
+
+
+# ---------------------------------------------------------------- the contract's SegmentUnit
+
+# Segment registers by their Sreg number in an instruction (SDM vol. 2, 2.1.5):
+# what the contract's `sreg` argument is.
+ES, CS, SS, DS, FS, GS = range(6)
+SREG_NAMES = ("es", "cs", "ss", "ds", "fs", "gs")
+# The #GP, #NP, #SS vectors, and the exception class the contract names for each.
+TRAP_CLASS = {"#GP": "GeneralProtection", "#NP": "SegmentNotPresent", "#SS": "StackFault"}
+
+
+class SegmentUnit:
+    """The contract's segment translator (docs/contract.md [SEG-INIT]): a `Cpu` over
+    `gdt` at `cpl`, addressed by Sreg numbers, paging through `mmu`.
+
+    Faults are the model's `SegmentFault` (its `trap` names the contract's class,
+    TRAP_CLASS); ValueError for an sreg an operation does not take."""
+
+    def __init__(self, gdt: list[int], cpl: int, mmu: PageTable) -> None:
+        self.cpu = Cpu(gdt, cpl=cpl)
+        self.mmu = mmu
+        self.last: list[Translation] = []  # the last linear or translate that succeeded
+
+    # load_segment: `mov selector, sreg` for ES, DS, FS or GS (Cpu.load_segment).
+    def load_segment(self, sreg: int, selector: int) -> None:
+        if sreg not in (ES, DS, FS, GS):
+            raise ValueError(f"load_segment: sreg {sreg!r} is not ES, DS, FS or GS")
+        self.cpu.load_segment(SREG_NAMES[sreg], selector)
+
+    # load_ss: `mov selector, ss` (Cpu.load_ss).
+    def load_ss(self, selector: int) -> None:
+        self.cpu.load_ss(selector)
+
+    # far_jump: `ljmp selector:offset` (Cpu.far_jump).
+    def far_jump(self, selector: int, offset: int) -> None:
+        self.cpu.far_jump(selector, offset)
+
+    # far_call: `lcall selector:offset`: the same checks on the target (Cpu.far_call).
+    def far_call(self, selector: int, offset: int) -> None:
+        self.cpu.far_call(selector, offset)
+
+    # linear: the linear address of `size` bytes at sreg:offset (Cpu.linear_address).
+    # ValueError for an sreg that is no register, offset < 0 or size < 1, first.
+    def linear(self, sreg: int, offset: int, size: int, write: bool) -> int:
+        _check_use(sreg, offset, size)
+        linear = self.cpu.linear_address(_sreg_name(sreg), offset, size, write=write)
+        self.last = [Translation(sreg, offset, linear, -1)]
+        return linear
+
+    # translate: sreg:offset -> linear -> physical through the MMU (Cpu.translate);
+    # None when paging faults (the MMU's business, [PT-TRANSLATE]), a
+    # SegmentFault when segmentation does.
+    def translate(self, sreg: int, offset: int, write: bool) -> int | None:
+        _check_use(sreg, offset, 1)
+        linear = self.cpu.linear_address(_sreg_name(sreg), offset, write=write)
+        try:
+            phys = self.mmu.translate(linear, write, self.cpu.cpl == USER_RPL, sreg == CS)
+        except PageFault:
+            phys = None
+        self.last = [Translation(sreg, offset, linear, -1 if phys is None else phys)]
+        return phys
+
+    # selector: the visible part of segment register `sreg`.
+    def selector(self, sreg: int) -> int:
+        return self.cpu.seg[_sreg_name(sreg)].selector
+
+    def snapshot(self) -> Snapshot:
+        """The vocabulary's state now; later operations do not change it."""
+        return segment_snapshot(self.cpu.cpl, self.cpu.gdt,
+                                [self.selector(s) for s in range(len(SREG_NAMES))], self.mmu,
+                                list(self.last))
+
+
+# _check_use: ValueError unless `sreg` names a register, offset >= 0 and size >= 1.
+def _check_use(sreg: object, offset: object, size: object) -> None:
+    _sreg_name(sreg)
+    if not isinstance(offset, int) or not isinstance(size, int) or offset < 0 or size < 1:
+        raise ValueError(f"offset {offset!r} and size {size!r} must be >= 0 and >= 1")
+
+
+# _sreg_name: the register name of Sreg number `sreg`; ValueError if it is none.
+def _sreg_name(sreg: object) -> str:
+    if not isinstance(sreg, int) or isinstance(sreg, bool) or not 0 <= sreg < len(SREG_NAMES):
+        raise ValueError(f"sreg {sreg!r} is not 0..5 (ES, CS, SS, DS, FS, GS)")
+    return SREG_NAMES[sreg]
+
+
+def segment_snapshot(cpl: int, gdt: list[int], selectors: list[int], mmu: PageTable,
+                     last: list[Translation]) -> Snapshot:
+    """The vocabulary's state from the CPL, the GDT, the six selectors, the page
+    table and the last translation (shared by the reference and the checker's view
+    of a submission)."""
+    decoded = [(i, desc_struct.from_u64(raw)) for i, raw in enumerate(gdt) if raw]
+    descs = [Descriptor(i, d.base, d.limit, d.type, d.s, d.dpl, d.p, d.g, d.d)
+             for i, d in decoded]
+    segs = [SegReg(s, sel) for s, sel in enumerate(selectors)]
+    maps = [Map(va, pfn, flags) for va, pfn, flags in mmu.walk_range(0, 1 << 32)]
+    return Snapshot({"cpl": lambda: cpl, "gdt": lambda: descs, "segs": lambda: segs,
+                     "maps": lambda: maps, "last": lambda: last})
+
+
+class Descriptor(NamedTuple):
+    """GDT entry `index`, decoded (a null entry is not listed)."""
+
+    index: int
+    base: int
+    limit: int
+    type: int
+    s: int
+    dpl: int
+    p: int
+    g: int
+    d: int
+
+
+class SegReg(NamedTuple):
+    """Segment register `sreg` (ES=0 .. GS=5) holds `selector`."""
+
+    sreg: int
+    selector: int
+
+
+class Translation(NamedTuple):
+    """sreg:offset became linear address `linear`, and physical `phys` (-1: not
+    translated, or paging faulted)."""
+
+    sreg: int
+    offset: int
+    linear: int
+    phys: int
+
+
+class Map(NamedTuple):
+    """The page table maps the page at linear address `va` to `pfn` with `flags`."""
+
+    va: int
+    pfn: int
+    flags: int
+
+
+VOCABULARY = Vocabulary(
+    subsystem="segment",
+    doc="x86 segmentation as Linux i386 sets it up: the GDT, selectors, DPL/RPL/CPL checks, "
+        "logical -> linear -> physical through the MMU.",
+    records=(
+        Record("Descriptor", (("index", "int"), ("base", "int"), ("limit", "int"),
+                              ("type", "int"), ("s", "int"), ("dpl", "int"), ("p", "int"),
+                              ("g", "int"), ("d", "int")),
+               doc="A non-null GDT entry: base, the raw 20-bit limit (G=1: 4 KiB units), "
+                   "type, S (1 = code/data), DPL, P, G, D/B."),
+        Record("SegReg", (("sreg", "int"), ("selector", "int")),
+               doc="Segment register sreg (ES=0, CS=1, SS=2, DS=3, FS=4, GS=5) holds selector."),
+        Record("Map", (("va", "int"), ("pfn", "int"), ("flags", "int")),
+               doc="The page table maps the linear page va to frame pfn with flags."),
+        Record("Translation", (("sreg", "int"), ("offset", "int"), ("linear", "int"),
+                               ("phys", "int")),
+               doc="sreg:offset gave linear address linear and physical phys (-1: none)."),
+    ),
+    state=(
+        StateVar("cpl", "int", doc="The current privilege level: 0 (kernel) or 3 (user)."),
+        StateVar("gdt", "list[Descriptor]", doc="Every non-null GDT entry, by index."),
+        StateVar("segs", "list[SegReg]", doc="The six segment registers' selectors."),
+        StateVar("maps", "list[Map]", doc="The page table's leaf entries, by address."),
+        StateVar("last", "list[Translation]",
+                 doc="The last linear or translate that passed the segment checks (0 or 1)."),
+    ),
+    operations=(
+        Operation("load_segment", (("sreg", "int"), ("selector", "int")), "none",
+                  ("GeneralProtection", "SegmentNotPresent", "ValueError"),
+                  doc="mov selector to ES, DS, FS or GS."),
+        Operation("load_ss", (("selector", "int"),), "none",
+                  ("GeneralProtection", "StackFault"), doc="mov selector to SS."),
+        Operation("far_jump", (("selector", "int"), ("offset", "int")), "none",
+                  ("GeneralProtection", "SegmentNotPresent"),
+                  doc="ljmp selector:offset straight to a code segment."),
+        Operation("far_call", (("selector", "int"), ("offset", "int")), "none",
+                  ("GeneralProtection", "SegmentNotPresent"),
+                  doc="lcall selector:offset straight to a code segment."),
+        Operation("linear", (("sreg", "int"), ("offset", "int"), ("size", "int"),
+                             ("write", "bool")), "int",
+                  ("GeneralProtection", "StackFault", "ValueError"),
+                  doc="The linear address of size bytes at sreg:offset."),
+        Operation("translate", (("sreg", "int"), ("offset", "int"), ("write", "bool")), "int?",
+                  ("GeneralProtection", "StackFault", "ValueError"),
+                  doc="sreg:offset -> linear -> physical through the MMU; none when "
+                      "paging faults."),
+    ),
+)

@@ -40,16 +40,27 @@ BUGGY: dict[str, tuple[str, dict[str, int], Steps, set[str]]] = {
                                           {"vmalloc_none_changes_nothing",
                                            "pages_mapped_exactly_once"}),
 }
+USER, KERNEL = {"user": 1}, {"user": 0}
+DS = 3
+BUGGY.update({
+    "segment/buggy/rpl_ignored.py": ("segment", KERNEL, [("load_segment", (DS, 0x6B))],
+                                     {"load_segment_checks"}),
+    "segment/buggy/limit_in_bytes.py": ("segment", USER, [("linear", (DS, 0x08048568, 1, 0))],
+                                        {"linear_checks"}),
+})
 CORRECT = {
     "vmalloc/correct/first_fit.py": "vmalloc",
     "vmalloc/correct/top_down.py": "vmalloc",
+    "segment/correct/descriptor_cache.py": "segment",
+    "segment/correct/reread_gdt.py": "segment",
 }
-PASSED = ("vmalloc/correct/top_down.py",)  # first_fit.py: the registration walk
-PASS_TRACES = 5
+# first_fit.py and descriptor_cache.py: the registration walk
+PASSED = ("vmalloc/correct/top_down.py", "segment/correct/reread_gdt.py")
+PASS_TRACES = 3
 
 
 def test_every_example_is_listed() -> None:
-    found = {str(p.relative_to(EXAMPLES)) for sub in ("vmalloc",)
+    found = {str(p.relative_to(EXAMPLES)) for sub in ("vmalloc", "segment")
              for p in (EXAMPLES / sub).rglob("*.py")}
     assert found == set(BUGGY) | set(CORRECT)
 
@@ -116,4 +127,29 @@ def test_correct_example_passes(rel: str, opened: Callable[[str], Any]) -> None:
     options = Options(seed=0, budget=120.0, traces=PASS_TRACES, max_counterexamples=1)
     result = run_hypothesis(_specs(subsystem), driver, make, options)
     assert not result.found, [(f.violation.property, f.trace) for f in result.found]
-    assert result.stats.steps > 100
+    assert result.stats.steps > 50
+
+
+def test_pictures_of_the_vm_struct_list_and_of_a_translation(
+        opened: Callable[[str], Any]) -> None:
+    """The report's text pictures: the areas with their frames and guard pages, and the
+    documents' worked example drawn from selector to physical address."""
+    driver = subsystems.driver("vmalloc")
+    system = _system(opened("vmalloc/correct/first_fit.py"), driver)(VM)
+    for size in (2 * PAGE, PAGE):
+        system.apply("vmalloc", (size,))
+    lines = driver.render_state(system.snapshot())
+    assert lines[0].startswith("direct map [0xc0000000, 0xc4000000)")
+    assert lines[1] == "vmlist (2 area(s)):"
+    assert lines[2].startswith(f"  {VMALLOC_START:#010x}  [0x")
+    assert "[G]  size 3 page(s)" in lines[2]
+    driver = subsystems.driver("segment")
+    system = _system(opened("segment/correct/descriptor_cache.py"), driver)(USER)
+    step, problem = system.apply("translate", (DS, 0x08048568, 0))
+    assert problem is None and step.result == 0x1F2E3568
+    lines = driver.render_state(system.snapshot())
+    assert "  ds = 0x007b (index 15, TI 0, RPL 3): GDT[15] base 0x0 limit 0xffffffff DPL 3 data" \
+        in lines
+    assert lines[-3:] == ["last translation: ds(0x7b):0x8048568",
+                          "  -> linear 0x08048568 = PGD 32 | PT 72 | offset 0x568",
+                          "  -> physical 0x1f2e3568"]

@@ -275,3 +275,26 @@ def test_segment_base_is_added_before_paging() -> None:
     with pytest.raises(PageFault):
         cpu.translate("ds", 0x48568, kernel_page)  # CPL 3 is a user access
     assert Cpu(cpl=0).translate("ds", 0x08048568, kernel_page) == 0x501568
+
+
+# ---- the contract's SegmentUnit (sreg numbers, paging faults as None) -------------------
+
+def test_segment_unit_worked_example_and_faults() -> None:
+    from mmcheck.model.segment import CS, DS, SS, SegmentUnit
+
+    pt = PageTable(2, Pages())
+    pt.map(0x08048000, 0x1F2E3, _PAGE_PRESENT | _PAGE_USER)
+    unit = SegmentUnit(linux_gdt(), 3, pt)
+    assert unit.translate(DS, 0x08048568, False) == 0x1F2E3568
+    assert unit.translate(CS, 0x08048568, False) == 0x1F2E3568
+    assert unit.translate(DS, 0x08048568, True) is None  # paging refuses: read-only page
+    assert unit.snapshot()["last"][0].linear == 0x08048568
+    assert unit.selector(SS) == __USER_DS and unit.selector(CS) == __USER_CS
+    for bad in ((6, 0, 1), (DS, -1, 1), (DS, 0, 0)):
+        with pytest.raises(ValueError):
+            unit.linear(*bad, False)
+    with pytest.raises(ValueError):
+        unit.load_segment(CS, __USER_CS)
+    with pytest.raises(SegmentFault) as fault:
+        unit.load_segment(DS, __KERNEL_DS | 3)  # RPL 3 asks for a DPL 0 segment
+    assert (fault.value.trap, fault.value.error_code) == ("#GP", __KERNEL_DS)
