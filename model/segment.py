@@ -485,6 +485,11 @@ class Descriptor(NamedTuple):
     g: int
     d: int
 
+    @property
+    def limit_bytes(self) -> int:
+        """The last valid offset of an expand-up segment (segment_limit)."""
+        return (self.limit << 12) | 0xFFF if self.g else self.limit
+
 
 class SegReg(NamedTuple):
     """Segment register `sreg` (ES=0 .. GS=5) holds `selector`."""

@@ -34,6 +34,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from hypothesis import strategies as st
+from mmcheck.checker import coverage
+from mmcheck.checker.formats.pictures.segment import render_svg  # noqa: F401 (HTML picture)
 from mmcheck.checker.subsystems._vm import (
     Converted,
     Divergence,
@@ -68,7 +70,6 @@ from mmcheck.model.segment import (
     Translation,
     desc_struct,
     linux_gdt,
-    segment_limit,
     segment_snapshot,
 )
 
@@ -167,6 +168,55 @@ def draw_steps(data: st.DataObject, view: View) -> list[tuple[str, tuple[int, ..
         return [("linear", (sreg, offset, size, 0))]
     sreg, sel = pick(data, "sreg, selector", (*LOADABLE, 1, 2), SELECTORS)
     return [("load_segment", (sreg, sel))]
+
+
+# ---------------------------------------------------------------- coverage
+
+COVERAGE = (
+    "operation: load_segment", "operation: load_ss", "operation: far_jump",
+    "operation: far_call", "operation: linear", "operation: translate",
+    *(f"outcome: load_segment -> {x}"
+      for x in ("none", "GeneralProtection", "SegmentNotPresent", "ValueError")),
+    *(f"outcome: load_ss -> {x}" for x in ("none", "GeneralProtection", "StackFault")),
+    *(f"outcome: {op} -> {x}" for op in ("far_jump", "far_call")
+      for x in ("none", "GeneralProtection", "SegmentNotPresent")),
+    *(f"outcome: linear -> {x}"
+      for x in ("returned", "GeneralProtection", "StackFault", "ValueError")),
+    *(f"outcome: translate -> {x}" for x in ("returned", "none", "GeneralProtection")),
+    "boundary: selector null", "boundary: selector with RPL above CPL",
+    "boundary: selector in the LDT", "boundary: selector past the GDT",
+    "boundary: use of a page-granular limit", "boundary: use of an expand-down segment",
+    "boundary: use past the limit", "boundary: the documents' address 0x08048568",
+)
+
+
+def classify_step(step: Step, old: Mapping[str, Any], new: Mapping[str, Any],
+                  setup: Mapping[str, int]) -> list[str]:
+    """The outcome; a selector's RPL, table and index; a use's segment and limit."""
+    out = [coverage.outcome(step)]
+    cpl = old["cpl"]
+    if step.op in ("load_segment", "load_ss", "far_jump", "far_call"):
+        sel = step.args[1] if step.op == "load_segment" else step.args[0]
+        out.extend(f"boundary: selector {what}" for what, holds in (
+            ("null", sel >> 2 == 0), ("with RPL above CPL", sel & 3 > cpl),
+            ("in the LDT", bool(sel & 4)),
+            ("past the GDT", not sel & 4 and not any(d.index == sel >> 3 for d in old["gdt"])
+             and sel >> 3 != 0)) if holds)
+        return out
+    sreg, offset = step.args[0], step.args[1]
+    seg = next((s.selector for s in old["segs"] if s.sreg == sreg), 0)
+    desc = next((d for d in old["gdt"] if d.index == seg >> 3 and not seg & 4), None)
+    if desc is not None:
+        limit = desc.limit_bytes
+        if desc.g and limit < 0xFFFFFFFF:
+            out.append("boundary: use of a page-granular limit")
+        if desc.s and not desc.type & 8 and desc.type & 4:
+            out.append("boundary: use of an expand-down segment")
+        elif offset > limit:
+            out.append("boundary: use past the limit")
+    if offset == 0x08048568:
+        out.append("boundary: the documents' address 0x08048568")
+    return out
 
 
 # ---------------------------------------------------------------- systems
@@ -321,7 +371,7 @@ def render_state(state: Mapping[str, Any], named: Sequence[Any] = (),
     for seg in state["segs"]:
         d = gdt.get(seg.selector >> 3) if seg.selector & 4 == 0 else None
         what = ("null" if seg.selector >> 3 == 0 else "no descriptor" if d is None else
-                f"GDT[{d.index}] base {d.base:#x} limit {segment_limit(_desc(d)):#x} "
+                f"GDT[{d.index}] base {d.base:#x} limit {d.limit_bytes:#x} "
                 f"DPL {d.dpl} {'code' if d.type & 8 else 'data'}")
         lines.append(f"  {SREG_NAMES[seg.sreg]} = {seg.selector:#06x} (index "
                      f"{seg.selector >> 3}, TI {seg.selector >> 2 & 1}, RPL "
@@ -335,7 +385,3 @@ def render_state(state: Mapping[str, Any], named: Sequence[Any] = (),
         lines.append(f"  -> physical {t.phys:#x}" if t.phys >= 0
                      else "  -> physical: none (not translated, or paging faulted)")
     return lines
-
-
-def _desc(d: Any) -> desc_struct:
-    return desc_struct(d.base, d.limit, d.type, d.s, d.dpl, d.p, 0, 0, d.d, d.g)

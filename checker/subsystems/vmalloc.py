@@ -30,7 +30,9 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from hypothesis import strategies as st
+from mmcheck.checker import coverage
 from mmcheck.checker.explain import fields_in
+from mmcheck.checker.formats.pictures.vmalloc import render_svg  # noqa: F401 (HTML picture)
 from mmcheck.checker.subsystems._vm import (
     construct,
     convert,
@@ -129,8 +131,47 @@ def draw_steps(data: st.DataObject, view: View) -> list[tuple[str, tuple[int, ..
         (addr,) = pick(data, "addr", live)
         return [("vfree", (addr,)), ("vmalloc", (view.live[addr],))]
     near = [a + d for a in live for d in (P, 1)]
-    (addr,) = pick(data, "addr", [0, *view.freed, *near, view.start + 64 * P])
+    (addr,) = pick(data, "addr", [*near, 0, *view.freed, view.start + 64 * P])
     return [("vfree", (addr,))]
+
+
+# ---------------------------------------------------------------- coverage
+
+COVERAGE = (
+    "operation: vmalloc", "operation: vfree",
+    "outcome: vmalloc -> returned", "outcome: vmalloc -> none", "outcome: vmalloc -> ValueError",
+    "outcome: vfree -> none", "outcome: vfree -> ValueError",
+    "boundary: vmalloc size 0", "boundary: vmalloc size negative",
+    "boundary: vmalloc size whole pages", "boundary: vmalloc size unaligned",
+    "boundary: vmalloc size more than the free pages", "boundary: vmalloc into a gap",
+    "boundary: vfree of a live area", "boundary: vfree of NULL",
+    "boundary: vfree of an address inside an area",
+    "boundary: vfree of an address not live",
+)
+
+
+def classify_step(step: Step, old: Mapping[str, Any], new: Mapping[str, Any],
+                  setup: Mapping[str, int]) -> list[str]:
+    """The outcome; vmalloc's size against pages and the memory left, an area placed
+    below another (a gap reused); what vfree's address is."""
+    out = [coverage.outcome(step)]
+    areas = list(old["areas"])
+    if step.op == "vmalloc":
+        size = step.args[0]
+        out.append("boundary: vmalloc size " + (
+            "negative" if size < 0 else "0" if size == 0 else
+            "whole pages" if size % P == 0 else "unaligned"))
+        if 0 <= old["pages_free"] < -(-size // P):
+            out.append("boundary: vmalloc size more than the free pages")
+        if plain_int(step.result) and any(a.addr > step.result for a in areas):
+            out.append("boundary: vmalloc into a gap")
+        return out
+    addr = step.args[0]
+    out.append("boundary: vfree of " + (
+        "NULL" if addr == 0 else "a live area" if any(a.addr == addr for a in areas) else
+        "an address inside an area" if any(a.addr < addr < a.addr + a.size for a in areas) else
+        "an address not live"))
+    return out
 
 
 # ---------------------------------------------------------------- systems

@@ -36,5 +36,9 @@ DECLARATION = register(Subsystem(
     ),
     correct="examples/segment/correct/descriptor_cache.py",
     buggy="examples/segment/buggy/rpl_ignored.py",
+    clauses="SEG",
+    addresses=True,
+    kinds=(("flags", "pteflags"), ("linear", "address"), ("phys", "address"),
+           ("base", "address")),
     doc="x86 segmentation: GDT descriptors, selectors, DPL/RPL/CPL, limits, linear -> physical",
 ))

@@ -25,5 +25,9 @@ DECLARATION = register(Subsystem(
     ),
     correct="examples/vmalloc/correct/first_fit.py",
     buggy="examples/vmalloc/buggy/no_guard_page.py",
+    clauses="VMALLOC",
+    addresses=True,
+    kinds=(("size", "length"), ("flags", "pteflags")),
+    results=(("vmalloc", "addr"),),
     doc="vmalloc and vfree: the vm_struct list, guard pages, the kernel page table, TLB flush",
 ))
