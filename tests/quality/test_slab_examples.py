@@ -17,19 +17,15 @@ is `python -m bench.slab_examples` (figures in docs/benchmarks.md).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import pytest
 from mmcheck.checker import subsystems
 from mmcheck.checker.confirm import replay
-from mmcheck.checker.evaluate import CompiledSpec
 from mmcheck.checker.hypothesis_engine import run_hypothesis
 from mmcheck.checker.options import Options
-from mmcheck.checker.sandbox import Submission
 from mmcheck.checker.trace import Step, Trace
-from mmcheck.spec.loader import library, load
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"
@@ -92,71 +88,44 @@ def test_every_example_is_listed() -> None:
     assert found == {k for k in (*BUGGY, *CORRECT) if k.split("/")[0] in ("slab", "kmalloc")}
 
 
-def _specs(subsystem: str) -> list[CompiledSpec]:
-    return [CompiledSpec(load(p)) for p in library(subsystem)]
 
 
-def _system(sub: Any, driver: Any) -> Callable[[Mapping[str, int]], Any]:
-    def make(setup: Mapping[str, int]) -> Any:
-        if not sub.alive:
-            sub.restart()
-        return driver.SubmissionSystem(sub, setup)
-
-    return make
-
-
-@pytest.fixture(scope="module")
-def opened() -> Iterator[Callable[[str], Any]]:
-    subs: list[Any] = []
-
-    def open_example(rel: str) -> Any:
-        sub = Submission.open(EXAMPLES / rel, timeout_per_call=2.0)
-        subs.append(sub)
-        return sub
-
-    yield open_example
-    for sub in subs:
-        sub.close()
-
-
-def _name(v: Any) -> str:
-    return v.property if v.kind in ("action", "invariant") else v.kind
 
 
 @pytest.mark.parametrize("rel", sorted(BUGGY))
 def test_buggy_example_breaks_on_its_counterexample(rel: str,
-                                                     opened: Callable[[str], Any]) -> None:
+                                                     examples: Any) -> None:
     subsystem, setup, steps, expected = BUGGY[rel]
-    make = _system(opened(rel), subsystems.driver(subsystem))
+    make = examples.system(rel, subsystem)
     trace = Trace(subsystem, setup, tuple(Step(op, args) for op, args in steps))
-    result = replay(trace, _specs(subsystem), make)
+    result = replay(trace, examples.specs(subsystem), make)
     assert result.violation is not None, f"{rel}: its counterexample breaks nothing"
-    assert _name(result.violation) in expected
+    assert examples.name(result.violation) in expected
     assert result.violation.step == len(steps) - 1  # at the trace's last step, not before
 
 
 @pytest.mark.parametrize("rel", SEARCHED)
-def test_search_convicts_buggy_example(rel: str, opened: Callable[[str], Any]) -> None:
+def test_search_convicts_buggy_example(rel: str, examples: Any) -> None:
     subsystem, _, _, expected = BUGGY[rel]
     driver = subsystems.driver(subsystem)
-    specs = _specs(subsystem)
-    make = _system(opened(rel), driver)
+    specs = examples.specs(subsystem)
+    make = examples.system(rel, subsystem)
     options = Options(seed=SEED, budget=BUDGET, traces=TRACES, max_counterexamples=1)
     result = run_hypothesis(specs, driver, make, options)
     assert result.found, f"{rel}: no violation found"
     found = result.found[0]
-    assert _name(found.violation) in expected
+    assert examples.name(found.violation) in expected
     again = replay(found.trace, specs, make)
     assert again.violation is not None and again.violation.key == found.violation.key
 
 
 @pytest.mark.parametrize("rel", PASSED)
-def test_correct_example_passes(rel: str, opened: Callable[[str], Any]) -> None:
+def test_correct_example_passes(rel: str, examples: Any) -> None:
     subsystem = CORRECT[rel]
     driver = subsystems.driver(subsystem)
-    make = _system(opened(rel), driver)
+    make = examples.system(rel, subsystem)
     options = Options(seed=SEED, budget=BUDGET, traces=PASS_TRACES, max_counterexamples=1,
                       max_pages=256)
-    result = run_hypothesis(_specs(subsystem), driver, make, options)
+    result = run_hypothesis(examples.specs(subsystem), driver, make, options)
     assert not result.found, [(f.violation.property, f.trace) for f in result.found]
     assert result.stats.steps > 200

@@ -9,19 +9,15 @@ The full sweep with the default budget is in docs/benchmarks.md.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import pytest
 from mmcheck.checker import subsystems
 from mmcheck.checker.confirm import replay
-from mmcheck.checker.evaluate import CompiledSpec
 from mmcheck.checker.hypothesis_engine import run_hypothesis
 from mmcheck.checker.options import Options
-from mmcheck.checker.sandbox import Submission
 from mmcheck.checker.trace import Step, Trace
-from mmcheck.spec.loader import library, load
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"
@@ -65,77 +61,50 @@ def test_every_example_is_listed() -> None:
     assert found == set(BUGGY) | set(CORRECT)
 
 
-def _specs(subsystem: str) -> list[CompiledSpec]:
-    return [CompiledSpec(load(p)) for p in library(subsystem)]
 
 
-def _system(sub: Any, driver: Any) -> Callable[[Mapping[str, int]], Any]:
-    def make(setup: Mapping[str, int]) -> Any:
-        if not sub.alive:
-            sub.restart()
-        return driver.SubmissionSystem(sub, setup)
-
-    return make
-
-
-@pytest.fixture(scope="module")
-def opened() -> Iterator[Callable[[str], Any]]:
-    subs: list[Any] = []
-
-    def open_example(rel: str) -> Any:
-        sub = Submission.open(EXAMPLES / rel, timeout_per_call=2.0)
-        subs.append(sub)
-        return sub
-
-    yield open_example
-    for sub in subs:
-        sub.close()
-
-
-def _name(v: Any) -> str:
-    return v.property if v.kind in ("action", "invariant") else v.kind
 
 
 @pytest.mark.parametrize("rel", sorted(BUGGY))
 def test_buggy_example_breaks_on_its_counterexample(rel: str,
-                                                     opened: Callable[[str], Any]) -> None:
+                                                     examples: Any) -> None:
     subsystem, setup, steps, expected = BUGGY[rel]
-    make = _system(opened(rel), subsystems.driver(subsystem))
+    make = examples.system(rel, subsystem)
     trace = Trace(subsystem, setup, tuple(Step(op, args) for op, args in steps))
-    result = replay(trace, _specs(subsystem), make)
+    result = replay(trace, examples.specs(subsystem), make)
     assert result.violation is not None, f"{rel}: its counterexample breaks nothing"
-    assert _name(result.violation) in expected
+    assert examples.name(result.violation) in expected
     assert result.violation.step == len(steps) - 1
 
 
 @pytest.mark.parametrize("rel", sorted(BUGGY))
 def test_the_correct_examples_pass_the_same_trace(rel: str,
-                                                  opened: Callable[[str], Any]) -> None:
+                                                  examples: Any) -> None:
     """The counterexample is the bug's, not the trace's: a correct example passes it."""
     subsystem, setup, steps, _ = BUGGY[rel]
     good = next(k for k, v in CORRECT.items() if v == subsystem)
-    make = _system(opened(good), subsystems.driver(subsystem))
+    make = examples.system(good, subsystem)
     trace = Trace(subsystem, setup, tuple(Step(op, args) for op, args in steps))
-    assert replay(trace, _specs(subsystem), make).violation is None
+    assert replay(trace, examples.specs(subsystem), make).violation is None
 
 
 @pytest.mark.parametrize("rel", PASSED)
-def test_correct_example_passes(rel: str, opened: Callable[[str], Any]) -> None:
+def test_correct_example_passes(rel: str, examples: Any) -> None:
     subsystem = CORRECT[rel]
     driver = subsystems.driver(subsystem)
-    make = _system(opened(rel), driver)
+    make = examples.system(rel, subsystem)
     options = Options(seed=0, budget=120.0, traces=PASS_TRACES, max_counterexamples=1)
-    result = run_hypothesis(_specs(subsystem), driver, make, options)
+    result = run_hypothesis(examples.specs(subsystem), driver, make, options)
     assert not result.found, [(f.violation.property, f.trace) for f in result.found]
     assert result.stats.steps > 50
 
 
 def test_pictures_of_the_vm_struct_list_and_of_a_translation(
-        opened: Callable[[str], Any]) -> None:
+        examples: Any) -> None:
     """The report's text pictures: the areas with their frames and guard pages, and the
     documents' worked example drawn from selector to physical address."""
     driver = subsystems.driver("vmalloc")
-    system = _system(opened("vmalloc/correct/first_fit.py"), driver)(VM)
+    system = examples.system("vmalloc/correct/first_fit.py", "vmalloc")(VM)
     for size in (2 * PAGE, PAGE):
         system.apply("vmalloc", (size,))
     lines = driver.render_state(system.snapshot())
@@ -144,7 +113,7 @@ def test_pictures_of_the_vm_struct_list_and_of_a_translation(
     assert lines[2].startswith(f"  {VMALLOC_START:#010x}  [0x")
     assert "[G]  size 3 page(s)" in lines[2]
     driver = subsystems.driver("segment")
-    system = _system(opened("segment/correct/descriptor_cache.py"), driver)(USER)
+    system = examples.system("segment/correct/descriptor_cache.py", "segment")(USER)
     step, problem = system.apply("translate", (DS, 0x08048568, 0))
     assert problem is None and step.result == 0x1F2E3568
     lines = driver.render_state(system.snapshot())
