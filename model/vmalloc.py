@@ -30,15 +30,16 @@ nonexistent vm area") and returns. VM_NO_GUARD (4.x) is modelled as
 `guard=False` only to build the buggy variant. Kernel page tables are never
 freed (Linux keeps them), so the kernel PageTable keeps empty tables.
 
-Ownership on `struct page`: given the shared `mem_map` (model/page.py), vmalloc
-sets PG_vmalloc on every backing page it takes and clears it before giving
-the page back, so that "who owns this page" can be read off struct page.
+Ownership on `struct page`: a `PageOwner` hook (optional), told when a page
+becomes vmalloc backing and when it stops being so, so that the shared
+`mem_map` (model/page.py; model/machine.py sets PG_vmalloc through it) can
+state that every page has exactly one owner.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import NamedTuple, Protocol
 
 from mmcheck.model.layout import KernelLayout
 from mmcheck.model.linux import (
@@ -51,7 +52,7 @@ from mmcheck.model.linux import (
     PAGE_SIZE,
 )
 from mmcheck.model.mmu import PageFault, Pages, PageTable
-from mmcheck.model.page import MemMap, PG_vmalloc, page_address
+from mmcheck.model.page import page_address
 from mmcheck.model.vocabulary import Operation, Record, Snapshot, StateVar, Vocabulary
 
 __all__ = [
@@ -62,6 +63,7 @@ __all__ = [
     "Held",
     "KernelPageTable",
     "Kpte",
+    "PageOwner",
     "Vmalloc",
     "vm_struct",
 ]
@@ -72,6 +74,12 @@ VM_MAP = 0x4
 VM_NO_GUARD = 0x40
 # PAGE_KERNEL on i386 without PAE (no NX): __PAGE_KERNEL | _PAGE_GLOBAL.
 PAGE_KERNEL = _PAGE_PRESENT | _PAGE_RW | _PAGE_ACCESSED | _PAGE_DIRTY | _PAGE_GLOBAL
+
+
+class PageOwner(Protocol):
+    """Where a page's owner is written on its `struct page` (the shared mem_map)."""
+
+    def set_page_owner(self, pfn: int, owner: str | None) -> None: ...
 
 
 class KernelPageTable(PageTable):
@@ -111,7 +119,7 @@ class Vmalloc:
 
     def __init__(self, start: int, end: int, pages: Pages, pgtable: KernelPageTable, *,
                  guard: bool = True, layout: KernelLayout | None = None,
-                 mem_map: MemMap | None = None) -> None:
+                 owner: PageOwner | None = None) -> None:
         if not (isinstance(start, int) and isinstance(end, int)
                 and start % PAGE_SIZE == 0 and end % PAGE_SIZE == 0 and 0 < start < end):
             raise ValueError(f"Vmalloc: [{start!r}, {end!r}) is not a page-aligned range")
@@ -120,7 +128,7 @@ class Vmalloc:
         self.pgtable = pgtable
         self.guard = guard
         self.layout = layout
-        self.mem_map = mem_map
+        self.owner = owner
         self.vmlist: list[vm_struct] = []  # sorted by addr, as Linux keeps it
 
     # ---- the address space ---------------------------------------------------
@@ -203,7 +211,7 @@ class Vmalloc:
             if pfn is None:
                 return False
             area.pages.append(pfn)
-            self._own(pfn, True)
+            self._own(pfn, "vmalloc")
         try:
             self.map_vm_area(area)
         except MemoryError:
@@ -220,7 +228,7 @@ class Vmalloc:
         if area is None:
             raise ValueError(f"vfree: {addr!r} is not the start of a vmalloc area")
         for pfn in area.pages:
-            self._own(pfn, False)
+            self._own(pfn, None)
             self.pages.free_pages(pfn, 0)
 
     # areas: (addr, size) of every area, by address; size counts the guard page.
@@ -233,13 +241,10 @@ class Vmalloc:
         found = self.pgtable.walk(addr)
         return None if found is None else found[0]
 
-    # _own: SetPageVmalloc / ClearPageVmalloc on the shared mem_map, if there is one.
-    def _own(self, pfn: int, owned: bool) -> None:
-        if self.mem_map is not None:
-            if owned:
-                self.mem_map.SetPageFlag(pfn, PG_vmalloc)
-            else:
-                self.mem_map.ClearPageFlag(pfn, PG_vmalloc)
+    # _own: tell the PageOwner hook, if any, that `pfn` is vmalloc's now (or no longer).
+    def _own(self, pfn: int, owner: str | None) -> None:
+        if self.owner is not None:
+            self.owner.set_page_owner(pfn, owner)
 
     # ---- the checker's view --------------------------------------------------
 

@@ -93,15 +93,28 @@ def test_out_of_pages_or_range_gives_everything_back() -> None:
     assert small.vmalloc(1) is None and len(small.areas()) == 1
 
 
+class Owners:
+    """A PageOwner that sets PG_vmalloc on a mem_map, as model/machine.py does."""
+
+    def __init__(self, npages: int) -> None:
+        self.mem_map = MemMap(npages)
+
+    def set_page_owner(self, pfn: int, owner: str | None) -> None:
+        if owner == "vmalloc":
+            self.mem_map.SetPageFlag(pfn, PG_vmalloc)
+        else:
+            self.mem_map.ClearPageFlag(pfn, PG_vmalloc)
+
+
 def test_pg_vmalloc_marked_and_cleared_on_struct_page() -> None:
-    mem_map = MemMap(64)
-    vm, pages = make(mem_map=mem_map)
+    owners = Owners(64)
+    vm, pages = make(owner=owners)
     addr = vm.vmalloc(3 * P)
     assert addr is not None
-    marked = {pfn for pfn in range(64) if mem_map.TestPageFlag(pfn, PG_vmalloc)}
+    marked = {pfn for pfn in range(64) if owners.mem_map.TestPageFlag(pfn, PG_vmalloc)}
     assert marked == set(pages.held) and len(marked) == 3
     vm.vfree(addr)
-    assert not any(mem_map.TestPageFlag(pfn, PG_vmalloc) for pfn in range(64))
+    assert not any(owners.mem_map.TestPageFlag(pfn, PG_vmalloc) for pfn in range(64))
 
 
 def test_without_guard_areas_touch() -> None:

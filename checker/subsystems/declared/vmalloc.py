@@ -14,7 +14,7 @@ ADDRESS = Domain((0,), returned_by="vmalloc",
 
 DECLARATION = register(Subsystem(
     name="vmalloc",
-    rank=60,
+    rank=65,
     contract_class="Vmalloc",
     model="mmcheck.model.vmalloc",
     driver="mmcheck.checker.subsystems.vmalloc",
