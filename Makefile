@@ -28,9 +28,13 @@ demo: $(STAMP)
 
 # The HTML report's browser test needs chromium: installed here when missing (as root,
 # with apt); where it cannot be, that test fails saying why (docs/outputs.md).
+# The suite runs on one process per core, at most 4 (pytest-xdist; JOBS=1 for one
+# process): tests that share a slow module/session fixture stay in one process
+# (--dist loadgroup, groups set by tests/conftest.py).
+JOBS ?= $(shell n=$$(nproc 2>/dev/null || echo 1); [ $$n -gt 4 ] && n=4; echo $$n)
 test: $(STAMP)
 	-@command -v chromium >/dev/null || scripts/install-chromium
-	$(BIN)/python -m pytest -q -p no:cacheprovider
+	$(BIN)/python -m pytest -q -p no:cacheprovider -n $(JOBS) --dist loadgroup
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -6,6 +6,10 @@ root (so paths in reports read `spec/lib/buddy.mm` and `examples/...` whatever
 directory pytest was started from), and returns a `CliResult` with the exit
 code and what it printed. It is session-scoped and needs no capsys, so a
 module-scoped fixture can run one slow check once and test several things about it.
+
+`make test` runs the suite on several processes (pytest-xdist, `--dist loadgroup`);
+`pytest_collection_modifyitems` keeps the tests that share a module- or
+session-scoped fixture in one process, so that its slow run happens once.
 """
 
 from __future__ import annotations
@@ -56,6 +60,30 @@ def run_mmcheck(*args: str, cwd: Path = ROOT) -> CliResult:
     finally:
         os.chdir(old)
     return CliResult(code, out.getvalue(), err.getvalue())
+
+
+def shared_group(item: pytest.Item) -> str | None:
+    """The xdist group of a test: where the widest module- or session-scoped fixture
+    it uses is defined (a test module, or a sub-folder's conftest), when a tests/
+    file below this one defines it; None for a test that shares nothing slow (any
+    process may run it). pytest's own fixtures and the cheap `mmcheck` runner
+    (this conftest, base id "tests") do not count."""
+    infos = getattr(item, "_fixtureinfo", None)
+    group, wide = None, 0
+    for defs in (infos.name2fixturedefs.values() if infos is not None else ()):
+        fixturedef = defs[-1]
+        scope = {"module": 1, "package": 2, "session": 2}.get(fixturedef.scope, 0)
+        if scope > wide and fixturedef.baseid.startswith("tests/"):
+            group, wide = fixturedef.baseid, scope
+    return group
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark each test that shares a slow fixture with its xdist group (see shared_group)."""
+    for item in items:
+        group = shared_group(item)
+        if group is not None:
+            item.add_marker(pytest.mark.xdist_group(group))
 
 
 @pytest.fixture(scope="session")
