@@ -101,10 +101,9 @@ class _Minimiser:
             r, _ = self._replay(_free_choices(_renamed(cand, got)))
         if r is None:
             return False
-        new = self.accept(cand, r)
-        if _size(new) >= _size(self.best):
-            return False
-        self.best = new
+        if _size(Trace(cand.subsystem, dict(cand.setup), r.steps)) >= _size(self.best):
+            return False  # (its outcome is not kept: the report draws the best trace's)
+        self.best = self.accept(cand, r)
         return True
 
     def _replay(self, cand: Trace) -> tuple[Replayed | None, tuple[Step, ...]]:

@@ -193,3 +193,12 @@ def outcome_text(step: Step, errno: int | None = None, code: int | None = None) 
     if code is not None:
         return f"raised {step.raised}(code {code:#x})"
     return f"raised {step.raised}"
+
+
+def call_op(sub: Any, handle: Any, vocab: Vocabulary, op: str, args: tuple[int, ...]
+            ) -> Converted:
+    """Call operation `op` of the submission's object `handle` and `convert` what came
+    back by the exceptions and return type `vocab` declares for it."""
+    contract = vocab.operation(op)
+    assert contract is not None, op
+    return convert(op, args, sub.call(handle, op, *args), contract.raises, contract.returns)

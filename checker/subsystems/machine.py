@@ -24,13 +24,14 @@ from hypothesis import strategies as st
 from mmcheck.checker import coverage
 from mmcheck.checker.explain import fields_in
 from mmcheck.checker.formats.pictures.machine import render_svg  # noqa: F401 (HTML picture)
-from mmcheck.checker.subsystems._vm import construct, convert, pick, plain_int
+from mmcheck.checker.subsystems._vm import call_op, construct, pick, plain_int
 from mmcheck.checker.subsystems.declared.machine import BAD_USER_VAS, DECLARATION, USER_VAS
 from mmcheck.checker.systems import ModelSystem, Problem, SandboxedSystem
 from mmcheck.checker.trace import Step
 from mmcheck.model.machine import VOCABULARY, Frame, Machine, MPage, Obj, Pte, VArea
 from mmcheck.model.page import PG_buddy, PG_reserved, PG_slab, PG_table, PG_vmalloc
 from mmcheck.model.vocabulary import Snapshot
+from mmcheck.model.zone import ZONE_NAMES
 
 SUBMISSION_VIEW = {
     "npages": "its constructor's argument",
@@ -187,10 +188,7 @@ class SubmissionSystem(SandboxedSystem):
 
     def apply(self, op: str, args: tuple[int, ...], expect: Step | None = None
               ) -> tuple[Step, Problem | None]:
-        contract = VOCABULARY.operation(op)
-        assert contract is not None
-        got = convert(op, args, self.sub.call(self.handle, op, *args), contract.raises,
-                      contract.returns)
+        got = call_op(self.sub, self.handle, VOCABULARY, op, args)
         if got.problem is not None:
             return got.step, got.problem
         self._follow(got.step)
@@ -265,8 +263,13 @@ def render_state(state: Mapping[str, Any], named: Sequence[Any] = (),
     highlight = fields_in(named, "pfn")
     pages = list(state["pages"])
     row = "".join(page_letter(p) for p in pages)
-    lines = ["page frames (. free  S slab  T page table  U user  V vmalloc  R reserved  "
-             "? no owner  ! several):"]
+    lines = []
+    for zone in sorted({p.zone for p in pages}):
+        inside = [p for p in pages if p.zone == zone]
+        lines.append(f"zone {ZONE_NAMES[zone]:<8} pfns {inside[0].pfn}..{inside[-1].pfn}: "
+                     f"{sum(p.buddy for p in inside)} free")
+    lines.append("page frames (. free  S slab  T page table  U user  V vmalloc  R reserved  "
+                 "? no owner  ! several):")
     lines += [f"  {i:>5} {row[i:i + limit]}" for i in range(0, len(row), limit)]
     for p in pages:
         if highlight and p.pfn in highlight:

@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 from mmcheck.checker import coverage
 from mmcheck.checker.explain import fields_in
 from mmcheck.checker.formats.pictures.zone import render_svg  # noqa: F401 (HTML picture)
-from mmcheck.checker.subsystems._vm import construct, convert, pick, plain_int
+from mmcheck.checker.subsystems._vm import call_op, construct, pick, plain_int
 from mmcheck.checker.subsystems.declared.zone import (
     BAD_GFPS,
     DECLARATION,
@@ -171,10 +171,7 @@ class SubmissionSystem(SandboxedSystem):
 
     def apply(self, op: str, args: tuple[int, ...], expect: Step | None = None
               ) -> tuple[Step, Problem | None]:
-        contract = VOCABULARY.operation(op)
-        assert contract is not None
-        got = convert(op, args, self.sub.call(self.handle, op, *args), contract.raises,
-                      contract.returns)
+        got = call_op(self.sub, self.handle, VOCABULARY, op, args)
         if got.problem is not None or got.step.raised is not None:
             return got.step, got.problem
         return got.step, self._follow(got.step)

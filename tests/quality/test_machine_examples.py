@@ -8,7 +8,6 @@ memory with every owner, then gives it all back.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +18,6 @@ from mmcheck.checker.evaluate import CompiledSpec
 from mmcheck.checker.hypothesis_engine import run_hypothesis
 from mmcheck.checker.observable import not_observable, observable_part
 from mmcheck.checker.options import Options
-from mmcheck.checker.sandbox import Submission
 from mmcheck.checker.subsystems.machine import REFERENCE_ONLY
 from mmcheck.checker.trace import Step, Trace
 from mmcheck.spec.loader import library, load
@@ -56,17 +54,9 @@ def specs() -> list[CompiledSpec]:
 
 
 @pytest.fixture(scope="module")
-def opened() -> Iterator[Any]:
-    subs: list[Any] = []
-
-    def open_example(rel: str) -> Any:
-        sub = Submission.open(EXAMPLES / rel, timeout_per_call=2.0)
-        subs.append(sub)
-        return lambda setup: subsystems.driver("machine").SubmissionSystem(sub, setup)
-
-    yield open_example
-    for sub in subs:
-        sub.close()
+def opened(examples: Any) -> Any:
+    """rel -> the SubmissionSystem maker of examples/machine/rel (tests/quality/conftest.py)."""
+    return lambda rel: examples.system(f"machine/{rel}", "machine")
 
 
 @pytest.mark.parametrize("rel", sorted(BUGGY))

@@ -11,7 +11,6 @@ watermarks; the reference follows their choices.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +20,6 @@ from mmcheck.checker.confirm import replay
 from mmcheck.checker.evaluate import CompiledSpec
 from mmcheck.checker.hypothesis_engine import run_hypothesis
 from mmcheck.checker.options import Options
-from mmcheck.checker.sandbox import Submission
 from mmcheck.checker.trace import Step, Trace
 from mmcheck.spec.loader import library, load
 
@@ -56,17 +54,9 @@ def specs() -> list[CompiledSpec]:
 
 
 @pytest.fixture(scope="module")
-def opened() -> Iterator[Any]:
-    subs: list[Any] = []
-
-    def open_example(rel: str) -> Any:
-        sub = Submission.open(EXAMPLES / rel, timeout_per_call=2.0)
-        subs.append(sub)
-        return lambda setup: subsystems.driver("zone").SubmissionSystem(sub, setup)
-
-    yield open_example
-    for sub in subs:
-        sub.close()
+def opened(examples: Any) -> Any:
+    """rel -> the SubmissionSystem maker of examples/zone/rel (tests/quality/conftest.py)."""
+    return lambda rel: examples.system(f"zone/{rel}", "zone")
 
 
 @pytest.mark.parametrize("rel", sorted(BUGGY))
