@@ -28,6 +28,7 @@ from mmcheck.checker.subsystems._vm import call_op, construct, pick, plain_int
 from mmcheck.checker.subsystems.declared.machine import BAD_USER_VAS, DECLARATION, USER_VAS
 from mmcheck.checker.systems import ModelSystem, Problem, SandboxedSystem
 from mmcheck.checker.trace import Step
+from mmcheck.model.layout import i386_layout
 from mmcheck.model.machine import VOCABULARY, Frame, Machine, MPage, Obj, Pte, VArea
 from mmcheck.model.page import PG_buddy, PG_reserved, PG_slab, PG_table, PG_vmalloc
 from mmcheck.model.vocabulary import Snapshot
@@ -258,12 +259,15 @@ def page_letter(p: MPage) -> str:
 
 def render_state(state: Mapping[str, Any], named: Sequence[Any] = (),
                  limit: int = 64) -> list[str]:
-    """One letter per page frame for its owner(s), then the pages the explanation names
-    with every field, and the live areas and user mappings."""
+    """The kernel's layout, each zone's free pages, one letter per page frame for its
+    owner(s), then the pages the explanation names with every field, and the live
+    vmalloc areas and user mappings."""
     highlight = fields_in(named, "pfn")
     pages = list(state["pages"])
     row = "".join(page_letter(p) for p in pages)
-    lines = []
+    lay = i386_layout(max(int(state["npages"]), 1) << 12)
+    lines = ["kernel layout (i386, as for this RAM): " + ", ".join(
+        f"{r.name} {r.start:#x}..{r.end:#x}" for r in lay.regions())]
     for zone in sorted({p.zone for p in pages}):
         inside = [p for p in pages if p.zone == zone]
         lines.append(f"zone {ZONE_NAMES[zone]:<8} pfns {inside[0].pfn}..{inside[-1].pfn}: "

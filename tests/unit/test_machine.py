@@ -86,3 +86,18 @@ def test_reserved_pages_never_reach_the_buddy() -> None:
     assert mm.TestPageFlag(i, PG_reserved)
     with pytest.raises(ValueError):
         m.node.free_pages(1, 0)
+
+
+def test_report_picture_shows_layout_zones_and_owners() -> None:
+    from mmcheck.checker.subsystems.machine import render_state
+
+    m = Machine((16, 0, 48))
+    m.vmalloc(PAGE)
+    m.map_user(0)
+    lines = render_state(m.snapshot(), named=[m.snapshot()["pages"][0]])
+    text = "\n".join(lines)
+    assert lines[0].startswith("kernel layout (i386") and "vmalloc 0x" in lines[0]
+    assert "zone DMA      pfns 0..15" in text and "zone Normal   pfns 16..63" in text
+    row = next(line for line in lines if line.startswith("      0 "))
+    assert row.split()[1].startswith("RRR") and {"T", "V", "U"} <= set(row)
+    assert "<- pfn 0: " in text and "user page 0x0 -> pfn" in text
