@@ -1,4 +1,4 @@
-"""`python -m bench.z3_encodings`: the Z3 encodings of slab and pagetable, measured.
+"""`python -m bench.z3_encodings [NAME ...]`: the Z3 encodings of slab, kmalloc and pagetable.
 
 For each subsystem with a symbolic encoding other than buddy (bench/harness.py
 measures that one), three figures on the standard library of the subsystem:
@@ -21,14 +21,14 @@ from collections.abc import Callable
 from typing import Any
 
 from mmcheck.checker.options import Options
-from mmcheck.checker.subsystems import pagetable, slab
+from mmcheck.checker.subsystems import kmalloc, pagetable, slab
 from mmcheck.checker.z3_engine import bounded_check, fresh_context
 from mmcheck.spec.loader import library, load
 
 BUDGET = 120.0
-SIZES = {"slab": (2, 4, 8, 13), "pagetable": (3, 8, 16)}
-BMC_SIZE = {"slab": 8, "pagetable": 8}
-DRIVERS: dict[str, Any] = {"slab": slab, "pagetable": pagetable}
+SIZES = {"slab": (2, 4, 8, 13), "kmalloc": (2, 4, 8, 12), "pagetable": (3, 8, 16)}
+BMC_SIZE = {"slab": 8, "kmalloc": 4, "pagetable": 8}
+DRIVERS: dict[str, Any] = {"slab": slab, "kmalloc": kmalloc, "pagetable": pagetable}
 
 
 def _run(name: str, pages: int, depth: int, induction: bool, mutation: str | None = None,
@@ -64,10 +64,12 @@ def bmc(name: str, out: Callable[[str], None]) -> None:
 
 
 def mutants(name: str, out: Callable[[str], None]) -> None:
+    from mmcheck.checker.symbolic import kmalloc as km_sym
     from mmcheck.checker.symbolic import pagetable as pt_sym
     from mmcheck.checker.symbolic import slab as slab_sym
 
-    muts = {"slab": slab_sym.MUTATIONS, "pagetable": pt_sym.MUTATIONS}[name]
+    muts = {"slab": slab_sym.MUTATIONS, "kmalloc": km_sym.MUTATIONS,
+            "pagetable": pt_sym.MUTATIONS}[name]
     checked = [load(f) for f in library(name)]
     white = {p.name for c in checked for p in c.spec.properties
              if p.doc.startswith("[white-box]")}
@@ -81,7 +83,7 @@ def mutants(name: str, out: Callable[[str], None]) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    names = (argv if argv is not None else sys.argv[1:]) or ["slab", "pagetable"]
+    names = (argv if argv is not None else sys.argv[1:]) or ["slab", "kmalloc", "pagetable"]
     for name in names:
         for figure in (induction, bmc, mutants):
             figure(name, lambda line: print(line, flush=True))
