@@ -140,3 +140,10 @@ def pow2(k: z3.ArithRef, bound: int) -> z3.ArithRef:
     for j in range(bound - 1, -1, -1):
         term = z3.If(k == j, 1 << j, term)
     return term
+
+
+def model_int(model: z3.ModelRef, term: z3.ExprRef) -> int:
+    """The value of an Int or Bool term in `model` (a Bool as 0 or 1), completed where
+    the model leaves it free: how encodings read a step back (decode_step)."""
+    val = model.eval(term, model_completion=True)
+    return int(z3.is_true(val)) if z3.is_bool(val) else val.as_long()

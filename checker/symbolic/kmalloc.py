@@ -45,6 +45,7 @@ from mmcheck.checker.symbolic.base import (
     SymRecord,
     SymState,
     SymStep,
+    model_int,
 )
 from mmcheck.checker.symbolic.slab import Geometry
 from mmcheck.model.kmalloc import (
@@ -269,8 +270,7 @@ class SymbolicKmalloc:
         sv = self.step_vars(t)
 
         def num(term: z3.ExprRef) -> int:
-            val = model.eval(term, model_completion=True)
-            return int(z3.is_true(val)) if z3.is_bool(val) else val.as_long()
+            return model_int(model, term)
 
         op = OPS[num(sv.op)]
         raised = "ValueError" if num(sv.raised) else None

@@ -53,6 +53,7 @@ from mmcheck.checker.symbolic.base import (
     SymRecord,
     SymState,
     SymStep,
+    model_int,
 )
 from mmcheck.checker.z3compile import Cases
 from mmcheck.model.linux import (
@@ -315,8 +316,7 @@ class SymbolicPageTable:
         sv = self.step_vars(t)
 
         def num(term: z3.ExprRef) -> int:
-            val = model.eval(term, model_completion=True)
-            return int(z3.is_true(val)) if z3.is_bool(val) else val.as_long()
+            return model_int(model, term)
 
         op = OPS[num(sv.op)]
         raised = next((name for name, b in zip(ERRORS, (sv.value_error, sv.memory_error,

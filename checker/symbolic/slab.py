@@ -52,6 +52,7 @@ from mmcheck.checker.symbolic.base import (
     SymRecord,
     SymState,
     SymStep,
+    model_int,
 )
 from mmcheck.model.linux import PAGE_SIZE
 from mmcheck.model.slab import VOCABULARY, KmemCache
@@ -315,8 +316,8 @@ class SymbolicSlab:
         """The operation t performed in `model`, as a trace records it."""
         sv = self.step_vars(t)
 
-        def num(term: z3.ArithRef) -> int:
-            return model.eval(term, model_completion=True).as_long()
+        def num(term: z3.ExprRef) -> int:
+            return model_int(model, term)
 
         op = OPS[num(sv.op)]
         raised = "ValueError" if z3.is_true(model.eval(sv.raised, model_completion=True)) \

@@ -1,5 +1,7 @@
 """Helpers the tests of the symbolic encodings share (test_symbolic_*.py, test_z3_engine.py).
 
+- `Harness`: an encoding with a pre-state s, a step t and a post-state s2, and
+  solvers that hold well_formed(s) and trans(s, t, s2);
 - `present`: the vocabulary values of a symbolic state in a z3 model, as plain data;
 - `on_submission`: a system factory that runs a trace on an open submission;
 - `convicts`: BMC of a mutated encoding finds a violation, and the trace (renamed
@@ -24,6 +26,25 @@ from mmcheck.checker.trace import Trace
 from mmcheck.checker.z3_engine import bounded_check
 from mmcheck.checker.z3compile import Cases
 from mmcheck.spec.loader import CheckedSpec
+
+
+class Harness:
+    """One encoding with a pre-state s, a step t and a post-state s2.
+
+    Every check gets a fresh solver holding well_formed(s) and trans(s, t, s2)
+    (faster than push/pop on one solver, which pays again after each pop)."""
+
+    def __init__(self, sym: Any) -> None:
+        self.sym = sym
+        self.s, self.t, self.s2 = sym.fresh_state("s"), sym.fresh_step("t"), sym.fresh_state("s2")
+        self.sv = sym.step_vars(self.t)
+        self.base = [sym.well_formed(self.s), sym.trans(self.s, self.t, self.s2)]
+
+    def solver(self, *facts: z3.BoolRef) -> z3.Solver:
+        sol = z3.Solver()
+        sol.set("random_seed", 0)
+        sol.add(*self.base, *facts)
+        return sol
 
 
 def present(model: z3.ModelRef, s: SymState) -> dict[str, object]:

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import symbolic_check
 import z3
 from mmcheck.checker.options import Options
 from mmcheck.checker.subsystems import kmalloc as driver
@@ -39,19 +40,11 @@ from symbolic_check import as_presented, convicts, on_submission, present
 ROOT = Path(__file__).resolve().parents[2]
 
 
-class Harness:
-    def __init__(self, npages: int) -> None:
-        self.sym = SymbolicKmalloc(npages)
-        self.s, self.t, self.s2 = (self.sym.fresh_state("s"), self.sym.fresh_step("t"),
-                                   self.sym.fresh_state("s2"))
-        self.sv = self.sym.step_vars(self.t)
-        self.base = [self.sym.well_formed(self.s), self.sym.trans(self.s, self.t, self.s2)]
+class Harness(symbolic_check.Harness):
+    """The shared harness (symbolic_check.py) with this encoding's state and step facts."""
 
-    def solver(self, *facts: z3.BoolRef) -> z3.Solver:
-        sol = z3.Solver()
-        sol.set("random_seed", 0)
-        sol.add(*self.base, *facts)
-        return sol
+    def __init__(self, npages: int) -> None:
+        super().__init__(SymbolicKmalloc(npages))
 
     def state_is(self, s: SymState, ref: driver.ReferenceSystem) -> z3.BoolRef:
         """The reference's state now (which cache holds each page read off its caches)."""

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import symbolic_check
 import z3
 from mmcheck.checker.options import Options
 from mmcheck.checker.subsystems import pagetable as driver
@@ -41,21 +42,11 @@ from symbolic_check import as_presented, convicts, present
 ROOT = Path(__file__).resolve().parents[2]
 
 
-class Harness:
-    """One encoding with a pre-state s, a step t and a post-state s2."""
+class Harness(symbolic_check.Harness):
+    """The shared harness (symbolic_check.py) with this encoding's state and step facts."""
 
     def __init__(self, npages: int) -> None:
-        self.sym = SymbolicPageTable(npages)
-        self.s, self.t, self.s2 = (self.sym.fresh_state("s"), self.sym.fresh_step("t"),
-                                   self.sym.fresh_state("s2"))
-        self.sv = self.sym.step_vars(self.t)
-        self.base = [self.sym.well_formed(self.s), self.sym.trans(self.s, self.t, self.s2)]
-
-    def solver(self, *facts: z3.BoolRef) -> z3.Solver:
-        sol = z3.Solver()
-        sol.set("random_seed", 0)
-        sol.add(*self.base, *facts)
-        return sol
+        super().__init__(SymbolicPageTable(npages))
 
     def state_is(self, s: SymState, snap: Mapping[str, Any]) -> z3.BoolRef:
         tables = {e.index: e.pfn for e in snap["entries"] if not e.leaf}

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import symbolic_check
 import z3
 from mmcheck.checker.options import Options
 from mmcheck.checker.subsystems import slab as driver
@@ -39,21 +40,11 @@ ROOT = Path(__file__).resolve().parents[2]
 GEOMETRIES = [(1024, 8, 5), (100, 8, 2), (4096, 4096, 6)]
 
 
-class Harness:
-    """One encoding with a pre-state s, a step t and a post-state s2."""
+class Harness(symbolic_check.Harness):
+    """The shared harness (symbolic_check.py) with this encoding's state and step facts."""
 
     def __init__(self, size: int, align: int, npages: int) -> None:
-        self.sym = SymbolicSlab(size, align, npages)
-        self.s, self.t, self.s2 = (self.sym.fresh_state("s"), self.sym.fresh_step("t"),
-                                   self.sym.fresh_state("s2"))
-        self.sv = self.sym.step_vars(self.t)
-        self.base = [self.sym.well_formed(self.s), self.sym.trans(self.s, self.t, self.s2)]
-
-    def solver(self, *facts: z3.BoolRef) -> z3.Solver:
-        sol = z3.Solver()
-        sol.set("random_seed", 0)
-        sol.add(*self.base, *facts)
-        return sol
+        super().__init__(SymbolicSlab(size, align, npages))
 
     def state_is(self, s: SymState, ref: driver.ReferenceSystem) -> z3.BoolRef:
         snap = ref.snapshot()
