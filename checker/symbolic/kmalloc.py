@@ -36,6 +36,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
+from functools import partial
 
 import z3
 from mmcheck.checker.symbolic.base import (
@@ -137,12 +138,14 @@ class SymbolicKmalloc:
         return kmalloc_class(size)
 
     def cache_of(self, size: int, dma: bool) -> int:
+        """The index of the cache a request of `size` bytes (GFP_DMA or not) uses."""
         want = (self.size_class(size), dma and self.mutation != "dma_mixed")
         return next(k for k, c in enumerate(self.caches) if (c.size, c.dma) == want)
 
     # -- states ---------------------------------------------------------------
 
     def fresh_state(self, tag: str) -> SymState:
+        """A state of fresh z3 constants named after `tag`."""
         n = self.npages
         v = KVars(
             owner=tuple(z3.Int(f"{tag}.owner[{x}]") for x in range(n)),
@@ -155,6 +158,7 @@ class SymbolicKmalloc:
         return self._present(v)
 
     def vars_of(self, s: SymState) -> KVars:
+        """The constants behind a state made by `fresh_state`."""
         vs, n, m = list(s.variables), self.npages, len(self.slots)
         owner, rest = tuple(vs[:n]), vs[n:]
         d = m if self.mutation == "dma_mixed" else 0
@@ -175,6 +179,7 @@ class SymbolicKmalloc:
         return z3.And(v.live[j], v.owner[x] == k)
 
     def _present(self, v: KVars) -> SymState:
+        """The vocabulary's view of the variables `v`."""
         held = self.page_held(v)
         objects = []
         for j, (k, x, a) in enumerate(self.slots):
@@ -252,6 +257,7 @@ class SymbolicKmalloc:
     # -- steps ----------------------------------------------------------------
 
     def fresh_step(self, tag: str) -> SymStep:
+        """A step of fresh z3 constants: which operation, its arguments, its result."""
         sv = KStepVars(z3.Int(f"{tag}.op"), z3.Int(f"{tag}.kmalloc.size"),
                        z3.Int(f"{tag}.kmalloc.flags"), z3.Int(f"{tag}.addr"),
                        z3.Bool(f"{tag}.none"), z3.Int(f"{tag}.result"), z3.Bool(f"{tag}.raised"))
@@ -264,14 +270,14 @@ class SymbolicKmalloc:
             raised=sv.raised, variables=tuple(getattr(sv, f.name) for f in fields(sv)))
 
     def step_vars(self, t: SymStep) -> KStepVars:
+        """The constants behind a step made by `fresh_step`."""
         return KStepVars(*t.variables)  # type: ignore[arg-type]
 
     def decode_step(self, model: z3.ModelRef, t: SymStep) -> ConcreteStep:
+        """The operation t performed in `model`, as a trace records it."""
         sv = self.step_vars(t)
 
-        def num(term: z3.ExprRef) -> int:
-            return model_int(model, term)
-
+        num = partial(model_int, model)
         op = OPS[num(sv.op)]
         raised = "ValueError" if num(sv.raised) else None
         if op == "kmalloc":
@@ -349,6 +355,7 @@ class SymbolicKmalloc:
         return z3.And(flags_ok, z3.Or(cases))
 
     def _hits(self, v: KVars, addr: z3.ArithRef) -> list[z3.BoolRef]:
+        """hits[j]: addr is slot j's address and slot j is live."""
         return [z3.And(addr == a, self.is_live(v, j)) for j, (_, _, a) in enumerate(self.slots)]
 
     def _kfree(self, v: KVars, sv: KStepVars, freed: list[z3.BoolRef]) -> z3.BoolRef:

@@ -44,6 +44,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
+from functools import partial
 
 import z3
 from mmcheck.checker.symbolic.base import (
@@ -93,10 +94,12 @@ MUTATIONS: Mapping[str, str] = {
 
 
 def pgd_index(va: int) -> int:
+    """pgd_index in 2-level mode."""
     return (va >> MODE.shifts[0]) & ((1 << MODE.bits[0]) - 1)
 
 
 def pte_index(va: int) -> int:
+    """pte_index in 2-level mode."""
     return (va >> MODE.shifts[1]) & ((1 << MODE.bits[1]) - 1)
 
 
@@ -109,10 +112,6 @@ def effective(flags: int) -> int:
     """The walk's effective flags for a leaf under a _PAGE_TABLE pgd entry, as the TLB
     caches them: P and A, RW and U from the leaf, D from the leaf."""
     return P | A | (flags & (RW | US | D))
-
-
-def permits(eff: int, write: bool, user: bool) -> bool:
-    return (not user or bool(eff & US)) and (not write or bool(eff & RW))
 
 
 @dataclass(frozen=True)
@@ -184,6 +183,7 @@ class SymbolicPageTable:
     # -- states ---------------------------------------------------------------
 
     def fresh_state(self, tag: str) -> SymState:
+        """A state of fresh z3 constants named after `tag`."""
         nt, nv = len(self.pgds), len(self.vas)
 
         def bools(name: str, n: int) -> tuple[z3.BoolRef, ...]:
@@ -198,6 +198,7 @@ class SymbolicPageTable:
         return self._present(v)
 
     def vars_of(self, s: SymState) -> PtVars:
+        """The constants behind a state made by `fresh_state`."""
         vs, nt, nv = list(s.variables), len(self.pgds), len(self.vas)
         out: list[object] = [vs.pop(0)]
         for f in fields(PtVars)[1:]:
@@ -264,6 +265,7 @@ class SymbolicPageTable:
 
     def _only(self, v: PtVars, tables: Mapping[int, int], leaves: Mapping[int, tuple[int, int]],
               tlb: Mapping[int, tuple[int, int]], ever: Sequence[int]) -> z3.BoolRef:
+        """Every slot but the root holds exactly what the arguments say."""
         facts = []
         for j, g in enumerate(self.pgds):
             facts.append(v.tpfn[j] == tables.get(g, 0))
@@ -292,6 +294,7 @@ class SymbolicPageTable:
     # -- steps ----------------------------------------------------------------
 
     def fresh_step(self, tag: str) -> SymStep:
+        """A step of fresh z3 constants: which operation, its arguments, its result."""
         names = [f.name for f in fields(PtStepVars)]
         made = {n: (z3.Bool if n in _BOOL_STEP_VARS else z3.Int)(f"{tag}.{n}") for n in names}
         sv = PtStepVars(**made)
@@ -310,14 +313,14 @@ class SymbolicPageTable:
                        "PageFault": sv.page_fault})  # type: ignore[arg-type]
 
     def step_vars(self, t: SymStep) -> PtStepVars:
+        """The constants behind a step made by `fresh_step`."""
         return PtStepVars(*t.variables)  # type: ignore[arg-type]
 
     def decode_step(self, model: z3.ModelRef, t: SymStep) -> ConcreteStep:
+        """The operation t performed in `model`, as a trace records it."""
         sv = self.step_vars(t)
 
-        def num(term: z3.ExprRef) -> int:
-            return model_int(model, term)
-
+        num = partial(model_int, model)
         op = OPS[num(sv.op)]
         raised = next((name for name, b in zip(ERRORS, (sv.value_error, sv.memory_error,
                                                         sv.page_fault), strict=True)

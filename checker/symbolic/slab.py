@@ -43,6 +43,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
+from functools import partial
 
 import z3
 from mmcheck.checker.symbolic.base import (
@@ -316,9 +317,7 @@ class SymbolicSlab:
         """The operation t performed in `model`, as a trace records it."""
         sv = self.step_vars(t)
 
-        def num(term: z3.ExprRef) -> int:
-            return model_int(model, term)
-
+        num = partial(model_int, model)
         op = OPS[num(sv.op)]
         raised = "ValueError" if z3.is_true(model.eval(sv.raised, model_completion=True)) \
             else None
