@@ -392,6 +392,7 @@ class SegmentUnit:
     def __init__(self, gdt: list[int], cpl: int, mmu: PageTable) -> None:
         self.cpu = Cpu(gdt, cpl=cpl)
         self.mmu = mmu
+        self.descriptors = decode_gdt(self.cpu.gdt)  # the GDT never changes here
         self.last: list[Translation] = []  # the last linear or translate that succeeded
 
     # load_segment: `mov selector, sreg` for ES, DS, FS or GS (Cpu.load_segment).
@@ -439,7 +440,7 @@ class SegmentUnit:
 
     def snapshot(self) -> Snapshot:
         """The vocabulary's state now; later operations do not change it."""
-        return segment_snapshot(self.cpu.cpl, self.cpu.gdt,
+        return segment_snapshot(self.cpu.cpl, self.descriptors,
                                 [self.selector(s) for s in range(len(SREG_NAMES))], self.mmu,
                                 list(self.last))
 
@@ -458,14 +459,18 @@ def _sreg_name(sreg: object) -> str:
     return SREG_NAMES[sreg]
 
 
-def segment_snapshot(cpl: int, gdt: list[int], selectors: list[int], mmu: PageTable,
-                     last: list[Translation]) -> Snapshot:
-    """The vocabulary's state from the CPL, the GDT, the six selectors, the page
-    table and the last translation (shared by the reference and the checker's view
-    of a submission)."""
+# decode_gdt: every non-null entry of `gdt` as a Descriptor record, by index.
+def decode_gdt(gdt: list[int]) -> list[Descriptor]:
     decoded = [(i, desc_struct.from_u64(raw)) for i, raw in enumerate(gdt) if raw]
-    descs = [Descriptor(i, d.base, d.limit, d.type, d.s, d.dpl, d.p, d.g, d.d)
-             for i, d in decoded]
+    return [Descriptor(i, d.base, d.limit, d.type, d.s, d.dpl, d.p, d.g, d.d)
+            for i, d in decoded]
+
+
+def segment_snapshot(cpl: int, descs: list[Descriptor], selectors: list[int],
+                     mmu: PageTable, last: list[Translation]) -> Snapshot:
+    """The vocabulary's state from the CPL, the decoded GDT (decode_gdt), the six
+    selectors, the page table and the last translation (shared by the reference
+    and the checker's view of a submission)."""
     segs = [SegReg(s, sel) for s, sel in enumerate(selectors)]
     maps = [Map(va, pfn, flags) for va, pfn, flags in mmu.walk_range(0, 1 << 32)]
     return Snapshot({"cpl": lambda: cpl, "gdt": lambda: descs, "segs": lambda: segs,

@@ -354,8 +354,8 @@ class SubmissionSystem(SandboxedSystem):
                                  (f"the reference has {regs}",))
 
     def snapshot(self) -> Mapping[str, Any]:
-        return segment_snapshot(self.cpl, self.gdt, list(self.selectors), self.pt,
-                                list(self.last))
+        return segment_snapshot(self.cpl, self.reference.descriptors, list(self.selectors),
+                                self.pt, list(self.last))
 
 
 # ---------------------------------------------------------------- pictures

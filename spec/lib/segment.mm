@@ -64,14 +64,17 @@ def far_ok(sel, offset) =
 # access (no write to code or read-only data, no read of execute-only code but
 # through CS), the bytes within the limit.
 def use_ok(sreg, offset, size, write) =
-    exists s in segs, d in gdt:
-        s.sreg == sreg and not null(s.selector) and names(d, s.selector)
-        and (not write or writable_data(d))
-        and (write or sreg == CS or not code(d) or readable_code(d))
-        and within(d, offset, size)
+    exists s in segs:
+        s.sreg == sreg and not null(s.selector)
+        and (exists d in gdt:
+                names(d, s.selector)
+                and (not write or writable_data(d))
+                and (write or sreg == CS or not code(d) or readable_code(d))
+                and within(d, offset, size))
 def linear_of(sreg, offset, lin) =
-    exists s in segs, d in gdt:
-        s.sreg == sreg and names(d, s.selector) and lin == (d.base + offset) % 2 ** 32
+    exists s in segs:
+        s.sreg == sreg
+        and (exists d in gdt: names(d, s.selector) and lin == (d.base + offset) % 2 ** 32)
 
 # What the page table lets this access do (2-level: no NX): CPL 3 is a user access.
 def paging_allows(lin, write) =
@@ -158,9 +161,10 @@ after translate(sreg, offset, write) returns r:
     (0 <= sreg and sreg <= 5 and offset >= 0) ->
         (raised <-> not use_ok(sreg, offset, 1, write))
         and (not raised ->
-                (exists s in segs, d in gdt:
-                    s.sreg == sreg and names(d, s.selector)
+                (exists s in segs:
+                    s.sreg == sreg
+                    and (exists d in gdt: names(d, s.selector)
                     and (let lin = (d.base + offset) % 2 ** 32 in
                          (r == none <-> not paging_allows(lin, write))
                          and (r != none -> (exists m in maps: m.va == lin / PAGE * PAGE
-                                                              and r == m.pfn * PAGE + lin % PAGE)))))
+                                                              and r == m.pfn * PAGE + lin % PAGE))))))
