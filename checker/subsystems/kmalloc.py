@@ -286,8 +286,10 @@ def _address_target(addr: int, old: Mapping[str, Any]) -> str:
 
 def symbolic_system(npages: int, mutation: str | None = None):  # noqa: ANN201
     """The Z3 encoding of kmalloc with the 1 KiB and 2 KiB caches (and their DMA twins)
-    over a pool of `npages` pages (at most 12: every object fits in an array cache).
-    Returns (system, setup, integer universe, exponent bound)."""
+    over a pool of `npages` pages, at most 12 (every object fits in an array cache;
+    the setup says the size used). Returns (system, setup, integer universe, exponent
+    bound)."""
     from mmcheck.checker.symbolic.kmalloc import SymbolicKmalloc
 
+    npages = min(npages, SymbolicKmalloc.max_pages())
     return SymbolicKmalloc(npages, mutation), {"npages": npages}, range(0, npages + 1), 8

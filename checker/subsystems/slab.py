@@ -415,11 +415,12 @@ SYMBOLIC_SIZE = 1024  # four objects per page, management off the slab, one colo
 
 
 def symbolic_system(npages: int, mutation: str | None = None):  # noqa: ANN201
-    """The Z3 encoding of a cache of 1 KiB objects over `npages` pages (at most 13:
-    the encoding's objects fit in one array cache). Returns (system, setup, integer
-    universe, exponent bound)."""
+    """The Z3 encoding of a cache of 1 KiB objects over `npages` pages, at most 13
+    (the encoding's objects fit in one array cache; the setup says the size used).
+    Returns (system, setup, integer universe, exponent bound)."""
     from mmcheck.checker.symbolic.slab import SymbolicSlab
 
+    npages = min(npages, SymbolicSlab.max_pages(SYMBOLIC_SIZE, 8))
     setup = {"size": SYMBOLIC_SIZE, "align": 8, "npages": npages, "debug": 0}
     system = SymbolicSlab(SYMBOLIC_SIZE, 8, npages, mutation)
     return system, setup, range(0, npages + 1), system.geo.gfporder + 1

@@ -111,6 +111,13 @@ class SymbolicKmalloc:
 
     vocabulary: Vocabulary = VOCABULARY
 
+    @staticmethod
+    def max_pages() -> int:
+        """The most pages the encoding takes: every cache's objects of the whole pool
+        must fit in its array cache (so that kfree never flushes it)."""
+        geos = [Geometry.of(kmalloc_class(s), ARCH_KMALLOC_MINALIGN) for s in SIZES]
+        return min(g.array_limit // g.num for g in geos)
+
     def __init__(self, npages: int, mutation: str | None = None) -> None:
         if mutation is not None and mutation not in MUTATIONS:
             raise ValueError(f"SymbolicKmalloc: unknown mutation {mutation!r}; "

@@ -136,6 +136,13 @@ class SymbolicSlab:
 
     vocabulary: Vocabulary = VOCABULARY
 
+    @staticmethod
+    def max_pages(size: int, align: int) -> int:
+        """The most pages the encoding takes for this cache: all its objects must fit
+        in one array cache (so that free() never flushes it)."""
+        g = Geometry.of(size, align)
+        return g.array_limit // g.num << g.gfporder
+
     def __init__(self, size: int, align: int, npages: int,
                  mutation: str | None = None) -> None:
         if mutation is not None and mutation not in MUTATIONS:
