@@ -62,9 +62,13 @@ class Z3Result:
     violations: list[Z3Violation] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)  # properties Z3 could not compile
     induction_note: str = ""
-    proved: list[str] = field(default_factory=list)  # proved by induction when not all were
+    proved: list[str] = field(default_factory=list)  # proved by induction
     elapsed: float = 0.0
     timings: list[tuple[int, float]] = field(default_factory=list)  # (depth, seconds)
+    status: dict[str, str] = field(default_factory=dict)  # property -> its verdict in words
+    lemmas: dict[str, list[str]] = field(default_factory=dict)  # proved -> lemmas it used
+    proved_by: dict[str, int] = field(default_factory=dict)  # proved -> its k
+    cti: dict[str, str] = field(default_factory=dict)  # not inductive -> a CTI in words
 
 
 class _OutOfTime(Exception):
@@ -93,6 +97,10 @@ class _Props:
             comp = Z3Compiler(c, universe, exponent_bound)
             for p in c.spec.properties:
                 self.items.append((c, p, comp))
+
+    def names(self) -> list[str]:
+        """Every property's name, in spec order."""
+        return [p.name for _, p, _ in self.items]
 
     def at(
         self, old: SymState | None, step: SymStep | None, state: SymState, skip: set[str]
@@ -128,7 +136,10 @@ def _rlimit(options: Any) -> int:
 
 def _solver(timeout_s: float, rlimit: int = DEFAULT_RLIMIT) -> z3.Solver:
     """A solver whose every check is bounded by work (`rlimit`, deterministic: the same
-    query gives the same answer on any machine) and, from outside, by time."""
+    query gives the same answer on any machine) and, from outside, by time. The
+    default solver: measured against z3's finite-domain solver (QF_FD) on the buddy
+    encoding's induction steps with lemma assumptions, it answers a run of queries
+    on one solver two to three times faster (docs/benchmarks.md)."""
     s = z3.Solver()
     s.set(**{"timeout": max(1, int(timeout_s * 1000))})
     s.set(rlimit=rlimit)
@@ -154,6 +165,9 @@ def _decode(
     return Trace(subsystem, dict(setup), tuple(out))
 
 
+DepthSink = Callable[[int, float, int], None]  # (depth cleared, seconds, properties live)
+
+
 def bounded_check(
     specs: Sequence[CheckedSpec],
     system: SymbolicSystem,
@@ -162,238 +176,351 @@ def bounded_check(
     universe: range,
     exponent_bound: int = 24,
     skip: set[str] | None = None,
+    on_depth: DepthSink | None = None,
 ) -> Z3Result:
-    """Prove the properties by k-induction, or look for a violation up to options.depth.
+    """Each property proved by k-induction (with the spec's other properties as
+    lemmas where it needs them), violated at a depth, or cleared to a depth.
 
-    Induction comes first: when the properties are k-inductive for a small k,
-    BMC only has to clear the base case (depth k-1) for a proof of every depth.
-    Otherwise BMC runs to options.depth and the result is what it found.
+    One incremental BMC unrolling serves every k's base case and the final run to
+    options.depth; a violation of one property does not stop the others. The result's
+    `status` holds each property's own verdict in words.
     """
     start = time.monotonic()
     deadline = start + (Z3_TIME_CAP if options.budget is None else options.budget)
     skip = set() if skip is None else skip
     props = _Props(specs, system, universe, exponent_bound)
     props.deadline = deadline
+    bmc = _Bmc(system, setup, props, skip, deadline, _rlimit(options), on_depth)
+    result = Z3Result("bounded", "", -1)
     try:
-        return _bounded_check(system, setup, options, skip, props, deadline, start)
+        _run(system, options, props, skip, bmc, result, deadline)
     except _OutOfTime:
-        result = Z3Result("bounded", "", props.cleared)
-        return _unknown(result, props.cleared + 1, start, props,
-                        "the time budget ran out while building formulas")
+        bmc.unknown = bmc.unknown or "the time budget ran out while building formulas"
+    return _finish(result, bmc, props, setup, start)
 
 
-def _bounded_check(system: SymbolicSystem, setup: Mapping[str, int], options: Options,
-                   skip: set[str], props: _Props, deadline: float, start: float) -> Z3Result:
-    note = "induction not attempted"
-    # The k-induction loop: the base case to depth k-1 (BMC, which also finds
-    # shallow bugs first), then the step case for k; deeper BMC only if no k works.
-    partial: _Step | None = None
+def _run(system: SymbolicSystem, options: Options, props: _Props, skip: set[str], bmc: _Bmc,
+         result: Z3Result, deadline: float) -> None:
+    """k-induction for k = 1.., each after its base case; then BMC for the rest."""
+    notes: list[str] = []
     if options.induction:
         for k in range(1, min(options.depth, options.max_induction) + 1):
-            base = _bmc(system, setup, k - 1, props, skip, deadline, start, _rlimit(options))
-            if base.verdict != "bounded":
-                base.induction_note = note
-                return base
-            step = _induction_step(system, k, skip, deadline, props, _rlimit(options))
-            note = step.note()
-            if step.complete:
-                base.verdict = "proved"
-                base.induction_note = note
-                base.summary = (
-                    f"proved by {k}-induction: holds at every depth (memory of {_size(setup)})"
-                )
-                return base
-            if not step.failed and step.unknown:
-                partial = step  # a larger k will not be easier
+            bmc.extend_to(k - 1)
+            if bmc.unknown:
                 break
-            if time.monotonic() > deadline:
+            todo = [n for n in props.names() if n not in skip and n not in bmc.violated
+                    and n not in result.lemmas]
+            if not todo:
                 break
-    result = _bmc(system, setup, options.depth, props, skip, deadline, start, _rlimit(options))
-    result.induction_note = note
-    if partial is not None and result.verdict != "violated":
-        # The base case to depth k-1 passed before the step case ran: these are proved.
-        result.proved = list(partial.proved)
-        rest = ", ".join(partial.unknown)
-        held = (
-            f"hold up to depth {result.depth_checked}"
-            if result.depth_checked >= partial.k - 1
-            else f"hold up to depth {partial.k - 1}"
-        )
-        result.summary = (
-            f"{len(partial.proved)} of {len(partial.proved) + len(partial.unknown)} "
-            f"properties proved by {partial.k}-induction; {rest}: unknown (the solver "
-            f"gave up: its rlimit or time ran out), they {held} (memory of {_size(setup)})"
-        )
-        result.depth_checked = max(result.depth_checked, partial.k - 1)
-    return result
+            step = _induction_step(system, k, todo, dict(result.lemmas), props, skip,
+                                   deadline, bmc.rlimit)
+            for name, lemmas in step.lemmas.items():
+                result.lemmas[name] = lemmas
+                result.proved_by[name] = k
+            result.cti.update(step.cti)
+            notes.append(step.note())
+            if time.monotonic() > deadline or not step.failed and not step.unknown:
+                break
+    unproved = {n for n in props.names() if n not in result.lemmas}
+    if unproved - skip - set(bmc.violated) and not bmc.unknown:
+        bmc.only = unproved
+        bmc.extend_to(options.depth)
+    result.induction_note = "; ".join(notes) if notes else "induction not attempted"
 
 
-def _bmc(
-    system: SymbolicSystem,
-    setup: Mapping[str, int],
-    depth: int,
-    props: _Props,
-    skip: set[str],
-    deadline: float,
-    start: float,
-    rlimit: int = DEFAULT_RLIMIT,
-) -> Z3Result:
-    """Bounded model checking from the initial state to `depth` steps."""
-    subsystem = system.vocabulary.subsystem
-    solver = _solver(max(deadline - time.monotonic(), 0.001), rlimit)
-    states = [system.fresh_state("s0")]
-    steps: list[SymStep] = []
-    solver.add(system.init(states[0]))
-    result = Z3Result("bounded", "", -1)
-    for d in range(depth + 1):
-        t0 = time.monotonic()
-        if d > 0:
-            t = system.fresh_step(f"t{d - 1}")
-            s2 = system.fresh_state(f"s{d}")
-            solver.add(system.trans(states[-1], t, s2))
-            steps.append(t)
-            states.append(s2)
-        here = props.at(
-            states[-2] if d > 0 else None, steps[-1] if d > 0 else None, states[-1], skip
-        )
-        if not here:
-            if d == 0:
-                continue  # only action properties: they speak from the first step on
-            break
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            return _unknown(result, d, start, props, "the time budget ran out")
-        solver.set("timeout", max(1, int(remaining * 1000)))
-        solver.push()
-        solver.add(z3.Or(*[z3.Not(f) for _, _, f in here]))
-        answer = solver.check()
-        if answer == z3.sat:
-            model = solver.model()
-            trace = _decode(system, model, steps, subsystem, setup)
-            broken = [
-                (c, p) for c, p, f in here if z3.is_false(model.eval(f, model_completion=True))
-            ]
-            c, p = broken[0]
-            solver.pop()
-            result.violations.append(Z3Violation(trace, p, c, d))
-            result.verdict = "violated"
-            result.depth_checked = d
-            result.summary = f"violation of {p.name} at depth {d}"
-            result.skipped = props.skipped
-            result.elapsed = time.monotonic() - start
-            return result
-        solver.pop()
-        if answer == z3.unknown:
-            return _unknown(result, d, start, props, solver.reason_unknown())
-        # Every property holds at depth d: deeper queries look for the first violation only.
-        for _, _, f in here:
-            solver.add(f)
-        result.depth_checked = d
-        props.cleared = max(props.cleared, d)
-        result.timings.append((d, time.monotonic() - t0))
+class _Bmc:
+    """Incremental bounded model checking from the initial state.
+
+    At each depth d the solver is asked whether some live property fails at d (all
+    of them held before: each one's counterexample is a shortest one); a property
+    found broken leaves the live set and the same depth is asked again for the
+    others. What holds at d is then added as a fact for deeper queries (sound: it
+    holds on every trace).
+    """
+
+    def __init__(self, system: SymbolicSystem, setup: Mapping[str, int], props: _Props,
+                 skip: set[str], deadline: float, rlimit: int,
+                 on_depth: DepthSink | None) -> None:
+        self.system, self.setup, self.props, self.skip = system, setup, props, skip
+        self.deadline, self.rlimit, self.on_depth = deadline, rlimit, on_depth
+        self.solver = _solver(max(deadline - time.monotonic(), 0.001), rlimit)
+        self.states = [system.fresh_state("s0")]
+        self.steps: list[SymStep] = []
+        self.solver.add(system.init(self.states[0]))
+        self.cleared = -1
+        self.violated: dict[str, Z3Violation] = {}
+        self.unknown = ""  # why the solver gave up, at depth cleared + 1
+        self.only: set[str] | None = None  # past induction: the properties still to check
+        self.timings: list[tuple[int, float]] = []
+
+    def extend_to(self, depth: int) -> None:
+        """Clear depths cleared+1 .. depth (or stop at a depth the solver gives up on)."""
+        while self.cleared < depth and not self.unknown:
+            d = self.cleared + 1
+            t0 = time.monotonic()
+            if d > 0:
+                t = self.system.fresh_step(f"t{d - 1}")
+                s2 = self.system.fresh_state(f"s{d}")
+                self.solver.add(self.system.trans(self.states[-1], t, s2))
+                self.steps.append(t)
+                self.states.append(s2)
+            here = self.props.at(self.states[-2] if d else None, self.steps[-1] if d else None,
+                                 self.states[-1], self.skip)
+            live = [(c, p, f) for c, p, f in here if p.name not in self.violated
+                    and (self.only is None or p.name in self.only)]
+            self._check_depth(d, live)
+            if self.unknown:
+                return
+            for _, p, f in live:  # every property that held at d is a fact from now on
+                if p.name not in self.violated:
+                    self.solver.add(f)
+            self.cleared = d
+            self.props.cleared = max(self.props.cleared, d)
+            self.timings.append((d, time.monotonic() - t0))
+            if self.on_depth is not None:
+                self.on_depth(d, time.monotonic() - t0, len(live))
+
+    def _check_depth(self, d: int, live: list[tuple[CheckedSpec, ast.Property, Any]]) -> None:
+        """Find every live property broken at depth d, one counterexample each."""
+        while live:
+            remaining = self.deadline - time.monotonic()
+            if remaining <= 0:
+                self.unknown = "the time budget ran out"
+                return
+            self.solver.set("timeout", max(1, int(remaining * 1000)))
+            self.solver.push()
+            self.solver.add(z3.Or(*[z3.Not(f) for _, _, f in live]))
+            answer = self.solver.check()
+            if answer != z3.sat:
+                self.solver.pop()
+                if answer == z3.unknown:
+                    self.unknown = self.solver.reason_unknown()
+                return
+            model = self.solver.model()
+            trace = _decode(self.system, model, self.steps, self.system.vocabulary.subsystem,
+                            self.setup)
+            broken = [(c, p) for c, p, f in live
+                      if z3.is_false(model.eval(f, model_completion=True))]
+            self.solver.pop()
+            for c, p in broken[:1] or [(live[0][0], live[0][1])]:
+                self.violated[p.name] = Z3Violation(trace, p, c, d)
+            gone = set(self.violated)
+            live = [x for x in live if x[1].name not in gone]
+
+
+def _finish(result: Z3Result, bmc: _Bmc, props: _Props, setup: Mapping[str, int],
+            start: float) -> Z3Result:
+    """Each property's own verdict, the run's verdict and summary."""
+    result.violations = list(bmc.violated.values())
+    result.depth_checked = bmc.cleared
+    result.timings = bmc.timings
     result.skipped = props.skipped
-    result.summary = f"no violation up to depth {result.depth_checked} (memory of {_size(setup)})"
     result.elapsed = time.monotonic() - start
+    result.proved = [n for n in props.names() if n in result.lemmas]
+    skipped = {s.split(":", 1)[0] for s in props.skipped}
+    for name in props.names():
+        result.status[name] = _status_of(name, result, bmc, skipped)
+    names = [n for n in props.names() if n not in skipped]
+    size = _size(setup)
+    if result.violations:
+        result.verdict = "violated"
+        v = result.violations[0]
+        result.summary = (f"violation of {v.prop.name} at depth {v.depth}"
+                          + (f" ({len(result.violations)} properties broken)"
+                             if len(result.violations) > 1 else ""))
+    elif names and all(n in result.lemmas for n in names):
+        result.verdict = "proved"
+        k = max(result.proved_by.values())
+        result.summary = f"proved by {k}-induction: holds at every depth (memory of {size})"
+    elif bmc.unknown:
+        result.verdict = "unknown"
+        so_far = (f"no violation up to depth {bmc.cleared}" if bmc.cleared >= 0
+                  else "nothing was decided")
+        proved = f"; {len(result.proved)} proved by induction" if result.proved else ""
+        result.summary = f"unknown at depth {bmc.cleared + 1}: {bmc.unknown} ({so_far}{proved})"
+    else:
+        result.verdict = "bounded"
+        proved = (f"{len(result.proved)} of {len(names)} properties proved by induction; "
+                  if result.proved else "")
+        result.summary = f"{proved}no violation up to depth {bmc.cleared} (memory of {size})"
     return result
+
+
+def _status_of(name: str, result: Z3Result, bmc: _Bmc, skipped: set[str]) -> str:
+    """One property's verdict in words (read by checker/outcome.py)."""
+    if name in bmc.violated:
+        return f"violated at depth {bmc.violated[name].depth}"
+    if name in skipped:
+        return "not compiled to z3"
+    if name in result.lemmas:
+        k = result.proved_by[name]
+        lemmas = result.lemmas[name]
+        with_ = f", lemmas {', '.join(lemmas)}" if lemmas else ""
+        return f"proved ({k}-induction{with_})"
+    why = result.cti.get(name)
+    if bmc.unknown:
+        held = f"holds to depth {bmc.cleared}; " if bmc.cleared >= 0 else ""
+        return f"unknown: {held}{bmc.unknown}" if not held else \
+            f"{held}unknown beyond: {bmc.unknown}"
+    return f"holds to depth {bmc.cleared}" + (f"; not inductive: {why}" if why else "")
 
 
 def _size(setup: Mapping[str, int]) -> str:
     return ", ".join(f"{k}={v}" for k, v in setup.items())
 
 
-def _unknown(result: Z3Result, d: int, start: float, props: _Props, why: str) -> Z3Result:
-    result.verdict = "unknown"
-    so_far = (
-        f"no violation up to depth {result.depth_checked}"
-        if result.depth_checked >= 0
-        else "nothing was decided"
-    )
-    result.summary = f"unknown at depth {d}: {why} ({so_far})"
-    result.skipped = props.skipped
-    result.elapsed = time.monotonic() - start
-    return result
-
-
 @dataclass
 class _Step:
-    """The step case of k-induction, property by property."""
+    """The step case of k-induction: which properties it proved, with which lemmas."""
 
     k: int
-    proved: list[str] = field(default_factory=list)
+    lemmas: dict[str, list[str]] = field(default_factory=dict)  # proved -> lemmas used
     failed: list[str] = field(default_factory=list)  # a counterexample to induction exists
-    unknown: list[str] = field(default_factory=list)  # the solver gave up (time)
-
-    @property
-    def complete(self) -> bool:
-        return not self.failed and not self.unknown
+    unknown: list[str] = field(default_factory=list)  # the solver gave up (rlimit, time)
+    cti: dict[str, str] = field(default_factory=dict)  # failed -> the CTI in words
 
     def note(self) -> str:
-        if self.complete:
-            return f"the properties are {self.k}-inductive"
         parts = []
-        if self.failed:
-            parts.append(
-                f"not {self.k}-inductive: from some unreachable state that keeps every "
-                f"property for {self.k} step(s), {', '.join(self.failed[:3])} can break "
-                f"(a stronger invariant would be needed)"
-            )
+        if self.lemmas:
+            plain = [n for n, ls in self.lemmas.items() if not ls]
+            helped = [f"{n} (lemmas {', '.join(ls)})" for n, ls in self.lemmas.items() if ls]
+            if plain:
+                parts.append(f"{len(plain)} properties are {self.k}-inductive on their own")
+            if helped:
+                parts.append(f"{self.k}-inductive with lemmas: {'; '.join(helped)}")
+        for name in self.failed:
+            parts.append(f"{name} is not {self.k}-inductive with the properties left as "
+                         f"lemmas; a counterexample to induction: {self.cti.get(name, '')}"
+                         .rstrip(": "))
         if self.unknown:
             parts.append(f"induction gave up (rlimit or time) on {', '.join(self.unknown)}")
-        if self.proved:
-            parts.append(f"{len(self.proved)} properties are {self.k}-inductive")
         return "; ".join(parts)
 
 
 def _induction_step(
     system: SymbolicSystem,
     k: int,
+    todo: list[str],
+    proved: Mapping[str, list[str]],
+    props: _Props,
     skip: set[str],
     deadline: float,
-    props: _Props,
     rlimit: int = DEFAULT_RLIMIT,
 ) -> _Step:
-    """From any well-formed state, do k steps on which every property holds force each
-    property at step k+1? Each property is asked about separately, with its share of
-    the remaining time (many small queries are far easier than one large one)."""
+    """From any well-formed state, k steps on which the lemmas hold force each property
+    at step k+1? Each property is first asked on its own (assuming only itself);
+    those that are not inductive so are asked again with the spec's properties as
+    lemmas, each behind an assumption literal: the unsat core names those the proof
+    used (a core, not necessarily the smallest). A property with a counterexample to
+    induction, or on which the solver gives up, stops being a lemma, and the proofs
+    that used it are redone (Houdini's fixpoint), so every proof rests only on
+    properties that are themselves proved (or were proved at a smaller k)."""
     result = _Step(k)
-    if deadline - time.monotonic() <= 0:
-        return result
-    solver = _solver(deadline - time.monotonic(), rlimit)
+    solver = _solver(max(deadline - time.monotonic(), 0.001), rlimit)
     states = [system.fresh_state(f"i{k}s0")]
-    solver.add(system.well_formed(states[0]))
     steps: list[SymStep] = []
+    solver.add(system.well_formed(states[0]))
     for i in range(k):
-        here = props.at(
-            states[-2] if i > 0 else None, steps[-1] if i > 0 else None, states[-1], skip
-        )
-        for _, _, f in here:
-            solver.add(f)
         t = system.fresh_step(f"i{k}t{i}")
         s2 = system.fresh_state(f"i{k}s{i + 1}")
-        solver.add(system.well_formed(s2))
-        solver.add(system.trans(states[-1], t, s2))
+        solver.add(system.well_formed(s2), system.trans(states[-1], t, s2))
         steps.append(t)
         states.append(s2)
-    last = props.at(states[-2], steps[-1], states[-1], skip)
-    for n, (_, p, f) in enumerate(last):
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            result.unknown.append(p.name)
-            continue
-        share = remaining / (len(last) - n)
-        solver.set("timeout", max(1, int(share * 1000)))
-        solver.push()
-        solver.add(z3.Not(f))
-        answer = solver.check()
-        solver.pop()
+    track = {n: z3.Bool(f"lemma:{k}:{n}") for n in props.names()}
+    for i in range(k):  # every property at every position before the last, if tracked
+        for _, p, f in props.at(states[i - 1] if i else None, steps[i - 1] if i else None,
+                                states[i], skip):
+            solver.add(z3.Implies(track[p.name], f))
+    goals = {p.name: f for _, p, f in props.at(states[-2], steps[-1], states[-1], skip)}
+    live = set(proved) | {n for n in todo if n in goals}
+    cores: dict[str, list[str]] = {}
+    for name in [n for n in todo if n in live]:  # first on its own: no lemma needed?
+        answer, _, _ = _ask_per_op(solver, goals[name], steps[-1], [track[name]], deadline,
+                                   len(todo))
         if answer == z3.unsat:
-            result.proved.append(p.name)
-        elif answer == z3.sat:
-            result.failed.append(p.name)
-            break  # not k-inductive: a larger k (or BMC) decides
-        else:
-            result.unknown.append(p.name)
+            cores[name] = []
+    changed = True
+    while changed:
+        changed = False
+        for name in [n for n in todo if n in live]:
+            if name in cores and set(cores[name]) <= live:
+                continue  # proved, and its lemmas still stand
+            left = len([n for n in todo if n in live and n not in cores])
+            answer, model, core = _ask_per_op(solver, goals[name], steps[-1],
+                                              [track[n] for n in sorted(live)], deadline, left)
+            if answer == z3.unsat:
+                cores[name] = sorted(core - {name})
+                continue
+            live.discard(name)
+            changed = True
+            if answer == z3.sat:
+                result.failed.append(name)
+                result.cti[name] = _cti(system, model, states, steps)
+            else:
+                result.unknown.append(name)
+    result.lemmas = {n: cores[n] for n in todo if n in live and n in cores}
     return result
+
+
+def _ask_per_op(solver: z3.Solver, goal: Any, last: SymStep, assumptions: list[z3.BoolRef],
+                deadline: float, left: int) -> tuple[Any, z3.ModelRef | None, set[str]]:
+    """`_ask`, once per operation the last step may run (many small queries are far
+    easier than one large one): unsat when each is, with the union of the lemmas
+    their cores name; else the first other answer."""
+    core: set[str] = set()
+    ops = list(last.is_op.values())
+    for n, op in enumerate(ops):
+        answer, model = _ask(solver, goal, [op, *assumptions], deadline,
+                             left * len(ops) - n)
+        if answer != z3.unsat:
+            return answer, model, set()
+        core |= {str(c).split(":", 2)[2] for c in solver.unsat_core()
+                 if str(c).startswith("lemma:")}
+    return z3.unsat, None, core
+
+
+def _ask(solver: z3.Solver, goal: Any, assumptions: list[z3.BoolRef], deadline: float,
+         left: int) -> tuple[Any, z3.ModelRef | None]:
+    """Is Not(goal) satisfiable under the assumptions? (answer, its model when sat);
+    the query gets its share of the remaining time. The unsat core stays readable."""
+    remaining = deadline - time.monotonic()
+    if remaining <= 0:
+        return z3.unknown, None
+    # work (the rlimit) bounds each query; time only from outside, keeping a share
+    # for the bounded run after induction
+    solver.set("timeout", max(1, int(remaining * 0.6 * 1000)))
+    goal_lit = z3.FreshBool("goal")
+    solver.add(z3.Implies(goal_lit, z3.Not(goal)))
+    answer = solver.check(goal_lit, *assumptions)
+    model = solver.model() if answer == z3.sat else None
+    return answer, model
+
+
+def _cti(system: SymbolicSystem, model: z3.ModelRef, states: Sequence[SymState],
+         steps: Sequence[SymStep]) -> str:
+    """A counterexample to induction as a trace-like picture: each state the encoding
+    can decode (decode_state, optional), and the steps between."""
+    decode = getattr(system, "decode_state", None)
+    parts = []
+    for i, s in enumerate(states):
+        if decode is not None:
+            parts.append(f"state {i}: {_blocks(decode(model, s))}")
+        if i < len(steps):
+            cs = system.decode_step(model, steps[i])
+            shown = f"{cs.op}({', '.join(map(str, cs.args))})"
+            shown += f" raised {cs.raised}" if cs.raised else (
+                f" -> {cs.result}" if cs.result is not None else "")
+            parts.append(f"step {shown}")
+    return " | ".join(parts)
+
+
+def _blocks(state: Mapping[str, Any], most: int = 12) -> str:
+    """A decoded state in a line: each value, long lists cut to their first items."""
+    def short(v: Any) -> str:
+        if isinstance(v, list) and len(v) > most:
+            return f"{v[:most]}... ({len(v)} in all)"
+        return str(v)
+    return "; ".join(f"{k} {short(v)}" for k, v in state.items())
 
 
 # ------------------------------------------------------------------- for reports
@@ -482,33 +609,8 @@ def run_z3_for_report(
 
 def _property_status(checked: Sequence[CheckedSpec], result: Z3Result) -> dict[str, str]:
     """What the Z3 run showed about each property, in a few words."""
-    k = (
-        result.induction_note.split("-inductive")[0].rsplit(" ", 1)[-1]
-        if "inductive" in result.induction_note
-        else "?"
-    )
-    broken = {v.prop.name for v in result.violations}
-    skipped = {s.split(":", 1)[0] for s in result.skipped}
-    out: dict[str, str] = {}
-    for c in checked:
-        for p in c.spec.properties:
-            if p.name in broken:
-                out[p.name] = f"violated at depth {result.depth_checked}"
-            elif p.name in skipped:
-                out[p.name] = "not compiled to z3"
-            elif result.verdict == "proved" or p.name in result.proved:
-                out[p.name] = f"proved ({k}-induction)"
-            elif result.verdict == "unknown":
-                out[p.name] = (
-                    f"unknown (holds to depth {result.depth_checked})"
-                    if result.depth_checked >= 0
-                    else "unknown"
-                )
-            elif result.verdict == "violated":
-                out[p.name] = f"holds to depth {max(result.depth_checked - 1, 0)}"
-            else:
-                out[p.name] = f"holds to depth {result.depth_checked}"
-    return out
+    return {p.name: result.status.get(p.name, "not checked")
+            for c in checked for p in c.spec.properties}
 
 
 def _violation_of(v: Z3Violation) -> Violation:

@@ -208,7 +208,12 @@ def _tiles(nodes: list[_Node], lo: int, hi: int, covered: dict[int, Guard],
 
 
 class SpanTable:
-    """Constant intervals sorted by start, for `overlapping` queries."""
+    """Constant intervals sorted by start, for `overlapping` queries.
+
+    When the intervals nest, a query for an interval that is one of them is
+    answered with shared terms: "something present at or below this node" (made
+    once per node, O(n) in all) and the guards of its ancestors.
+    """
 
     def __init__(self, spans: Sequence[Span]) -> None:
         live = sorted(((lo, hi, g) for g, lo, hi in spans if hi > lo and g is not False),
@@ -216,11 +221,31 @@ class SpanTable:
         self.starts = [lo for lo, _, _ in live]
         self.live = live
         self.longest = max((hi - lo for lo, hi, _ in live), default=0)
+        self.nodes: dict[tuple[int, int], tuple[_Node, Guard]] = {}
+        self.parent: dict[int, _Node] = {}
+        roots = _forest(spans)
+        if roots is not None:
+            down: dict[int, Guard] = {}
+            for node in _postorder(roots):
+                down[id(node)] = _any([*node.guards, *(down[id(c)] for c in node.children)])
+                for c in node.children:
+                    self.parent[id(c)] = node
+                self.nodes[(node.lo, node.hi)] = (node, down[id(node)])
 
     def overlapping(self, lo: int, hi: int) -> list[Guard]:
-        """The guards of the intervals that share a point with lo .. hi."""
+        """Guards whose disjunction says an interval sharing a point with lo .. hi
+        is present: one per interval, or shared subtree terms."""
         if hi <= lo:
             return []
+        hit = self.nodes.get((lo, hi))
+        if hit is not None:
+            node, down = hit
+            out = [down]
+            up = self.parent.get(id(node))
+            while up is not None:
+                out.extend(up.guards)
+                up = self.parent.get(id(up))
+            return out
         first = bisect.bisect_right(self.starts, lo - self.longest)
         last = bisect.bisect_left(self.starts, hi)
         return [g for a, b, g in self.live[first:last] if b > lo and a < hi]

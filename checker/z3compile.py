@@ -136,7 +136,7 @@ def b_or(*xs: Any) -> Any:
             out.append(x)
     if not out:
         return False
-    if len(out) > 1 and _complementary(out):
+    if 1 < len(out) <= 3 and _complementary(out):  # g -> body, as b_implies makes it
         return True
     return out[0] if len(out) == 1 else z3.Or(*out)
 
@@ -307,6 +307,8 @@ class Z3Compiler:
         self._indexes: dict[int, SlotIndex] = {}
         self._span_cache: dict[tuple[int, ...], tuple[Any, list[tuple[Any, Any]]]] = {}
         self._tables: dict[int, tuple[Any, SpanTable]] = {}
+        self._fixed_cache: dict[int, tuple[Any, Any]] = {}
+        self._reads: dict[int, tuple[ast.Expr, set[str] | None]] = {}
 
     # -- entry points
     def invariant(self, inv: ast.Invariant, s: SymState) -> Any:
@@ -622,7 +624,9 @@ class Z3Compiler:
                env: _Env) -> list[tuple[Any, Any]]:
         """(guard, g(slot)) for every slot that may be present; computed once per
         collection and state when g reads no local name but `name`."""
-        reads = free_names(g, self.defines)
+        if id(g) not in self._reads:
+            self._reads[id(g)] = (g, free_names(g, self.defines))
+        reads = self._reads[id(g)][1]
         key = None
         if reads is not None and not (reads - {name}) & set(env.names):
             key = (id(dom.slots), id(g), id(env.state), id(env.old))
@@ -691,9 +695,11 @@ class Z3Compiler:
         if not isinstance(target, SymInterval):
             return None
         lo, hi = const(target.lo), const(target.hi)
-        fixed = _const_spans(spans)
+        fixed = self._fixed(spans)
         if fixed is not None and is_const(lo) and is_const(hi):
             meets = b_or(*self._table(spans, fixed).overlapping(lo, hi))
+        elif fixed is not None:
+            meets = _meets_symbolic(fixed, target)
         else:
             meets = b_or(*(b_and(gd, b_not(self.disjoint(sp, target))) for gd, sp in spans))
         return meets if e.kind == "exists" else b_not(meets)
@@ -703,6 +709,13 @@ class Z3Compiler:
         if key not in self._tables:
             self._tables[key] = (spans, SpanTable(fixed))
         return self._tables[key][1]
+
+    def _fixed(self, spans: list[tuple[Any, Any]]) -> list[tuple[Any, int, int]] | None:
+        """_const_spans(spans), once per spans list."""
+        key = id(spans)
+        if key not in self._fixed_cache:
+            self._fixed_cache[key] = (spans, _const_spans(spans))
+        return self._fixed_cache[key][1]
 
     def _lookup_plan(self, e: ast.Quantifier, env: _Env) -> Any:
         """`exists p in C: p.f == E` (E free of p, constant): the slots with f == E."""
@@ -888,6 +901,28 @@ def _const_spans(spans: list[tuple[Any, Any]]) -> list[tuple[Any, int, int]] | N
             return None
         out.append((const(guard), lo, hi))
     return out
+
+
+def _meets_symbolic(fixed: list[tuple[Any, int, int]], target: SymInterval) -> Any:
+    """Some present constant interval shares a point with the symbolic `target`:
+    target nonempty, and for some interval a .. b, target.lo < b and a < target.hi
+    (each distinct bound's atom made once)."""
+    lo, hi = to_term(target.lo), to_term(target.hi)
+    below: dict[int, Any] = {}
+    above: dict[int, Any] = {}
+    parts = []
+    for guard, a, b in fixed:
+        if guard is False or b <= a:
+            continue
+        if b not in below:
+            below[b] = lo < b
+        if a not in above:
+            above[a] = hi > a
+        parts.append(z3.And(below[b], above[a]) if guard is True
+                     else z3.And(to_term(guard), below[b], above[a]))
+    if not parts:
+        return False
+    return b_and(lo < hi, z3.Or(*parts) if len(parts) > 1 else parts[0])
 
 
 def _overlap_shape(e: ast.Quantifier) -> tuple[str, ast.Expr, ast.Expr] | None:

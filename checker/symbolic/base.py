@@ -111,7 +111,11 @@ class ConcreteStep:
 
 
 class SymbolicSystem(Protocol):
-    """What the bounded and inductive engines need from an encoding."""
+    """What the bounded and inductive engines need from an encoding.
+
+    Optional, read with getattr: `decode_state(model, s)` -> a small dict of plain
+    values, shown in counterexamples to induction.
+    """
 
     vocabulary: Vocabulary
 

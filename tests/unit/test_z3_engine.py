@@ -29,6 +29,7 @@ Where a mutation is not quite the example's bug:
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -109,7 +110,12 @@ def find_bug(checked: list[CheckedSpec], mutation: str) -> tuple[Trace, str, int
     result = bounded_check(checked, pinned, setup,
                            Options(depth=DEPTH, induction=False, budget=60.0), universe, bound)
     assert result.verdict == "violated", f"{mutation}: {result.summary}"
-    (v,) = result.violations
+    # every broken property has its own counterexample; the run went on past the first
+    names = [v.prop.name for v in result.violations]
+    assert len(names) == len(set(names))
+    for broken in result.violations:
+        assert result.status[broken.prop.name] == f"violated at depth {broken.depth}"
+    v = min(result.violations, key=lambda v: v.depth)
     assert len(v.trace.steps) == v.depth <= DEPTH
     assert dict(v.trace.setup) == setup
     return v.trace, v.prop.name, v.depth
@@ -161,6 +167,41 @@ def test_unmutated_encoding_is_proved_by_induction(checked: list[CheckedSpec]) -
     assert result.verdict == "proved", result.summary
     assert "induction" in result.summary and not result.violations
     assert not result.skipped, "every buddy property compiles to Z3"
+
+
+def test_each_property_gets_its_own_verdict(checked: list[CheckedSpec]) -> None:
+    """A mutant breaks some properties; the others are still checked to the depth,
+    and each one's status says what was shown of it."""
+    system, setup, universe, bound = driver.symbolic_system(NPAGES, "no_coalesce")
+    result = bounded_check(checked, system, setup, Options(depth=3, induction=False,
+                                                           budget=60.0), universe, bound)
+    status = result.status
+    assert status["coalesced"] == "violated at depth 2"
+    assert status["no_overlap"] == status["full_cover"] == "holds to depth 3"
+    assert status["free_accounting"] == "holds to depth 3"
+
+
+def test_lemmas_and_counterexamples_to_induction(checked: list[CheckedSpec]) -> None:
+    """alloc_fails_only_when_full is not inductive on its own: from a state with no
+    block at all, alloc returns None though memory is empty. With the spec's
+    invariants as lemmas (full_cover among them) it is, and the run names them;
+    alone, the counterexample to induction is shown as states and a step."""
+    system, setup, universe, bound = driver.symbolic_system(NPAGES)
+    result = bounded_check(checked, system, setup, Options(depth=2, budget=60.0),
+                           universe, bound)
+    assert result.verdict == "proved"
+    said = result.status["alloc_fails_only_when_full"]
+    assert said.startswith("proved (1-induction, lemmas ") and "full_cover" in said, said
+    assert result.status["valid_order"] == "proved (1-induction)"
+    spec = checked[0]  # the spec with that action as its only property
+    only = dataclasses.replace(spec, spec=dataclasses.replace(
+        spec.spec, invariants=(),
+        actions=tuple(p for p in spec.spec.actions if p.name == "alloc_fails_only_when_full")))
+    result = bounded_check([only], system, setup, Options(depth=2, budget=60.0,
+                                                          max_induction=1), universe, bound)
+    said = result.status["alloc_fails_only_when_full"]
+    assert said.startswith("holds to depth 2; not inductive: state 0: "), said
+    assert "| step alloc(" in said and "| state 1: " in said
 
 
 def test_without_induction_the_verdict_is_bounded(checked: list[CheckedSpec]) -> None:
