@@ -82,6 +82,13 @@ class _NoneValue:
 NONE = _NoneValue()
 
 
+class _Unknown:
+    """A value outside the domain a case split models (see Z3Compiler.small_cases)."""
+
+
+UNKNOWN = _Unknown()
+
+
 def const(v: Any) -> Any:
     """A z3 literal as a Python constant, anything else unchanged."""
     if isinstance(v, z3.IntNumRef):
@@ -461,6 +468,8 @@ class Z3Compiler:
             a = self.small_cases(a, self.universe)
 
         def go(x: Any, y: Any) -> Any:
+            if x is UNKNOWN or y is UNKNOWN:
+                return z3.FreshInt("unmodelled")
             if op == "**" and is_const(x) and is_const(y) and not power_fits(x, y):
                 raise Unsupported(f"a value with more than {MAX_INT_BITS:,} bits", e)
             try:
@@ -474,12 +483,16 @@ class Z3Compiler:
         return lift(go, a, b)
 
     def small_cases(self, v: Any, domain: range | None = None) -> Cases:
-        """A symbolic int as Cases over a small domain (an exponent, a shift, a divisor)."""
+        """A symbolic int as Cases over a small domain (an exponent, a shift, a divisor).
+
+        Outside the domain the value is UNKNOWN: whatever it feeds becomes a fresh,
+        unconstrained term, so a proof cannot rest on a value the compilation did
+        not model (a counterexample that does is replayed, and not confirmed)."""
         dom = domain if domain is not None else range(0, self.exponent_bound + 1)
         term = to_term(v)
-        cases = [(term == k, k) for k in dom]
+        cases: list[tuple[Any, Any]] = [(term == k, k) for k in dom]
         inside = z3.And(term >= dom.start, term < dom.stop)
-        cases.append((z3.Not(inside), dom.stop))  # outside the domain: a fixed value
+        cases.append((z3.Not(inside), UNKNOWN))
         return Cases(tuple(cases))
 
     def equal(self, a: Any, b: Any, e: ast.Expr) -> Any:
@@ -582,7 +595,8 @@ class Z3Compiler:
             )
         offset = i - const(lo)
         return lift(
-            lambda sv: _cmp("==", _arith("%", offset, sv), 0) if const(sv) != 0 else False, step
+            lambda sv: z3.FreshBool("unmodelled") if sv is UNKNOWN
+            else _cmp("==", _arith("%", offset, sv), 0) if const(sv) != 0 else False, step
         )
 
     def _Quantifier(self, e: ast.Quantifier, env: _Env) -> Any:
@@ -832,10 +846,10 @@ class Z3Compiler:
             if isinstance(a, SymInterval):
                 return lift(
                     lambda lo, hi: max(hi - lo, 0)
-                    if is_const(const(lo)) and is_const(const(hi))
+                    if is_const(lo) and is_const(hi)
                     else z3.If(to_term(hi) >= to_term(lo), to_term(hi) - to_term(lo), 0),
-                    a.lo,
-                    a.hi,
+                    const(a.lo),
+                    const(a.hi),
                 )
             return self._count_slots(a)
         if f == "abs":

@@ -1,0 +1,108 @@
+"""`python -m bench z3buddy`: the Z3 engine on the buddy spec, side by side in one run.
+
+1. induction: the whole spec/lib/buddy.mm with k-induction (depth 2, --budget 30 s,
+   the default rlimit) at 16, 32, 64, 128, 256 ... pages until a size is not
+   proved; per size the wall time and each property's status (proved on its own,
+   with lemmas, or not).
+2. bmc: BMC alone (induction off) to depth 4, 8 and 12 at 64 pages, 300 s each.
+3. mutants: each seeded bug of checker/symbolic/buddy.py MUTATIONS, BMC to depth
+   6 at 64 pages: the first depth a property breaks, which one, and the time.
+4. the 16-page size of the SPIN figure, proved by induction (part of 1).
+
+Prints a Markdown table per part and writes bench/z3buddy-results.json.
+Options: --sizes 16,32,... --quick (16 and 32 pages, depth 4 BMC only).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from mmcheck.checker.options import Options
+from mmcheck.checker.subsystems import buddy
+from mmcheck.checker.symbolic.buddy import MUTATIONS
+from mmcheck.checker.z3_engine import bounded_check, fresh_context
+from mmcheck.spec.loader import library, load
+
+OUT = Path(__file__).with_name("z3buddy-results.json")
+
+
+def run(npages: int, depth: int, induction: bool, budget: float,
+        mutation: str | None = None) -> dict[str, Any]:
+    """One engine run on a fresh z3 context: verdict, wall time, each property's status."""
+    fresh_context()
+    checked = [load(f) for f in library("buddy")]
+    system, setup, universe, bound = buddy.symbolic_system(npages, mutation)
+    start = time.monotonic()
+    result = bounded_check(checked, system, setup,
+                           Options(depth=depth, induction=induction, budget=budget),
+                           universe, bound)
+    return {"npages": npages, "depth": depth, "induction": induction, "mutation": mutation,
+            "verdict": result.verdict, "summary": result.summary,
+            "wall_s": round(time.monotonic() - start, 2),
+            "per_depth_s": [[d, round(t, 2)] for d, t in result.timings],
+            "status": result.status,
+            "violations": [[v.prop.name, v.depth] for v in result.violations]}
+
+
+def induction_rows(sizes: list[int]) -> list[dict[str, Any]]:
+    rows = []
+    for n in sizes:
+        row = run(n, 2, True, 30.0)
+        rows.append(row)
+        print(f"induction {n}: {row['verdict']} {row['wall_s']} s", file=sys.stderr)
+        if row["verdict"] != "proved":
+            break
+    return rows
+
+
+def main(argv: list[str]) -> int:
+    quick = "--quick" in argv
+    sizes = [16, 32] if quick else [16, 32, 64, 128, 256, 512]
+    if "--sizes" in argv:
+        sizes = [int(x) for x in argv[argv.index("--sizes") + 1].split(",")]
+    out: dict[str, Any] = {"induction": induction_rows(sizes), "bmc": [], "mutants": []}
+    for depth in [4] if quick else [4, 8, 12]:
+        row = run(64, depth, False, 300.0)
+        out["bmc"].append(row)
+        print(f"bmc 64 depth {depth}: {row['verdict']} {row['wall_s']} s", file=sys.stderr)
+        if row["verdict"] == "unknown":
+            break
+    for mutation in sorted(MUTATIONS):
+        row = run(64, 6, False, 120.0, mutation)
+        out["mutants"].append(row)
+        print(f"mutant {mutation}: {row['violations']} {row['wall_s']} s", file=sys.stderr)
+    OUT.write_text(json.dumps(out, indent=1) + "\n")
+    print(tables(out))
+    return 0
+
+
+def tables(out: dict[str, Any]) -> str:
+    """The results as Markdown tables."""
+    lines = ["| pages | verdict | wall (s) | proved alone | proved with lemmas | not proved |",
+             "|---|---|---|---|---|---|"]
+    for r in out["induction"]:
+        st = r["status"]
+        alone = [n for n, s in st.items() if s.startswith("proved") and "lemmas" not in s]
+        helped = [n for n, s in st.items() if "lemmas" in s]
+        rest = [f"{n} ({s[:40]})" for n, s in st.items() if not s.startswith("proved")]
+        lines.append(f"| {r['npages']} | {r['verdict']} | {r['wall_s']} | {len(alone)} | "
+                     f"{len(helped)} | {', '.join(rest) or '-'} |")
+    lines += ["", "| BMC at 64 pages, depth | verdict | wall (s) | per depth (s) |",
+              "|---|---|---|---|"]
+    for r in out["bmc"]:
+        per = ", ".join(f"{d}:{t}" for d, t in r["per_depth_s"])
+        lines.append(f"| {r['depth']} | {r['verdict']} | {r['wall_s']} | {per} |")
+    lines += ["", "| mutant (64 pages) | first violation (property, depth) | wall (s) |",
+              "|---|---|---|"]
+    for r in out["mutants"]:
+        first = min(r["violations"], key=lambda v: v[1]) if r["violations"] else None
+        lines.append(f"| {r['mutation']} | {first} | {r['wall_s']} |")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))
