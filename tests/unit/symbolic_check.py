@@ -101,7 +101,7 @@ def convicts(checked: list[CheckedSpec], system: SymbolicSystem, setup: Mapping[
                            Options(depth=depth, induction=False, budget=120.0),
                            universe, bound, skip=white)
     assert result.verdict == "violated", result.summary
-    (v,) = result.violations
+    v = min(result.violations, key=lambda v: v.depth)  # BMC goes on past the first one
     specs = [CompiledSpec(c) for c in checked]
     others = frozenset(p.name for c in checked for p in c.spec.properties) - {v.prop.name}
     sub = Submission.open(example)
