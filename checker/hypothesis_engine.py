@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -128,6 +128,10 @@ class _Search:
         self.seed = 0
         self.tick: Callable[[], None] | None = None  # called as each trace starts
         self.cut = False  # a trace or an evaluation was cut short by a stop
+        # Go on after a property's violation (recording it, checking it no more) instead
+        # of ending the trace: the traces drawn are then those of a search that skips
+        # it. Problems (crash, refinement...) still end the trace.
+        self.keep_going = False
 
     def record(self, trace: Trace, v: Violation) -> None:
         key = v.key
@@ -169,9 +173,7 @@ class _Search:
                     reject()
                 self.state = self.system.snapshot()
                 search.stats.count_classes(classify_setup(driver.name, setup))
-                v = self.monitor.initial(self.state)
-                search.cut = search.cut or self.monitor.cut
-                self.check(v)
+                self.check_all(self.monitor.initial_violations(self.state))
 
             @rule(data=st.data())
             def step(self, data: st.DataObject) -> None:
@@ -191,10 +193,25 @@ class _Search:
                     search.stats.count_classes(
                         classify(driver.name, step, self.state, new, self.setup_args)
                     )
-                    v = self.monitor.step(index, step, self.state, new)
+                    found = self.monitor.violations(index, step, self.state, new)
                     self.state = new
+                    self.check_all(found)
+
+            def check_all(self, found: Iterator[Violation]) -> None:
+                """The first of `found` ends the trace; with keep_going, every one is
+                recorded and its property checked no more in this search."""
+                for v in found:
                     search.cut = search.cut or self.monitor.cut
-                    self.check(v)
+                    if not search.keep_going:
+                        self.check(v)  # raises: the trace ends here
+                    self.record_only(v)
+                search.cut = search.cut or self.monitor.cut
+
+            def record_only(self, v: Violation) -> None:
+                trace = Trace(driver.name, dict(self.setup_args), tuple(self.steps))
+                search.record(trace, v)
+                search.skip.add(v.property)
+                self.monitor.skip.add(v.property)
 
             def check(self, v: Violation | None) -> None:
                 if v is None:
@@ -218,12 +235,17 @@ def run_hypothesis(
     options: Options,
     on_found: Callable[[Found], None] | None = None,
     on_progress: Callable[[RunStats, int, float], None] | None = None,
+    keep_going: bool = False,
 ) -> HypothesisResult:
     """Run `options.traces` random traces, chunk by chunk, unless stopped from outside
     (interrupt, time limit) or by enough violations. Anything else that goes wrong
     (a generator or sandbox error) propagates: the caller reports the engine failed.
-    on_progress(stats, violations, elapsed) is called after each chunk of traces."""
+    on_progress(stats, violations, elapsed) is called after each chunk of traces.
+    keep_going: a violated property is recorded (its first trace, not shrunk) and
+    checked no more, and the trace goes on (see _Search.keep_going); the search
+    then ends at options.max_counterexamples violations as well."""
     search = _Search(specs, driver, make_system, options)
+    search.keep_going = keep_going
     start = time.monotonic()
     if on_progress is not None:
         last = [start]

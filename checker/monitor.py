@@ -7,7 +7,7 @@ run states through a Monitor, so a property means the same thing everywhere.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 from mmcheck.checker import interrupt
@@ -21,7 +21,8 @@ _EXPLAIN_FAILED = "(the explanation could not be computed: {err}; the violation 
 
 
 class Monitor:
-    """Evaluates every property of `specs` after each step; returns the first violation."""
+    """Evaluates every property of `specs` after each step: the first violation
+    (step, initial), or every one (violations, initial_violations)."""
 
     def __init__(
         self, specs: Iterable[CompiledSpec], stats: RunStats, skip: Iterable[str] = ()
@@ -45,11 +46,23 @@ class Monitor:
         return verdict
 
     def initial(self, state: Mapping[str, Any]) -> Violation | None:
+        return next(self.initial_violations(state), None)
+
+    def initial_violations(self, state: Mapping[str, Any]) -> Iterator[Violation]:
+        """Every invariant the initial state violates, lazily (see violations)."""
         return self._invariants(-1, state)
 
     def step(
         self, index: int, step: Step, old: Mapping[str, Any], new: Mapping[str, Any]
     ) -> Violation | None:
+        return next(self.violations(index, step, old, new), None)
+
+    def violations(
+        self, index: int, step: Step, old: Mapping[str, Any], new: Mapping[str, Any]
+    ) -> Iterator[Violation]:
+        """Every property step `index` violates, in the order `step` checks them,
+        evaluated lazily: taking only the first evaluates only up to it (step's
+        answer); going on evaluates the others, still counting the step once."""
         self.stats.count_op(step.op)
         for c in self.specs:
             for act, fn in c.actions.get(step.op, ()):
@@ -64,17 +77,17 @@ class Monitor:
                 if verdict is None:
                     continue
                 if verdict.error is not None:
-                    return self._eval_error(c, act, index, verdict.error)
-                if not verdict.holds:
+                    yield self._eval_error(c, act, index, verdict.error)
+                elif not verdict.holds:
                     try:
                         why = explain_action(c, act, old, new, step.args, step.result, step.raised)
                     except Exception as err:  # noqa: BLE001
                         why = [Why(_EXPLAIN_FAILED.format(err=f"{type(err).__name__}: {err}"))]
-                    return Violation("action", act.name, act.doc, index, lines(why), c.spec.path,
-                                     act.span.line, tuple(why))
-        return self._invariants(index, new)
+                    yield Violation("action", act.name, act.doc, index, lines(why), c.spec.path,
+                                    act.span.line, tuple(why))
+        yield from self._invariants(index, new)
 
-    def _invariants(self, index: int, state: Mapping[str, Any]) -> Violation | None:
+    def _invariants(self, index: int, state: Mapping[str, Any]) -> Iterator[Violation]:
         for c in self.specs:
             for inv in c.spec.invariants:
                 if inv.name in self.skip:
@@ -85,15 +98,14 @@ class Monitor:
                 if verdict is None:
                     continue
                 if verdict.error is not None:
-                    return self._eval_error(c, inv, index, verdict.error)
-                if not verdict.holds:
+                    yield self._eval_error(c, inv, index, verdict.error)
+                elif not verdict.holds:
                     try:
                         why = explain_invariant(c, inv.name, state)
                     except Exception as err:  # noqa: BLE001
                         why = [Why(_EXPLAIN_FAILED.format(err=f"{type(err).__name__}: {err}"))]
-                    return Violation("invariant", inv.name, inv.doc, index, lines(why),
-                                     c.spec.path, inv.span.line, tuple(why))
-        return None
+                    yield Violation("invariant", inv.name, inv.doc, index, lines(why),
+                                    c.spec.path, inv.span.line, tuple(why))
 
     def _eval_error(self, c: CompiledSpec, prop: ast.Property, index: int, error: str) -> Violation:
         return Violation(

@@ -97,6 +97,8 @@ def markdown(grade: Grade) -> str:
             continue
         out += ["", f"## {item.name} ({_fmt(item.score)} / {_fmt(item.max_score)})", "",
                 item_markdown(item, item.visible)]
+    if grade.compiler:
+        out += ["", "## What the C compiler said", "", "```", grade.compiler, "```"]
     if grade.output:
         out += ["", "## What your code printed (last lines)", "", "```", grade.output, "```"]
     return "\n".join(out) + "\n"
@@ -126,6 +128,8 @@ def html_page(grade: Grade) -> str:
     error = f"<p class='error'>{e(grade.error)}</p>" if grade.error else ""
     printed = f"<h2>What your code printed</h2><pre>{e(grade.output)}</pre>" \
         if grade.output else ""
+    if grade.compiler:
+        printed = f"<h2>What the C compiler said</h2><pre>{e(grade.compiler)}</pre>" + printed
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
 <meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'">

@@ -1,6 +1,8 @@
-"""Grade one submission: one independent search per rubric item.
+"""Grade one submission: an independent verdict per rubric item.
 
-Each item gets a fresh worker and its own Hypothesis search with the same seed
+One shared search decides every item whose own search would draw the same
+traces and found nothing (`_all_at_once`); the others get their own search.
+Each item's own search runs in a fresh worker with the same seed
 and the same number of traces (work, not time), checking only its own
 properties (the others are skipped). A trace on which the submission hits a
 problem that another item grades (a crash, a hang, an illegal choice) is
@@ -71,6 +73,7 @@ class Grade:
     layers: list[str] = field(default_factory=list)  # isolation in force
     error: str = ""  # why nothing could be graded (did not load...)
     output: str = ""  # the last lines the submission printed
+    compiler: str = ""  # what the C compiler said building it (warnings)
     format: int = GRADE_FORMAT
 
     def to_json(self) -> dict[str, Any]:
@@ -211,20 +214,13 @@ def grade(assignment: Assignment, submission: Path, student: str | None = None,
                                  f"{driver.decl.contract_class}", [], list(sub.layers))
         deadline = time.monotonic() + limits.submission_seconds
         try:
-            results = _all_at_once(ctx, sub, deadline) or []
+            shared = _all_at_once(ctx, sub, deadline)
         except LoadError:
-            results = []
-        for item in assignment.items if not results else ():
-            if time.monotonic() > deadline:
-                results.append(_result(item, 0.0, "not established", INCOMPLETE))
-                continue
-            try:
-                sub.restart()  # every item starts from a fresh process
-                results.append(_grade_item(ctx, sub, item, deadline))
-            except LoadError as e:  # it loaded before: the machine, not the student
-                results.append(_result(item, 0.0, "not established", INCOMPLETE,
-                                       [f"restarting the submission failed: {e}"]))
+            shared = None
+        results = [verdict or _own_search(ctx, sub, item, deadline) for item, verdict
+                   in zip(assignment.items, shared or [None] * len(assignment.items))]
         output = clean(sub.stdout.strip(), 1000)
+        compiler = clean(sub.build_messages.strip(), 4000)
         layers = list(sub.layers)
     finally:
         sub.close()
@@ -235,7 +231,7 @@ def grade(assignment: Assignment, submission: Path, student: str | None = None,
         error = (f"incomplete: the wall-clock limit of {limits.submission_seconds:g} s per "
                  "submission ran out (an overloaded machine?); grade it again")
     return Grade(student, str(submission), assignment.name, _total(results),
-                 assignment.max_score, results, layers, error, output)
+                 assignment.max_score, results, layers, error, output, compiler)
 
 
 def _total(results: list[ItemResult]) -> float:
@@ -277,9 +273,11 @@ def _plan(ctx: _Context, item: Item) -> tuple[frozenset[str], frozenset[str], st
 
 
 def _search(ctx: _Context, sub: Any, skip: frozenset[str], avoid: frozenset[str],
-            error_clauses: str, deadline: float) -> tuple[Any, dict[str, Any]]:
+            error_clauses: str, deadline: float, keep_going: bool = False
+            ) -> tuple[Any, dict[str, Any]]:
     """One search at the assignment's effort; the result (or the exception that
-    ended it: _Hopeless, _ConstructorProblem) and what was dropped."""
+    ended it: _Hopeless, _ConstructorProblem) and what was dropped. keep_going:
+    every violated property recorded, none ending a trace (run_hypothesis)."""
     effort = ctx.assignment.effort
     seen: dict[str, Any] = {"dropped": 0, "made": 0, "hangs": ctx.hangs}
 
@@ -302,29 +300,58 @@ def _search(ctx: _Context, sub: Any, skip: frozenset[str], avoid: frozenset[str]
         return _Avoiding(system, ctx.driver.ReferenceSystem(setup), avoid, error_clauses, seen)
 
     options = Options(seed=effort.seed, steps=effort.steps, max_pages=effort.max_pages,
-                      traces=effort.traces, skip=skip, max_counterexamples=1,
+                      traces=effort.traces, skip=skip,
+                      max_counterexamples=len(ctx.properties) + 1 if keep_going else 1,
                       traces_per_chunk=min(25, effort.traces))
     seen["planned"] = -(-effort.traces // options.traces_per_chunk)
     try:
         # The work is effort.traces; the submission's time limit only stops it from outside.
         with interrupt.watch(max(1.0, deadline - time.monotonic())):
-            return run_hypothesis(ctx.specs, ctx.driver, make_system, options), seen
+            return run_hypothesis(ctx.specs, ctx.driver, make_system, options,
+                                  keep_going=keep_going), seen
     except (_Hopeless, _ConstructorProblem) as e:
         return e, seen
 
 
-def _all_at_once(ctx: _Context, sub: Any, deadline: float) -> list[ItemResult] | None:
-    """Every item from ONE search checking everything, when that search is clean
-    (no violation, no problem): the traces drawn depend only on the seed and on
-    the submission's answers, not on which properties are checked, so each
-    item's own search would have drawn exactly these traces and passed. Else
-    None: the items get their own searches."""
+def _all_at_once(ctx: _Context, sub: Any, deadline: float) -> list[ItemResult | None] | None:
+    """The verdicts ONE search gives, item by item (None: the item needs its own
+    search), or None when that search was cut short.
+
+    The search checks every property and goes on past their violations
+    (keep_going), dropping every trace on which the submission hits a problem.
+    The traces it draws depend only on the seed, on the submission's answers and
+    on which traces are dropped, not on which properties are checked: an item
+    whose own search drops the same traces (a property item that is not a
+    robustness item; any item when no trace was dropped) would draw exactly
+    these. Such an item whose properties all held passed here; an item with a
+    violated property gets its own search, for its shortest counterexample."""
     if time.monotonic() > deadline:
         return None
-    result, seen = _search(ctx, sub, frozenset(), frozenset(), "", deadline)
-    if isinstance(result, Exception) or result.found or result.chunks < seen["planned"]:
+    everything = frozenset(PROBLEM_KINDS)
+    result, seen = _search(ctx, sub, frozenset(), everything, "", deadline, keep_going=True)
+    if isinstance(result, Exception) or result.chunks < seen["planned"]:
         return None
-    return [_held(ctx, item, result, seen) for item in ctx.assignment.items]
+    violated = {f.violation.property for f in result.found}
+    verdicts: list[ItemResult | None] = []
+    for item in ctx.assignment.items:
+        same = seen["dropped"] == 0 or _plan(ctx, item)[1:] == (everything, "")
+        held = same and not violated.intersection(item.properties)
+        verdicts.append(_held(ctx, item, result, seen) if held else None)
+    return verdicts
+
+
+def _own_search(ctx: _Context, sub: Any, item: Item, deadline: float) -> ItemResult:
+    """`item` graded by a search of its own, in a fresh process (or INCOMPLETE)."""
+    from mmcheck.checker.sandbox import LoadError
+
+    if time.monotonic() > deadline:
+        return _result(item, 0.0, "not established", INCOMPLETE)
+    try:
+        sub.restart()  # every item starts from a fresh process
+        return _grade_item(ctx, sub, item, deadline)
+    except LoadError as e:  # it loaded before: the machine, not the student
+        return _result(item, 0.0, "not established", INCOMPLETE,
+                       [f"restarting the submission failed: {e}"])
 
 
 def _grade_item(ctx: _Context, sub: Any, item: Item, deadline: float) -> ItemResult:
@@ -376,10 +403,16 @@ def _held(ctx: _Context, item: Item, result: Any, seen: dict[str, Any]) -> ItemR
 
 def _lost(ctx: _Context, sub: Any, item: Item, found: Found, result: Any, checked: int,
           dropped: int) -> ItemResult:
-    """The failed item with its minimal trace, replayed on a fresh instance."""
+    """The failed item with its minimal trace, replayed on a fresh instance: the
+    confirming replay in a fresh process, as the student's replay runs; the
+    minimiser's replays (up to Options.minimise) on fresh instances in that same
+    process, as the search ran its traces (a new process only after a crash)."""
+    replays = [0]
 
     def make_system(setup: Mapping[str, int]) -> Any:
-        sub.restart()  # the replay gets a fresh process, as the student's replay does
+        if replays[0] == 0 or not sub.alive:
+            sub.restart()
+        replays[0] += 1
         return ctx.driver.SubmissionSystem(sub, setup)
 
     options = Options(save_dir=None, spec_args=[], impl_arg=str(ctx.submission))

@@ -121,6 +121,10 @@ class Loader(Protocol):
 
     def prepare(self, path: Path) -> str: ...
 
+    def messages(self, target: str) -> str:
+        """What building `target` (prepare's answer) printed: a C compiler's warnings."""
+        ...
+
 
 class PythonLoader:
     """A `.py` file, or a package directory with an `__init__.py`."""
@@ -136,6 +140,9 @@ class PythonLoader:
         if not path.exists():
             raise LoadError("missing", f"{path} does not exist")
         return str(path.resolve())
+
+    def messages(self, target: str) -> str:
+        return ""  # nothing is built
 
 
 KNOWN_LOADERS: tuple[Loader, ...] = (CLoader(), PythonLoader())  # tried in order by loader_for
@@ -207,6 +214,7 @@ class Submission:
         self._classes: dict[str, tuple[str, ...]] = {}
         self._staged = ("", "")
         self.layers: tuple[str, ...] = ()  # the isolation layers in force (confine.py)
+        self.build_messages = ""  # what building it printed (a C compiler's warnings)
 
     @classmethod
     def open(cls, path: str | os.PathLike[str], *, timeout_per_call: float = 1.0,
@@ -240,6 +248,7 @@ class Submission:
 
     def _start(self) -> None:
         target = self.loader.prepare(self.path)
+        self.build_messages = self.loader.messages(target)
         # A reply may exceed max_reply_bytes only by its frame's own few bytes.
         max_frame = max(self.limits.max_reply_bytes, 1 << 20) + (1 << 16)
         worker = WorkerProcess(self.python, self.output_tail_bytes, max_frame)

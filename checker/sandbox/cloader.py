@@ -7,10 +7,17 @@ submission before the worker starts:
 
 against the contract headers include/mmcheck/buddy.h and slab.h (the package
 `mmcheck.include`, installed with mmcheck: <include> is its folder), into a cache
-directory keyed by the sources and the command (a second run of the same
-file does not compile again). A compile error is a LoadError("compile") whose
-message is the compiler's own output, so the CLI reports it as a submission
-error (exit 2) with the file:line:col and caret the compiler printed.
+directory keyed by the sources, the headers beside them, their folder and the
+command (a second run of the same file does not compile again). The compiler
+runs confined as a worker is (checker/sandbox/ccrun.py: namespaces, no network,
+seccomp, rlimits, a private read-only root holding a staged copy of the
+sources and the contract headers, a scratch /tmp): a hostile source cannot
+#include, or make the compiler read, anything else of the machine. A compile
+error is a LoadError("compile") whose message is the compiler's own output,
+so the CLI reports it as a submission error (exit 2) with the file:line:col and
+caret the compiler printed; the warnings of a build that succeeded are kept
+beside the library (`warnings_of`, Submission.build_messages) for the
+student's feedback.
 
 The worker side (checker/sandbox/cworker.py, worker.LOADERS["c"], imported
 before the worker confines itself) opens the library with ctypes and returns
@@ -22,15 +29,18 @@ None, any other negative errno is ValueError. A C fault (a segfault, an abort)
 kills the worker, which the parent reports as a crash, as for Python.
 
 The C code runs in the same confined worker process as a Python submission
-would: this module adds no isolation of its own (see sandbox/__init__.py).
+would (see sandbox/__init__.py).
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import json
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
@@ -41,6 +51,9 @@ from mmcheck import include
 INCLUDE = include.DIRECTORY
 CFLAGS = ("-shared", "-fPIC", "-O1", "-g", "-std=gnu11", "-Wall", "-Wno-unused")
 COMPILE_TIMEOUT = 60.0
+# rlimits of the confined compiler (worker.apply_limits): memory, CPU, files, processes
+COMPILE_LIMITS = {"as": 2048 << 20, "cpu": 120, "nofile": 256, "fsize": 64 << 20,
+                  "core": 0, "nproc": 64}
 MAX_MESSAGE_LINES = 40
 
 
@@ -60,44 +73,108 @@ def _compiler() -> str:
 
 
 def compile_library(path: Path) -> Path:
-    """Build the shared library of the C submission at `path`; its path.
+    """Build the shared library of the C submission at `path`, with the compiler
+    confined as a worker is (`ccrun`); its path. The compiler's warnings are kept
+    beside it (`warnings_of`).
 
     LoadError("missing") without sources, ("compile") with the compiler's
-    message when they do not build, ("timeout") when the compiler hangs."""
+    message when they do not build, ("timeout") when the compiler hangs,
+    ("sandbox") when it cannot be confined."""
     sources = _sources(path)
     if not sources or not all(s.is_file() for s in sources):
         raise LoadError("missing", f"{path}: no C source files")
-    cc = _compiler()
+    cc = os.path.realpath(shutil.which(_compiler()) or _compiler())
     key = hashlib.sha256()
-    for part in (cc, *CFLAGS, str(INCLUDE)):
+    # the folder too: the warnings kept with the library name the student's files
+    for part in (cc, *CFLAGS, str(INCLUDE), str(sources[0].parent.resolve())):
         key.update(part.encode() + b"\0")
     for header in include.headers():
         key.update(header.read_bytes())
-    for src in sources:
+    for src in _staged_files(sources):
         key.update(src.name.encode() + b"\0" + src.read_bytes())
     cache = Path(tempfile.gettempdir()) / f"mmcheck-c-{os.getuid()}"
     cache.mkdir(mode=0o700, exist_ok=True)
     out = cache / f"{key.hexdigest()[:24]}.so"
     if out.is_file():
         return out
-    tmp = cache / f"{out.stem}.{os.getpid()}.tmp.so"
-    cmd = [cc, *CFLAGS, "-I", str(INCLUDE), "-o", str(tmp), *(str(s) for s in sources)]
-    try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=COMPILE_TIMEOUT,
-                              check=False, stdin=subprocess.DEVNULL)
-    except subprocess.TimeoutExpired:
+    answer = _build_confined(cc, sources)
+    messages = _shown(answer.get("messages", ""), answer.get("src", ""), sources[0].parent)
+    if answer.get("timeout"):
         raise LoadError("timeout", f"{path}: the C compiler ran longer than "
-                                   f"{COMPILE_TIMEOUT:g} s") from None
-    if proc.returncode != 0:
-        tmp.unlink(missing_ok=True)
-        lines = (proc.stderr or proc.stdout).strip().splitlines()
-        shown = lines[:MAX_MESSAGE_LINES] + (
-            [f"... {len(lines) - MAX_MESSAGE_LINES} more lines"]
-            if len(lines) > MAX_MESSAGE_LINES else [])
-        raise LoadError("compile", f"{path} did not compile ({' '.join(cmd[:1] + cmd[-1:])}):\n"
-                        + "\n".join(shown))
-    os.replace(tmp, out)
+                                   f"{COMPILE_TIMEOUT:g} s")
+    if "error" in answer:
+        raise LoadError("sandbox", f"{path}: {answer['error']}")
+    if answer["rc"] != 0:
+        raise LoadError("compile", f"{path} did not compile ({cc} {sources[-1]}):\n"
+                        + messages)
+    tmp = cache / f"{out.stem}.{os.getpid()}.tmp"
+    tmp.write_text(messages)
+    os.replace(tmp, out.with_suffix(".log"))
+    tmp.write_bytes(base64.b64decode(answer["library"]))
+    os.replace(tmp, out)  # last: a library in the cache always has its log
     return out
+
+
+def warnings_of(library: str | Path) -> str:
+    """What the compiler said while building `library` (its warnings; "" if none)."""
+    try:
+        return Path(library).with_suffix(".log").read_text()
+    except OSError:
+        return ""
+
+
+def _staged_files(sources: list[Path]) -> list[Path]:
+    """The files the compiler sees: the sources and the headers beside them."""
+    folder = sources[0].parent
+    return sorted({*sources, *(h for h in folder.glob("*.h") if h.is_file())})
+
+
+def _build_confined(cc: str, sources: list[Path]) -> dict:
+    """Run ccrun on a staged copy of the sources and the contract headers; its answer."""
+    from mmcheck.checker.sandbox import confine
+    from mmcheck.checker.sandbox.process import worker_argv, worker_env
+
+    tmpdir = tempfile.mkdtemp(prefix="mmcheck-cc-")
+    try:
+        job_dir = os.path.join(tmpdir, "job")
+        os.mkdir(job_dir)
+        for f in _staged_files(sources):
+            shutil.copyfile(f, os.path.join(job_dir, f.name))
+        shutil.copytree(INCLUDE, os.path.join(job_dir, "include"))
+        try:
+            plan = confine.plan_for(tmpdir, job_dir, scratch_mb=64)
+        except (OSError, ValueError) as e:
+            raise LoadError("missing", f"cannot stage the C sources: {e}") from None
+        cmd = [cc, *CFLAGS, "-I", "{src}/include", *(f"{{src}}/{s.name}" for s in sources)]
+        job = {"plan": plan, "cmd": cmd, "timeout": COMPILE_TIMEOUT, "limits": COMPILE_LIMITS}
+        argv = worker_argv(sys.executable, f"{__package__}.ccrun")
+        try:
+            proc = subprocess.run(argv, input=json.dumps(job), capture_output=True, text=True,
+                                  timeout=COMPILE_TIMEOUT + 30, check=False, cwd=tmpdir,
+                                  env=worker_env(tmpdir), start_new_session=True)
+        except subprocess.TimeoutExpired:
+            return {"timeout": True}
+        try:
+            return json.loads(proc.stdout)
+        except ValueError:
+            return {"error": "the confined compiler ended without an answer "
+                             f"(exit {proc.returncode}): {proc.stderr.strip()[-500:]}"}
+    finally:
+        shutil.rmtree(tmpdir, ignore_errors=True)
+
+
+def _shown(messages: str, src: str, folder: Path) -> str:
+    """The compiler's messages as the student reads them: paths of their own
+    folder and of the contract headers, not of the staged copy; at most
+    MAX_MESSAGE_LINES lines."""
+    if src:
+        messages = messages.replace(f"{src}/include/", f"{INCLUDE}/")
+        messages = messages.replace(f"{src}/", f"{folder}/")
+    lines = messages.strip().splitlines()
+    shown = lines[:MAX_MESSAGE_LINES] + (
+        [f"... {len(lines) - MAX_MESSAGE_LINES} more lines"]
+        if len(lines) > MAX_MESSAGE_LINES else [])
+    return "\n".join(shown)
 
 
 class CLoader:
@@ -114,3 +191,6 @@ class CLoader:
         if not path.exists():
             raise LoadError("missing", f"{path} does not exist")
         return str(compile_library(path))
+
+    def messages(self, target: str) -> str:
+        return warnings_of(target)

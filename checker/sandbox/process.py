@@ -84,15 +84,17 @@ def describe_death(worker: WorkerProcess) -> str:
     return f"worker exited with status {rc}"
 
 
-def _worker_argv(python: str) -> list[str]:
+def worker_argv(python: str, module: str = WORKER_MODULE) -> list[str]:
+    """The command line of a sandbox process: `python -m module` with the flags below."""
     # -s: no user site; -B: no __pycache__ in the student's folder; -u: unbuffered
     # stdout/stderr, so what was printed before a crash is in the pipe; -P (3.11+):
     # do not put the working directory first on sys.path.
     flags = ["-s", "-B", "-u"] + (["-P"] if sys.version_info >= (3, 11) else [])
-    return [python, *flags, "-m", WORKER_MODULE]
+    return [python, *flags, "-m", module]
 
 
-def _worker_env(home: str) -> dict[str, str]:
+def worker_env(home: str) -> dict[str, str]:
+    """The whole environment of a sandbox process whose home is `home`."""
     # A scrubbed environment: nothing of the checker's leaks in. PYTHONHASHSEED=0
     # makes set/dict-of-str iteration order in the submission the same on every
     # run, which is what lets a replay after restart() reproduce a counterexample.
@@ -117,9 +119,9 @@ class WorkerProcess:
         self.rfd, resp_w = os.pipe()
         try:
             self.proc = subprocess.Popen(
-                [*_worker_argv(python), str(req_r), str(resp_w)],
+                [*worker_argv(python), str(req_r), str(resp_w)],
                 stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                pass_fds=(req_r, resp_w), cwd=self.tmpdir, env=_worker_env(self.tmpdir),
+                pass_fds=(req_r, resp_w), cwd=self.tmpdir, env=worker_env(self.tmpdir),
                 start_new_session=True)  # own session and process group: killpg takes all
         except BaseException:
             for fd in (req_r, resp_w, self.wfd, self.rfd):

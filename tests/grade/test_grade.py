@@ -172,14 +172,17 @@ def test_running_out_of_wall_clock_is_incomplete_not_a_lower_score(tmp_path: Pat
     assert all(i.status == "not established" for i in g.items)
 
 
-def test_one_search_for_a_clean_submission_gives_what_one_search_per_item_gives(
-        monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize(("name", "total"), [("upper_half", 10), ("no_merge", 5)])
+def test_one_shared_search_gives_what_one_search_per_item_gives(
+        monkeypatch: pytest.MonkeyPatch, name: str, total: int) -> None:
+    """The items the shared search decides (score._all_at_once) get the verdict,
+    counts and words their own searches give; a buggy submission too."""
     from mmcheck.checker.grade import score
 
-    fast = grade(load(TINY), SUBS / "upper_half.py").to_json()
+    fast = grade(load(TINY), SUBS / f"{name}.py").to_json()
     monkeypatch.setattr(score, "_all_at_once", lambda *a: None)
-    slow = grade(load(TINY), SUBS / "upper_half.py").to_json()
-    assert fast == slow and fast["score"] == 10
+    slow = grade(load(TINY), SUBS / f"{name}.py").to_json()
+    assert fast == slow and fast["score"] == total
 
 
 def test_a_failed_restart_leaves_the_grade_incomplete(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -203,3 +206,16 @@ def test_a_problem_in_a_partial_robustness_item_voids_it(tmp_path: Path) -> None
     g = grade(load(f), SUBS / "trusting_free.py")
     robust = next(i for i in g.items if i.name == "robustness")
     assert robust.score == 0 and "refinement" in robust.summary
+
+
+def test_a_c_submission_is_graded_with_its_compiler_warnings_in_the_feedback(
+        tmp_path: Path) -> None:
+    src = tmp_path / "buddy.c"
+    src.write_text((HERE.parents[1] / "examples" / "buddy" / "correct" / "buddy.c").read_text()
+                   + "\nint warn_me(int x) { if (x = 3) return 1; return 0; }\n")
+    g = grade(load(TINY), src)
+    assert g.score == 10 and not g.error
+    assert f"{src}:" in g.compiler and "-Wparentheses" in g.compiler
+    page = feedback.markdown(g)
+    assert "## What the C compiler said" in page and "-Wparentheses" in page
+    assert "What the C compiler said" in feedback.html_page(g)

@@ -79,3 +79,37 @@ def test_bad_constructor_arguments_raise_value_error() -> None:
             with pytest.raises(ConstructorFailed) as info:
                 sub.new("KmemCache", "c", size, align, sub.export(pages))
             assert info.value.outcome.exc.is_a("ValueError")
+
+
+def test_compiler_warnings_are_kept_for_the_students_feedback(tmp_path: Path) -> None:
+    src = tmp_path / "buddy.c"
+    src.write_text(BUDDY_C.read_text()
+                   + "\nint warn_me(int x) { if (x = 3) return 1; return 0; }\n")
+    with Submission.open(src) as sub:
+        assert list(sub.classes()) == ["BuddyAllocator"]
+        said = sub.build_messages
+    assert f"{src}:" in said and "warning" in said and "-Wparentheses" in said
+    with Submission.open(BUDDY_C) as sub:  # a clean build says nothing
+        assert sub.build_messages == ""
+
+
+def test_the_compiler_runs_confined(tmp_path: Path) -> None:
+    """A source may #include only what the compiler's private root holds: its own
+    folder's files, the contract headers and the system's; nothing else of the machine."""
+    with Submission.open(ROOT / "tests" / "fixtures" / "submissions" / "buddy_ok.py") as sub:
+        if "mount-ns" not in sub.layers:
+            pytest.skip(f"no private root on this machine: {', '.join(sub.layers)}")
+    secret = tmp_path / "elsewhere" / "secret.h"
+    secret.parent.mkdir()
+    secret.write_text("int secret_answer = 42;\n")
+    src = tmp_path / "sub" / "buddy.c"
+    src.parent.mkdir()
+    src.write_text(f'#include "{secret}"\n' + BUDDY_C.read_text())
+    with pytest.raises(LoadError) as info:
+        Submission.open(src)
+    assert info.value.kind == "compile"
+    assert f"{src}:1:" in str(info.value) and "No such file or directory" in str(info.value)
+    src.write_text('#include "local.h"\n' + BUDDY_C.read_text())  # its own folder: seen
+    (src.parent / "local.h").write_text("int local_answer = 42;\n")
+    with Submission.open(src) as sub:
+        assert list(sub.classes()) == ["BuddyAllocator"]
