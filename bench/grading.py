@@ -4,11 +4,12 @@ For every subsystem with a driver and examples (examples/<subsystem>/correct
 and buggy), an assignment is made with one rubric item per standard-library
 property and the problem items, at the effort of examples/assignment (30
 traces of 20 steps per item); N submissions per subsystem (the examples in
-turn) are graded with 1, 2, ... workers. The figure that matters on a shared
-machine is CPU seconds per submission (the children's user+sys time), which
-does not depend on the load; wall time is printed too. The extrapolation to
-the issue's target (300 submissions x 5 subsystems) divides total CPU by the
-cores. Results: docs/benchmarks.md, "Batch grading".
+turn, correct and buggy alternating) are graded with 1, 2, ... workers. The
+figure that matters on a shared machine is CPU seconds per submission (the
+children's user+sys time), which does not depend on the load; wall time is
+printed too. The extrapolation to the issue's target (300 submissions x 5
+subsystems) divides total CPU by the cores. Results: docs/benchmarks.md,
+"Batch grading".
 """
 
 from __future__ import annotations
@@ -49,10 +50,14 @@ def assignment_for(subsystem: str, folder: Path) -> Path | None:
 
 
 def submissions_for(subsystem: str, n: int, folder: Path) -> list[batch.Job]:
-    examples = sorted((ROOT / "examples" / subsystem).glob("*/*.py"))
+    """n copies of the subsystem's examples, correct and buggy in turn (a course's
+    mix: half of the submissions right), each kind cycling through its files."""
+    kinds = [sorted((ROOT / "examples" / subsystem / k).glob("*.py")) for k in ("correct", "buggy")]
+    kinds = [k for k in kinds if k]
     jobs = []
     for i in range(n):
-        src = examples[i % len(examples)]
+        examples = kinds[i % len(kinds)]
+        src = examples[(i // len(kinds)) % len(examples)]
         dst = folder / subsystem / f"s{i:03d}_{src.stem}.py"
         dst.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(src, dst)

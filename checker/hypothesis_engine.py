@@ -132,6 +132,10 @@ class _Search:
         # of ending the trace: the traces drawn are then those of a search that skips
         # it. Problems (crash, refinement...) still end the trace.
         self.keep_going = False
+        # At most this many traces after a chunk's first violation (its shrinking):
+        # then every further trace is rejected at once (None: Hypothesis's own limits).
+        self.shrink_traces: int | None = None
+        self.found_at: int | None = None  # stats.traces when this chunk first failed
 
     def record(self, trace: Trace, v: Violation) -> None:
         key = v.key
@@ -139,8 +143,16 @@ class _Search:
         size = (len(trace.steps), sum(trace.setup.values()))
         if old is None:
             self.order.append(key)
+        if self.found_at is None:
+            self.found_at = self.stats.traces
         if old is None or size < (len(old.trace.steps), sum(old.trace.setup.values())):
             self.best[key] = Found(trace, v, self.seed, frozenset(self.skip), self.through)
+
+    def shrunk_enough(self) -> bool:
+        """Whether this chunk's shrinking has run its shrink_traces traces (a count
+        of work, not a time: the same shortest trace on any machine)."""
+        return not self.keep_going and self.shrink_traces is not None and \
+            self.found_at is not None and self.stats.traces - self.found_at >= self.shrink_traces
 
     def machine(self) -> type[RuleBasedStateMachine]:
         search = self
@@ -159,6 +171,8 @@ class _Search:
                 if interrupt.requested():
                     search.cut = True
                     reject()  # the run is being stopped: end the chunk quickly
+                if search.shrunk_enough():
+                    reject()  # shrinking has had its traces: end the chunk quickly
                 search.stats.traces += 1
                 if search.tick is not None:
                     search.tick()
@@ -236,6 +250,7 @@ def run_hypothesis(
     on_found: Callable[[Found], None] | None = None,
     on_progress: Callable[[RunStats, int, float], None] | None = None,
     keep_going: bool = False,
+    shrink_traces: int | None = None,
 ) -> HypothesisResult:
     """Run `options.traces` random traces, chunk by chunk, unless stopped from outside
     (interrupt, time limit) or by enough violations. Anything else that goes wrong
@@ -243,9 +258,11 @@ def run_hypothesis(
     on_progress(stats, violations, elapsed) is called after each chunk of traces.
     keep_going: a violated property is recorded (its first trace, not shrunk) and
     checked no more, and the trace goes on (see _Search.keep_going); the search
-    then ends at options.max_counterexamples violations as well."""
+    then ends at options.max_counterexamples violations as well. shrink_traces:
+    at most that many traces shrink a chunk's first violation (see _Search)."""
     search = _Search(specs, driver, make_system, options)
     search.keep_going = keep_going
+    search.shrink_traces = shrink_traces
     start = time.monotonic()
     if on_progress is not None:
         last = [start]
@@ -266,6 +283,7 @@ def run_hypothesis(
         search.chunk_traces = min(options.traces_per_chunk, left)
         left -= search.chunk_traces
         search.through = options.traces - left
+        search.found_at = None
         chunks += 1
         _run_chunk(search, options)
         if search.broken is not None:

@@ -40,6 +40,9 @@ from mmcheck.spec.loader import CheckedSpec
 from mmcheck.spec.loader import load as load_spec
 
 GRADE_FORMAT = 1
+# Traces that shrink an item's counterexample in its search (a count: the same
+# trace on any machine); the trace minimiser then replays it (Options.minimise).
+SHRINK_TRACES = 100
 INCOMPLETE = "not graded: the wall-clock limit per submission ran out"
 
 
@@ -308,7 +311,7 @@ def _search(ctx: _Context, sub: Any, skip: frozenset[str], avoid: frozenset[str]
         # The work is effort.traces; the submission's time limit only stops it from outside.
         with interrupt.watch(max(1.0, deadline - time.monotonic())):
             return run_hypothesis(ctx.specs, ctx.driver, make_system, options,
-                                  keep_going=keep_going), seen
+                                  keep_going=keep_going, shrink_traces=SHRINK_TRACES), seen
     except (_Hopeless, _ConstructorProblem) as e:
         return e, seen
 
