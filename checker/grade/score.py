@@ -419,8 +419,14 @@ def _lost(ctx: _Context, sub: Any, item: Item, found: Found, result: Any, checke
         return ctx.driver.SubmissionSystem(sub, setup)
 
     options = Options(save_dir=None, spec_args=[], impl_arg=str(ctx.submission))
-    cx = confirm("hypothesis", found.trace, found.violation, ctx.specs, make_system, ctx.driver,
-                 options, ctx.student, seed=found.seed, skip=found.skipped)
+    try:
+        cx = confirm("hypothesis", found.trace, found.violation, ctx.specs, make_system,
+                     ctx.driver, options, ctx.student, seed=found.seed, skip=found.skipped)
+    except SubmissionError:  # the constructor refused a setup the minimiser tried
+        replays[0] = 0
+        cx = confirm("hypothesis", found.trace, found.violation, ctx.specs, make_system,
+                     ctx.driver, options, ctx.student, seed=found.seed, skip=found.skipped,
+                     shrink=False)
     v = cx.violation
     held = [p for p in item.properties if p != v.property
             and p not in {f.violation.property for f in result.found}]
