@@ -187,7 +187,10 @@ def test_one_shared_search_gives_what_one_search_per_item_gives(
 
 def test_a_failed_restart_leaves_the_grade_incomplete(monkeypatch: pytest.MonkeyPatch) -> None:
     """A submission that loaded once and then cannot be restarted (a load timeout
-    on an overloaded machine) is not the student's fault: incomplete, redone."""
+    on an overloaded machine) is not the student's fault: incomplete, redone. The
+    items the shared search decided keep their verdict; those that needed a search
+    of their own (a fresh process) are incomplete, never failed."""
+    from mmcheck.checker.grade.score import INCOMPLETE
     from mmcheck.checker.sandbox import LoadError, Submission
 
     def refuse(self: Submission) -> None:
@@ -195,7 +198,11 @@ def test_a_failed_restart_leaves_the_grade_incomplete(monkeypatch: pytest.Monkey
 
     monkeypatch.setattr(Submission, "restart", refuse)
     g = grade(load(TINY), SUBS / "no_merge.py")
-    assert g.error.startswith("incomplete") and g.score == 0
+    assert g.error.startswith("incomplete")
+    by = {i.name: i for i in g.items}
+    assert by["coalescing"].status == "not established" and \
+        by["coalescing"].summary == INCOMPLETE  # no_merge fails it when it can be restarted
+    assert all(i.status == "passed" or i.summary == INCOMPLETE for i in g.items)
 
 
 def test_a_problem_in_a_partial_robustness_item_voids_it(tmp_path: Path) -> None:
