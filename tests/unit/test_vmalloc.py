@@ -122,3 +122,20 @@ def test_without_guard_areas_touch() -> None:
     a, b = vm.vmalloc(P), vm.vmalloc(P)
     assert a is not None and b == a + P
     assert vm.snapshot()["areas"] == [Area(a, P), Area(b, P)]
+
+
+def test_x86_64_layout_with_a_4_level_kernel_page_table() -> None:
+    from mmcheck.model.layout import x86_64_layout
+
+    layout = x86_64_layout(1 << 30)
+    buddy = BuddyAllocator(64)
+    kpt = KernelPageTable(AuditedPages(buddy), levels=4)
+    vm = Vmalloc(layout.vmalloc_start, layout.vmalloc_end, AuditedPages(buddy), kpt,
+                 layout=layout)
+    addr = vm.vmalloc(2 * P)
+    assert addr == 0xFFFFC90000000000  # vmalloc_base, 4-level, no KASLR
+    assert [va for va, _, _ in kpt.walk_range(addr, addr + 3 * P)] == [addr, addr + P]
+    held = vm.snapshot()["held"]
+    assert all(h.alias == layout.page_offset + h.pfn * P for h in held)
+    vm.vfree(addr)
+    assert kpt.walk_range() == [] and vm.areas() == []
