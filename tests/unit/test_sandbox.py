@@ -648,14 +648,18 @@ def test_drop_and_reset_forget_objects() -> None:
 def test_round_trips_are_fast_enough_for_a_property_based_engine() -> None:
     # A loose bound (the target is < 100 us per call; see bench.py for numbers):
     # this fails only if something on the per-call path sleeps or spins.
+    # The best of three rounds: a round preempted on a loaded machine (the suite
+    # runs on several processes) says nothing about the per-call path.
+    single = batched = float("inf")
     with open_fixture("buddy_ok.py") as sub:
         buddy = sub.new("BuddyAllocator", 1 << 12)
-        started = time.perf_counter()
-        for _ in range(500):
-            sub.call(buddy, "free_area")
-        single = (time.perf_counter() - started) / 500
-        started = time.perf_counter()
-        out = sub.call_many([(buddy, "free_area", ())] * 2000)
-        batched = (time.perf_counter() - started) / 2000
-    assert len(out) == 2000 and all(o.returned for o in out)
+        for _ in range(3):
+            started = time.perf_counter()
+            for _ in range(500):
+                sub.call(buddy, "free_area")
+            single = min(single, (time.perf_counter() - started) / 500)
+            started = time.perf_counter()
+            out = sub.call_many([(buddy, "free_area", ())] * 2000)
+            batched = min(batched, (time.perf_counter() - started) / 2000)
+            assert len(out) == 2000 and all(o.returned for o in out)
     assert single < 2e-3 and batched < 5e-4
