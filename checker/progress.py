@@ -2,8 +2,8 @@
 
 The engines know nothing of displays: they call a `ProgressSink` (any callable
 taking a `ProgressEvent`): Hypothesis as traces start (at most twice a second)
-and after each chunk of traces; every engine once more when it is done (Z3
-only then: its depths are not reported one by one). The CLI picks the display:
+and after each chunk of traces; Z3 as it clears each depth of its bounded run
+(`detail`); every engine once more when it is done. The CLI picks the display:
 
 - `bar` (stdout is a terminal): a rich progress display on stderr, one line per
   engine and target: traces and steps so far, properties exercised, violations,
@@ -40,10 +40,14 @@ class ProgressEvent:
     elapsed: float
     budget: float  # seconds the engine may run; 0 when unknown
     done: bool = False
+    detail: str = ""  # instead of the trace counts: e.g. Z3's "depth 3 cleared"
 
     def text(self) -> str:
         left = max(self.budget - self.elapsed, 0.0)
         when = "done" if self.done else (f"{left:.0f} s left" if self.budget else "")
+        if self.detail:
+            return f"{self.engine} on {self.subsystem} {self.target}: {self.detail}; {when}" \
+                .rstrip("; ")
         return (f"{self.engine} on {self.subsystem} {self.target}: {self.traces:,} traces, "
                 f"{self.steps:,} steps, {self.exercised}/{self.properties} properties "
                 f"exercised, {self.violations} violation(s); {when}").rstrip("; ")

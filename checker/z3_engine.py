@@ -27,6 +27,7 @@ from mmcheck.checker import interrupt
 from mmcheck.checker.confirm import confirm, replay
 from mmcheck.checker.evaluate import CompiledSpec
 from mmcheck.checker.options import Options
+from mmcheck.checker.progress import ProgressEvent
 from mmcheck.checker.report import EngineRun, Report
 from mmcheck.checker.symbolic.base import SymbolicSystem, SymState, SymStep
 from mmcheck.checker.systems import System
@@ -577,6 +578,7 @@ def run_z3_for_report(
         universe,
         exponent_bound,
         skip,
+        _depth_progress(report, options, budget),
     )
     details = []
     for v in result.violations:
@@ -605,6 +607,22 @@ def run_z3_for_report(
     run = EngineRun("z3", result.verdict, result.summary, None, result.elapsed, None, details)
     run.property_status = _property_status(checked, result)
     report.runs.append(run)
+
+
+def _depth_progress(report: Report, options: Options, budget: float) -> DepthSink | None:
+    """Z3's progress per depth, as a line on the progress display (issue 11)."""
+    if options.progress is None:
+        return None
+    start = time.monotonic()
+
+    def tell(depth: int, seconds: float, live: int) -> None:
+        detail = (f"BMC depth {depth} cleared in {seconds:.1f} s "
+                  f"({live} properties checked at it)")
+        assert options.progress is not None
+        options.progress(ProgressEvent("z3", report.target, report.subsystem, 0, 0, 0,
+                                       len(report.properties), 0, time.monotonic() - start,
+                                       budget, detail=detail))
+    return tell
 
 
 def _property_status(checked: Sequence[CheckedSpec], result: Z3Result) -> dict[str, str]:

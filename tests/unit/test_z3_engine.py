@@ -205,10 +205,12 @@ def test_lemmas_and_counterexamples_to_induction(checked: list[CheckedSpec]) -> 
 
 
 def test_without_induction_the_verdict_is_bounded(checked: list[CheckedSpec]) -> None:
-    """BMC alone never claims more than it checked."""
+    """BMC alone never claims more than it checked, and tells each depth it clears."""
     system, setup, universe, bound = driver.symbolic_system(4)
+    cleared: list[tuple[int, int]] = []
     result = bounded_check(checked, system, setup, Options(depth=2, induction=False, budget=60.0),
-                           universe, bound)
+                           universe, bound, on_depth=lambda d, _, live: cleared.append((d, live)))
+    assert cleared == [(0, 10), (1, 16), (2, 16)]  # invariants only at depth 0
     assert result.verdict == "bounded" and result.depth_checked == 2
     assert "no violation up to depth 2" in result.summary
 
