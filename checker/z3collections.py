@@ -73,24 +73,25 @@ class SlotIndex:
         return best
 
 
-def _any(guards: Sequence[Guard]) -> Guard:
+def _junction(items: Sequence[Guard], dominant: bool) -> Guard:
+    """Or (dominant True) or And (dominant False) of guards, constants folded."""
     live = []
-    for g in guards:
-        if g is True:
-            return True
-        if g is not False:
+    for g in items:
+        if g is dominant:
+            return dominant
+        if g is not (not dominant):
             live.append(g)
-    return False if not live else live[0] if len(live) == 1 else z3.Or(*live)
+    if not live:
+        return not dominant
+    return live[0] if len(live) == 1 else (z3.Or if dominant else z3.And)(*live)
+
+
+def _any(guards: Sequence[Guard]) -> Guard:
+    return _junction(guards, True)
 
 
 def _all(facts: Sequence[Guard]) -> Guard:
-    live = []
-    for f in facts:
-        if f is False:
-            return False
-        if f is not True:
-            live.append(f)
-    return True if not live else live[0] if len(live) == 1 else z3.And(*live)
+    return _junction(facts, False)
 
 
 @dataclass
