@@ -36,6 +36,7 @@ import copy
 import json
 import os
 import random
+import re
 import statistics
 import subprocess
 import sys
@@ -246,7 +247,8 @@ def wrapper(directory: Path, subsystem: str, source: str) -> Path:
     package = directory / f"mutant_{subsystem}"
     package.mkdir()
     target = Path(TARGETS[subsystem][0])
-    for path in sorted((REPO / "model").glob("*.py")):
+    for name in sorted(siblings(target.stem)):
+        path = REPO / "model" / f"{name}.py"
         text = source if path.name == target.name else path.read_text()
         (package / path.name).write_text(text.replace("from mmcheck.model.", "from ."))
     cls = TARGETS[subsystem][1]
@@ -254,6 +256,22 @@ def wrapper(directory: Path, subsystem: str, source: str) -> Path:
         f'"""A mutant of {target} (bench/mutation.py)."""\n\n'
         f"from .{target.stem} import {cls}\n\n__all__ = [{cls!r}]\n")
     return package
+
+
+def siblings(stem: str) -> set[str]:
+    """The model modules `stem` needs, itself included: the closure of its
+    `from mmcheck.model.X import` lines. Only these go into a mutant's package,
+    so a sibling that cannot load in the sandbox (another subsystem's module
+    importing more of mmcheck) does not break every mutant."""
+    need, todo = set(), [stem]
+    while todo:
+        name = todo.pop()
+        if name in need:
+            continue
+        need.add(name)
+        text = (REPO / "model" / f"{name}.py").read_text()
+        todo += re.findall(r"^\s*from mmcheck\.model\.(\w+) import", text, re.M)
+    return need
 
 
 def run_mutant(subsystem: str, site: Site, source: str, timeout: float) -> Result:
