@@ -23,7 +23,7 @@ import argparse
 import json
 import os
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 from mmcheck.checker import interrupt, subsystems
@@ -42,7 +42,7 @@ from mmcheck.checker.run import (
 )
 from mmcheck.checker.sandbox.outcome import SandboxError
 from mmcheck.checker.subsystems import registry
-from mmcheck.checker.systems import SubmissionError
+from mmcheck.checker.systems import SubmissionError, SubmissionMaker
 from mmcheck.spec.errors import SpecError
 from mmcheck.spec.loader import CheckedSpec, library, load
 
@@ -456,11 +456,7 @@ def check_submission(impl: str, spec_paths: Sequence[str], options: Options) -> 
         driver = subsystems.driver(subsystem)
         assert driver is not None
 
-        def make_system(setup: Mapping[str, int]):  # noqa: ANN202
-            if not sub.alive:
-                sub.restart()
-            return driver.SubmissionSystem(sub, setup)
-
+        make_system = SubmissionMaker(sub, driver)
         hidden = driver.hidden_names(sub) if driver.hidden_names else frozenset()
         report = check(specs, subsystem, make_system, impl, options, True, hidden)
         missing = [x[1:] for x in sub.layers if x.startswith("-")]

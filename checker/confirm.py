@@ -119,15 +119,28 @@ def confirm(
     traces: int | None = None,
 ) -> Counterexample:
     """Replay a found trace on a fresh system: the report shows what the replay shows.
-    With `shrink`, a confirmed trace is first minimised (checker/minimise.py)."""
+    With `shrink`, a confirmed trace is first minimised (checker/minimise.py). When
+    `make_system` can start a fresh process (a submission: systems.SubmissionMaker),
+    the trace is replayed once more in a new worker, as `mmcheck replay` will run it:
+    the minimised trace, else the one found; the counterexample says whether that
+    reproduced it (`fresh_process`)."""
     result = replay(found_trace, specs, make_system, follow_results=follow_results, skip=skip)
     v = result.violation
     confirmed = v is not None and v.key == violation.key
     found_steps = len(result.steps)
+    first = (Trace(found_trace.subsystem, found_trace.setup, result.steps), result)
     if confirmed and shrink and options.minimise > 0:
         assert v is not None
         found_trace, result = _minimised(
             found_trace, v, result, specs, make_system, skip, options.minimise
+        )
+        v = result.violation
+    fresh: bool | None = None
+    fresh_process = getattr(make_system, "fresh_process", None)
+    if confirmed and fresh_process is not None:
+        assert v is not None
+        fresh, found_trace, result, why = _in_fresh_process(
+            [(found_trace, result), first], v.key, specs, make_system, fresh_process, skip
         )
         v = result.violation
     note = ""
@@ -137,6 +150,8 @@ def confirm(
         note = "the replay ran every step without a violation (a flaky submission?)"
     elif not confirmed:
         note = f"the replay broke another property first: {v.property}"
+    elif fresh is False:
+        note = why
     shown = v if v is not None else violation
     trace = Trace(
         found_trace.subsystem,
@@ -174,6 +189,7 @@ def confirm(
         note,
         found_steps,
         result.states if v is not None else (),
+        fresh,
     )
     if path is not None:
         from mmcheck.checker.formats.itf import write_itf
@@ -203,3 +219,38 @@ def _minimised(
     return m.trace, m.outcome
 
 
+
+
+NOT_FRESH = (
+    "the trace needs class or module state that earlier instances left in the "
+    "submission's process, so `mmcheck replay` of the saved trace alone will not show it"
+)
+
+
+def _in_fresh_process(
+    candidates: list[tuple[Trace, ReplayResult]],
+    key: tuple[str, ...],
+    specs: list[CompiledSpec],
+    make_system: Callable[[Mapping[str, int]], System],
+    fresh_process: Callable[[], None],
+    skip: frozenset[str],
+) -> tuple[bool, Trace, ReplayResult, str]:
+    """The first candidate trace that breaks the same property when replayed in a
+    new worker, with that replay; else the first candidate, its same-process replay,
+    and why none did."""
+    why = NOT_FRESH
+    tried: list[tuple[str, ...]] = []
+    for trace, _ in candidates:
+        if trace.steps in tried:
+            continue
+        tried.append(trace.steps)
+        try:
+            fresh_process()
+        except Exception as err:  # noqa: BLE001 - a load failure is reported, not raised
+            why = f"the submission did not load again in a fresh process ({err})"
+            break
+        r = replay(trace, specs, make_system, skip=skip)
+        if r.violation is not None and r.violation.key == key:
+            return True, Trace(trace.subsystem, trace.setup, r.steps), r, ""
+    trace, result = candidates[0]
+    return False, trace, result, why

@@ -186,7 +186,7 @@ def report_code(report: Report) -> ExitCode:
         return ExitCode.VIOLATION
     if any(r.verdict == "error" for r in report.runs):
         return ExitCode.ERROR
-    if any(r.verdict in ("interrupted", "budget") for r in report.runs):
+    if any(r.verdict in ("interrupted", "budget", "diverged") for r in report.runs):
         return ExitCode.INCONCLUSIVE
     outcomes = judge(report)
     bad = {Status.INCONCLUSIVE} | (set() if report.allow_vacuous else {Status.VACUOUS})

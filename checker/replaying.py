@@ -145,7 +145,7 @@ def replay_report(
         else:
             summary = "the trace ran without a violation"
         report.step_output = outputs
-        verdict = "violated" if result.violation else ("unknown" if diverged else "holds")
+        verdict = "violated" if result.violation else ("diverged" if diverged else "holds")
         report.runs.append(EngineRun("replay", verdict, summary, stats=result.stats))
     finally:
         if sub is not None:

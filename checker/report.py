@@ -40,6 +40,9 @@ class Counterexample:
     # snapshots before the first step and after each step of `trace` (the replay's),
     # for the formats that draw every step (html, itf); not part of the JSON report
     states: tuple[Mapping[str, Any], ...] = field(default=(), repr=False)
+    # a submission's trace replayed again in a new worker process (as `mmcheck
+    # replay` runs it): whether that broke the same property; None: not tried
+    fresh_process: bool | None = None
 
     def to_json(self) -> dict[str, Any]:
         v = self.violation
@@ -60,6 +63,7 @@ class Counterexample:
             "replay": self.replay,
             "note": self.note,
             "found_steps": self.found_steps,
+            "fresh_process": self.fresh_process,
         }
 
 
@@ -68,7 +72,8 @@ class EngineRun:
     """What one engine did: its honest one-line result and its counts."""
 
     engine: str
-    verdict: str  # "violated", "holds", "proved", "bounded", "unknown", "interrupted", "skipped"
+    verdict: str  # "violated", "holds", "proved", "bounded", "unknown", "interrupted", "skipped",
+    # "diverged" (a replayed trace the target no longer follows)
     summary: str
     seed: int | None = None
     elapsed: float = 0.0
@@ -190,6 +195,18 @@ def step_texts(trace: Trace) -> list[tuple[str, str]]:
     ]
 
 
+def confirmation_text(c: Counterexample) -> str:
+    """What the confirming replays showed, in the words of the report."""
+    if not c.confirmed:
+        return "replay did NOT reproduce it"
+    if c.fresh_process is None:
+        return "replayed on a fresh instance: reproduced"
+    if c.fresh_process:
+        return "reproduced in a fresh process"
+    return ("reproduced on a fresh instance in the same process; does not reproduce in a "
+            "fresh process: the submission shares state between instances")
+
+
 def render_counterexample(c: Counterexample, number: int) -> list[str]:
     v = c.violation
     where = f"{v.spec_path}:{v.line}" if v.spec_path else "the contract"
@@ -200,9 +217,7 @@ def render_counterexample(c: Counterexample, number: int) -> list[str]:
     how = f"found by {c.engine}"
     if c.seed is not None and c.engine == "hypothesis":
         how += f" (seed {c.seed})"
-    status = (
-        "replayed on a fresh instance: reproduced" if c.confirmed else "replay did NOT reproduce it"
-    )
+    status = confirmation_text(c)
     out.append(f"  {how}; {len(c.trace.steps)} step(s); {status}")
     if c.note:
         out.append(f"  note: {c.note}")
@@ -299,7 +314,10 @@ def _result_line(r: Report) -> str:
         outcomes = r.outcomes()
         n = sum(p.status in (Status.VACUOUS, Status.INCONCLUSIVE) for p in outcomes)
         stopped = [run for run in r.runs if run.verdict in ("interrupted", "budget")]
-        if stopped:
+        diverged = [run for run in r.runs if run.verdict == "diverged"]
+        if diverged:
+            why = f"{diverged[0].summary[len('inconclusive: '):]}, no property broke before"
+        elif stopped:
             how = "was interrupted" if stopped[0].verdict == "interrupted" else "ran out of time"
             why = f"{stopped[0].engine} {how}"
         elif n:

@@ -74,3 +74,24 @@ class SandboxedSystem:
             self.sub.drop(self.handle)
         except Exception:  # noqa: BLE001 - a dead worker has nothing to drop
             pass
+
+
+class SubmissionMaker:
+    """make_system for a sandboxed submission: each setup's System lives in the
+    submission's worker; `fresh_process()` loads the submission again in a new
+    worker, as `mmcheck replay` of a saved trace will (confirmation uses it)."""
+
+    def __init__(self, sub: Any, driver: Any) -> None:
+        self.sub = sub
+        self.driver = driver
+
+    def __call__(self, setup: Mapping[str, int]) -> System:
+        """A fresh instance in the current worker (restarted first if it died)."""
+        if not self.sub.alive:
+            self.sub.restart()
+        return self.driver.SubmissionSystem(self.sub, setup)
+
+    def fresh_process(self) -> None:
+        """Kill the worker and load the submission in a new one: nothing a previous
+        instance left in class or module state survives."""
+        self.sub.restart()

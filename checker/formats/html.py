@@ -29,6 +29,7 @@ from mmcheck.checker.formats.svg import Focus
 from mmcheck.checker.report import (
     Counterexample,
     Report,
+    confirmation_text,
     property_rows,
     render_counterexample,
     step_texts,
@@ -159,8 +160,7 @@ def _counterexample(ri: int, n: int, r: Report, c: Counterexample) -> str:
            f"<h3>Counterexample {n}: {escape(v.property)}{escape(where)}</h3>",
            f"<p>{escape(v.doc)}</p>",
            f"<p>{escape(c.trace.subsystem)} setup: {escape(setup)}; found by "
-           f"{escape(c.engine)}; " + ("reproduced on a fresh instance" if c.confirmed
-                                      else "NOT reproduced on a fresh instance") + "</p>",
+           f"{escape(c.engine)}; {escape(confirmation_text(c))}</p>",
            '<div class="cx-body">', _steps(c, start), _frames(cid, c, states, start), "</div>",
            "<h4>why</h4><pre class=\"why\">" + escape("\n".join(v.explanation)) + "</pre>",
            _diff(cid, c, states),

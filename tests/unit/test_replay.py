@@ -255,3 +255,35 @@ def test_a_trace_that_does_not_fit_the_subsystem_is_a_usage_error(
     except Exception as err:  # noqa: BLE001 - what the user would see as a traceback
         pytest.fail(f"traceback: {type(err).__name__}: {err}")
     assert result.code == 2 and "Traceback" not in result.err
+
+
+SHARED = "tests/fixtures/submissions/buddy_shared_state.py"  # correct per instance
+
+
+def test_confirmed_in_a_fresh_process(silent: dict[str, Any]) -> None:
+    """A submission's counterexample is replayed once more in a new worker, as
+    `mmcheck replay` runs it, and says so."""
+    (cx,) = silent["counterexamples"]
+    assert cx["confirmed"] and cx["fresh_process"] is True
+
+
+def test_state_shared_between_instances_is_reported(
+    mmcheck: Run, tmp_path: Path
+) -> None:
+    """A submission whose instances share class-level state breaks only after an
+    earlier instance: the same-process replay reproduces it, a fresh process does
+    not, and the report says so (text and JSON) instead of "reproduced"; the
+    saved trace indeed runs clean under `mmcheck replay`."""
+    result = mmcheck("check", "--impl", SHARED, "--seed", "0", "--traces", "25",
+                     "--save", str(tmp_path), "--format", "json")
+    assert result.code == 1, result.out + result.err
+    (report,) = result.json()["reports"]
+    (cx,) = report["counterexamples"]
+    assert cx["confirmed"] and cx["fresh_process"] is False
+    assert "mmcheck replay" in cx["note"]
+    again = replay_as_printed(mmcheck, cx)
+    assert again.code == 3 and "no longer applies" in again.out, again.out
+    assert "result: INCONCLUSIVE: the trace no longer applies" in again.out
+    text = mmcheck("check", "--impl", SHARED, "--seed", "0", "--traces", "25", "--save", "")
+    assert "does not reproduce in a fresh process: the submission shares state" in text.out
+    assert "reproduced on a fresh instance in the same process" in text.out
