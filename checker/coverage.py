@@ -101,6 +101,13 @@ def classify_setup(subsystem: str, setup: Mapping[str, int]) -> list[str]:
     return driver.classify_setup(setup)
 
 
+def prot_class(prot: int) -> str:
+    """0..7, PROT_SEM (0x8, with any of those), or unknown bits."""
+    if 0 <= prot < 8:
+        return str(prot)
+    return "with PROT_SEM" if 0 <= prot < 16 else "unknown bits"
+
+
 def outcome(step: Step, errno: int | None = None) -> str:
     """How a step ended: "outcome: OP -> returned", "-> none", "-> EXCEPTION", "-> ERRNO"."""
     if step.raised is None:
@@ -176,7 +183,7 @@ def vm_args(prefix: str, op: str, args: tuple[int, ...], areas: list[tuple[int, 
             out.append(f"boundary: {prefix}range over a hole and an area")
     if op in ("mmap", "mprotect"):
         prot = args[2]
-        out.append(f"boundary: {prefix}prot {prot if 0 <= prot < 8 else 'unknown bits'}")
+        out.append(f"boundary: {prefix}prot {prot_class(prot)}")
     if op == "mmap":
         out.append(f"boundary: {prefix}flags {_flags_class(args[3])}")
     return out

@@ -15,6 +15,7 @@ yields a counterexample.
 from __future__ import annotations
 
 import math
+import sys
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -22,7 +23,7 @@ from typing import TYPE_CHECKING
 
 from hypothesis import HealthCheck, Phase, Verbosity, reject, settings
 from hypothesis import strategies as st
-from hypothesis.errors import Flaky, Unsatisfiable
+from hypothesis.errors import Flaky, StopTest, Unsatisfiable
 from hypothesis.stateful import RuleBasedStateMachine, initialize, rule, run_state_machine_as_test
 from mmcheck.checker import interrupt
 from mmcheck.checker.confirm import problem_violation
@@ -64,6 +65,13 @@ class HypothesisResult:
     stopped_early: str = ""  # why the search ended before its work was done, if it did
     last_seed: int = 0
     asked: int = 0  # the traces asked for
+    # Every trace started is one of: generated (a trace of the search, run to its end
+    # or to a violation), shrunk (replayed while Hypothesis shrank a violation), or
+    # cut (Hypothesis dropped it unfinished: it outgrew its data limit; not counted
+    # towards --traces, and replaced by another)
+    generated: int = 0
+    shrunk: int = 0
+    cut: int = 0
 
     @property
     def interrupted(self) -> bool:
@@ -71,11 +79,16 @@ class HypothesisResult:
 
     @property
     def summary(self) -> str:
-        n = self.stats.traces
+        n = self.generated
         if self.found:
             text = f"{len(self.found)} violation(s) in {n:,} random traces"
         else:
             text = f"no violation in {n:,} random traces ({self.stats.steps:,} steps)"
+        if self.shrunk:
+            text += f", then {self.shrunk:,} replayed while shrinking"
+        if self.cut:
+            text += (f" ({self.cut:,} more dropped unfinished by Hypothesis, over its data "
+                     "limit, and replaced)")
         if self.stopped == interrupt.INTERRUPTED:
             return f"interrupted after {self.chunks} of {self._planned} chunk(s): {text}"
         if self.stopped is not None:
@@ -136,6 +149,8 @@ class _Search:
         # then every further trace is rejected at once (None: Hypothesis's own limits).
         self.shrink_traces: int | None = None
         self.found_at: int | None = None  # stats.traces when this chunk first failed
+        self.failed = False  # this chunk found a violation: what follows is shrinking
+        self.generated = self.shrunk = self.dropped = 0  # traces by kind (HypothesisResult)
 
     def record(self, trace: Trace, v: Violation) -> None:
         key = v.key
@@ -153,6 +168,15 @@ class _Search:
         of work, not a time: the same shortest trace on any machine)."""
         return not self.keep_going and self.shrink_traces is not None and \
             self.found_at is not None and self.stats.traces - self.found_at >= self.shrink_traces
+    def tally(self, shrinking: bool, ending: BaseException | None) -> None:
+        """Count a trace that ended (teardown runs in Hypothesis's `finally`, so
+        `ending` is the exception that ended it, if any)."""
+        if shrinking:
+            self.shrunk += 1
+        elif isinstance(ending, StopTest):
+            self.dropped += 1
+        else:
+            self.generated += 1
 
     def machine(self) -> type[RuleBasedStateMachine]:
         search = self
@@ -163,6 +187,8 @@ class _Search:
                 super().__init__()
                 self.system: System | None = None
                 self.steps: list[Step] = []
+                self.counted = False  # setup ran: a trace of search.stats.traces
+                self.shrinking = False
 
             @initialize(setup=driver.setups(search.options.max_pages))
             def setup(self, setup: dict[str, int]) -> None:
@@ -174,6 +200,8 @@ class _Search:
                 if search.shrunk_enough():
                     reject()  # shrinking has had its traces: end the chunk quickly
                 search.stats.traces += 1
+                self.shrinking = search.failed
+                self.counted = True
                 if search.tick is not None:
                     search.tick()
                 self.setup_args = setup
@@ -232,9 +260,12 @@ class _Search:
                     return
                 trace = Trace(driver.name, dict(self.setup_args), tuple(self.steps))
                 search.record(trace, v)
+                search.failed = True
                 raise _exception_for(v.key)(f"{v.property}: {v.doc}")
 
             def teardown(self) -> None:
+                if self.counted:
+                    search.tally(self.shrinking, sys.exc_info()[1])
                 if self.system is not None:
                     self.system.close()
 
@@ -284,6 +315,7 @@ def run_hypothesis(
         left -= search.chunk_traces
         search.through = options.traces - left
         search.found_at = None
+        search.failed = False
         chunks += 1
         _run_chunk(search, options)
         if search.broken is not None:
@@ -307,6 +339,7 @@ def run_hypothesis(
         found, search.stats, time.monotonic() - start, chunks, None, stopped, search.seed
     )
     result.asked = options.traces
+    result.generated, result.shrunk, result.cut = search.generated, search.shrunk, search.dropped
     if (left > 0 or search.cut) and not stopped:
         result.stopped = interrupt.reason() or interrupt.OUT_OF_TIME
     return result

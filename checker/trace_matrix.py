@@ -47,14 +47,18 @@ NOT_BY_PROPERTY = {
                          "its class name and `.code`",
     "AS-INIT": "the vma driver's refinement check (checker/subsystems/vma.py `_follow`): "
                "after every step vmas() must equal the reference's, which starts empty",
-    "BUDDY-INIT-ARGS": "not checked yet: no trace step constructs an allocator with "
-                       "invalid arguments",
+    "BUDDY-INIT-ARGS": "the buddy driver's constructor step (checker/subsystems/buddy.py "
+                       "`bad_setups`, _vm.py `construct_refused`): BuddyAllocator(npages, "
+                       "max_order) with npages < 1 or max_order < 1 must raise ValueError; "
+                       "an object made is a refinement problem",
+    "SLAB-INIT-ARGS": "the slab driver's constructor step (checker/subsystems/slab.py "
+                      "`bad_args`, _vm.py `construct_refused`): KmemCache(name, size, align, "
+                      "pages) with size < 1 or an align that is not a power of two must "
+                      "raise ValueError; an object made is a refinement problem",
     "MACHINE-INIT": "not checked yet: no state name says which pages were reserved (one_owner "
                     "checks that each reserved page has no other owner)",
     "ZONE-INIT-ARGS": "not checked yet: no trace step constructs an allocator with "
                       "invalid arguments",
-    "SLAB-INIT-ARGS": "not checked yet: no trace step constructs a cache with invalid "
-                      "arguments",
 }
 
 

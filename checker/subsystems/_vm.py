@@ -1,6 +1,7 @@
 """The submission plumbing every driver shares (buddy, vma, pagetable, fault).
 
-`construct` makes the submission's object in its sandbox; a constructor that
+`construct` makes the submission's object in its sandbox (`construct_refused`,
+a trace step, tries arguments the contract refuses: ValueError expected); a constructor that
 raises or crashes on a setup the contract allows is a SubmissionError (exit 2,
 with the submission's message), never a trace step nor a bug in mmcheck.
 A submission's step is run in its sandbox; `convert` turns the sandbox's
@@ -100,6 +101,35 @@ def construct(sub: Any, decl: Subsystem, *args: Any) -> Any:
             f"{decl.contract_class}({shown}) {out.describe()}{where}; the contract's "
             "constructor accepts these arguments, so nothing could be checked"
             + "".join(f"\n  {x}" for x in lines), out) from None
+
+
+def construct_refused(sub: Any, decl: Subsystem, step_args: tuple[int, ...], *args: Any,
+                      clause: str) -> tuple[Step, Problem | None]:
+    """A constructor step: `decl.contract_class(*args)` with arguments the contract's
+    `clause` (e.g. [BUDDY-INIT-ARGS]) says make no object: ValueError is right, an
+    object made (dropped again) is a refinement problem, another exception or a
+    crash is a crash. The step is named after the class and carries `step_args`."""
+    from mmcheck.checker.sandbox import ConstructorFailed
+
+    op = decl.contract_class
+    call = f"{op}({', '.join(_arg(a) for a in step_args)})"
+    try:
+        handle = sub.new(op, *args)
+    except ConstructorFailed as err:
+        out = err.outcome
+        if out.raised and out.exc is not None and out.exc.is_a("ValueError"):
+            return Step(op, step_args, None, "ValueError"), None
+        where = f" at {out.exc.where}" if out.raised and out.exc and out.exc.where else ""
+        return Step(op, step_args, None, "crash"), Problem(
+            "crash", f"{call} {out.describe()}{where}",
+            (f"the contract says: ValueError (docs/contract.md {clause})",))
+    try:
+        sub.drop(handle)
+    except Exception:  # noqa: BLE001 - a dead worker has nothing to drop
+        pass
+    return Step(op, step_args, None, None), Problem(
+        "refinement", f"{call} made an object, but the contract says these arguments make none",
+        (f"docs/contract.md {clause}: the constructor raises ValueError for them",))
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from mmcheck.checker import coverage
 from mmcheck.checker.explain import fields_in
 from mmcheck.checker.formats.pictures.buddy import render_svg  # noqa: F401 (HTML picture)
 from mmcheck.checker.subsystems import edges
-from mmcheck.checker.subsystems._vm import construct, convert, plain_int
+from mmcheck.checker.subsystems._vm import construct, construct_refused, convert, plain_int
 from mmcheck.checker.subsystems.declared.buddy import DECLARATION, top_order
 from mmcheck.checker.systems import ModelSystem, Problem, SandboxedSystem
 from mmcheck.checker.trace import Step
@@ -44,6 +44,20 @@ SUBMISSION_VIEW = {
     "used_pages": "implied by the blocks alloc returned",
 }
 ALLOC, FREE = DECLARATION.operations
+# A constructor step, named after the class: BuddyAllocator(npages, max_order) made
+# (and dropped) beside the allocator under test; not an operation of the vocabulary.
+NEW = DECLARATION.contract_class
+
+
+def refused(npages: int, max_order: int) -> bool:
+    """docs/contract.md [BUDDY-INIT-ARGS]: these arguments make no allocator."""
+    return npages < 1 or max_order < 1
+
+
+def bad_setups(setup: Mapping[str, int]) -> list[tuple[int, int]]:
+    """Constructor arguments the contract refuses, beside this setup's valid ones."""
+    n, m = setup["npages"], setup["max_order"]
+    return [(0, m), (n, 0), (-1, m), (n, -1), (0, 0)]
 
 
 def setups(max_pages: int = 5000) -> st.SearchStrategy[dict[str, int]]:
@@ -110,6 +124,8 @@ def draw_steps(data: st.DataObject, view: View) -> list[tuple[str, tuple[int, ..
         blocks = data.draw(st.permutations(sorted(view.allocated.items())), label="blocks")
         return [("free", (pfn, order)) for pfn, order in blocks]
     if kind == "bad_alloc":
+        if data.draw(st.booleans(), label="constructor"):
+            return [(NEW, data.draw(st.sampled_from(bad_setups(view.setup)), label="args"))]
         bad = ALLOC.domain("order").invalid_values(view.setup)
         return [("alloc", (data.draw(st.sampled_from(bad), label="order"),))]
     how = data.draw(
@@ -142,6 +158,12 @@ class ReferenceSystem(ModelSystem):
         self, op: str, args: tuple[int, ...], expect: Step | None = None
     ) -> tuple[Step, Problem | None]:
         """Run one step; with `expect` (a step of a trace), make the same choice it made."""
+        if op == NEW:
+            try:
+                BuddyAllocator(*args)
+            except ValueError:
+                return Step(op, args, None, "ValueError"), None
+            return Step(op, args, None, None), None
         if op == "alloc" and expect is not None and plain_int(expect.result):
             try:
                 self.model.take_block(expect.result, args[0])
@@ -195,6 +217,11 @@ class SubmissionSystem(SandboxedSystem):
     def apply(
         self, op: str, args: tuple[int, ...], expect: Step | None = None
     ) -> tuple[Step, Problem | None]:
+        if op == NEW:  # only arguments the contract refuses are tried (one object per run)
+            if not refused(*args):
+                return Step(op, args, None, None), None
+            return construct_refused(self.sub, DECLARATION, args, *args,
+                                     clause="[BUDDY-INIT-ARGS]")
         calls = [(self.handle, op, args)]
         if self.white_box:
             calls.append((self.handle, "free_area", ()))
@@ -366,6 +393,8 @@ COVERAGE = (
     "boundary: npages 1", "boundary: npages a power of two",
     "boundary: npages not a power of two", "boundary: npages above 1024",
     "boundary: max_order below 11",
+    "outcome: BuddyAllocator -> ValueError", "boundary: BuddyAllocator npages < 1",
+    "boundary: BuddyAllocator max_order < 1",
 )
 
 
@@ -387,6 +416,12 @@ def classify_step(step: Step, old: Mapping[str, Any], new: Mapping[str, Any],
     """The outcome, the order's place among the orders, what a free frees."""
     npages, max_order = setup["npages"], setup["max_order"]
     out = [coverage.outcome(step)]
+    if step.op == NEW:  # a constructor step ([BUDDY-INIT-ARGS])
+        if step.args[0] < 1:
+            out.append("boundary: BuddyAllocator npages < 1")
+        if step.args[1] < 1:
+            out.append("boundary: BuddyAllocator max_order < 1")
+        return out
     order = step.args[-1]
     if step.op == "alloc":
         if 0 <= order < max_order:

@@ -68,8 +68,9 @@ def vm_lengths(top: int) -> tuple[int, ...]:
     return (P, 2 * P, P + 1, 1, P - 1, 0, 3 * P, 4 * P + 1, 2 << 20, top, top + P)
 
 
-# Not 0x8: PROT_SEM, which Linux accepts and the contract does not name (unsettled).
-VM_PROTS = (*range(8), 0x10, 0x83)
+# 0x8 is PROT_SEM: mprotect accepts it and it changes nothing, mmap ignores it
+# (docs/contract.md [AS-MPROTECT-ERRNO], [AS-MMAP]); 0x83 has a bit nobody knows.
+VM_PROTS = (*range(8), 0x8, 0x83)
 VM_FLAGS = (PRIV | FIXED, SHARED | FIXED, PRIV, SHARED, PRIV | NOREPLACE, SHARED | NOREPLACE,
             linux.MAP_ANONYMOUS | FIXED, linux.MAP_ANONYMOUS | 0x3 | FIXED,
             linux.MAP_ANONYMOUS | 0x8 | FIXED, linux.MAP_PRIVATE | FIXED)

@@ -35,6 +35,7 @@ from mmcheck.checker.formats.pictures.slab import (  # render_svg: the HTML pict
 )
 from mmcheck.checker.subsystems._vm import (
     construct,
+    construct_refused,
     convert,
     pick,
     plain_int,
@@ -57,6 +58,9 @@ from mmcheck.model.slab import (
     make_snapshot,
 )
 
+# A constructor step, named after the class: KmemCache(name, size, align, pages) made
+# (and dropped) beside the cache under test; not an operation of the vocabulary.
+NEW = DECLARATION.contract_class
 ALLOWED = raises_of(VOCABULARY)
 RETURNS = returns_of(VOCABULARY)
 CACHE_NAME = "mmcheck-cache"
@@ -105,7 +109,7 @@ class View:
 
     def __init__(self, setup: Mapping[str, int]) -> None:
         self.objsize = ALIGN(setup["size"], setup["align"])
-        self.size = setup["size"]
+        self.size, self.align = setup["size"], setup["align"]
         self.debug = bool(setup.get("debug"))
         self.live: list[int] = []
         self.freed: list[int] = []
@@ -158,9 +162,23 @@ def draw_steps(data: st.DataObject, view: View) -> list[tuple[str, tuple[int, ..
     return _bad_address(data, view)
 
 
+def refused(size: int, align: int) -> bool:
+    """docs/contract.md [SLAB-INIT-ARGS]: these arguments make no cache."""
+    return size < 1 or align < 1 or bool(align & (align - 1))
+
+
+def bad_args(view: View) -> list[tuple[int, int]]:
+    """(size, align) the contract refuses, beside this setup's valid ones."""
+    size, align = view.size, view.align
+    return [(0, align), (size, 0), (size, 3), (-1, align), (size, 24), (size, -8)]
+
+
 def _bad_address(data: st.DataObject, view: View) -> list[tuple[str, tuple[int, ...]]]:
     """Frees free() must refuse: the same object twice, a pointer inside a live
-    object, an address freed before, one never returned."""
+    object, an address freed before, one never returned; or (now and then) a
+    cache made with arguments the contract refuses."""
+    if data.draw(st.booleans(), label="constructor"):
+        return [(NEW, data.draw(st.sampled_from(bad_args(view)), label="args"))]
     targets = view.live or view.freed or [PAGE_SIZE]
     how, addr = pick(data, "how, addr", ("twice", "interior", "freed", "never"), targets)
     if how == "twice" and addr in view.live:
@@ -203,6 +221,13 @@ class ReferenceSystem(ModelSystem):
     def apply(self, op: str, args: tuple[int, ...], expect: Step | None = None
               ) -> tuple[Step, Problem | None]:
         since = len(self.pages.events)
+        if op == NEW:
+            self.last = []
+            try:
+                KmemCache(CACHE_NAME, *args, _audited(1))
+            except ValueError:
+                return Step(op, args, None, "ValueError"), None
+            return Step(op, args, None, None), None
         try:
             result = getattr(self.model, op)(*args)
         except ValueError:
@@ -243,6 +268,12 @@ class SubmissionSystem(SandboxedSystem):
 
     def apply(self, op: str, args: tuple[int, ...], expect: Step | None = None
               ) -> tuple[Step, Problem | None]:
+        if op == NEW:  # only arguments the contract refuses are tried
+            self.last = []
+            if not refused(*args):
+                return Step(op, args, None, None), None
+            return construct_refused(self.sub, DECLARATION, args, CACHE_NAME, *args,
+                                     self.sub.export(_audited(1)), clause="[SLAB-INIT-ARGS]")
         if self.broken is not None:
             return Step(op, args, None, "crash"), self.broken
         since = len(self.pages.events)
@@ -355,6 +386,7 @@ COVERAGE = (
     "outcome: alloc -> returned", "outcome: alloc -> none", "outcome: alloc -> ValueError",
     "outcome: free -> none", "outcome: free -> ValueError",
     "outcome: shrink -> returned", "outcome: destroy -> none", "outcome: destroy -> ValueError",
+    "outcome: KmemCache -> ValueError",
     "boundary: free of a live object", "boundary: free of a pointer inside a live object",
     "boundary: free of a slot in a slab with no live object (double free)",
     "boundary: free of an address outside every slab",

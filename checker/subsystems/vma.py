@@ -445,6 +445,7 @@ COVERAGE = (
     "boundary: addr non-canonical or above TASK_SIZE_MAX",
     *(f"boundary: length {c}" for c in coverage.LENGTHS),
     *(f"boundary: prot {k}" for k in range(8)), "boundary: prot unknown bits",
+    "boundary: prot with PROT_SEM",
     *(f"boundary: flags {c}" for c in coverage.FLAGS),
     "boundary: range over several areas", "boundary: range over a hole and an area",
     "boundary: task_size x86-64", "boundary: task_size small",

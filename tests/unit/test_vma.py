@@ -414,6 +414,20 @@ def test_mprotect_quirks_that_succeed():
     assert pages(mm) == [(0, 1, R, 2), (1, 2, RW, 2)]
 
 
+def test_prot_sem_as_the_contract_and_x86_linux_say():
+    # docs/contract.md [AS-MMAP], [AS-MPROTECT-ERRNO]; docs/linux-semantics.md: PROT_SEM
+    # (0x8) is accepted by mmap (ignored, as every bit above PROT_EXEC) and by
+    # mprotect (a valid bit with no effect, where 0x10 is EINVAL).
+    mm = AddressSpace()
+    m(mm, 0, 1, R | 0x8)
+    m(mm, 1, 1, R)
+    m(mm, 3, 1, 0x8)
+    assert pages(mm) == [(0, 2, R, 2), (3, 4, 0, 2)]
+    mm.mprotect(at(3), P, RW | 0x8)
+    assert pages(mm)[-1] == (3, 4, RW, 2)
+    assert err(mm.mprotect, at(3), P, R | 0x10) == errno.EINVAL
+
+
 @pytest.mark.parametrize("args", [(at(0) + 1, P), (at(0), 0), (TS + P, P), (at(0), 1 << 47)])
 def test_munmap_errors(args):
     mm = AddressSpace()

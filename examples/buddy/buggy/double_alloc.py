@@ -16,6 +16,8 @@ alloc(0) -> 0 (a split, correct), alloc(0) -> 1, alloc(0) -> 1 again: block
 
 class BuddyAllocator:
     def __init__(self, npages, max_order=11):
+        if npages < 1 or max_order < 1:  # docs/contract.md [BUDDY-INIT-ARGS]
+            raise ValueError(f"no allocator: npages={npages}, max_order={max_order}")
         self.npages = npages
         self.max_order = max_order
         self.lists = [[] for _ in range(max_order)]

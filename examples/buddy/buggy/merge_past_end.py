@@ -19,6 +19,8 @@ then hand out pages 6 and 7, which do not exist.
 
 class BuddyAllocator:
     def __init__(self, npages, max_order=11):
+        if npages < 1 or max_order < 1:  # docs/contract.md [BUDDY-INIT-ARGS]
+            raise ValueError(f"no allocator: npages={npages}, max_order={max_order}")
         self.npages = npages
         self.max_order = max_order
         self.in_use = [False] * npages   # one flag per page

@@ -19,6 +19,8 @@ alloc(1) then returns None although all 4 pages are free.
 
 class BuddyAllocator:
     def __init__(self, npages, max_order=11):
+        if npages < 1 or max_order < 1:  # docs/contract.md [BUDDY-INIT-ARGS]
+            raise ValueError(f"no allocator: npages={npages}, max_order={max_order}")
         self.npages = npages
         self.max_order = max_order
         # one list per order 0 .. max_order, like free_area[NR_PAGE_ORDERS]

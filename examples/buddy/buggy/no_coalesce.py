@@ -17,6 +17,8 @@ allocator may merge later): `coalesced` states it for the reference model only.
 
 class BuddyAllocator:
     def __init__(self, npages, max_order=11):
+        if npages < 1 or max_order < 1:  # docs/contract.md [BUDDY-INIT-ARGS]
+            raise ValueError(f"no allocator: npages={npages}, max_order={max_order}")
         self.npages = npages
         self.max_order = max_order
         self.free_lists = []

@@ -17,6 +17,8 @@ Bug: none. Expected: no counterexample; white-box properties n/a.
 
 class BuddyAllocator:
     def __init__(self, npages, max_order=11):
+        if npages < 1 or max_order < 1:  # docs/contract.md [BUDDY-INIT-ARGS]
+            raise ValueError(f"no allocator: npages={npages}, max_order={max_order}")
         if npages < 1 or max_order < 1:
             raise ValueError("need at least one page and one order")
         self.npages = npages

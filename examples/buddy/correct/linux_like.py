@@ -15,6 +15,8 @@ head (no buddy_merge_likely), so the checker follows its choice when they differ
 
 class BuddyAllocator:
     def __init__(self, npages, max_order=11):
+        if npages < 1 or max_order < 1:  # docs/contract.md [BUDDY-INIT-ARGS]
+            raise ValueError(f"no allocator: npages={npages}, max_order={max_order}")
         self.npages = npages
         self.max_order = max_order
         # struct page, one field per list: PageBuddy and page->private

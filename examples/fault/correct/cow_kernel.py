@@ -26,7 +26,7 @@ read() returns.
 import errno
 
 PAGE = 4096
-PROT_READ, PROT_WRITE, PROT_EXEC = 1, 2, 4
+PROT_READ, PROT_WRITE, PROT_EXEC, PROT_SEM = 1, 2, 4, 8
 MAP_SHARED, MAP_PRIVATE, MAP_FIXED, MAP_ANONYMOUS = 0x01, 0x02, 0x10, 0x20
 MAP_FIXED_NOREPLACE = 0x100000
 TASK_SIZE = (1 << 47) - PAGE
@@ -276,8 +276,8 @@ class Kernel:
         end = addr + page_up(length)
         if end <= addr:
             raise OSError(errno.ENOMEM, "wraps")
-        if prot & ~(PROT_READ | PROT_WRITE | PROT_EXEC):
-            raise OSError(errno.EINVAL, "bad prot")
+        if prot & ~(PROT_READ | PROT_WRITE | PROT_EXEC | PROT_SEM):
+            raise OSError(errno.EINVAL, "bad prot")  # PROT_SEM is allowed, changes nothing
         at = addr
         for area in sorted(proc.areas, key=lambda a: a.start):
             if area.end <= at or area.start >= end:
@@ -318,7 +318,7 @@ class Kernel:
             raise Segfault(SEGV_PKUERR, va)  # execute-only protection key
         if write and not area.prot & PROT_WRITE:
             raise Segfault(SEGV_ACCERR, va)
-        if not area.prot:
+        if not area.prot & (PROT_READ | PROT_WRITE | PROT_EXEC):
             raise Segfault(SEGV_ACCERR, va)
         return area
 
