@@ -49,6 +49,7 @@ from mmcheck.spec.loader import CheckedSpec, library, load
 from mmcheck import __version__
 
 DEFAULT_TRACES = 100
+MAX_BUDGET = 10_000_000  # seconds (116 days): the wall-clock safety limit's largest value
 FORMAT_HELP = (
     "what to print on stdout: text (default), json (docs/json-format.md), junit (JUnit XML), "
     "sarif (SARIF 2.1.0), itf (the Informal Trace Format of each counterexample), html (one "
@@ -325,8 +326,9 @@ def _drop_output() -> None:
 
 def _options(args: argparse.Namespace) -> Options:
     engines = ("hypothesis", "z3") if args.engine == "all" else (args.engine,)
-    if args.budget is not None and args.budget <= 0:
-        raise UsageError("--budget must be positive")
+    # not `<= 0`: nan passes that test, and a timer cannot be set past ~2**31 s
+    if args.budget is not None and not 0 < args.budget <= MAX_BUDGET:
+        raise UsageError(f"--budget must be a positive number of seconds, at most {MAX_BUDGET:,}")
     if args.traces < 1:
         raise UsageError("--traces must be at least 1")
     if args.max_pages < 1:

@@ -190,3 +190,12 @@ def test_a_submission_name_too_long_for_the_file_system(mmcheck) -> None:
     result = mmcheck("check", "--impl", "x" * 300, "--budget", "1")
     assert result.code == 2, result.out + result.err
     assert "File name too long" in result.err and "Traceback" not in result.err
+
+
+@pytest.mark.parametrize("budget", ["nan", "inf", "1e300", "-1"])
+def test_a_budget_no_timer_can_hold(mmcheck, budget: str) -> None:
+    """Found by `python -m bench fuzz` (argv): `--budget nan` passed the `<= 0` test
+    and setitimer raised (an internal error); a huge one overflows time_t."""
+    result = mmcheck("check", "spec/lib/buddy.mm", "--budget", budget, "--save", "")
+    assert result.code == 2, result.out + result.err
+    assert "--budget must be a positive number" in result.err and "Traceback" not in result.err
