@@ -775,8 +775,8 @@ def run_argv_case(case: Case, limit: float, cwd: Path) -> Outcome:
     why = check_argv(list(case.payload), text, _exit_code(code))
     if why:
         # keep the evidence: from the traceback on, if there is one, else the end
-        at = max(text.find("Traceback"), text.find("internal error"))
-        shown = text[at:at + 3000] if at >= 0 else text[-3000:]
+        found = [i for i in (text.find("Traceback"), text.find("internal error")) if i >= 0]
+        shown = text[min(found):min(found) + 3000] if found else text[-3000:]
         return Outcome("crash", seconds, f"{why}: {shown}")
     return Outcome("ok" if code in (0, 1, 3) else "error", seconds, f"exit {code}")
 
