@@ -389,6 +389,9 @@ EQUIVALENT: dict[tuple[str, str, str], str] = {
         "by the contract",
     ("fault", "shared = i >= 0 and va < areas[i][1] and bool(areas[i][3] & MAP_SHARED)",
      ">= -> >"): "_mappings of the white-box view",
+    ("kmalloc", "while PAGE_SIZE << order < size:", "< -> <="):
+        "kmalloc_large takes one order more for a size of exactly 2**k pages: a usable "
+        "size of 2 * size, within the contract's max(32, 2 * size) ([KMALLOC-ALLOC])",
     ("fault", "self._unmapped_files.clear()", "`self._unmapped_files.clear()` deleted"):
         "_release_files skips a file still mapped and finds no page cache left of one "
         "released before: the set only grows, nothing observable changes",
@@ -524,8 +527,10 @@ def render(data: dict[str, Any]) -> str:
         # a timeout is counted as not killed
         caught, live = k + e, k + e + t + s - eq
         rate = f"{caught}/{live} = {100 * caught / max(live, 1):.0f}%"
-        out.append(f"| {sub} | {len(ms)} | {k} | {e} | {t} | {s} | {eq} | {rate} | "
-                   f"{d['sites']} ({d['unreached_sites']}) |")
+        n = f"{len(ms)}" if len(ms) >= d.get("planned", 0) else f"{len(ms)} of {d['planned']}"
+        unreached = "?" if d["unreached_sites"] is None else d["unreached_sites"]
+        out.append(f"| {sub} | {n} | {k} | {e} | {t} | {s} | {eq} | {rate} | "
+                   f"{d['sites']} ({unreached}) |")
         for m in ms:
             steps += m["steps"]
             found += m["found_steps"]
