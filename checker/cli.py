@@ -328,7 +328,7 @@ def _options(args: argparse.Namespace) -> Options:
     engines = ("hypothesis", "z3") if args.engine == "all" else (args.engine,)
     # not `<= 0`: nan passes that test, and a timer cannot be set past ~2**31 s
     if args.budget is not None and not 0 < args.budget <= MAX_BUDGET:
-        raise UsageError(f"--budget must be a positive number of seconds, at most {MAX_BUDGET:,}")
+        raise UsageError(f"--budget must be positive: a number of seconds, at most {MAX_BUDGET:,}")
     if args.traces < 1:
         raise UsageError("--traces must be at least 1")
     if args.max_pages < 1:
