@@ -41,7 +41,33 @@ if TYPE_CHECKING:
 FATAL_KINDS = {"crash", "timeout", "protocol", "refinement"}
 
 
-@dataclass
+def _without_local_constants() -> None:
+    """Keep Hypothesis from drawing "interesting" constants out of our own modules.
+
+    Hypothesis (6.13x and later) now and then draws an integer that appears in the
+    source of any module it thinks is the user's: any module imported so far that
+    lives outside site-packages. For mmcheck that is the checker itself in a source
+    checkout (and not in an installed wheel), plus whatever it has imported by the
+    time of the draw. The traces of a seed would then depend on where mmcheck is
+    installed and on which subsystems' modules happen to be loaded, and a
+    `reproduce:` line would not reproduce on a student's machine. With the pool
+    empty, a seed and a budget of work give the same traces everywhere; Hypothesis's
+    own global constants (0, -1, 2**k boundaries...) still apply.
+    """
+    try:
+        from hypothesis.internal.conjecture import providers
+    except ImportError:  # pragma: no cover - an older Hypothesis has no such pool
+        return
+    if not hasattr(providers, "_get_local_constants"):  # pragma: no cover
+        return
+    empty = providers.Constants()
+    providers._get_local_constants = lambda: empty
+    providers.CONSTANTS_CACHE.cache.clear()
+
+
+_without_local_constants()
+
+
 @dataclass
 class Found:
     """The shortest failing trace seen for one violation."""
