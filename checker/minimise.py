@@ -133,10 +133,19 @@ class _Minimiser:
         return changed
 
     def simplify_setup(self) -> bool:
+        """A smaller constructor argument, with the whole trace or with only its last
+        steps: the steps that set up the bug in a big memory (filling it up to reach
+        a block high enough) are often what a smaller memory needs no more, and
+        neither change alone reproduces."""
         changed = False
         for name in list(self.best.setup):
             for v in _simpler(self.best.subsystem, name, self.best.setup[name], setup=True):
-                if self.better(replace(self.best, setup={**self.best.setup, name: v})):
+                setup = {**self.best.setup, name: v}
+                steps = self.best.steps
+                tails = dict.fromkeys(k for k in (len(steps), 2, len(steps) // 2)
+                                      if 1 <= k <= len(steps))
+                if any(self.better(replace(self.best, setup=setup, steps=steps[-k:]))
+                       for k in tails):
                     changed = True
                     break
         return changed
@@ -239,7 +248,11 @@ def _simpler(subsystem: str, name: str, v: int, setup: bool = False) -> list[int
     decl = registry.get(subsystem)
     if decl is None or name in decl.fixed_setup:
         return []
-    out = [w for w in (1, v // 2, v - 1) if 1 <= w < v]
+    # The largest power of two below v as well: memory sizes of 2**k pages are the
+    # simplest that still hold the big blocks a bug may need (a merge past the top
+    # order needs 2 * 2**(max_order-1) pages, and halving 2,688 never meets 2,048).
+    power = 1 << (v.bit_length() - 1) if v > 1 else 0
+    out = [w for w in (1, v // 2, power, v - 1) if 1 <= w < v]
     return list(dict.fromkeys(out))
 
 
