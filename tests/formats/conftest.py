@@ -27,6 +27,8 @@ BUGGY = {
     "kmalloc": "examples/kmalloc/buggy/class_too_small.py",
     "zone": "examples/zone/buggy/wrong_fallback.py",
     "machine": "examples/machine/buggy/vfree_keeps_mark.py",
+    "vmalloc": "examples/vmalloc/buggy/no_tlb_flush.py",
+    "segment": "examples/segment/buggy/rpl_ignored.py",
 }
 
 

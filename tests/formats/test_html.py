@@ -28,7 +28,16 @@ SVG = "{http://www.w3.org/2000/svg}"
 ROOT = Path(__file__).resolve().parents[2]
 # What each subsystem's picture must contain (a CSS class of its SVG elements).
 DRAWS = {"buddy": "block", "vma": "area", "pagetable": "bit", "fault": "page", "slab": "object",
-         "kmalloc": "allocation", "zone": "zone", "machine": "page"}
+         "kmalloc": "allocation", "zone": "zone", "machine": "page", "vmalloc": "page",
+         "segment": "sreg"}
+
+
+def test_every_registered_subsystem_has_its_buggy_report_here(buggy_reports) -> None:
+    """A new subsystem's HTML picture is rendered (and in a browser) as soon as it is
+    registered: save a trace of its buggy example in tests/formats/traces/."""
+    from mmcheck.checker.subsystems import registry
+
+    assert set(buggy_reports) == set(DRAWS) == set(registry.names())
 
 
 class _Ids(HTMLParser):
