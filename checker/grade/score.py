@@ -17,6 +17,7 @@ there is exactly their failure) and drop the others.
 
 from __future__ import annotations
 
+import copy
 import shlex
 import time
 from collections.abc import Mapping
@@ -61,6 +62,7 @@ class ItemResult:
     trace_file: str = ""  # the trace, relative to the student's feedback folder
     traces: int = 0  # traces checked (after dropping those another item grades)
     dropped: int = 0
+    screened: int = 0  # calls the contract refuses, answered for it (robustness grades them)
 
 
 @dataclass
@@ -109,8 +111,11 @@ class _Avoiding:
     Problems on a step that the contract answers with an error (the reference
     model, following the submission's choices, raises there) belong to the
     robustness items: `error_clauses` "keep" counts them (a robustness item),
-    "drop" drops them (a problem item, when the rubric has robustness items),
-    "" treats them like any other."""
+    "screen" never sends such a call to the submission at all (a property or a
+    problem item, when the rubric has robustness items: the step is answered as the contract
+    answers it, so that a submission that mishandles, say, a double free is still
+    graded on coalescing, instead of losing nearly every trace to it), ""
+    treats them like any other."""
 
     def __init__(self, inner: Any, reference: Any, avoid: frozenset[str],
                  error_clauses: str, seen: dict[str, Any]) -> None:
@@ -121,6 +126,10 @@ class _Avoiding:
         self.seen = seen
 
     def apply(self, op: str, args: tuple[int, ...], expect: Any = None) -> Any:
+        if self.error_clauses == "screen":
+            refused = self._refused(op, args)
+            if refused is not None:
+                return refused, None
         hangs = self.seen["hangs"]
         if (op, args) in hangs and "timeout" in self.avoid and self.error_clauses != "keep":
             self._drop(f"{op}{args!r}: {hangs[(op, args)]}")  # known to hang: save the wait
@@ -133,9 +142,23 @@ class _Avoiding:
         if ref_problem is not None:  # it could not follow the choice: what would it do?
             ref_step, _ = self.reference.apply(op, args)  # (the trace ends here anyway)
         error_clause = ref_step.raised is not None and self.error_clauses
-        if (problem.kind in self.avoid and error_clause != "keep") or error_clause == "drop":
+        if problem.kind in self.avoid and error_clause != "keep":
             self._drop(f"{op}{args!r}: {problem.title}")
         return step, problem
+
+    def _refused(self, op: str, args: tuple[int, ...]) -> Any:
+        """The reference's step if the contract refuses this call (it raises, and a
+        refused call changes nothing), else None; tried on a copy of the reference,
+        which must follow the submission's own choices on the calls it accepts."""
+        try:
+            probe = copy.deepcopy(self.reference)
+        except Exception:  # noqa: BLE001 - a reference that cannot be copied is not screened
+            return None
+        step, problem = probe.apply(op, args)
+        if problem is None and step.raised is not None:
+            self.seen["screened"] = self.seen.get("screened", 0) + 1
+            return step
+        return None
 
     def _drop(self, why: str) -> None:
         self.seen["dropped"] += 1
@@ -267,12 +290,13 @@ def _result(item: Item, score: float, status: str, summary: str,
 def _plan(ctx: _Context, item: Item) -> tuple[frozenset[str], frozenset[str], str]:
     """(properties to skip, problem kinds whose traces are dropped, what to do with
     problems on error-clause steps: see _Avoiding) for `item`."""
+    robust = any(i.robustness for i in ctx.assignment.items)
     if item.properties:
         skip = frozenset(ctx.properties) - set(item.properties)
-        return skip, frozenset(PROBLEM_KINDS), "keep" if item.robustness else ""
-    robust = any(i.robustness for i in ctx.assignment.items)
+        return (skip, frozenset(PROBLEM_KINDS),
+                "keep" if item.robustness else "screen" if robust else "")
     return (frozenset(ctx.properties), frozenset(PROBLEM_KINDS) - set(item.problems),
-            "drop" if robust else "")
+            "screen" if robust else "")
 
 
 def _search(ctx: _Context, sub: Any, skip: frozenset[str], avoid: frozenset[str],
@@ -382,7 +406,7 @@ def _held(ctx: _Context, item: Item, result: Any, seen: dict[str, Any]) -> ItemR
     """The verdict on an item its search found nothing against."""
     effort = ctx.assignment.effort
     checked = result.stats.traces - seen["dropped"]
-    counts = dict(traces=checked, dropped=seen["dropped"])
+    counts = dict(traces=checked, dropped=seen["dropped"], screened=seen.get("screened", 0))
     if result.stats.traces == 0:
         return _result(item, 0.0, "not established", "not tested: the engine generated no "
                        "trace (is [effort] max_pages too small for the subsystem?)", **counts)

@@ -51,7 +51,8 @@ def test_each_bug_costs_only_its_own_item(graded) -> None:  # noqa: ANN001
     assert by["trusting_free"] == {**by["correct"], "robustness": 0}
     tf = next(g for g in grades if g.student == "trusting_free")
     shape = next(i for i in tf.items if i.name == "shape")
-    assert shape.dropped > 0 and shape.traces >= 5  # bad frees were avoided, not ignored
+    # bad frees were answered as the contract answers them (never sent), not ignored
+    assert shape.screened > 0 and shape.traces >= 5
 
 
 def test_batch_outputs(graded) -> None:  # noqa: ANN001
@@ -182,6 +183,9 @@ def test_one_shared_search_gives_what_one_search_per_item_gives(
     fast = grade(load(TINY), SUBS / f"{name}.py").to_json()
     monkeypatch.setattr(score, "_all_at_once", lambda *a: None)
     slow = grade(load(TINY), SUBS / f"{name}.py").to_json()
+    for g in (fast, slow):  # refused calls: only an item's own search screens them
+        for item in g["items"]:
+            item.pop("screened")
     assert fast == slow and fast["score"] == total
 
 
