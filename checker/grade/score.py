@@ -111,11 +111,14 @@ class _Avoiding:
     Problems on a step that the contract answers with an error (the reference
     model, following the submission's choices, raises there) belong to the
     robustness items: `error_clauses` "keep" counts them (a robustness item),
-    "screen" never sends such a call to the submission at all (a property or a
-    problem item, when the rubric has robustness items: the step is answered as the contract
-    answers it, so that a submission that mishandles, say, a double free is still
-    graded on coalescing, instead of losing nearly every trace to it), ""
-    treats them like any other."""
+    "screen" (a property or a problem item, when the rubric has robustness items)
+    drops the first such trace too, and from then on never sends a call of that
+    operation that the contract refuses to the submission: the step is answered as
+    the contract answers it, so that a submission that mishandles, say, a double
+    free is still graded on coalescing instead of losing nearly every trace to it.
+    Refused calls of an operation it has not mishandled still reach it, so that
+    one that raises but changes its state first is still caught by what it breaks.
+    "" treats them like any other."""
 
     def __init__(self, inner: Any, reference: Any, avoid: frozenset[str],
                  error_clauses: str, seen: dict[str, Any]) -> None:
@@ -126,7 +129,7 @@ class _Avoiding:
         self.seen = seen
 
     def apply(self, op: str, args: tuple[int, ...], expect: Any = None) -> Any:
-        if self.error_clauses == "screen":
+        if self.error_clauses == "screen" and op in self.seen.setdefault("mishandled", set()):
             refused = self._refused(op, args)
             if refused is not None:
                 return refused, None
@@ -142,7 +145,9 @@ class _Avoiding:
         if ref_problem is not None:  # it could not follow the choice: what would it do?
             ref_step, _ = self.reference.apply(op, args)  # (the trace ends here anyway)
         error_clause = ref_step.raised is not None and self.error_clauses
-        if problem.kind in self.avoid and error_clause != "keep":
+        if error_clause == "screen":  # from now on, refused calls of `op` are screened
+            self.seen.setdefault("mishandled", set()).add(op)
+        if (problem.kind in self.avoid and error_clause != "keep") or error_clause == "screen":
             self._drop(f"{op}{args!r}: {problem.title}")
         return step, problem
 
