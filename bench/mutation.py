@@ -392,6 +392,10 @@ EQUIVALENT: dict[tuple[str, str, str], str] = {
     ("kmalloc", "while PAGE_SIZE << order < size:", "< -> <="):
         "kmalloc_large takes one order more for a size of exactly 2**k pages: a usable "
         "size of 2 * size, within the contract's max(32, 2 * size) ([KMALLOC-ALLOC])",
+    ("kmalloc", "held = {addr // PAGE_SIZE: order for addr, order in self.large.items()}",
+     "`held = {addr // PAGE_SIZE: order for addr, order in self.lar` deleted"):
+        "Kmalloc.holds() builds the reference's own view of its blocks; a submission's "
+        "are read from the checker's audited `pages` (checker/subsystems/kmalloc.py)",
     ("fault", "self._unmapped_files.clear()", "`self._unmapped_files.clear()` deleted"):
         "_release_files skips a file still mapped and finds no page cache left of one "
         "released before: the set only grows, nothing observable changes",
