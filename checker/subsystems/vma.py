@@ -472,3 +472,13 @@ def classify_step(step: Step, old: Mapping[str, Any], new: Mapping[str, Any],
             out.append("boundary: find_vma above every area")
         return out
     return out + coverage.vm_args("", step.op, step.args, areas, low, top)
+
+
+def symbolic_system(npages: int, mutation: str | None = None):  # noqa: ANN201
+    """The Z3 encoding of an address space whose [mmap_min_addr, task_size) is a
+    window of `npages` pages. Returns (system, setup, integer universe, exponent
+    bound)."""
+    from mmcheck.checker.symbolic.vma import SymbolicAddressSpace
+
+    system = SymbolicAddressSpace(max(npages, 2), mutation=mutation)
+    return system, dict(system.setup), range(0, 16), 64

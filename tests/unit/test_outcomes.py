@@ -175,13 +175,13 @@ def test_not_observable_properties_do_not_count_either_way() -> None:
 
 
 def test_z3_on_a_subsystem_without_encoding_is_inconclusive(mmcheck: Run) -> None:
-    result = mmcheck("check", "spec/lib/vma.mm", "--engine", "z3", "--save", "",
+    result = mmcheck("check", "spec/lib/zone.mm", "--engine", "z3", "--save", "",
                      "--format", "json")
     assert result.code == ExitCode.INCONCLUSIVE, result.out + result.err
     rows = _rows(_only(result))
     assert rows and all(p["outcome"] == "inconclusive" for p in rows.values())
     assert all("no symbolic encoding" in " ".join(p["why"]) for p in rows.values())
-    text = mmcheck("check", "spec/lib/vma.mm", "--engine", "z3", "--save", "")
+    text = mmcheck("check", "spec/lib/zone.mm", "--engine", "z3", "--save", "")
     assert "result: INCONCLUSIVE" in text.out and "result: OK" not in text.out
 
 

@@ -73,5 +73,6 @@ DECLARATION = register(Subsystem(
     kinds=(("flags", "mapflags"),),
     results=(("mmap", "addr"),),
     fixed_setup=("task_size", "mmap_min_addr"),
+    symbolic=True,
     doc="One process's anonymous mappings (mm_struct's VMAs)",
 ))
