@@ -36,7 +36,7 @@ vm.max_map_count keeps its default (65530), which W pages never reach.
 
 Mutations seed the bugs of `examples/vma/buggy/` (see `MUTATIONS`); one bug is
 not expressible here: fixed_overlaps leaves overlapping areas, which a page
-cannot hold.
+cannot hold (no_merge seeds mmap's half of its bug: mprotect still merges).
 """
 
 from __future__ import annotations
@@ -108,6 +108,7 @@ MUTATIONS: Mapping[str, str] = {
     "einval_before_enomem": "an unaligned MAP_FIXED address is EINVAL before a range past "
                             "task_size is ENOMEM",
     "accepts_droppable": "MAP_DROPPABLE maps a private area instead of EINVAL",
+    "mprotect_whole_area": "mprotect changes every area it touches whole (no split)",
 }
 
 
@@ -313,9 +314,7 @@ class SymbolicAddressSpace:
             f"{tag}.{f.name}") for f in fields(VmaStepVars)}
         sv = VmaStepVars(**made)
         addrs, lengths = self.addr_domain(), self.length_domain()
-        start = _cases(sv.place, range(self.w))
-        mmap_result = Cases(tuple((c, WINDOW + p * P) for c, p in start.cases),
-                            WINDOW + sv.place * P)
+        mmap_result = WINDOW + sv.place * P
         return SymStep(
             is_op={name: sv.op == j for j, name in enumerate(OPS)},
             args={"mmap": {"addr": sv.mmap_addr, "length": sv.mmap_length,
@@ -597,6 +596,8 @@ class SymbolicAddressSpace:
         for q in range(self.w):
             reach = z3.BoolVal(True) if q == 0 else z3.Or(r == q, chg[q - 1])
             chg.append(z3.And(r <= q, q < r + n, v.m[q], reach))
+        if self.mutation == "mprotect_whole_area":
+            chg = self._whole_areas(v, chg)
         for q in range(self.w):
             if q == 0:
                 st = z3.If(chg[q], True, v.st[q])
@@ -611,6 +612,18 @@ class SymbolicAddressSpace:
                       v2.prot[q] == z3.If(chg[q], prot, v.prot[q]),
                       v2.obj[q] == v.obj[q], v2.off[q] == v.off[q]]
         return z3.And(facts)
+
+    def _whole_areas(self, v: VmaVars, chg: list[z3.BoolRef]) -> list[z3.BoolRef]:
+        """chg widened to every page of an area that has a page in chg (the
+        mprotect_whole_area bug: no split at the range's ends)."""
+        w = self.w
+        down: list[z3.BoolRef] = [z3.BoolVal(False)] * w  # in chg's area, below it
+        up: list[z3.BoolRef] = [z3.BoolVal(False)] * w  # ... above it
+        for q in range(w - 2, -1, -1):
+            down[q] = z3.And(v.m[q + 1], z3.Not(v.st[q + 1]), z3.Or(chg[q + 1], down[q + 1]))
+        for q in range(1, w):
+            up[q] = z3.And(v.m[q], z3.Not(v.st[q]), z3.Or(chg[q - 1], up[q - 1]))
+        return [z3.Or(chg[q], down[q], up[q]) for q in range(w)]
 
     # -- find_vma -------------------------------------------------------------
 
