@@ -313,31 +313,26 @@ class SymbolicAddressSpace:
         made = {f.name: (z3.Bool if f.name in ("find_none", "raised") else z3.Int)(
             f"{tag}.{f.name}") for f in fields(VmaStepVars)}
         sv = VmaStepVars(**made)
-        addrs, lengths = self.addr_domain(), self.length_domain()
         mmap_result = WINDOW + sv.place * P
         return SymStep(
             is_op={name: sv.op == j for j, name in enumerate(OPS)},
-            args={"mmap": {"addr": sv.mmap_addr, "length": sv.mmap_length,
+            args={"mmap": {"addr": sv.mmap_addr, "length": _cases(sv.mmap_length, LENGTHS),
                            "prot": _cases(sv.mmap_prot, PROTS),
                            "flags": _cases(sv.mmap_flags, FLAGS)},
-                  "munmap": {"addr": sv.munmap_addr, "length": sv.munmap_length},
-                  "mprotect": {"addr": sv.mprotect_addr, "length": sv.mprotect_length,
+                  "munmap": {"addr": sv.munmap_addr,
+                             "length": _cases(sv.munmap_length, LENGTHS)},
+                  "mprotect": {"addr": sv.mprotect_addr,
+                               "length": _cases(sv.mprotect_length, LENGTHS),
                                "prot": _cases(sv.mprotect_prot, PROTS)},
                   "find_vma": {"addr": sv.find_addr}},
             results={"mmap": mmap_result, "munmap": None, "mprotect": None,
                      "find_vma": SymOptional(sv.find_none, sv.find_start)},
             raised=sv.raised,
             variables=tuple(made[f.name] for f in fields(VmaStepVars)),
-            domains={op: {"addr": addrs, "length": lengths}
+            domains={op: {"addr": self.addrs}
                      for op in ("mmap", "munmap", "mprotect")}
             | {"find_vma": {"addr": self.find_addrs}},  # type: ignore[dict-item]
             raised_as={"OSError": sv.raised})
-
-    def addr_domain(self) -> tuple[int, ...]:
-        return self.addrs
-
-    def length_domain(self) -> tuple[int, ...]:
-        return LENGTHS
 
     def step_vars(self, t: SymStep) -> VmaStepVars:
         """The constants behind a step made by `fresh_step`."""

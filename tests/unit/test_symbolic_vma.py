@@ -162,3 +162,15 @@ def test_unmutated_encoding_holds_where_mutants_break(checked: list[CheckedSpec]
     result = bounded_check(checked, system, setup,
                            Options(depth=1, induction=False, budget=120.0), universe, bound)
     assert result.verdict == "bounded" and result.depth_checked == 1, result.summary
+
+
+@pytest.mark.parametrize("mutation", [None, "no_merge", "mprotect_whole_area"])
+def test_well_formed_is_inductive(mutation: str | None) -> None:
+    """What induction assumes of every state (well_formed) holds initially and every
+    step keeps it, so assuming it proves nothing false."""
+    sym = SymbolicAddressSpace(5, mutation)
+    s, t, s2 = sym.fresh_state("s"), sym.fresh_step("t"), sym.fresh_state("s2")
+    assert z3.Solver().check(sym.init(s), z3.Not(sym.well_formed(s))) == z3.unsat
+    sol = z3.Solver()
+    sol.add(sym.well_formed(s), sym.trans(s, t, s2), z3.Not(sym.well_formed(s2)))
+    assert sol.check() == z3.unsat, sym.decode_state(sol.model(), s)
