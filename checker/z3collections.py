@@ -12,7 +12,10 @@ knowledge into small formulas:
                            of nested intervals with shared "something below" terms;
     laminar_cover          the present intervals cover lo .. hi, O(n) with shared
                            "all of x is covered" terms;
-    overlapping            the guards of the intervals that meet lo .. hi.
+    overlapping            the guards of the intervals that meet lo .. hi;
+    sum_delta              two sums of guarded constants over the same slots
+                           (before and after a step) compared through the
+                           slots whose guard changed.
 
 Each returns None when its precondition fails (a symbolic field or bound, or
 intervals that cross without nesting); the compiler then unrolls as before.
@@ -250,3 +253,53 @@ class SpanTable:
         first = bisect.bisect_right(self.starts, lo - self.longest)
         last = bisect.bisect_left(self.starts, hi)
         return [g for a, b, g in self.live[first:last] if b > lo and a < hi]
+
+
+GuardedSum = tuple[list[tuple[Guard, int]], int]  # ([(guard, coefficient)], constant)
+
+
+def guarded_sum(term: Any) -> GuardedSum | None:
+    """A z3 Int term `c0 + sum(±If(g_i, c_i, 0))` as its slots and constant, in the
+    order they appear; None for anything else (a symbolic coefficient, a product)."""
+    slots: list[tuple[Guard, int]] = []
+    offset = 0
+    todo = [(term, 1)]  # a stack: children pushed last first, so read in order
+    while todo:
+        t, sign = todo.pop()
+        if z3.is_int_value(t):
+            offset += sign * t.as_long()
+        elif z3.is_add(t):
+            todo += [(c, sign) for c in reversed(t.children())]
+        elif z3.is_sub(t):
+            kids = t.children()
+            todo += [(c, -sign) for c in reversed(kids[1:])] + [(kids[0], sign)]
+        elif z3.is_app_of(t, z3.Z3_OP_ITE) and z3.is_int_value(t.arg(2)) \
+                and t.arg(2).as_long() == 0 and z3.is_int_value(t.arg(1)):
+            slots.append((t.arg(0), sign * t.arg(1).as_long()))
+        else:
+            return None
+    return slots, offset
+
+
+def sum_delta(a: Any, b: Any) -> tuple[Any, int] | None:
+    """For two sums of guarded constants over the same slots (slot i has the same
+    coefficient in both, as a collection's sum before and after a step): (d, k) with
+    a - b == d + k, where d sums only over the slots whose guard differs, each as
+    If(g_i and not h_i, c_i, 0) - If(h_i and not g_i, c_i, 0). The solver then
+    reasons about the few slots a step changes instead of two sums over all of
+    them (an accounting property at 64 pages: 1 s against no answer in 60 s).
+    None when the shapes differ."""
+    sa, sb = guarded_sum(a), guarded_sum(b)
+    if sa is None or sb is None or len(sa[0]) != len(sb[0]) or len(sa[0]) < 2:
+        return None
+    if any(ca != cb for (_, ca), (_, cb) in zip(sa[0], sb[0], strict=True)):
+        return None
+    ups, downs = [], []
+    for (g, c), (h, _) in zip(sa[0], sb[0], strict=True):
+        if g.eq(h):
+            continue
+        ups.append(z3.If(z3.And(g, z3.Not(h)), c, 0))
+        downs.append(z3.If(z3.And(h, z3.Not(g)), c, 0))
+    if not ups:
+        return z3.IntVal(0), sa[1] - sb[1]
+    return z3.Sum(*ups) - z3.Sum(*downs), sa[1] - sb[1]

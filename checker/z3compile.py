@@ -40,6 +40,7 @@ from mmcheck.checker.z3collections import (
     SpanTable,
     laminar_cover,
     laminar_disjoint,
+    sum_delta,
 )
 from mmcheck.spec import ast
 from mmcheck.spec.analysis import covered_interval, free_names, mentions, pairwise_disjoint
@@ -297,6 +298,10 @@ def _cmp(op: str, a: Any, b: Any) -> Any:
     ta, tb = to_term(a), to_term(b)
     if ta.eq(tb):  # the same term (z3 shares equal terms): a sum equal to itself
         return op in ("==", "<=", ">=")
+    if z3.is_int(ta) and (z3.is_add(ta) or z3.is_sub(ta)):
+        delta = sum_delta(ta, tb)  # a sum before and after a step: compare the change
+        if delta is not None:
+            return _COMPARE[op](delta[0], -delta[1])
     return _COMPARE[op](ta, tb)
 
 

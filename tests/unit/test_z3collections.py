@@ -14,8 +14,10 @@ import z3
 from mmcheck.checker.z3collections import (
     SlotIndex,
     SpanTable,
+    guarded_sum,
     laminar_cover,
     laminar_disjoint,
+    sum_delta,
 )
 
 
@@ -96,3 +98,25 @@ def test_span_table_and_index() -> None:
     assert index.candidates({"other": 1}) is None
     mixed = SlotIndex([*slots, (z3.Bool("s"), Rec(pfn=z3.Int("p"), order=0))])
     assert "pfn" not in mixed.by_field and mixed.by_field["order"][0] == [0, 1, 2, 3, 12]
+
+
+def test_sum_delta_equals_the_difference_of_the_sums() -> None:
+    """a - b == d + k for two guarded sums over the same slots, on random guard
+    values (guards shared between the two sums included); None for other shapes."""
+    rng = random.Random(4)
+    before = [z3.Bool(f"g{i}") for i in range(6)]
+    after = [before[0], *(z3.Bool(f"h{i}") for i in range(1, 6))]
+    sizes = [1, 2, 4, 1, 8, 2]
+    a = z3.Sum(*(z3.If(g, c, 0) for g, c in zip(after, sizes, strict=True))) + 3
+    b = z3.Sum(*(z3.If(g, c, 0) for g, c in zip(before, sizes, strict=True))) - 5
+    delta = sum_delta(a, b)
+    assert delta is not None and delta[1] == 8
+    d, k = delta
+    for _ in range(40):
+        sub = [(v, z3.BoolVal(rng.random() < 0.5)) for v in before + after[1:]]
+        value = z3.simplify(z3.substitute(a - b - d - k, *sub))
+        assert value.as_long() == 0
+    other = z3.Sum(*(z3.If(g, 2 * c, 0) for g, c in zip(before, sizes, strict=True)))
+    assert sum_delta(a, other) is None  # different coefficients
+    assert sum_delta(a, z3.Int("x") + 1) is None
+    assert guarded_sum(z3.Int("x") * 2) is None
