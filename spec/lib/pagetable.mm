@@ -103,6 +103,11 @@ invariant tlb_not_stale "[white-box][TLB-1] every TLB entry translates to the fr
             p.va == t.va and p.pfn == t.pfn and p.present
             and (t.flags & RW != 0 -> p.writable) and (t.flags & U != 0 -> p.user)
 
+invariant tlb_entries_accessed "[white-box][TLB-1] a TLB entry was filled by a walk, which set A in the leaf first, and D when the entry allows a write without a new walk; nothing clears them while the entry is cached (Linux flushes after clearing D)":
+    forall t in tlb:
+        forall p in ptes:
+            p.va == t.va -> p.flags & A != 0 and (t.flags & D != 0 -> p.flags & D != 0)
+
 
 # ---------------------------------------------------------------- map
 
