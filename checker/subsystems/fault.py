@@ -571,3 +571,20 @@ def classify_step(step: Step, old: Mapping[str, Any], new: Mapping[str, Any],
             out.append("boundary: write of a value that is no byte")
     return out
 
+
+
+# ---------------------------------------------------------------- symbolic
+
+
+def symbolic_system(npages: int, mutation: str | None = None):  # noqa: ANN201
+    """The Z3 encoding of two processes over one one-page slot of the window
+    (checker/symbolic/fault.py), with `npages` frames or the fewest its steps can
+    use, whichever is more. Returns (system, setup, integer universe, exponent bound)."""
+    from mmcheck.checker.symbolic.fault import SymbolicFault, frames_needed
+
+    npages = max(npages, frames_needed(SYMBOLIC_PROCS, SYMBOLIC_SLOTS))
+    system = SymbolicFault(npages, SYMBOLIC_PROCS, SYMBOLIC_SLOTS, mutation)
+    return system, {"npages": npages}, range(0, npages + 1), 65
+
+
+SYMBOLIC_PROCS, SYMBOLIC_SLOTS = 2, 1  # proved in seconds (docs/benchmarks.md)

@@ -96,6 +96,20 @@ invariant rss_of_live_processes "[white-box][MM-1] RSS counters exist exactly fo
 invariant nothing_left_without_processes "[white-box][MM-1] when every process has exited, every page but the zero page is free again (check_mm)":
     count(p in procs) == 0 -> forall p in used_pages: p.pfn == zero_pfn
 
+invariant user_ptes_map_user_pages "[white-box][PT-3] a user PTE maps the zero page, an anonymous page or a shmem page: never a page-table page nor a free one":
+    forall m in mappings:
+        m.pfn == zero_pfn or (exists p in used_pages: p.pfn == m.pfn and (p.anon or p.shmem))
+
+invariant writable_anon_is_exclusive "[white-box][PT-3][FAULT-2] a private PTE is writable only for a PageAnonExclusive page (what do_wp_page's reuse and mprotect's can_change_pte_writable require; fork clears the flag and write-protects)":
+    forall m in mappings:
+        (m.writable and not m.shared) -> exists p in used_pages: p.pfn == m.pfn and p.exclusive
+
+invariant exclusive_mapped_once "[white-box][PT-3][REF-2] a PageAnonExclusive page is an anonymous page mapped exactly once":
+    forall p in used_pages: p.exclusive -> p.anon and p.mapcount == 1
+
+invariant anon_references_are_mappings "[white-box][REF-1][REF-2] an anonymous page's references are its mappings (no pins, no swap cache here), so it is mapped while it is in use and freed with its last PTE":
+    forall p in used_pages: p.anon -> p.refcount == p.mapcount and p.mapcount > 0
+
 invariant tlb_not_stale "[white-box][TLB-1] every cached translation is a present PTE of its process, with no more rights":
     forall t in tlb:
         exists m in mappings:

@@ -66,5 +66,6 @@ DECLARATION = register(Subsystem(
     kinds=(("flags", "mapflags"),),
     results=(("spawn", "pid"), ("fork", "pid"), ("mmap", "addr")),
     fixed_setup=("npages",),
+    symbolic=True,
     doc="Processes with demand paging and copy-on-write fork",
 ))
