@@ -375,12 +375,14 @@ class SymbolicFault:
         return z3.And(facts)
 
     def well_formed(self, s: SymState) -> z3.BoolRef:
-        """Domains: pids handed out in order, empty slots and free frames all zero,
-        frame numbers in range, protections and kinds in their finite sets."""
+        """Domains, kept by every step from any state (tests/unit/test_symbolic_fault.py
+        checks it): pids handed out in order, a dead process with nothing, empty slots
+        all zero, frame numbers in range, protections and kinds in their finite sets,
+        the page-table bookkeeping. What holds of the counts is the spec's to say."""
         v = self.vars_of(s)
         facts = [v["nxt"][()] >= 1, v["nxt"][()] <= self.nprocs + 1]
         for p in self.procs:
-            facts += [z3.Implies(v["live"][p], v["nxt"][()] > p + 1), v["rss"][p] >= 0,
+            facts += [z3.Implies(v["live"][p], v["nxt"][()] > p + 1),
                       z3.Implies(z3.Not(v["live"][p]), v["rss"][p] == 0)]
             for sl in self.slots:
                 i = p, sl
@@ -397,13 +399,9 @@ class SymbolicFault:
         facts += self._tables_owned(v)
         for f in self.frames:
             k = v["kind"][f]
-            facts += [_in(k, (FREE, PGD, TABLE, ANON)), v["ref"][f] >= 0, v["mapc"][f] >= 0,
+            facts += [_in(k, (FREE, PGD, TABLE, ANON)),
                       v["owner"][f] >= 0, v["owner"][f] < self.nprocs,
-                      z3.Implies(z3.Not(z3.Or(k == PGD, k == TABLE)), v["owner"][f] == 0),
-                      z3.Implies(k != ANON, z3.Not(v["excl"][f])),
-                      z3.Implies(k == FREE, z3.And(v["ref"][f] == 0, v["mapc"][f] == 0,
-                                                   *[v["data"][f, o] == 0
-                                                     for o in range(len(OFFSETS))]))]
+                      z3.Implies(z3.Not(z3.Or(k == PGD, k == TABLE)), v["owner"][f] == 0)]
         return z3.And(facts)
 
     def _tables_owned(self, v: Mapping[str, dict]) -> list[z3.BoolRef]:
@@ -565,7 +563,8 @@ class SymbolicFault:
                 for k, c in enumerate(sv.new_tables)])))
             for f in self.frames:
                 table = z3.And(taking, z3.Or([c == f for c in sv.new_tables]))
-                for name, val in (("kind", TABLE), ("owner", owner), ("ref", 1)):
+                for name, val in (("kind", TABLE), ("owner", owner), ("ref", 1), ("mapc", 0),
+                                  ("excl", False)):
                     t[name][f] = z3.If(table, val, t[name][f])
         for f in self.frames:
             if _same(t["ref"][f], v["ref"][f]):
@@ -621,9 +620,9 @@ class SymbolicFault:
         upd.t["live"][c] = True
         for f in self.frames:
             mine = sv.new_pgd == f
-            upd.t["kind"][f] = z3.If(mine, PGD, upd.t["kind"][f])
-            upd.t["owner"][f] = z3.If(mine, c, upd.t["owner"][f])
-            upd.t["ref"][f] = z3.If(mine, 1, upd.t["ref"][f])
+            for name, val in (("kind", PGD), ("owner", c), ("ref", 1), ("mapc", 0),
+                              ("excl", False)):
+                upd.t[name][f] = z3.If(mine, val, upd.t[name][f])
 
     def _fork(self, v: dict[str, dict], sv: FaultStepVars) -> list[tuple[z3.BoolRef, Upd | None]]:
         """fork: dup_mmap + copy_page_range (module docstring)."""
@@ -665,7 +664,7 @@ class SymbolicFault:
             for sl in self.slots:
                 upd.zap(p, sl)
                 upd.t["area"][p, sl], upd.t["prot"][p, sl], upd.t["anon"][p, sl] = False, 0, False
-            upd.t["live"][p] = False
+            upd.t["live"][p], upd.t["rss"][p] = False, 0  # zero by then on a reachable state
             for f in self.frames:
                 mine = z3.And(v["kind"][f] == PGD, v["owner"][f] == p)
                 upd.t["kind"][f] = z3.If(mine, FREE, upd.t["kind"][f])

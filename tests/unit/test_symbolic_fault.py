@@ -16,6 +16,7 @@ import random
 from pathlib import Path
 from typing import Any
 
+import pytest
 import symbolic_check
 import z3
 from mmcheck.checker.symbolic.base import SymState
@@ -31,6 +32,7 @@ from mmcheck.checker.symbolic.fault import (
     TABLE,
     VALUES,
     SymbolicFault,
+    frames_needed,
     slot_va,
 )
 from mmcheck.model.fault import VOCABULARY, Kernel
@@ -184,3 +186,15 @@ def test_encoding_agrees_with_the_reference() -> None:
     rng = random.Random(7)
     drawn = [lambda k: draw(rng, h.sym, k)] * 16
     assert check_trace(h, Kernel(NPAGES), drawn) == 16
+
+
+@pytest.mark.parametrize("mutation", [None, "cow_never_copies"])
+def test_well_formed_holds_initially_and_is_kept(mutation: str | None) -> None:
+    # induction assumes well_formed (the page-table bookkeeping, domains): it must be
+    # an invariant of the encoding itself, not a wish
+    sym = SymbolicFault(frames_needed(2, 1), 2, 1, mutation)
+    s, t, s2 = sym.fresh_state("s"), sym.fresh_step("t"), sym.fresh_state("s2")
+    assert z3.Solver().check(sym.init(s), z3.Not(sym.well_formed(s))) == z3.unsat
+    sol = z3.Solver()
+    sol.add(sym.well_formed(s), sym.trans(s, t, s2), z3.Not(sym.well_formed(s2)))
+    assert sol.check() == z3.unsat
