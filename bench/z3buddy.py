@@ -1,15 +1,18 @@
 """`python -m bench z3buddy`: the Z3 engine on the buddy spec, side by side in one run.
 
 1. induction: the whole spec/lib/buddy.mm with k-induction (depth 2, --budget 30 s,
-   the default rlimit) at 16, 32, 64, 128, 256 ... pages; per size the wall time
-   and each property's status (proved on its own, with lemmas, or not).
-2. bmc: BMC alone (induction off) to depth 4, 8 and 12 at 64 pages, 120 s each.
+   the default rlimit) at 8, 16, 32, 64, 128, 256 ... pages; per size the wall and
+   CPU time, the 1-minute load, and each property's status (proved on its own,
+   with lemmas, or not).
+2. bmc: BMC alone (induction off) to depth 4, 8 and 12 at 64 pages, 120 s each, and
+   the same at 16 pages (the SPIN figure's model size).
 3. mutants: each seeded bug of checker/symbolic/buddy.py MUTATIONS, BMC to depth
    6 at 64 pages: the first depth a property breaks, which one, and the time.
 4. the 16-page size of the SPIN figure, proved by induction (part of 1).
 
 Prints a Markdown table per part and writes bench/z3buddy-results.json.
-Options: --sizes 16,32,... --quick (16 and 32 pages, depth 4 BMC only),
+Options: --sizes 16,32,... --budget S (part 1's budget per size, default 30)
+--quick (16 and 32 pages, depth 4 BMC only),
 --induction-only (part 1 alone, nothing written). Part 1 goes on to the next size
 while anything is proved at the last one.
 """
@@ -37,22 +40,31 @@ def run(npages: int, depth: int, induction: bool, budget: float,
     fresh_context()
     checked = [load(f) for f in library("buddy")]
     system, setup, universe, bound = buddy.symbolic_system(npages, mutation)
-    start = time.monotonic()
+    start, cpu = time.monotonic(), time.process_time()
     result = bounded_check(checked, system, setup,
                            Options(depth=depth, induction=induction, budget=budget),
                            universe, bound)
     return {"npages": npages, "depth": depth, "induction": induction, "mutation": mutation,
             "verdict": result.verdict, "summary": result.summary,
             "wall_s": round(time.monotonic() - start, 2),
+            "cpu_s": round(time.process_time() - cpu, 2), "load1": _load(),
             "per_depth_s": [[d, round(t, 2)] for d, t in result.timings],
             "status": result.status,
             "violations": [[v.prop.name, v.depth] for v in result.violations]}
 
 
-def induction_rows(sizes: list[int]) -> list[dict[str, Any]]:
+def _load() -> float | None:
+    """The 1-minute load average now (None where /proc is absent)."""
+    try:
+        return float(Path("/proc/loadavg").read_text().split()[0])
+    except OSError:
+        return None
+
+
+def induction_rows(sizes: list[int], budget: float = 30.0) -> list[dict[str, Any]]:
     rows = []
     for n in sizes:
-        row = run(n, 2, True, 30.0)
+        row = run(n, 2, True, budget)
         rows.append(row)
         print(f"induction {n}: {row['verdict']} {row['wall_s']} s", file=sys.stderr)
         if not any(s.startswith("proved") for s in row["status"].values()):
@@ -62,10 +74,12 @@ def induction_rows(sizes: list[int]) -> list[dict[str, Any]]:
 
 def main(argv: list[str]) -> int:
     quick = "--quick" in argv
-    sizes = [16, 32] if quick else [16, 32, 64, 128, 256, 512]
+    sizes = [16, 32] if quick else [8, 16, 32, 64, 128, 256, 512]
     if "--sizes" in argv:
         sizes = [int(x) for x in argv[argv.index("--sizes") + 1].split(",")]
-    out: dict[str, Any] = {"induction": induction_rows(sizes), "bmc": [], "mutants": []}
+    budget = float(argv[argv.index("--budget") + 1]) if "--budget" in argv else 30.0
+    out: dict[str, Any] = {"induction": induction_rows(sizes, budget), "bmc": [],
+                           "mutants": []}
     if "--induction-only" in argv:
         print(tables(out))
         return 0
@@ -73,6 +87,12 @@ def main(argv: list[str]) -> int:
         row = run(64, depth, False, 120.0)
         out["bmc"].append(row)
         print(f"bmc 64 depth {depth}: {row['verdict']} {row['wall_s']} s", file=sys.stderr)
+        if row["verdict"] == "unknown":
+            break
+    for depth in [] if quick else [4, 8, 12]:  # the SPIN figure's size beside it
+        row = run(16, depth, False, 120.0)
+        out["bmc"].append(row)
+        print(f"bmc 16 depth {depth}: {row['verdict']} {row['wall_s']} s", file=sys.stderr)
         if row["verdict"] == "unknown":
             break
     for mutation in sorted(MUTATIONS):
@@ -86,20 +106,23 @@ def main(argv: list[str]) -> int:
 
 def tables(out: dict[str, Any]) -> str:
     """The results as Markdown tables."""
-    lines = ["| pages | verdict | wall (s) | proved alone | proved with lemmas | not proved |",
-             "|---|---|---|---|---|---|"]
+    lines = ["| pages | verdict | wall (s) | CPU (s) | load | proved alone | "
+             "proved with lemmas | not proved |",
+             "|---|---|---|---|---|---|---|---|"]
     for r in out["induction"]:
         st = r["status"]
         alone = [n for n, s in st.items() if s.startswith("proved") and "lemmas" not in s]
         helped = [n for n, s in st.items() if "lemmas" in s]
         rest = [f"{n} ({s[:40]})" for n, s in st.items() if not s.startswith("proved")]
-        lines.append(f"| {r['npages']} | {r['verdict']} | {r['wall_s']} | {len(alone)} | "
+        lines.append(f"| {r['npages']} | {r['verdict']} | {r['wall_s']} | {r.get('cpu_s')} | "
+                     f"{r.get('load1')} | {len(alone)} | "
                      f"{len(helped)} | {', '.join(rest) or '-'} |")
-    lines += ["", "| BMC at 64 pages, depth | verdict | wall (s) | per depth (s) |",
-              "|---|---|---|---|"]
+    lines += ["", "| BMC pages | depth | verdict | wall (s) | CPU (s) | load | per depth (s) |",
+              "|---|---|---|---|---|---|---|"]
     for r in out["bmc"]:
         per = ", ".join(f"{d}:{t}" for d, t in r["per_depth_s"])
-        lines.append(f"| {r['depth']} | {r['verdict']} | {r['wall_s']} | {per} |")
+        lines.append(f"| {r['npages']} | {r['depth']} | {r['verdict']} | {r['wall_s']} | "
+                     f"{r.get('cpu_s')} | {r.get('load1')} | {per} |")
     lines += ["", "| mutant (64 pages) | first violation (property, depth) | "
               "found after (s) | properties broken to depth 6 | whole run (s) |",
               "|---|---|---|---|---|"]

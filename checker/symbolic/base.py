@@ -151,3 +151,29 @@ def model_int(model: z3.ModelRef, term: z3.ExprRef) -> int:
     the model leaves it free: how encodings read a step back (decode_step)."""
     val = model.eval(term, model_completion=True)
     return int(z3.is_true(val)) if z3.is_bool(val) else val.as_long()
+
+
+def decode_step(model: z3.ModelRef, t: SymStep) -> ConcreteStep:
+    """The operation step t performed in `model`, as a trace records it: THE decoding
+    every encoding uses (from its SymStep alone: `is_op`, `args` in parameter order,
+    `results`, `raised`/`raised_as`).
+
+    The result is read only when the step did not raise: an "int?" result is None
+    when its is_none holds, an "int" result its value, an operation without a
+    result None.
+    """
+    def holds(term: z3.BoolRef) -> bool:
+        return z3.is_true(model.eval(term, model_completion=True))
+
+    op = next((name for name, lit in t.is_op.items() if holds(lit)), next(iter(t.is_op)))
+    raised = None
+    if holds(t.raised):
+        raised = next((name for name, lit in t.raised_as.items() if holds(lit)), "ValueError")
+    args = tuple(model_int(model, a) for a in t.args[op].values())
+    out = t.results.get(op)
+    result = None
+    if raised is None and isinstance(out, SymOptional):
+        result = None if holds(out.is_none) else model_int(model, out.value)
+    elif raised is None and out is not None and not isinstance(out, (SymRecord, SymCollection)):
+        result = model_int(model, out)
+    return ConcreteStep(op, args, result, raised)

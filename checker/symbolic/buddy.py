@@ -51,6 +51,7 @@ from mmcheck.checker.symbolic.base import (
     SymRecord,
     SymState,
     SymStep,
+    decode_step,
 )
 from mmcheck.model.buddy import VOCABULARY
 from mmcheck.model.vocabulary import Vocabulary
@@ -363,20 +364,8 @@ class SymbolicBuddy:
         )
 
     def decode_step(self, model: z3.ModelRef, t: SymStep) -> ConcreteStep:
-        """The operation t performed in `model`, as a trace records it."""
-        sv = self.step_vars(t)
-
-        def num(term: z3.ArithRef) -> int:
-            return model.eval(term, model_completion=True).as_long()
-
-        def holds(term: z3.BoolRef) -> bool:
-            return z3.is_true(model.eval(term, model_completion=True))
-
-        raised = "ValueError" if holds(sv.raised) else None
-        if holds(sv.is_alloc):
-            result = None if raised or holds(sv.alloc_none) else num(sv.alloc_pfn)
-            return ConcreteStep("alloc", (num(sv.alloc_order),), result, raised)
-        return ConcreteStep("free", (num(sv.free_pfn), num(sv.free_order)), None, raised)
+        """The operation t performed in `model`, as a trace records it (base.decode_step)."""
+        return decode_step(model, t)
 
     def _no_effects(self) -> Effects:
         def grid() -> list[list[z3.BoolRef | None]]:

@@ -36,7 +36,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
-from functools import partial
 
 import z3
 from mmcheck.checker.symbolic.base import (
@@ -46,7 +45,7 @@ from mmcheck.checker.symbolic.base import (
     SymRecord,
     SymState,
     SymStep,
-    model_int,
+    decode_step,
 )
 from mmcheck.checker.symbolic.slab import Geometry
 from mmcheck.model.kmalloc import (
@@ -281,17 +280,8 @@ class SymbolicKmalloc:
         return KStepVars(*t.variables)  # type: ignore[arg-type]
 
     def decode_step(self, model: z3.ModelRef, t: SymStep) -> ConcreteStep:
-        """The operation t performed in `model`, as a trace records it."""
-        sv = self.step_vars(t)
-
-        num = partial(model_int, model)
-        op = OPS[num(sv.op)]
-        raised = "ValueError" if num(sv.raised) else None
-        if op == "kmalloc":
-            result = None if raised or num(sv.none) else num(sv.result)
-            return ConcreteStep(op, (num(sv.size), num(sv.flags)), result, raised)
-        return ConcreteStep(op, (num(sv.addr),), None if raised or op == "kfree"
-                            else num(sv.result), raised)
+        """The operation t performed in `model`, as a trace records it (base.decode_step)."""
+        return decode_step(model, t)
 
     def trans(self, s: SymState, t: SymStep, s2: SymState) -> z3.BoolRef:
         """Step t takes s to s2: one operation ran, as the reference runs it."""

@@ -43,7 +43,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
-from functools import partial
 
 import z3
 from mmcheck.checker.symbolic.base import (
@@ -53,7 +52,7 @@ from mmcheck.checker.symbolic.base import (
     SymRecord,
     SymState,
     SymStep,
-    model_int,
+    decode_step,
 )
 from mmcheck.model.linux import PAGE_SIZE
 from mmcheck.model.slab import VOCABULARY, KmemCache
@@ -321,22 +320,8 @@ class SymbolicSlab:
         return SlabStepVars(*t.variables)  # type: ignore[arg-type]
 
     def decode_step(self, model: z3.ModelRef, t: SymStep) -> ConcreteStep:
-        """The operation t performed in `model`, as a trace records it."""
-        sv = self.step_vars(t)
-
-        num = partial(model_int, model)
-        op = OPS[num(sv.op)]
-        raised = "ValueError" if z3.is_true(model.eval(sv.raised, model_completion=True)) \
-            else None
-        args = {"alloc": (), "free": (num(sv.free_addr),), "shrink": (), "destroy": (),
-                "write": (num(sv.write_addr), num(sv.write_len))}[op]
-        result: int | None = None
-        if raised is None and op == "alloc" and not z3.is_true(
-                model.eval(sv.alloc_none, model_completion=True)):
-            result = num(sv.alloc_addr)
-        elif raised is None and op == "shrink":
-            result = num(sv.shrink_pages)
-        return ConcreteStep(op, args, result, raised)
+        """The operation t performed in `model`, as a trace records it (base.decode_step)."""
+        return decode_step(model, t)
 
     def trans(self, s: SymState, t: SymStep, s2: SymState) -> z3.BoolRef:
         """Step t takes s to s2: one operation ran, as the reference runs it.
