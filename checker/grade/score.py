@@ -5,14 +5,15 @@ traces and found nothing (`_all_at_once`); the others get their own search.
 Each item's own search runs in a fresh worker with the same seed
 and the same number of traces (work, not time), checking only its own
 properties (the others are skipped). A trace on which the submission hits a
-problem that another item grades (a crash, a hang, an illegal choice) is
-dropped from this item's search and not counted: one bug costs the points of
-the item that describes it, not of every item it would hide. An item whose
-traces were mostly dropped was not tested: it scores nothing ("not
+problem that another item grades (a crash, a hang, an illegal choice) ends
+just before that step in this item's search: the steps before it are checked,
+so one bug costs the points of the item that describes it (and of those it
+really breaks), not of every item it would hide. An item most of whose traces
+ended before their first step was not tested: it scores nothing ("not
 established"), so a submission that crashes at once never collects the points
 of properties it never reached. Robustness items keep the problems met on a
 step the contract answers with an error (a crash or an accepted double free
-there is exactly their failure) and drop the others.
+there is exactly their failure) and end the traces at the others.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from mmcheck.checker.options import Options
 from mmcheck.checker.report import render_counterexample
 from mmcheck.checker.sandbox.protocol import clean
 from mmcheck.checker.systems import SubmissionError
+from mmcheck.checker.trace import Step
 from mmcheck.spec.errors import SpecError
 from mmcheck.spec.loader import CheckedSpec
 from mmcheck.spec.loader import load as load_spec
@@ -60,8 +62,9 @@ class ItemResult:
     details: list[str] = field(default_factory=list)  # trace, why, state of memory
     replay: str = ""  # the command that replays it on the student's machine
     trace_file: str = ""  # the trace, relative to the student's feedback folder
-    traces: int = 0  # traces checked (after dropping those another item grades)
-    dropped: int = 0
+    traces: int = 0  # traces checked (some of them only up to a problem another item grades)
+    dropped: int = 0  # traces that checked nothing: a problem another item grades came first
+    cut: int = 0  # traces checked only up to a problem another item grades
     screened: int = 0  # calls the contract refuses, answered for it (robustness grades them)
 
 
@@ -105,14 +108,16 @@ class _Hopeless(Exception):
 
 
 class _Avoiding:
-    """A System that drops (Hypothesis `reject`) every trace on which the wrapped
-    system hits a problem of a kind in `avoid`, remembering the first of them.
+    """A System that ends its trace (`ended`: see hypothesis_engine.ended) just
+    before a step on which the wrapped system hits a problem of a kind in `avoid`,
+    remembering the first of them: the steps before the problem are checked as
+    usual, the step that hit it and those after are not part of the trace.
 
     Problems on a step that the contract answers with an error (the reference
     model, following the submission's choices, raises there) belong to the
     robustness items: `error_clauses` "keep" counts them (a robustness item),
     "screen" (a property or a problem item, when the rubric has robustness items)
-    drops the first such trace too, and from then on never sends a call of that
+    ends the first such trace too, and from then on never sends a call of that
     operation that the contract refuses to the submission: the step is answered as
     the contract answers it, so that a submission that mishandles, say, a double
     free is still graded on coalescing instead of losing nearly every trace to it.
@@ -127,6 +132,8 @@ class _Avoiding:
         self.avoid = avoid
         self.error_clauses = error_clauses
         self.seen = seen
+        self.ended = False
+        self.clean = 0  # steps run without a problem this item avoids
 
     def apply(self, op: str, args: tuple[int, ...], expect: Any = None) -> Any:
         if self.error_clauses == "screen" and op in self.seen.setdefault("mishandled", set()):
@@ -134,41 +141,57 @@ class _Avoiding:
             if refused is not None:
                 return refused, None
         hangs = self.seen["hangs"]
-        if (op, args) in hangs and "timeout" in self.avoid and self.error_clauses != "keep":
-            self._drop(f"{op}{args!r}: {hangs[(op, args)]}")  # known to hang: save the wait
+        if (op, args) in hangs and "timeout" in self.avoid and (
+                self.error_clauses != "keep" or self._answer(op, args).raised is None):
+            self._cut(f"{op}{args!r}: {hangs[(op, args)]}", "timeout")  # known: save the wait
+            return Step(op, args, None, None), None
         step, problem = self.inner.apply(op, args, expect)
         if problem is not None and problem.kind == "timeout":
             hangs.setdefault((op, args), problem.title)
         ref_step, ref_problem = self.reference.apply(op, args, step)
         if problem is None:
+            self.clean += 1
+            self.seen["steps"] = self.seen.get("steps", 0) + 1
             return step, problem
         if ref_problem is not None:  # it could not follow the choice: what would it do?
             ref_step, _ = self.reference.apply(op, args)  # (the trace ends here anyway)
         error_clause = ref_step.raised is not None and self.error_clauses
         if error_clause == "screen":  # from now on, refused calls of `op` are screened
             self.seen.setdefault("mishandled", set()).add(op)
-        if (problem.kind in self.avoid and error_clause != "keep") or error_clause == "screen":
-            self._drop(f"{op}{args!r}: {problem.title}")
+            self._cut(f"{op}{args!r}: {problem.title}", "")
+        elif problem.kind in self.avoid and error_clause != "keep":
+            self._cut(f"{op}{args!r}: {problem.title}", problem.kind)
         return step, problem
 
     def _refused(self, op: str, args: tuple[int, ...]) -> Any:
         """The reference's step if the contract refuses this call (it raises, and a
-        refused call changes nothing), else None; tried on a copy of the reference,
-        which must follow the submission's own choices on the calls it accepts."""
-        try:
-            probe = copy.deepcopy(self.reference)
-        except Exception:  # noqa: BLE001 - a reference that cannot be copied is not screened
-            return None
-        step, problem = probe.apply(op, args)
-        if problem is None and step.raised is not None:
+        refused call changes nothing), else None."""
+        step = self._answer(op, args)
+        if step.raised is not None:
             self.seen["screened"] = self.seen.get("screened", 0) + 1
             return step
         return None
 
-    def _drop(self, why: str) -> None:
-        self.seen["dropped"] += 1
+    def _answer(self, op: str, args: tuple[int, ...]) -> Any:
+        """The reference's own step for this call, tried on a copy of the reference
+        (which must follow the submission's own choices on the calls it accepts);
+        a step without an exception when it cannot tell."""
+        try:
+            probe = copy.deepcopy(self.reference)
+        except Exception:  # noqa: BLE001 - a reference that cannot be copied is not screened
+            return Step(op, args, None, None)
+        step, problem = probe.apply(op, args)
+        return Step(op, args, None, None) if problem is not None else step
+
+    def _cut(self, why: str, kind: str) -> None:
+        """End the trace before this step, at a problem of `kind` ("": on a call the
+        contract refuses, in screen mode); one cut before any clean step checked
+        nothing (`short`: it does not count as a trace of the item)."""
+        self.ended = True
+        self.seen["kinds"].add(kind)
+        self.seen["cut"] += 1
+        self.seen["short"] += self.clean == 0
         self.seen.setdefault("first", why)
-        reject()
 
     def snapshot(self) -> Any:
         return self.inner.snapshot()
@@ -311,7 +334,8 @@ def _search(ctx: _Context, sub: Any, skip: frozenset[str], avoid: frozenset[str]
     ended it: _Hopeless, _ConstructorProblem) and what was dropped. keep_going:
     every violated property recorded, none ending a trace (run_hypothesis)."""
     effort = ctx.assignment.effort
-    seen: dict[str, Any] = {"dropped": 0, "made": 0, "hangs": ctx.hangs}
+    seen: dict[str, Any] = {"dropped": 0, "cut": 0, "short": 0, "made": 0, "hangs": ctx.hangs,
+                            "kinds": set()}
 
     def make_system(setup: Mapping[str, int]) -> Any:
         seen["made"] += 1
@@ -326,6 +350,7 @@ def _search(ctx: _Context, sub: Any, skip: frozenset[str], avoid: frozenset[str]
             kind = "timeout" if e.outcome.status.value == "timeout" else "crash"
             if kind in avoid:
                 seen["dropped"] += 1
+                seen["kinds"].add(kind)
                 seen.setdefault("first", f"the constructor: {e.outcome.describe()}")
                 reject()
             raise _ConstructorProblem(setup, kind, str(e)) from None
@@ -350,26 +375,36 @@ def _all_at_once(ctx: _Context, sub: Any, deadline: float) -> list[ItemResult | 
     search), or None when that search was cut short.
 
     The search checks every property and goes on past their violations
-    (keep_going), dropping every trace on which the submission hits a problem.
-    The traces it draws depend only on the seed, on the submission's answers and
-    on which traces are dropped, not on which properties are checked: an item
-    whose own search drops the same traces (a property item that is not a
-    robustness item; any item when no trace was dropped) would draw exactly
+    (keep_going), ending each trace at the first problem of any kind, with the
+    error clauses treated as the rubric's property items treat them (_plan). The
+    traces it draws depend only on the seed, on the submission's answers and on
+    where traces end, not on which properties are checked: an item whose own
+    search would end the same traces at the same steps (_same) would draw exactly
     these. Such an item whose properties all held passed here; an item with a
     violated property gets its own search, for its shortest counterexample."""
     if time.monotonic() > deadline:
         return None
     everything = frozenset(PROBLEM_KINDS)
-    result, seen = _search(ctx, sub, frozenset(), everything, "", deadline, keep_going=True)
+    clauses = "screen" if any(i.robustness for i in ctx.assignment.items) else ""
+    result, seen = _search(ctx, sub, frozenset(), everything, clauses, deadline, keep_going=True)
     if isinstance(result, Exception) or result.chunks < seen["planned"]:
         return None
     violated = {f.violation.property for f in result.found}
     verdicts: list[ItemResult | None] = []
     for item in ctx.assignment.items:
-        same = seen["dropped"] == 0 or _plan(ctx, item)[1:] == (everything, "")
-        held = same and not violated.intersection(item.properties)
+        held = _same(ctx, item, clauses, seen) and not violated.intersection(item.properties)
         verdicts.append(_held(ctx, item, result, seen) if held else None)
     return verdicts
+
+
+def _same(ctx: _Context, item: Item, clauses: str, seen: dict[str, Any]) -> bool:
+    """Whether `item`'s own search would end the shared search's traces (error
+    clauses `clauses`, every problem kind avoided) at the same steps: it avoids
+    every kind of problem met there, and it treats error clauses the same way, or
+    no problem and no refused call came up at all."""
+    _, avoid, item_clauses = _plan(ctx, item)
+    untouched = seen["dropped"] + seen["cut"] + seen.get("screened", 0) == 0
+    return seen["kinds"] - {""} <= avoid and (item_clauses == clauses or untouched)
 
 
 def _own_search(ctx: _Context, sub: Any, item: Item, deadline: float) -> ItemResult:
@@ -402,24 +437,31 @@ def _grade_item(ctx: _Context, sub: Any, item: Item, deadline: float) -> ItemRes
             or f.violation.kind in item.problems
             or (item.robustness and f.violation.kind in PROBLEM_KINDS)]
     if mine:
-        checked = result.stats.traces - seen["dropped"]
-        return _lost(ctx, sub, item, mine[0], result, checked, seen["dropped"])
+        return _lost(ctx, sub, item, mine[0], result, _counts(result, seen))
     return _held(ctx, item, result, seen)
+
+
+def _counts(result: Any, seen: dict[str, Any]) -> dict[str, int]:
+    """The ItemResult counts of a search: traces that checked at least one step,
+    those that checked nothing, those cut short, calls screened."""
+    dropped = seen["dropped"] + seen["short"]
+    return dict(traces=result.stats.traces - dropped, dropped=dropped,
+                cut=seen["cut"] - seen["short"], screened=seen.get("screened", 0))
 
 
 def _held(ctx: _Context, item: Item, result: Any, seen: dict[str, Any]) -> ItemResult:
     """The verdict on an item its search found nothing against."""
     effort = ctx.assignment.effort
-    checked = result.stats.traces - seen["dropped"]
-    counts = dict(traces=checked, dropped=seen["dropped"], screened=seen.get("screened", 0))
+    counts = _counts(result, seen)
+    checked = counts["traces"]
     if result.stats.traces == 0:
         return _result(item, 0.0, "not established", "not tested: the engine generated no "
                        "trace (is [effort] max_pages too small for the subsystem?)", **counts)
     if checked < effort.min_checked * effort.traces:
         why = seen.get("first", "")
         return _result(item, 0.0, "not established",
-                       f"not tested: only {checked} of {result.stats.traces} traces ran "
-                       f"without a problem another item grades" + (f" ({why})" if why else ""),
+                       f"not tested: only {checked} of {result.stats.traces} traces ran a "
+                       f"step before a problem another item grades" + (f" ({why})" if why else ""),
                        **counts)
     vacuous = [p for p in item.properties
                if result.stats.properties.get(p) is None or result.stats.properties[p].live == 0]
@@ -428,13 +470,14 @@ def _held(ctx: _Context, item: Item, result: Any, seen: dict[str, Any]) -> ItemR
                        f"not tested: {', '.join(vacuous)} never applied in {checked} traces "
                        "(vacuous)", **counts)
     what = ", ".join(item.properties) or "no " + "/".join(item.problems)
+    cut = f"; {counts['cut']} of them up to a problem another item grades" if counts["cut"] else ""
     return _result(item, item.points, "passed",
-                   f"{what}: held in {checked} random traces ({effort.steps} steps each)",
+                   f"{what}: held in {checked} random traces ({effort.steps} steps each{cut})",
                    **counts)
 
 
-def _lost(ctx: _Context, sub: Any, item: Item, found: Found, result: Any, checked: int,
-          dropped: int) -> ItemResult:
+def _lost(ctx: _Context, sub: Any, item: Item, found: Found, result: Any,
+          counts: dict[str, int]) -> ItemResult:
     """The failed item with its minimal trace, replayed on a fresh instance: the
     confirming replay in a fresh process, as the student's replay runs; the
     minimiser's replays (up to Options.minimise) on fresh instances in that same
@@ -477,4 +520,4 @@ def _lost(ctx: _Context, sub: Any, item: Item, found: Found, result: Any, checke
         replay = shlex.join(["mmcheck", "replay", trace_file, *specs,
                              "--impl", ctx.submission.name])
     return _result(item, score, status, summary, [clean(x, 300) for x in lines],
-                   replay=replay, trace_file=trace_file, traces=checked, dropped=dropped)
+                   replay=replay, trace_file=trace_file, **counts)

@@ -1,0 +1,80 @@
+"""The scores of the sample assignment (examples/assignment, its default effort)
+and of a submission whose bug comes up on nearly every trace
+(examples/buddy/buggy/double_alloc.py): each lost item for its own reason, every
+other item graded on the steps before the bug. One batch grades the six sample
+submissions once for the module (two workers)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from mmcheck.checker.grade import batch
+from mmcheck.checker.grade.assignment import load
+from mmcheck.checker.grade.score import Grade, grade
+
+ROOT = Path(__file__).resolve().parents[2]
+ASSIGNMENT = ROOT / "examples" / "assignment" / "assignment.toml"
+PER_PROPERTY = Path(__file__).resolve().parent / "fixtures" / "buddy_per_property.toml"
+
+# score, and the items lost (examples/assignment/README.md says why)
+EXPECTED = {
+    "correct": (100, set()),
+    "upper_half": (100, set()),
+    "no_merge": (75, {"coalescing", "hidden: an empty allocator is fully merged",
+                      "only legal choices (refinement)"}),
+    "no_order_check": (70, {"no overlap, full cover", "allocation: fails only when full",
+                            "robustness: bad orders and bad frees raise ValueError",
+                            "hidden: an empty allocator is fully merged",
+                            "only legal choices (refinement)"}),
+    "slow_big_orders": (90, {"no crashes or hangs"}),
+    "trusting_free": (90, {"robustness: bad orders and bad frees raise ValueError"}),
+}
+
+
+@pytest.fixture(scope="module")
+def sample(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Grade]:
+    out = tmp_path_factory.mktemp("sample")
+    jobs = batch.discover([ROOT / "examples" / "assignment" / "submissions"])
+    return {g.student: g for g in batch.run_batch(ASSIGNMENT, jobs, out, workers=2)}
+
+
+def test_the_sample_submissions_get_the_scores_the_readme_gives(sample) -> None:  # noqa: ANN001
+    assert set(sample) == set(EXPECTED)
+    for student, (score, lost) in EXPECTED.items():
+        g = sample[student]
+        assert (g.score, g.max_score, g.error) == (score, 100, ""), student
+        assert {i.name for i in g.items if i.score < i.max_score} == lost, student
+        assert not [i for i in g.items if i.status == "not established"], student
+
+
+def test_pages_lost_by_a_refused_alloc_cost_the_items_they_break(sample) -> None:  # noqa: ANN001
+    """no_order_check's alloc(-1) takes a block and raises: half of two items,
+    and the hidden one, whose allocator is no longer fully merged when empty."""
+    items = {i.name: i for i in sample["no_order_check"].items}
+    assert items["no overlap, full cover"].status == "partial"
+    hidden = items["hidden: an empty allocator is fully merged"]
+    assert hidden.summary.startswith("empty_is_maximal") and \
+        any("alloc(-1)" in line for line in hidden.details)
+
+
+def test_one_bug_on_nearly_every_trace_hides_no_other_item() -> None:
+    """double_alloc hands out an exact-fit block without taking it off its free
+    list: the allocator that fails nearly every trace at a refinement problem
+    still gets the items that held on the steps before it (each such trace
+    checked up to that step), and loses exactly the items that bug breaks, each
+    on a minimal trace whose first step is that alloc."""
+    g = grade(load(PER_PROPERTY), ROOT / "examples" / "buddy" / "buggy" / "double_alloc.py")
+    lost = {i.name: i for i in g.items if i.score < i.max_score}
+    assert set(lost) == {"no_overlap", "refcount_on_allocated_heads", "alloc_accounting",
+                         "free_lists_match_pages", "free_pages_counter", "refinement"}
+    assert g.score == 12 and g.max_score == 18
+    for item in lost.values():  # the block is allocated and still free: npages=1
+        assert item.status == "failed" and item.summary.startswith(item.name)
+        assert any("npages=1, max_order=1" in x for x in item.details), item.name
+        assert any(x.split() == ["0", "alloc(0)", "->", "0"] or
+                   x.split() == ["0", "alloc(0)", "->", "0", "<-", "here"]
+                   for x in item.details), item.name
+    for item in g.items:
+        if item.name not in lost:  # checked, on the steps before the bug
+            assert item.status == "passed" and item.cut > 0 and item.traces >= 15, item.name
