@@ -28,7 +28,7 @@ from typing import Any
 
 from hypothesis import reject
 from mmcheck.checker import interrupt, subsystems
-from mmcheck.checker.confirm import confirm
+from mmcheck.checker.confirm import confirm, problem_violation
 from mmcheck.checker.evaluate import CompiledSpec
 from mmcheck.checker.grade.assignment import PROBLEM_KINDS, Assignment, AssignmentError, Item
 from mmcheck.checker.grade.store import slug, write_atomic
@@ -37,7 +37,7 @@ from mmcheck.checker.options import Options
 from mmcheck.checker.report import render_counterexample
 from mmcheck.checker.sandbox.protocol import clean
 from mmcheck.checker.systems import SubmissionError
-from mmcheck.checker.trace import Step
+from mmcheck.checker.trace import Step, Trace
 from mmcheck.spec.errors import SpecError
 from mmcheck.spec.loader import CheckedSpec
 from mmcheck.spec.loader import load as load_spec
@@ -126,7 +126,7 @@ class _Avoiding:
     "" treats them like any other."""
 
     def __init__(self, inner: Any, reference: Any, avoid: frozenset[str],
-                 error_clauses: str, seen: dict[str, Any]) -> None:
+                 error_clauses: str, seen: dict[str, Any], trace: Trace) -> None:
         self.inner = inner
         self.reference = reference
         self.avoid = avoid
@@ -134,11 +134,13 @@ class _Avoiding:
         self.seen = seen
         self.ended = False
         self.clean = 0  # steps run without a problem this item avoids
+        self.trace = trace  # the steps so far (the engine's own list is not ours to read)
 
     def apply(self, op: str, args: tuple[int, ...], expect: Any = None) -> Any:
         if self.error_clauses == "screen" and op in self.seen.setdefault("mishandled", set()):
             refused = self._refused(op, args)
             if refused is not None:
+                self._record(refused)
                 return refused, None
         hangs = self.seen["hangs"]
         if (op, args) in hangs and "timeout" in self.avoid and (
@@ -151,7 +153,7 @@ class _Avoiding:
         ref_step, ref_problem = self.reference.apply(op, args, step)
         if problem is None:
             self.clean += 1
-            self.seen["steps"] = self.seen.get("steps", 0) + 1
+            self._record(step)
             return step, problem
         if ref_problem is not None:  # it could not follow the choice: what would it do?
             ref_step, _ = self.reference.apply(op, args)  # (the trace ends here anyway)
@@ -160,8 +162,21 @@ class _Avoiding:
             self.seen.setdefault("mishandled", set()).add(op)
             self._cut(f"{op}{args!r}: {problem.title}", "")
         elif problem.kind in self.avoid and error_clause != "keep":
+            self._first_problem(step, problem)
             self._cut(f"{op}{args!r}: {problem.title}", problem.kind)
         return step, problem
+
+    def _record(self, step: Step) -> None:
+        self.trace = Trace(self.trace.subsystem, self.trace.setup, (*self.trace.steps, step))
+
+    def _first_problem(self, step: Step, problem: Any) -> None:
+        """Keep the first trace that ended at a problem of this kind, with it as
+        its violation: what a search that does not avoid the kind finds first."""
+        first = self.seen["first_problem"]
+        if problem.kind not in first:
+            trace = Trace(self.trace.subsystem, self.trace.setup, (*self.trace.steps, step))
+            first[problem.kind] = (len(first), trace,
+                                   problem_violation(problem, len(self.trace.steps)))
 
     def _refused(self, op: str, args: tuple[int, ...]) -> Any:
         """The reference's step if the contract refuses this call (it raises, and a
@@ -335,7 +350,7 @@ def _search(ctx: _Context, sub: Any, skip: frozenset[str], avoid: frozenset[str]
     every violated property recorded, none ending a trace (run_hypothesis)."""
     effort = ctx.assignment.effort
     seen: dict[str, Any] = {"dropped": 0, "cut": 0, "short": 0, "made": 0, "hangs": ctx.hangs,
-                            "kinds": set()}
+                            "kinds": set(), "first_problem": {}}
 
     def make_system(setup: Mapping[str, int]) -> Any:
         seen["made"] += 1
@@ -354,7 +369,8 @@ def _search(ctx: _Context, sub: Any, skip: frozenset[str], avoid: frozenset[str]
                 seen.setdefault("first", f"the constructor: {e.outcome.describe()}")
                 reject()
             raise _ConstructorProblem(setup, kind, str(e)) from None
-        return _Avoiding(system, ctx.driver.ReferenceSystem(setup), avoid, error_clauses, seen)
+        return _Avoiding(system, ctx.driver.ReferenceSystem(setup), avoid, error_clauses, seen,
+                         Trace(ctx.driver.name, dict(setup), ()))
 
     options = Options(seed=effort.seed, steps=effort.steps, max_pages=effort.max_pages,
                       traces=effort.traces, skip=skip,
@@ -393,8 +409,24 @@ def _all_at_once(ctx: _Context, sub: Any, deadline: float) -> list[ItemResult | 
     verdicts: list[ItemResult | None] = []
     for item in ctx.assignment.items:
         held = _same(ctx, item, clauses, seen) and not violated.intersection(item.properties)
-        verdicts.append(_held(ctx, item, result, seen) if held else None)
+        verdicts.append(_held(ctx, item, result, seen) if held else
+                        _problem_found(ctx, sub, item, result, seen))
     return verdicts
+
+
+def _problem_found(ctx: _Context, sub: Any, item: Item, result: Any,
+                   seen: dict[str, Any]) -> ItemResult | None:
+    """A problem item lost on the shared search's first trace that ended at a
+    problem of its kinds (None: it needs its own search). Its own search would
+    draw the same traces up to that one, where it would find that problem: every
+    other problem ends a trace in both, and no setup was dropped. The trace
+    minimiser then shrinks it, as it does the own search's counterexample."""
+    first = [seen["first_problem"][k] for k in item.problems if k in seen["first_problem"]]
+    if item.properties or not first or seen["dropped"]:
+        return None
+    _, trace, violation = min(first, key=lambda f: f[0])
+    found = Found(trace, violation, ctx.assignment.effort.seed, frozenset(ctx.properties))
+    return _lost(ctx, sub, item, found, result, _counts(result, seen))
 
 
 def _same(ctx: _Context, item: Item, clauses: str, seen: dict[str, Any]) -> bool:
