@@ -216,9 +216,9 @@ def _renamed(t: Trace, got: Sequence[Step]) -> Trace:
         if want.result == have.result:
             continue
         for j in range(i + 1, len(steps)):
-            names = decode.params(t.subsystem, steps[j].op)
-            args = tuple(have.result if n == param and a == want.result else a
-                         for n, a in zip(names, steps[j].args, strict=False))
+            names = decode.params(t.subsystem, steps[j].op)  # () for a constructor step
+            args = tuple(have.result if k < len(names) and names[k] == param and
+                         a == want.result else a for k, a in enumerate(steps[j].args))
             steps[j] = replace(steps[j], args=args)
     return replace(t, steps=tuple(steps))
 

@@ -46,6 +46,10 @@ GRADE_FORMAT = 1
 # Traces that shrink an item's counterexample in its search (a count: the same
 # trace on any machine); the trace minimiser then replays it (Options.minimise).
 SHRINK_TRACES = 100
+# A lost item graded on the shared search's trace keeps it if the trace minimiser
+# brings it down to this many steps; a longer one is left to the item's own search,
+# whose shrinking (Hypothesis's, then the minimiser's) gives students short traces.
+SHORT_ENOUGH = 6
 INCOMPLETE = "not graded: the wall-clock limit per submission ran out"
 
 
@@ -410,8 +414,25 @@ def _all_at_once(ctx: _Context, sub: Any, deadline: float) -> list[ItemResult | 
     for item in ctx.assignment.items:
         held = _same(ctx, item, clauses, seen) and not violated.intersection(item.properties)
         verdicts.append(_held(ctx, item, result, seen) if held else
+                        _violation_found(ctx, sub, item, result, seen, clauses) or
                         _problem_found(ctx, sub, item, result, seen))
     return verdicts
+
+
+def _violation_found(ctx: _Context, sub: Any, item: Item, result: Any, seen: dict[str, Any],
+                     clauses: str) -> ItemResult | None:
+    """A property item lost in the shared search (None: it needs its own search):
+    its own search would draw the same traces (_same) and meet first the violation
+    the shared search recorded first among its properties; a property of a partial
+    item earns its share only if no trace violated it. The trace minimiser
+    shrinks that trace, as it does an own search's counterexample."""
+    mine = [f for f in result.found if f.violation.property in item.properties]
+    if not mine or not _same(ctx, item, clauses, seen):
+        return None
+    first = mine[0]
+    others = frozenset(ctx.properties) - {first.violation.property}
+    found = Found(first.trace, first.violation, first.seed, others)
+    return _lost(ctx, sub, item, found, result, _counts(result, seen), SHORT_ENOUGH)
 
 
 def _problem_found(ctx: _Context, sub: Any, item: Item, result: Any,
@@ -426,7 +447,7 @@ def _problem_found(ctx: _Context, sub: Any, item: Item, result: Any,
         return None
     _, trace, violation = min(first, key=lambda f: f[0])
     found = Found(trace, violation, ctx.assignment.effort.seed, frozenset(ctx.properties))
-    return _lost(ctx, sub, item, found, result, _counts(result, seen))
+    return _lost(ctx, sub, item, found, result, _counts(result, seen), SHORT_ENOUGH)
 
 
 def _same(ctx: _Context, item: Item, clauses: str, seen: dict[str, Any]) -> bool:
@@ -469,7 +490,9 @@ def _grade_item(ctx: _Context, sub: Any, item: Item, deadline: float) -> ItemRes
             or f.violation.kind in item.problems
             or (item.robustness and f.violation.kind in PROBLEM_KINDS)]
     if mine:
-        return _lost(ctx, sub, item, mine[0], result, _counts(result, seen))
+        lost = _lost(ctx, sub, item, mine[0], result, _counts(result, seen))
+        assert lost is not None  # (no length limit)
+        return lost
     return _held(ctx, item, result, seen)
 
 
@@ -509,7 +532,7 @@ def _held(ctx: _Context, item: Item, result: Any, seen: dict[str, Any]) -> ItemR
 
 
 def _lost(ctx: _Context, sub: Any, item: Item, found: Found, result: Any,
-          counts: dict[str, int]) -> ItemResult:
+          counts: dict[str, int], longest: int | None = None) -> ItemResult | None:
     """The failed item with its minimal trace, replayed on a fresh instance: the
     confirming replay in a fresh process, as the student's replay runs; the
     minimiser's replays (up to Options.minimise) on fresh instances in that same
@@ -531,6 +554,8 @@ def _lost(ctx: _Context, sub: Any, item: Item, found: Found, result: Any,
         cx = confirm("hypothesis", found.trace, found.violation, ctx.specs, make_system,
                      ctx.driver, options, ctx.student, seed=found.seed, skip=found.skipped,
                      shrink=False)
+    if longest is not None and len(cx.trace.steps) > longest:
+        return None  # a trace the minimiser left long: the item's own search shrinks better
     v = cx.violation
     held = [p for p in item.properties if p != v.property
             and p not in {f.violation.property for f in result.found}]

@@ -112,3 +112,15 @@ def test_a_value_used_twice_moves_everywhere_at_once() -> None:
     assert [s.op for s in m.trace.steps] == ["alloc", "free"]
     assert m.trace.steps[1].args == (0, 1) and m.trace.steps[0].args == (0,)
     assert m.trace.setup["npages"] < 64
+
+
+def test_renaming_a_result_keeps_a_constructor_steps_arguments() -> None:
+    """A replay that returns another pfn renames it in the later steps that take a
+    pfn, and leaves a constructor step (whose parameters decode does not name)
+    whole: it lost both its arguments once, and the replay of the candidate raised."""
+    from mmcheck.checker.minimise import _renamed
+
+    t = Trace("buddy", {"npages": 8, "max_order": 3},
+              (Step("alloc", (0,), 1), Step("BuddyAllocator", (0, 3)), Step("free", (1, 0))))
+    got = (Step("alloc", (0,), 0),)
+    assert [s.args for s in _renamed(t, got).steps] == [(0,), (0, 3), (0, 0)]
