@@ -1,4 +1,6 @@
-"""Batch grading throughput: `python -m bench.grading [--per-subsystem N] [--workers 1 2]`.
+"""Batch grading throughput: `python -m bench.grading [--per-subsystem N] [--workers 1 2]`;
+`python -m bench.grading --grade ASSIGNMENT SUBMISSION...`: score, CPU and wall
+seconds of each submission graded in this process (and its sandbox workers).
 
 For every subsystem with a driver and examples (examples/<subsystem>/correct
 and buggy), an assignment is made with one rubric item per standard-library
@@ -71,12 +73,32 @@ def children_cpu() -> float:
                                                   resource.getrusage(resource.RUSAGE_CHILDREN)))
 
 
+def grade_each(assignment: Path, submissions: list[Path]) -> None:
+    """One JSON line per submission: its score, CPU and wall seconds, the load."""
+    from mmcheck.checker.grade.assignment import load as load_assignment
+    from mmcheck.checker.grade.score import grade
+
+    rubric = load_assignment(assignment)
+    for path in submissions:
+        cpu0, t0 = children_cpu(), time.monotonic()
+        g = grade(rubric, path)
+        print(json.dumps({"submission": str(path), "score": g.score, "max_score": g.max_score,
+                          "cpu_s": round(children_cpu() - cpu0, 1),
+                          "wall_s": round(time.monotonic() - t0, 1),
+                          "load_average": os.getloadavg()[0]}), flush=True)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--per-subsystem", type=int, default=2)
     ap.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     ap.add_argument("--subsystems", nargs="*", default=None)
+    ap.add_argument("--grade", nargs="+", type=Path, default=None,
+                    metavar="ASSIGNMENT SUBMISSION", help="grade each submission here")
     args = ap.parse_args()
+    if args.grade:
+        grade_each(args.grade[0], args.grade[1:])
+        return 0
     names = args.subsystems or [s for s in registry.names() if
                                 (ROOT / "examples" / s).is_dir()]
     rows = []
