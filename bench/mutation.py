@@ -5,6 +5,7 @@
     python -m bench.mutation --report         print the recorded results as markdown
     python -m bench.mutation --examples       the buggy examples' counterexamples, their
                                               length before and after the trace minimiser
+                                              (--only fault,vma: those subsystems' examples)
 
 Each mutant is the reference model of one subsystem (model/*.py) with ONE small
 change, made by an AST transformer of our own (mutmut and cosmic-ray run a test
@@ -315,6 +316,9 @@ _COUNTER = ("NR_FREE_PAGES (free_pages) of a submission is the pages its free_ar
 _MERGE_LIKELY = ("buddy_merge_likely only chooses head or tail of a free list, a choice "
                  "the contract leaves open ([BUDDY-ALLOC-CHOICE])")
 _MESSAGE = "only builds a ValueError's message (or the model's refinement helper)"
+_ARRAY_CACHE = ("the per-CPU array cache's size and refill (limit, batchcount): objects "
+                "in it are free to the user and drained by shrink(), which ones alloc() "
+                "returns is the implementation's choice ([SLAB-CHOICE])")
 EQUIVALENT: dict[tuple[str, str, str], str] = {
     ("buddy", "self.mem_map.private[0:end:step] = bytes((top,)) * nr_top",
      "`self.mem_map.private[0:end:step] = bytes((top,)) * nr_top` deleted"):
@@ -396,6 +400,27 @@ EQUIVALENT: dict[tuple[str, str, str], str] = {
      "`held = {addr // PAGE_SIZE: order for addr, order in self.lar` deleted"):
         "Kmalloc.holds() builds the reference's own view of its blocks; a submission's "
         "are read from the checker's audited `pages` (checker/subsystems/kmalloc.py)",
+    ("slab", "if nr_objs > 0 and slab_mgmt_size(nr_objs, align) + nr_objs * objsize > "
+     "slab_size:", "+ -> -"):
+        "cache_estimate's decrement never fires in this model: for every on-slab object "
+        "size (below 512 bytes), alignment and order 0 to 10, (slab_size - 32) // "
+        "(objsize + 4) objects and their aligned management fit (checked exhaustively)",
+    ("slab", "if objsize > 256:", "> -> >="): _ARRAY_CACHE,
+    ("slab", "if not ac.touched and batchcount > BATCHREFILL_LIMIT:", "and <-> or"):
+        _ARRAY_CACHE,
+    ("slab", "l3.free_touched = True", "True -> False"):
+        "free_touched only tells cache_reap (not modelled) to spare the free slabs",
+    ("slab", "batchcount -= 1", "`batchcount -= 1` deleted"): _ARRAY_CACHE,
+    ("slab", "if ac.avail >= ac.limit:  # __cache_free", "`if ac.avail >= ac.limit:` deleted"):
+        _ARRAY_CACHE,
+    ("slab", "if l3.free_objects > l3.free_limit:", "> -> <="):
+        "when a completely free slab goes back to `pages` outside shrink() (free_limit) is "
+        "the implementation's choice: [SLAB-SHRINK] and [SLAB-INFO] hold either way",
+    ("slab", "self.l3.free_objects -= self.num",
+     "`self.l3.free_objects -= self.num` deleted"):
+        "l3.free_objects is the reference's own counter (white-box); it only moves the "
+        "free_limit at which a free slab goes back outside shrink(), the implementation's "
+        "choice",
     ("fault", "self._unmapped_files.clear()", "`self._unmapped_files.clear()` deleted"):
         "_release_files skips a file still mapped and finds no page cache left of one "
         "released before: the set only grows, nothing observable changes",
@@ -443,7 +468,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="run the recorded survivors of --only again")
     args = ap.parse_args(argv)
     if args.examples:
-        return examples(args.timeout)
+        picked = set(args.only.split(",")) if args.only != ",".join(TARGETS) else None
+        return examples(args.timeout, picked)
     if args.report:
         print(render(json.loads(RESULTS.read_text())))
         return 0
@@ -486,29 +512,45 @@ def check_json(impl: Path, timeout: float) -> tuple[int | None, dict[str, Any] |
     return done.returncode, report
 
 
-def examples(timeout: float) -> int:
-    """Every buggy example: its counterexamples' steps before and after the minimiser."""
+def examples(timeout: float, only: set[str] | None = None) -> int:
+    """The buggy examples (of the subsystems in `only`, or all): their counterexamples'
+    steps before and after the minimiser. Rows of other examples recorded before are
+    kept; the summary is over every recorded row, and over this run's rows."""
+    data = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+    kept = {r["example"]: r for r in data.get("_examples", {}).get("rows", [])}
     rows = []
     for path in sorted((REPO / "examples").glob("*/buggy/*.py")):
+        if only is not None and path.parent.parent.name not in only:
+            continue
+        start, cpu = time.monotonic(), os.times()
         code, report = check_json(path, timeout)
         cxs = report["counterexamples"] if report else []
         row = {"example": str(path.relative_to(REPO)), "exit_code": code,
                "steps": [len(c["trace"]["steps"]) for c in cxs],
-               "found_steps": [c.get("found_steps") or len(c["trace"]["steps"]) for c in cxs]}
+               "found_steps": [c.get("found_steps") or len(c["trace"]["steps"]) for c in cxs],
+               "seconds": round(time.monotonic() - start, 1),
+               "cpu_seconds": round(os.times().children_user - cpu.children_user, 1),
+               "load": os.getloadavg()[0]}
         rows.append(row)
+        kept[row["example"]] = row
         print(row, flush=True)
+    data["_examples"] = {"rows": sorted(kept.values(), key=lambda r: r["example"]),
+                         "summary": lengths(list(kept.values())), "this_run": lengths(rows)}
+    RESULTS.write_text(json.dumps(data, indent=1) + "\n")
+    print(data["_examples"]["this_run"])
+    return 0
+
+
+def lengths(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """How many counterexamples the rows hold, and their steps after and before the
+    minimiser: max and median."""
     steps = [n for r in rows for n in r["steps"]]
     found = [n for r in rows for n in r["found_steps"]]
-    summary = {"examples": len(rows), "counterexamples": len(steps),
-               "after": {"max": max(steps, default=0),
-                         "median": statistics.median(steps) if steps else 0},
-               "before": {"max": max(found, default=0),
-                          "median": statistics.median(found) if found else 0}}
-    data = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
-    data["_examples"] = {"rows": rows, "summary": summary}
-    RESULTS.write_text(json.dumps(data, indent=1) + "\n")
-    print(summary)
-    return 0
+    return {"examples": len(rows), "counterexamples": len(steps),
+            "after": {"max": max(steps, default=0),
+                      "median": statistics.median(steps) if steps else 0},
+            "before": {"max": max(found, default=0),
+                       "median": statistics.median(found) if found else 0}}
 
 
 def render(data: dict[str, Any]) -> str:

@@ -15,6 +15,8 @@ state rendering and every explanation decode the same number the same way:
     errno     errno                                  EEXIST
     pfcode    the x86 page-fault error code          PF_PROT|PF_WRITE|PF_USER (0x7)
     sicode    si_code of a SIGSEGV                   SEGV_MAPERR
+    selector  an x86 segment selector                0x7b (index 15, TI 0, RPL 3)
+    sreg      an x86 segment register number         DS
     pfn, order, pid, value, bool: as they are (decimal; pfn in hex where it is an x86 one)
 
 Where a subsystem means something else by a name (pagetable's `flags` are
@@ -51,6 +53,8 @@ _PF = ((linux.X86_PF_PROT, "PF_PROT"), (linux.X86_PF_WRITE, "PF_WRITE"),
        (linux.X86_PF_USER, "PF_USER"), (linux.X86_PF_RSVD, "PF_RSVD"),
        (linux.X86_PF_INSTR, "PF_INSTR"))
 _SI_CODES = {1: "SEGV_MAPERR", 2: "SEGV_ACCERR", 4: "SEGV_PKUERR", 0x80: "SI_KERNEL"}
+# x86's segment register numbers (the Sreg field of an instruction, model/segment.py).
+_SREGS = ("ES", "CS", "SS", "DS", "FS", "GS")
 
 # Parameter (or state) name -> kind, unless the subsystem's declaration says otherwise.
 _KINDS = {
@@ -119,6 +123,19 @@ def si_code_text(code: int) -> str:
     return _SI_CODES.get(code, str(code))
 
 
+def selector_text(sel: int) -> str:
+    """0x7b (index 15, TI 0, RPL 3): a 16-bit selector's descriptor index, table
+    indicator (0 the GDT, 1 the LDT) and requested privilege level."""
+    if not 0 <= sel < 1 << 16:
+        return f"{sel:#x}" if sel >= 0 else str(sel)
+    return f"{sel:#x} (index {sel >> 3}, TI {sel >> 2 & 1}, RPL {sel & 3})"
+
+
+def sreg_text(n: int) -> str:
+    """DS: a segment register by its name, the number as it is past GS."""
+    return _SREGS[n] if 0 <= n < len(_SREGS) else str(n)
+
+
 def address_text(value: int) -> str:
     return f"{value:#x}" if value >= 0 else str(value)
 
@@ -155,7 +172,8 @@ def addresses(subsystem: str) -> bool:
 _TEXT = {
     "address": address_text, "length": length_text, "prot": prot_text,
     "mapflags": map_flags_text, "pteflags": pte_flags_text, "errno": errno_text,
-    "pfcode": pf_code_text, "sicode": si_code_text,
+    "pfcode": pf_code_text, "sicode": si_code_text, "selector": selector_text,
+    "sreg": sreg_text,
 }
 
 
@@ -194,10 +212,14 @@ def call_text(subsystem: str, op: str, args: Sequence[int]) -> str:
 
 
 def result_text(subsystem: str, op: str, result: object) -> str:
-    """What an operation returned: an mmap's or translate's address in hex."""
+    """What an operation returned: an mmap's or translate's address in hex; a result
+    the declaration names (`results`) as its parameter's kind spells it."""
     if isinstance(result, bool) or not isinstance(result, int):
         return "none" if result is None else str(result)
-    return number_text(subsystem, result)
+    decl = _declaration(subsystem)
+    param = decl.result_param(op) if decl is not None else None
+    kind = kind_of(subsystem, op, param) if param else "int"
+    return value_text(kind, result) if kind != "int" else number_text(subsystem, result)
 
 
 def setup_text(subsystem: str, setup: dict[str, int] | object) -> str:

@@ -18,10 +18,12 @@ from __future__ import annotations
 
 import contextlib
 import signal
+import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from types import FrameType
+from typing import Any
 
 INTERRUPTED = "interrupted"  # SIGINT or SIGTERM
 OUT_OF_TIME = "budget"  # the --budget wall-clock limit
@@ -90,12 +92,30 @@ def _on_alarm(signum: int, frame: FrameType | None) -> None:
         raise EvaluationCut(_state.reason)
 
 
+def _quiet_stops(previous: Callable[[Any], object]) -> Callable[[Any], object]:
+    """sys.unraisablehook that drops a stop raised inside a finaliser. The handlers
+    above raise where the main thread is; when that is a generator being closed
+    (a quantifier's bindings when all() stops early) or a __del__, Python cannot
+    propagate it and would print it as "Exception ignored in ..." with a traceback.
+    Nothing is lost: the stop is in _state.reason, and the engines see requested()
+    at their next poll (the evaluation that was running ends normally)."""
+
+    def hook(unraisable: Any) -> None:
+        if isinstance(unraisable.exc_value, (EvaluationCut, KeyboardInterrupt)):
+            return
+        previous(unraisable)
+
+    return hook
+
+
 @contextlib.contextmanager
 def watch(budget: float | None) -> Iterator[None]:
     """Arm the stop machinery for one run of at most `budget` seconds (None: no limit)."""
     global _state
     saved_state = _state
     _state = _State()
+    saved_hook = sys.unraisablehook
+    sys.unraisablehook = _quiet_stops(saved_hook)
     if budget is not None:
         _state.deadline = time.monotonic() + budget
     main = threading.current_thread() is threading.main_thread()
@@ -116,6 +136,7 @@ def watch(budget: float | None) -> Iterator[None]:
             signal.setitimer(signal.ITIMER_REAL, 0)
             for sig, handler in saved.items():
                 signal.signal(sig, handler)  # type: ignore[arg-type]
+        sys.unraisablehook = saved_hook
         _state = saved_state
 
 

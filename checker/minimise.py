@@ -276,7 +276,7 @@ def _candidates(kind: str, v: int) -> Sequence[int]:
         elif v > 2 * PAGE:
             out.append(v - PAGE)
         return [w for w in out if w != v]
-    if kind == "int" and v > 0:
+    if kind in ("int", "selector", "sreg") and v > 0:
         return list(dict.fromkeys(w for w in (0, v - 1) if w >= 0))
     return []
 

@@ -194,7 +194,7 @@ def _check_declaration(d: Subsystem) -> None:
 
 # What a number can hold (decode.py spells each one): the values of `kinds`.
 KINDS = ("address", "length", "prot", "mapflags", "pteflags", "errno", "pfcode", "sicode",
-         "bool", "int")
+         "selector", "sreg", "bool", "int")
 
 
 def _check_fields(d: Subsystem, where: str) -> None:

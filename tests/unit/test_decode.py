@@ -46,3 +46,22 @@ def test_the_kinds_a_declaration_may_name_are_those_decode_spells() -> None:
     assert decode.call_text("kmalloc", "kmalloc", (64, 1)) == "kmalloc(64, 1)"
     assert decode.call_text("vma", "mmap", (0x400000, 4096, 3, 0x22)) == (
         "mmap(0x400000, 0x1000, PROT_READ|PROT_WRITE, MAP_PRIVATE|MAP_ANONYMOUS)")
+
+
+def test_segment_selectors_and_registers_by_their_fields() -> None:
+    assert decode.selector_text(0x7B) == "0x7b (index 15, TI 0, RPL 3)"
+    assert decode.selector_text(0) == "0x0 (index 0, TI 0, RPL 0)"
+    assert decode.selector_text(0x7F) == "0x7f (index 15, TI 1, RPL 3)"  # the LDT
+    assert decode.selector_text(1 << 16) == "0x10000"  # not a selector: the number
+    assert decode.sreg_text(3) == "DS" and decode.sreg_text(6) == "6"
+    assert decode.call_text("segment", "load_segment", (0, 106)) == (
+        "load_segment(ES, 0x6a (index 13, TI 0, RPL 2))")
+    assert decode.call_text("segment", "far_jump", (0x73, 0x08048568)) == (
+        "far_jump(0x73 (index 14, TI 0, RPL 3), 0x8048568)")
+
+
+def test_slab_addresses_in_hex_as_its_picture_draws_them() -> None:
+    assert decode.call_text("slab", "free", (7208,)) == "free(0x1c28)"
+    assert decode.result_text("slab", "alloc", 48) == "0x30"
+    assert decode.result_text("slab", "shrink", 4096) == "4096"  # pages, not an address
+    assert decode.result_text("buddy", "alloc", 4096) == "4096"  # pfns stay decimal

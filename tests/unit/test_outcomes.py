@@ -18,7 +18,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -355,3 +355,26 @@ def test_the_reproduce_line_reproduces(mmcheck: Run) -> None:
                               "--format", "json"))
         same = [x for x in again["counterexamples"] if x["property"] == c["property"]]
         assert same and same[0]["trace"] == c["trace"], c["reproduce"]
+
+
+def test_a_stop_that_lands_in_a_finaliser_prints_no_traceback(monkeypatch: Any) -> None:
+    """The budget's alarm can come while a generator is being closed (a quantifier's
+    bindings, dropped when any() stops early): Python cannot raise it there and printed
+    "Exception ignored in ..." with a traceback (the argv fuzzer's --budget crash)."""
+    from mmcheck.checker import interrupt
+
+    seen: list[Any] = []
+    monkeypatch.setattr(sys, "unraisablehook", seen.append)
+
+    def bindings() -> Iterator[int]:
+        try:
+            yield 1
+            yield 2
+        finally:  # where the alarm comes: as the generator is closed
+            interrupt._on_alarm(signal.SIGALRM, None)
+
+    with interrupt.watch(None), interrupt.evaluating():
+        assert any(x == 1 for x in bindings())  # stops early: the generator is closed
+        assert interrupt.reason() == interrupt.OUT_OF_TIME  # the stop is kept
+    assert seen == []
+    assert sys.unraisablehook == seen.append  # restored

@@ -39,6 +39,6 @@ DECLARATION = register(Subsystem(
     clauses="SEG",
     addresses=True,
     kinds=(("flags", "pteflags"), ("linear", "address"), ("phys", "address"),
-           ("base", "address")),
+           ("base", "address"), ("selector", "selector"), ("sreg", "sreg")),
     doc="x86 segmentation: GDT descriptors, selectors, DPL/RPL/CPL, limits, linear -> physical",
 ))

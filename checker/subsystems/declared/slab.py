@@ -25,5 +25,9 @@ DECLARATION = register(Subsystem(
     buggy="examples/slab/buggy/wrong_num_objs.py",
     clauses="SLAB",
     symbolic=True,
+    # Byte addresses in hex, as the slab picture draws them (pfns stay decimal).
+    kinds=(("addr", "address"), ("next", "address"), ("start", "address"),
+           ("end", "address"), ("s_mem", "address")),
+    results=(("alloc", "addr"),),
     doc="One SLAB cache: kmem_cache, array caches, slab lists, colouring",
 ))
