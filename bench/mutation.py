@@ -240,6 +240,7 @@ class Result:
     found_steps: list[int] = field(default_factory=list)  # before the trace minimiser
     seconds: float = 0.0
     code: str = ""  # the mutated line of the model, as it read before the mutation
+    cpu_seconds: float = 0.0  # user CPU of the check and its sandbox worker
 
 
 def wrapper(directory: Path, subsystem: str, source: str) -> Path:
@@ -279,15 +280,17 @@ def siblings(stem: str) -> set[str]:
 def run_mutant(subsystem: str, site: Site, source: str, timeout: float) -> Result:
     with tempfile.TemporaryDirectory(prefix="mmcheck-mutant-") as tmp:
         sub = wrapper(Path(tmp), subsystem, mutant_source(source, site))
-        start = time.monotonic()
+        start, cpu = time.monotonic(), os.times().children_user
         code, report = check_json(sub, timeout)
         took = round(time.monotonic() - start, 1)
+        cpu = round(os.times().children_user - cpu, 1)
     text = source.splitlines()[site.line - 1].strip()
     if code is None:
-        return Result(subsystem, site.kind, site.what, "timeout", None, seconds=took, code=text)
+        return Result(subsystem, site.kind, site.what, "timeout", None, seconds=took, code=text,
+                      cpu_seconds=cpu)
     out = Result(subsystem, site.kind, site.what,
                  {0: "survived", 1: "killed"}.get(code, "error"), code, seconds=took,
-                 code=text)
+                 code=text, cpu_seconds=cpu)
     if report is None:
         return out
     for c in report["counterexamples"]:
@@ -316,6 +319,9 @@ _COUNTER = ("NR_FREE_PAGES (free_pages) of a submission is the pages its free_ar
 _MERGE_LIKELY = ("buddy_merge_likely only chooses head or tail of a free list, a choice "
                  "the contract leaves open ([BUDDY-ALLOC-CHOICE])")
 _MESSAGE = "only builds a ValueError's message (or the model's refinement helper)"
+_DEBUG = ("SLUB debugging (red zones, poison, write()) is the reference's own: a "
+          "submission is made without debug=, and the checker sends it no write(), so the "
+          "line never runs in one (the sample takes lines the reference runs)")
 _ARRAY_CACHE = ("the per-CPU array cache's size and refill (limit, batchcount): objects "
                 "in it are free to the user and drained by shrink(), which ones alloc() "
                 "returns is the implementation's choice ([SLAB-CHOICE])")
@@ -421,6 +427,12 @@ EQUIVALENT: dict[tuple[str, str, str], str] = {
         "l3.free_objects is the reference's own counter (white-box); it only moves the "
         "free_limit at which a free slab goes back outside shrink(), the implementation's "
         "choice",
+    ("slab", "assert slab is not None", "is not -> is"): _DEBUG,
+    ("slab", "off = addr - slab.start", "`off = addr - slab.start` deleted"): _DEBUG,
+    ("slab", 'in_slab = {"live": dict.fromkeys(self.slabs, 0), "cached": '
+     'dict.fromkeys(self.slabs, 0)}', "0 -> 1"):
+        "white_box() builds the reference's own view (mgmt records); the checker never "
+        "calls it on a submission",
     ("fault", "self._unmapped_files.clear()", "`self._unmapped_files.clear()` deleted"):
         "_release_files skips a file still mapped and finds no page cache left of one "
         "released before: the set only grows, nothing observable changes",
@@ -464,6 +476,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--timeout", type=float, default=180.0)
     ap.add_argument("--report", action="store_true")
     ap.add_argument("--examples", action="store_true")
+    ap.add_argument("--reuse", action="store_true",
+                    help="keep the recorded results of mutants sampled again (a larger --per "
+                         "draws the smaller one's mutants first)")
     ap.add_argument("--survivors", action="store_true",
                     help="run the recorded survivors of --only again")
     args = ap.parse_args(argv)
@@ -483,8 +498,14 @@ def main(argv: list[str] | None = None) -> int:
     for subsystem in args.only.split(","):
         picked, total, unreached = sample(subsystem, args.per)
         source = (REPO / TARGETS[subsystem][0]).read_text()
+        done = {(m["what"], m.get("code", "")): m for m in data.get(subsystem, {}).get(
+            "mutants", []) if args.reuse and m["outcome"] != "timeout"}
         results = []
         for n, site in enumerate(picked, 1):
+            key = (site.what, source.splitlines()[site.line - 1].strip())
+            if key in done:  # the same mutant of the same model, finished before
+                results.append(done[key])
+                continue
             r = run_mutant(subsystem, site, source, args.timeout)
             results.append(asdict(r))
             print(f"{subsystem} {n}/{len(picked)} {r.outcome:8} {r.kind:10} {r.what} "

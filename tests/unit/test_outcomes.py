@@ -378,3 +378,27 @@ def test_a_stop_that_lands_in_a_finaliser_prints_no_traceback(monkeypatch: Any) 
         assert interrupt.reason() == interrupt.OUT_OF_TIME  # the stop is kept
     assert seen == []
     assert sys.unraisablehook == seen.append  # restored
+
+
+def test_a_stop_that_lands_in_a_gc_callback_prints_no_traceback(monkeypatch: Any) -> None:
+    """As the fuzzer met it: `check spec/lib/fault.mm spec/lib/slab.mm
+    spec/lib/pagetable.mm --budget 1.47` (3 runs in 300), the alarm during
+    Hypothesis's gc_callback."""
+    import gc
+
+    from mmcheck.checker import interrupt
+
+    seen: list[Any] = []
+    monkeypatch.setattr(sys, "unraisablehook", seen.append)
+
+    def callback(phase: str, info: dict) -> None:
+        interrupt._on_alarm(signal.SIGALRM, None)
+
+    gc.callbacks.append(callback)
+    try:
+        with interrupt.watch(None), interrupt.evaluating():
+            gc.collect()
+            assert interrupt.requested()
+    finally:
+        gc.callbacks.remove(callback)
+    assert seen == []
