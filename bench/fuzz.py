@@ -829,25 +829,27 @@ def fuzz(seed: int, specs: int, argvs: int, limit: float = 20.0, argv_limit: flo
     if argvs:
         with tempfile.TemporaryDirectory(prefix="mmcheck-fuzz-") as tmp:
             gen = ArgvGen(random.Random(seed + 1), Path(tmp))
-            for i in range(argvs):
-                case = Case("argv", "argv", gen.argv())
-                out = run_argv_case(case, argv_limit, REPO)
-                summary.record(case, out)
-                summary.exits[out.detail.split()[-1] if out.status != "hang" else "hang"] += 1
-                if progress and out.status in ("crash", "hang"):
-                    progress(f"{out.status}: {case.payload!r}\n{out.detail[-2000:]}")
-                if progress and (i + 1) % 100 == 0:
-                    progress(f"argv {i + 1}/{argvs}: {dict(summary.statuses)}")
-    for i, case in enumerate(budget_cases(seed, budgets)):
-        out = run_argv_case(case, argv_limit, REPO)
-        summary.record(case, out)
-        summary.exits[out.detail.split()[-1] if out.status != "hang" else "hang"] += 1
-        if progress and out.status in ("crash", "hang"):
-            progress(f"{out.status}: {case.payload!r}\n{out.detail[-2000:]}")
-        if progress and (i + 1) % 50 == 0:
-            progress(f"budget {i + 1}/{budgets}: {dict(summary.statuses)}")
+            cases = (Case("argv", "argv", gen.argv()) for _ in range(argvs))
+            run_command_lines(cases, argvs, summary, argv_limit, progress, every=100)
+    run_command_lines(budget_cases(seed, budgets), budgets, summary, argv_limit, progress,
+                      every=50)
     summary.seconds = time.monotonic() - start
     return summary
+
+
+def run_command_lines(cases: Iterator[Case], n: int, summary: Summary, limit: float,
+                      progress: Callable[[str], None] | None, every: int) -> None:
+    """Run `n` command-line cases into `summary`; a crash or hang is shown from its
+    traceback on, and the counts every `every` cases."""
+    for i, case in enumerate(cases):
+        out = run_argv_case(case, limit, REPO)
+        summary.record(case, out)
+        bad = out.status in ("crash", "hang")
+        summary.exits[out.status if bad else out.detail.split()[-1]] += 1
+        if progress and bad:
+            progress(f"{out.status}: {case.payload!r}\n{out.detail[:2000]}")
+        if progress and (i + 1) % every == 0:
+            progress(f"{case.origin} {i + 1}/{n}: {dict(summary.statuses)}")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

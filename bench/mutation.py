@@ -412,6 +412,7 @@ EQUIVALENT: dict[tuple[str, str, str], str] = {
         "size (below 512 bytes), alignment and order 0 to 10, (slab_size - 32) // "
         "(objsize + 4) objects and their aligned management fit (checked exhaustively)",
     ("slab", "if objsize > 256:", "> -> >="): _ARRAY_CACHE,
+    ("slab", "if objsize > 1024:", "`if objsize > 1024:` deleted"): _ARRAY_CACHE,
     ("slab", "if not ac.touched and batchcount > BATCHREFILL_LIMIT:", "and <-> or"):
         _ARRAY_CACHE,
     ("slab", "l3.free_touched = True", "True -> False"):
@@ -433,6 +434,9 @@ EQUIVALENT: dict[tuple[str, str, str], str] = {
      'dict.fromkeys(self.slabs, 0)}', "0 -> 1"):
         "white_box() builds the reference's own view (mgmt records); the checker never "
         "calls it on a submission",
+    ("slab", "n += 1", "`n += 1` deleted"):
+        "_chain_length walks a slab's free chain for white_box() (the wb_free_chain "
+        "property), which the checker never calls on a submission",
     ("fault", "self._unmapped_files.clear()", "`self._unmapped_files.clear()` deleted"):
         "_release_files skips a file still mapped and finds no page cache left of one "
         "released before: the set only grows, nothing observable changes",
@@ -470,6 +474,7 @@ def survivors(subsystem: str, data: dict[str, Any], timeout: float) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    global RESULTS
     ap = argparse.ArgumentParser(prog="python -m bench.mutation")
     ap.add_argument("--only", default=",".join(TARGETS))
     ap.add_argument("--per", type=int, default=40)
@@ -481,7 +486,10 @@ def main(argv: list[str] | None = None) -> int:
                          "draws the smaller one's mutants first)")
     ap.add_argument("--survivors", action="store_true",
                     help="run the recorded survivors of --only again")
+    ap.add_argument("--results", default=str(RESULTS),
+                    help="the results file (another one for a run beside a running one)")
     args = ap.parse_args(argv)
+    RESULTS = Path(args.results)
     if args.examples:
         picked = set(args.only.split(",")) if args.only != ",".join(TARGETS) else None
         return examples(args.timeout, picked)
