@@ -31,7 +31,7 @@ from mmcheck.spec.loader import library, load
 
 BUDGET = 120.0
 SIZES = {"slab": (2, 4, 8, 13), "kmalloc": (2, 4, 8, 12), "pagetable": (3, 8, 16),
-         "vma": (3, 4, 5, 6, 8)}
+         "vma": (3, 4, 5, 6)}
 BMC_SIZE = {"slab": 8, "kmalloc": 4, "pagetable": 8, "vma": 4}
 DRIVERS: dict[str, Any] = {"slab": slab, "kmalloc": kmalloc, "pagetable": pagetable,
                            "vma": vma}

@@ -55,7 +55,7 @@ from mmcheck.checker.symbolic.base import (
     SymStep,
     model_int,
 )
-from mmcheck.checker.z3compile import Cases
+from mmcheck.checker.symbolic.pagetable import _cases, _in
 from mmcheck.model.linux import (
     DEFAULT_MAX_MAP_COUNT,
     MAP_ANONYMOUS,
@@ -147,15 +147,6 @@ class VmaStepVars:
     find_none: z3.BoolRef
     find_start: z3.ArithRef
     raised: z3.BoolRef
-
-
-def _cases(term: z3.ArithRef, domain: Sequence[int]) -> Cases:
-    """A term known to lie in `domain`, as the compiler's case split."""
-    return Cases(tuple((term == d, d) for d in domain), term)
-
-
-def _in(term: z3.ArithRef, domain: Sequence[int]) -> z3.BoolRef:
-    return z3.Or([term == d for d in domain])
 
 
 def _flag_is(term: z3.ArithRef, test: object) -> z3.BoolRef:
