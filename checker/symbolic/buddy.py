@@ -367,6 +367,26 @@ class SymbolicBuddy:
         """The operation t performed in `model`, as a trace records it (base.decode_step)."""
         return decode_step(model, t)
 
+    def coverage_goals(self, states: Sequence[SymState],
+                       steps: Sequence[SymStep]) -> list[z3.BoolRef]:
+        """Goals for solver-generated traces beyond the action premises (optional in
+        the protocol): the last step allocates a block that only the free just before
+        it could have made by merging. Before that free no free block of the asked
+        order or above existed, and the freed block is smaller: a submission that
+        does not coalesce (examples/buddy/buggy/no_coalesce.py) answers None there,
+        which alloc_fails_only_when_full refuses."""
+        if len(steps) < 2:
+            return []
+        before = self.vars_of(states[-3])
+        freed, taken = self.step_vars(steps[-2]), self.step_vars(steps[-1])
+        goals = []
+        for j in range(1, self.max_order):
+            bigger = [b for row in before.free[j:] for b in row]
+            goals.append(z3.And(freed.is_free, z3.Not(freed.raised), freed.free_order < j,
+                                taken.is_alloc, taken.alloc_order == j, z3.Not(taken.raised),
+                                z3.Not(taken.alloc_none), z3.Not(_any(bigger))))
+        return [z3.Or(goals)] if goals else []
+
     def _no_effects(self) -> Effects:
         def grid() -> list[list[z3.BoolRef | None]]:
             return [[None] * w for w in self.width]
