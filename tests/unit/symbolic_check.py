@@ -90,13 +90,14 @@ def on_submission(driver: Any, sub: Any) -> Callable[[Mapping[str, int]], Any]:
 
 def convicts(checked: list[CheckedSpec], system: SymbolicSystem, setup: Mapping[str, int],
              universe: range, bound: int, example: Path, driver: Any, depth: int,
-             rename: Callable[[Trace, Any], Trace] | None = None) -> None:
+             rename: Callable[[Trace, Any], Trace] | None = None,
+             skip: frozenset[str] = frozenset()) -> None:
     """BMC of `system` (a mutated encoding) to `depth` finds a violation of a property
-    a submission shows (the white-box ones are left out), and the trace, renamed by
-    `rename` on the example if given, breaks that property at its last step on the
-    buggy `example`."""
+    a submission shows (the white-box ones and `skip` are left out), and the trace,
+    renamed by `rename` on the example if given, breaks that property at its last
+    step on the buggy `example`."""
     white = {p.name for c in checked for p in c.spec.properties
-             if p.doc.startswith("[white-box]")}
+             if p.doc.startswith("[white-box]")} | skip
     result = bounded_check(checked, system, setup,
                            Options(depth=depth, induction=False, budget=120.0),
                            universe, bound, skip=white)
