@@ -67,7 +67,7 @@ from mmcheck.checker.symbolic.base import (
     SymStep,
     model_int,
 )
-from mmcheck.checker.z3compile import Cases
+from mmcheck.checker.symbolic.pagetable import _cases, _in
 from mmcheck.model.fault import VOCABULARY, Kernel
 from mmcheck.model.linux import (
     MAP_ANONYMOUS,
@@ -132,15 +132,6 @@ class FaultStepVars:
     value_error: z3.BoolRef
     os_error: z3.BoolRef
     segfault: z3.BoolRef
-
-
-def _cases(term: z3.ArithRef, domain: Sequence[int]) -> Cases:
-    """A term known to lie in `domain`, as the compiler's case split."""
-    return Cases(tuple((term == d, d) for d in domain), term)
-
-
-def _in(term: z3.ArithRef, domain: Sequence[int]) -> z3.BoolRef:
-    return z3.Or([term == d for d in domain])
 
 
 def _writes(prot: z3.ArithRef) -> z3.BoolRef:
@@ -229,7 +220,7 @@ class SymbolicFault:
     vocabulary: Vocabulary = VOCABULARY
 
     def __init__(self, npages: int = 16, nprocs: int = 2, nslots: int = 2,
-                 mutation: str | None = None, lowest: bool = False) -> None:
+                 mutation: str | None = None) -> None:
         if mutation is not None and mutation not in MUTATIONS:
             raise ValueError(f"SymbolicFault: unknown mutation {mutation!r}; "
                              f"known: {', '.join(MUTATIONS)}")
@@ -238,7 +229,6 @@ class SymbolicFault:
             raise ValueError(f"SymbolicFault: {nprocs} processes with {nslots} slots need "
                              f"{need} pages so that no step runs out; {npages} given")
         self.npages, self.nprocs, self.nslots, self.mutation = npages, nprocs, nslots, mutation
-        self.lowest = lowest
         self.zero = Kernel(npages).zero_pfn
         self.frames = [f for f in range(npages) if f != self.zero]
         self.procs, self.slots = range(nprocs), range(nslots)
@@ -578,13 +568,8 @@ class SymbolicFault:
 
     def _free_in(self, v: Mapping[str, dict], c: z3.ArithRef,
                  taken: Sequence[z3.ArithRef] = ()) -> z3.BoolRef:
-        """Frame c is free in v (and not one of `taken`, the frames the step took
-        before it); with `lowest`, the lowest such frame."""
-        def free(f: int) -> z3.BoolRef:
-            return z3.And(v["kind"][f] == FREE, *[t != f for t in taken])
-        if not self.lowest:
-            return z3.Or([z3.And(c == f, free(f)) for f in self.frames])
-        return z3.Or([z3.And(c == f, free(f), *[z3.Not(free(g)) for g in self.frames if g < f])
+        """Frame c is free in v and not one of `taken` (the frames the step took before)."""
+        return z3.Or([z3.And(c == f, v["kind"][f] == FREE, *[t != f for t in taken])
                       for f in self.frames])
 
     def _raise(self, sv: FaultStepVars, name: str | None) -> z3.BoolRef:
