@@ -27,12 +27,15 @@ def is_white_box(prop: ast.Invariant | ast.Action) -> bool:
     return WHITE_BOX in prop.doc
 
 
-def not_observable(checked: CheckedSpec, hidden: Iterable[str]) -> dict[str, str]:
-    """property name -> why a submission that hides `hidden` cannot show it."""
+def not_observable(checked: CheckedSpec, hidden: Iterable[str],
+                   white_box: bool = True) -> dict[str, str]:
+    """property name -> why a submission that hides `hidden` cannot show it.
+    white_box=False: only the properties that read a hidden name (a grading rubric
+    that names a white-box property asks it of every submission: its handout says so)."""
     hidden = frozenset(hidden)
     out: dict[str, str] = {}
     for prop in checked.spec.properties:
-        if is_white_box(prop):
+        if white_box and is_white_box(prop):
             out[prop.name] = "white-box: a property of the reference model only"
             continue
         info = checked.infos.get(prop.name)

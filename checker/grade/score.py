@@ -33,6 +33,7 @@ from mmcheck.checker.evaluate import CompiledSpec
 from mmcheck.checker.grade.assignment import PROBLEM_KINDS, Assignment, AssignmentError, Item
 from mmcheck.checker.grade.store import slug, write_atomic
 from mmcheck.checker.hypothesis_engine import Found, run_hypothesis
+from mmcheck.checker.observable import not_observable, observable_part
 from mmcheck.checker.options import Options
 from mmcheck.checker.report import render_counterexample
 from mmcheck.checker.sandbox.protocol import clean
@@ -234,6 +235,10 @@ class _Context:
     # calls that hung in an earlier item's search: later items drop them without
     # waiting for the timeout again (the items run in a fixed order: deterministic)
     hangs: dict[tuple[str, tuple[int, ...]], str] = field(default_factory=dict)
+    # property -> why this submission cannot show it (it reads a name the submission
+    # does not expose, e.g. the free lists without free_area()): never checked, never
+    # credited (the submission's view of those names would be the reference's)
+    unseen: dict[str, str] = field(default_factory=dict)
 
 
 def load_specs(assignment: Assignment) -> tuple[list[CheckedSpec], dict[str, str], set[str]]:
@@ -285,6 +290,7 @@ def grade(assignment: Assignment, submission: Path, student: str | None = None,
             have = ", ".join(sub.classes()) or "none of the contract classes"
             return _nothing(ctx, f"the submission defines {have}, not "
                                  f"{driver.decl.contract_class}", [], list(sub.layers))
+        _hide_unseen(ctx, sub)
         deadline = time.monotonic() + limits.submission_seconds
         try:
             shared = _all_at_once(ctx, sub, deadline)
@@ -297,6 +303,7 @@ def grade(assignment: Assignment, submission: Path, student: str | None = None,
         layers = list(sub.layers)
     finally:
         sub.close()
+    results = [_unobserved(ctx, item, r) for item, r in zip(assignment.items, results)]
     for r, item in zip(results, assignment.items):  # a hidden spec's items stay hidden
         r.visible = r.visible and not any(p in hidden for p in item.properties)
     error = ""
@@ -305,6 +312,42 @@ def grade(assignment: Assignment, submission: Path, student: str | None = None,
                  "submission ran out (an overloaded machine?); grade it again")
     return Grade(student, str(submission), assignment.name, _total(results),
                  assignment.max_score, results, layers, error, output, compiler)
+
+
+def _hide_unseen(ctx: _Context, sub: Any) -> None:
+    """Leave out of every search the properties that read a name `sub` does not
+    show (checker/observable.py): the checker's view of such a name on a submission
+    is not the submission's, so they can neither hold nor fail on it."""
+    hidden = ctx.driver.hidden_names(sub) if ctx.driver.hidden_names else frozenset()
+    for c in ctx.checked:
+        ctx.unseen.update(not_observable(c, hidden, white_box=False))
+    if ctx.unseen:
+        ctx.specs = [CompiledSpec(observable_part(c, ctx.unseen)) for c in ctx.checked]
+
+
+def _unobserved(ctx: _Context, item: Item, r: ItemResult) -> ItemResult:
+    """`r` with the item's unobservable properties counted as not established: a
+    partial item keeps the share of the properties it showed and held; any other
+    item that held on what it showed is not established."""
+    unseen = [p for p in item.properties if p in ctx.unseen]
+    if not unseen:
+        return r
+    reasons: dict[str, list[str]] = {}
+    for p in unseen:
+        reasons.setdefault(ctx.unseen[p], []).append(p)
+    why = "not observable on this submission: " + "; ".join(
+        f"{', '.join(ps)} {reason}" for reason, ps in reasons.items()) + \
+        ' (docs/contract.md, "Verdicts on white-box properties")'
+    share = item.points * len(unseen) / len(item.properties)
+    if r.status in ("passed", "partial") and item.partial and len(unseen) < len(item.properties):
+        r.score = round(max(0.0, r.score - share), 4)
+        r.status = "partial" if r.score > 0 else "failed"
+        r.summary = clean(f"{r.summary} ({why})", 500)
+    elif r.status == "passed":
+        r.score, r.status, r.summary = 0.0, "not established", clean(why, 500)
+    else:
+        r.summary = clean(f"{r.summary} ({why})", 500)
+    return r
 
 
 def _total(results: list[ItemResult]) -> float:
@@ -518,8 +561,8 @@ def _held(ctx: _Context, item: Item, result: Any, seen: dict[str, Any]) -> ItemR
                        f"not tested: only {checked} of {result.stats.traces} traces ran a "
                        f"step before a problem another item grades" + (f" ({why})" if why else ""),
                        **counts)
-    vacuous = [p for p in item.properties
-               if result.stats.properties.get(p) is None or result.stats.properties[p].live == 0]
+    vacuous = [p for p in item.properties if p not in ctx.unseen and (
+               result.stats.properties.get(p) is None or result.stats.properties[p].live == 0)]
     if vacuous:
         return _result(item, 0.0, "not established",
                        f"not tested: {', '.join(vacuous)} never applied in {checked} traces "

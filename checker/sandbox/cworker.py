@@ -60,6 +60,7 @@ def _buddy_class(ctypes: Any, lib: Any) -> type:
                     or npages < 1 or max_order < 1:
                 raise ValueError(f"BuddyAllocator({npages!r}, {max_order!r}): no allocator")
             lib.buddy_init(npages, _uint(max_order, "max_order", 32))
+            self.npages, self.max_order = npages, min(max_order, 64)
 
         def alloc(self, order: int) -> int | None:
             r = lib.buddy_alloc(_uint(order, "order", 32))
@@ -74,7 +75,31 @@ def _buddy_class(ctypes: Any, lib: Any) -> type:
             if r != 0:
                 raise ValueError(f"buddy_free({pfn}, {order}) returned {r}")
 
+    if hasattr(lib, "buddy_free_area"):  # optional: the free lists, when it shows them
+        lib.buddy_free_area.argtypes = [ctypes.c_uint, ctypes.POINTER(ctypes.c_ulong),
+                                        ctypes.c_ulong]
+        lib.buddy_free_area.restype = ctypes.c_long
+
+        def free_area(self: Any) -> list[list[int]]:
+            return [_free_list(ctypes, lib, order, self.npages)
+                    for order in range(self.max_order)]
+
+        BuddyAllocator.free_area = free_area  # type: ignore[attr-defined]
     return BuddyAllocator
+
+
+def _free_list(ctypes: Any, lib: Any, order: int, npages: int) -> list[int]:
+    """buddy_free_area(order) as a list: asked again with room for all of them when
+    the first buffer was too small; a count no memory of npages pages holds is a lie."""
+    room = 64
+    while True:
+        buf = (ctypes.c_ulong * room)()
+        n = lib.buddy_free_area(order, buf, room)
+        if n < 0 or n > npages:
+            raise ValueError(f"buddy_free_area({order}) returned {n}")
+        if n <= room:
+            return list(buf[:n])
+        room = n
 
 
 def _slab_class(ctypes: Any, lib: Any) -> type:

@@ -23,4 +23,12 @@ long buddy_alloc(unsigned order);
  * -EINVAL for anything else (double free, wrong order, a pfn never returned). */
 int buddy_free(unsigned long pfn, unsigned order);
 
+/* Optional, as free_area() is in the Python form (docs/contract.md
+ * [BUDDY-FREE-AREA]): write the first pfns of the free blocks of `order` into
+ * pfns[0 .. max) and return how many there are, all of them even when that is
+ * more than max (the checker then asks again with room for them); -EINVAL for
+ * an order outside [0, max_order). Without it the checker cannot see the free
+ * lists: the properties about them are "not observable on this submission". */
+long buddy_free_area(unsigned order, unsigned long *pfns, unsigned long max);
+
 #endif

@@ -78,3 +78,28 @@ def test_one_bug_on_nearly_every_trace_hides_no_other_item() -> None:
     for item in g.items:
         if item.name not in lost:  # checked, on the steps before the bug
             assert item.status == "passed" and item.cut > 0 and item.traces >= 15, item.name
+
+
+def test_items_a_submission_cannot_show_earn_nothing(tmp_path: Path) -> None:
+    """The sample's correct allocator without free_area() (optional in the
+    contract, required by the lab's handout): every item whose properties read the
+    free lists is not established, with the reason, and is not credited from the
+    checker's own view of those lists; the items on what alloc and free return
+    are graded as before. (Before the fix it scored 100, and no_merge without
+    free_area() passed coalescing.)"""
+    source = (ROOT / "examples" / "assignment" / "submissions" / "correct.py").read_text()
+    path = tmp_path / "no_free_area.py"
+    path.write_text(source[:source.index("    def free_area")].rstrip() + "\n")
+    g = grade(load(ASSIGNMENT), path)
+    items = {i.name: i for i in g.items}
+    unseen = {"block shape: orders and alignment", "no overlap, full cover", "coalescing",
+              "accounting of free pages", "course: a free leaves room for the same order",
+              "hidden: an empty allocator is fully merged"}
+    for name in unseen:
+        assert (items[name].score, items[name].status) == (0, "not established"), name
+        assert items[name].summary.startswith("not observable on this submission"), name
+        assert "which this submission does not show" in items[name].summary, name
+    assert "coalesced reads free," in items["coalescing"].summary
+    for name in set(items) - unseen:
+        assert items[name].status == "passed", name
+    assert g.score == 40

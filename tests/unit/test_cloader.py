@@ -54,6 +54,31 @@ def test_c_buddy_allocator_follows_the_python_contract() -> None:
         assert sub.call(h, "free", 2, 1).exc.is_a("ValueError")  # a double free
 
 
+def test_c_free_area_shows_the_free_lists_when_the_library_exports_it(tmp_path: Path) -> None:
+    """buddy_free_area is optional: with it the class has free_area() (asked again
+    with room when a list is longer than the first buffer); without it, none; a
+    count no memory holds is a ValueError."""
+    with Submission.open(BUDDY_C) as sub:
+        assert "free_area" in sub.methods("BuddyAllocator")
+        h = sub.new("BuddyAllocator", 130, 3)  # 32 blocks of order 2, 1 of order 1
+        assert sub.call(h, "alloc", 0).value == 128  # the smallest order that fits
+        assert sub.call(h, "free_area").value == [[129], [], list(range(0, 128, 4))]
+        h = sub.new("BuddyAllocator", 300, 1)  # 300 blocks: more than the first buffer
+        assert sub.call(h, "alloc", 0).value == 0
+        assert sub.call(h, "free_area").value == [list(range(1, 300))]
+    text = BUDDY_C.read_text()
+    bare = tmp_path / "bare.c"
+    bare.write_text(text[:text.index("long buddy_free_area")])
+    with Submission.open(bare) as sub:
+        assert "free_area" not in sub.methods("BuddyAllocator")
+    liar = tmp_path / "liar.c"
+    liar.write_text(text[:text.index("long buddy_free_area")] + "long buddy_free_area("
+                    "unsigned o, unsigned long *p, unsigned long max) { return 1L << 40; }\n")
+    with Submission.open(liar) as sub:
+        h = sub.new("BuddyAllocator", 4, 3)
+        assert sub.call(h, "free_area").exc.is_a("ValueError")
+
+
 def test_c_slab_cache_takes_pages_from_the_checker() -> None:
     pages = AuditedPages(BuddyAllocator(4))
     with Submission.open(CACHE_C) as sub:

@@ -73,3 +73,17 @@ int buddy_free(unsigned long pfn, unsigned order)
     order_of[pfn] = (signed char)order;
     return 0;
 }
+
+long buddy_free_area(unsigned order, unsigned long *pfns, unsigned long max)
+{
+    long n = 0;
+    if (order >= max_order)
+        return -EINVAL;
+    for (unsigned long pfn = 0; pfn < npages; pfn += 1UL << order)
+        if (order_of[pfn] == (signed char)order) {
+            if ((unsigned long)n < max)
+                pfns[n] = pfn;
+            n++;
+        }
+    return n;
+}
