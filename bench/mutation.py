@@ -3,6 +3,7 @@
     python -m bench.mutation                  every subsystem, up to 40 mutants each
     python -m bench.mutation --only buddy --per 10
     python -m bench.mutation --report         print the recorded results as markdown
+    python -m bench.mutation --only slab --unmutated   the unmutated model as a submission
     python -m bench.mutation --examples       the buggy examples' counterexamples, their
                                               length before and after the trace minimiser
                                               (--only fault,vma: those subsystems' examples)
@@ -300,6 +301,22 @@ def run_mutant(subsystem: str, site: Site, source: str, timeout: float) -> Resul
     return out
 
 
+def unmutated(subsystem: str, timeout: float) -> dict[str, Any]:
+    """The reference model itself as a submission package, checked as a mutant is: its
+    exit code (0 expected), steps, wall and CPU seconds: what one mutant's run costs."""
+    with tempfile.TemporaryDirectory(prefix="mmcheck-mutant-") as tmp:
+        sub = wrapper(Path(tmp), subsystem, (REPO / TARGETS[subsystem][0]).read_text())
+        start, cpu = time.monotonic(), os.times().children_user
+        code, report = check_json(sub, timeout)
+        out = {"subsystem": subsystem, "exit_code": code,
+               "seconds": round(time.monotonic() - start, 1),
+               "cpu_seconds": round(os.times().children_user - cpu, 1),
+               "load": os.getloadavg()[0]}
+    if report is not None:
+        out["steps"] = sum(e.get("steps", 0) for e in report["engines"])
+    return out
+
+
 def sample(subsystem: str, per: int) -> tuple[list[Site], int, int]:
     """Up to `per` sites on executed lines, chosen with a fixed seed; also how many
     sites there are in all and how many sit on lines the generator never runs."""
@@ -481,6 +498,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--timeout", type=float, default=180.0)
     ap.add_argument("--report", action="store_true")
     ap.add_argument("--examples", action="store_true")
+    ap.add_argument("--unmutated", action="store_true",
+                    help="check the reference model itself as a submission (what a mutant "
+                         "run costs): exit code, steps, wall and CPU seconds")
     ap.add_argument("--reuse", action="store_true",
                     help="keep the recorded results of mutants sampled again (a larger --per "
                          "draws the smaller one's mutants first)")
@@ -490,6 +510,10 @@ def main(argv: list[str] | None = None) -> int:
                     help="the results file (another one for a run beside a running one)")
     args = ap.parse_args(argv)
     RESULTS = Path(args.results)
+    if args.unmutated:
+        for subsystem in args.only.split(","):
+            print(unmutated(subsystem, args.timeout), flush=True)
+        return 0
     if args.examples:
         picked = set(args.only.split(",")) if args.only != ",".join(TARGETS) else None
         return examples(args.timeout, picked)
