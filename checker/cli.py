@@ -126,8 +126,9 @@ def _parser() -> argparse.ArgumentParser:
         "--z3-pages",
         type=int,
         default=None,
-        help="Z3: memory size of the symbolic model (default 8 for proofs on the reference "
-        "model, 12 for submissions: not a power of two, which shows more bugs)",
+        help="Z3: memory size of the symbolic model (default: per subsystem, its "
+        "registration's symbolic_pages; unless it says otherwise 8 for proofs on the "
+        "reference model and 12 for submissions: not a power of two, which shows more bugs)",
     )
     c.add_argument(
         "--z3-rlimit",

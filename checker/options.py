@@ -35,8 +35,8 @@ class Options:
     induction, max_induction  Z3: try k-induction, for k = 1 .. max_induction
     z3_rlimit        Z3: resource limit per solver query, its budget of work (None: the
                      engine's default, 0: none)
-    z3_pages         Z3: memory size of the symbolic model (None: 8 for the
-                     reference, 12 for a submission)
+    z3_pages         Z3: memory size of the symbolic model (None: the subsystem's
+                     symbolic_pages, by default 8 for the reference, 12 for a submission)
     timeout_per_call seconds one submission call may take
     save_dir         where counterexample traces are written (None: nowhere)
     spec_args, impl_arg  the spec files and --impl as the user gave them, for

@@ -322,7 +322,7 @@ def _finish(result: Z3Result, bmc: _Bmc, props: _Props, setup: Mapping[str, int]
     for name in props.names():
         result.status[name] = _status_of(name, result, bmc, skipped)
     names = [n for n in props.names() if n not in skipped]
-    size = _size(setup)
+    size = _size(bmc.system, setup)
     if result.violations:
         result.verdict = "violated"
         v = result.violations[0]
@@ -366,8 +366,11 @@ def _status_of(name: str, result: Z3Result, bmc: _Bmc, skipped: set[str]) -> str
     return f"holds to depth {bmc.cleared}" + (f"; not inductive: {why}" if why else "")
 
 
-def _size(setup: Mapping[str, int]) -> str:
-    return ", ".join(f"{k}={v}" for k, v in setup.items())
+def _size(system: SymbolicSystem, setup: Mapping[str, int]) -> str:
+    """The symbolic model's setup as reports show a setup (addresses in hex)."""
+    from mmcheck.checker.decode import setup_text
+
+    return setup_text(system.vocabulary.subsystem, dict(setup))
 
 
 @dataclass
@@ -585,7 +588,7 @@ def run_z3_for_report(
             EngineRun("z3", "skipped", f"no symbolic encoding of {driver.name} yet")
         )
         return
-    pages = options.z3_pages or (12 if is_submission else 8)
+    pages = options.z3_pages or driver.decl.symbolic_pages[is_submission]
     system, setup, universe, exponent_bound = symbolic(pages)
     checked = [c.checked for c in specs]
     # Z3's own limit is work (--depth, the rlimit); wall time only caps it from outside.
@@ -700,7 +703,8 @@ def _z3_for_submission(
     )
     details = [
         f"{len(traces)} solver-generated traces of 1 to {options.depth} steps "
-        f"({_size(setup)}), each ending in a step on which an action property says something"
+        f"({_size(system, setup)}), each ending in a step on which an action property says "
+        "something"
     ]
     stats = RunStats()
     found = 0

@@ -94,6 +94,9 @@ class Subsystem:
     operations      the contract's operations with argument domains; the same names
                     and parameters as the vocabulary's operations, in its order
     symbolic        the driver defines symbolic_system (a Z3 encoding)
+    symbolic_pages  the size its symbolic_system gets when --z3-pages is not given:
+                    (proofs on the reference, traces for a submission); sizes where
+                    the whole spec is answered within the engine's default budget
     correct, buggy  example submissions (repository paths): one that passes the
                     library, one that a short search convicts (the registration
                     test walks both for every subsystem)
@@ -121,6 +124,7 @@ class Subsystem:
     buggy: str
     clauses: str = ""
     symbolic: bool = False
+    symbolic_pages: tuple[int, int] = (8, 12)
     addresses: bool = False
     kinds: tuple[tuple[str, str], ...] = ()
     results: tuple[tuple[str, str], ...] = ()

@@ -185,6 +185,21 @@ def test_z3_on_a_subsystem_without_encoding_is_inconclusive(mmcheck: Run) -> Non
     assert "result: INCONCLUSIVE" in text.out and "result: OK" not in text.out
 
 
+def test_z3_proves_the_whole_vma_spec_at_its_registered_window(mmcheck: Run) -> None:
+    """The default size of a symbolic run is the subsystem's (symbolic_pages): vma's
+    window of 4 pages, where every property of the library spec is proved."""
+    result = mmcheck("check", "spec/lib/vma.mm", "--engine", "z3", "--save", "",
+                     "--format", "json")
+    assert result.code == ExitCode.OK, result.out + result.err
+    report = _only(result)
+    rows = _rows(report)
+    assert len(rows) == 26 and all(p["outcome"] == "held" and p["z3"].startswith("proved")
+                                   for p in rows.values())
+    (z3run,) = report["engines"]
+    assert z3run["verdict"] == "proved"
+    assert "task_size=0x404000" in z3run["summary"]  # 0x400000 + 4 pages: the window
+
+
 def test_an_all_vacuous_spec_exits_3_unless_allowed(mmcheck: Run, tmp_path: Path) -> None:
     spec = _spec(tmp_path, VACUOUS_SPEC)
     result = mmcheck("check", spec, "--traces", "3", "--save", "", "--format", "json")
