@@ -143,7 +143,10 @@ action read_sees_memory "[KERNEL-MEMORY][KERNEL-PROCS][FAULT-2] a read returns w
 after read(pid, va) returns r:
     not raised -> r == old(byte(pid, va))
 
-action writes_stay_private "[KERNEL-MEMORY][FAULT-2] a write changes the byte written and, in other processes, only what they map shared: after fork the child's writes never show in the parent (Dirty COW, CVE-2016-5195)"
+# white-box: it reads only `memory` (and areas), which a submission shows only through
+# read(); on a submission those names are the reference kernel following it, so this
+# could never fail there: read_sees_memory checks [KERNEL-MEMORY] on what read() returns.
+action writes_stay_private "[white-box][FAULT-2] a write changes the byte written and, in other processes, only what they map shared: after fork the child's writes never show in the parent (Dirty COW, CVE-2016-5195)"
 after write(pid, va, value):
     not raised ->
         byte(pid, va) == value
