@@ -69,6 +69,12 @@ class Cases:
     cases: tuple[tuple[Any, Any], ...]
     term: Any = None
 
+    @classmethod
+    def over(cls, term: Any, domain: Sequence[int]) -> Cases:
+        """A term known to lie in `domain` (the encoding asserts it), as a case split:
+        how an encoding hands the compiler an argument of a small finite domain."""
+        return cls(tuple((term == d, d) for d in domain), term)
+
 
 @dataclass(frozen=True)
 class SymInterval:

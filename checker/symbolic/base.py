@@ -24,7 +24,7 @@ the memory size of a symbolic run is fixed (16 to 256 pages, say).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -144,6 +144,11 @@ def pow2(k: z3.ArithRef, bound: int) -> z3.ArithRef:
     for j in range(bound - 1, -1, -1):
         term = z3.If(k == j, 1 << j, term)
     return term
+
+
+def within(term: z3.ArithRef, domain: Sequence[int]) -> z3.BoolRef:
+    """term is one of `domain`: the domain fact of a variable with few values."""
+    return z3.Or([term == d for d in domain])
 
 
 def model_int(model: z3.ModelRef, term: z3.ExprRef) -> int:

@@ -66,8 +66,9 @@ from mmcheck.checker.symbolic.base import (
     SymState,
     SymStep,
     model_int,
+    within,
 )
-from mmcheck.checker.symbolic.pagetable import _cases, _in
+from mmcheck.checker.z3compile import Cases
 from mmcheck.model.fault import VOCABULARY, Kernel
 from mmcheck.model.linux import (
     MAP_ANONYMOUS,
@@ -315,7 +316,7 @@ class SymbolicFault:
             "vmas": SymCollection("ProcVma", tuple((v["area"][i], SymRecord("ProcVma", {
                 "pid": pid(i[0]), "start": z3.IntVal(slot_va(i[1])),
                 "end": z3.IntVal(slot_va(i[1]) + PAGE_SIZE),
-                "prot": _cases(v["prot"][i], PROTS), "flags": z3.IntVal(MAP_PRIVATE)}))
+                "prot": Cases.over(v["prot"][i], PROTS), "flags": z3.IntVal(MAP_PRIVATE)}))
                 for i in ps)),
             "mappings": SymCollection("Mapping", tuple((v["pte"][i], SymRecord("Mapping", {
                 "pid": pid(i[0]), "va": z3.IntVal(slot_va(i[1])), "pfn": v["pfn"][i],
@@ -378,7 +379,7 @@ class SymbolicFault:
                 i = p, sl
                 facts += [z3.Implies(z3.Not(v["live"][p]), z3.Not(z3.Or(
                               v["area"][i], v["pte"][i], v["tlb"][i]))),
-                          _in(v["prot"][i], PROTS),
+                          within(v["prot"][i], PROTS),
                           z3.Implies(z3.Not(v["area"][i]),
                                      z3.And(v["prot"][i] == 0, z3.Not(v["anon"][i]))),
                           z3.If(v["pte"][i], z3.And(v["pfn"][i] >= 0, v["pfn"][i] < self.npages),
@@ -389,7 +390,7 @@ class SymbolicFault:
         facts += self._tables_owned(v)
         for f in self.frames:
             k = v["kind"][f]
-            facts += [_in(k, (FREE, PGD, TABLE, ANON)),
+            facts += [within(k, (FREE, PGD, TABLE, ANON)),
                       v["owner"][f] >= 0, v["owner"][f] < self.nprocs,
                       z3.Implies(z3.Not(z3.Or(k == PGD, k == TABLE)), v["owner"][f] == 0)]
         return z3.And(facts)
@@ -421,9 +422,9 @@ class SymbolicFault:
                            i("va"), i("value"), i("result"), i("new_page"), i("new_pgd"),
                            tuple(i(f"new_table{k}") for k in range(TABLES_UNDER_PGD)),
                            b("raised"), b("value_error"), b("os_error"), b("segfault"))
-        pid, addr = _cases(sv.pid, self.pids), _cases(sv.addr, self.addrs)
-        length, prot = _cases(sv.length, self.lengths), _cases(sv.prot, PROTS)
-        one = _cases(sv.length, (PAGE_SIZE,))
+        pid, addr = Cases.over(sv.pid, self.pids), Cases.over(sv.addr, self.addrs)
+        length, prot = Cases.over(sv.length, self.lengths), Cases.over(sv.prot, PROTS)
+        one = Cases.over(sv.length, (PAGE_SIZE,))
         flat = (sv.op, sv.pid, sv.addr, sv.length, sv.prot, sv.flags, sv.va, sv.value,
                 sv.result, sv.new_page, sv.new_pgd, *sv.new_tables, sv.raised,
                 sv.value_error, sv.os_error, sv.segfault)
@@ -431,12 +432,12 @@ class SymbolicFault:
             is_op={name: sv.op == j for j, name in enumerate(OPS)},
             args={"spawn": {}, "fork": {"pid": pid}, "exit": {"pid": pid},
                   "mmap": {"pid": pid, "addr": addr, "length": length, "prot": prot,
-                           "flags": _cases(sv.flags, FLAGS)},
+                           "flags": Cases.over(sv.flags, FLAGS)},
                   "munmap": {"pid": pid, "addr": addr, "length": one},
                   "mprotect": {"pid": pid, "addr": addr, "length": one, "prot": prot},
-                  "read": {"pid": pid, "va": _cases(sv.va, self.vas)},
-                  "write": {"pid": pid, "va": _cases(sv.va, self.vas),
-                            "value": _cases(sv.value, (*VALUES, BAD_VALUE))}},  # type: ignore[dict-item]
+                  "read": {"pid": pid, "va": Cases.over(sv.va, self.vas)},
+                  "write": {"pid": pid, "va": Cases.over(sv.va, self.vas),
+                            "value": Cases.over(sv.value, (*VALUES, BAD_VALUE))}},  # type: ignore[dict-item]
             results={"spawn": sv.result, "fork": sv.result, "exit": None, "mmap": sv.result,
                      "munmap": None, "mprotect": None, "read": sv.result, "write": None},
             raised=sv.raised, variables=flat,
@@ -509,7 +510,7 @@ class SymbolicFault:
         """The argument `name` of `op` lies in its domain; 0 when op takes none such."""
         term = getattr(sv, name)
         domain = self._domains(op).get(name)
-        return _in(term, domain) if domain is not None else term == 0
+        return within(term, domain) if domain is not None else term == 0
 
     def _domains(self, op: str) -> dict[str, Sequence[int]]:
         """Each argument of `op` and its finite domain."""
@@ -726,7 +727,7 @@ class SymbolicFault:
         non-canonical address, no area, access_error), else the access, after at most
         one handled fault."""
         out = [self._dead(v, sv)]
-        good_value = _in(sv.value, VALUES) if write else z3.BoolVal(True)
+        good_value = within(sv.value, VALUES) if write else z3.BoolVal(True)
         for p, alive in self._live(v, sv):
             if write:
                 out.append((z3.And(alive, sv.value == BAD_VALUE, self._raise(sv, "ValueError")),

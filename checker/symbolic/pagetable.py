@@ -55,6 +55,7 @@ from mmcheck.checker.symbolic.base import (
     SymState,
     SymStep,
     model_int,
+    within,
 )
 from mmcheck.checker.z3compile import Cases
 from mmcheck.model.linux import (
@@ -148,15 +149,6 @@ class PtStepVars:
     page_fault: z3.BoolRef
 
 
-def _cases(term: z3.ArithRef, domain: Sequence[int]) -> Cases:
-    """A term known to lie in `domain`, as the compiler's case split."""
-    return Cases(tuple((term == d, d) for d in domain), term)
-
-
-def _in(term: z3.ArithRef, domain: Sequence[int]) -> z3.BoolRef:
-    return z3.Or([term == d for d in domain])
-
-
 class SymbolicPageTable:
     """A 2-level PageTable over the addresses `vas` with `npages` pages for tables."""
 
@@ -219,7 +211,7 @@ class SymbolicPageTable:
             return z3.Or([term == c for c in self.flags if c & bit] or [z3.BoolVal(False)])
 
         ptes = tuple((v.leaf[i], SymRecord("Pte", {
-            "va": z3.IntVal(va), "pfn": v.lpfn[i], "flags": _cases(v.lflags[i], self.flags),
+            "va": z3.IntVal(va), "pfn": v.lpfn[i], "flags": Cases.over(v.lflags[i], self.flags),
             "present": has(v.lflags[i], P), "user": has(v.lflags[i], US),
             "writable": has(v.lflags[i], RW)})) for i, va in enumerate(self.vas))
         tables = ((z3.BoolVal(True), SymRecord("Table", {"pfn": v.root, "level": z3.IntVal(2)})),
@@ -228,10 +220,10 @@ class SymbolicPageTable:
         entries = (*((tab[j], _entry(v.root, 2, g, v.tpfn[j], PAGE_TABLE, False))
                      for j, g in enumerate(self.pgds)),
                    *((v.leaf[i], _entry(v.tpfn[self.table_of[i]], 1, pte_index(va), v.lpfn[i],
-                                        _cases(v.lflags[i], self.flags), True))
+                                        Cases.over(v.lflags[i], self.flags), True))
                      for i, va in enumerate(self.vas)))
         tlb = tuple((v.tlb[i], SymRecord("TlbEntry", {
-            "va": z3.IntVal(va), "pfn": v.tpf[i], "flags": _cases(v.tfl[i], self.effs)}))
+            "va": z3.IntVal(va), "pfn": v.tpf[i], "flags": Cases.over(v.tfl[i], self.effs)}))
             for i, va in enumerate(self.vas))
         ever = tuple((z3.Or(v.leaf[i], v.ever[i]), SymRecord("Mapped", {"va": z3.IntVal(va)}))
                      for i, va in enumerate(self.vas))
@@ -285,9 +277,10 @@ class SymbolicPageTable:
             facts.append(z3.If(held, z3.And(v.tpfn[j] >= 0, v.tpfn[j] < self.npages),
                                v.tpfn[j] == 0))
         for i in range(len(self.vas)):
-            facts += [z3.If(v.leaf[i], z3.And(_in(v.lpfn[i], PFNS), _in(v.lflags[i], self.flags)),
+            facts += [z3.If(v.leaf[i],
+                            z3.And(within(v.lpfn[i], PFNS), within(v.lflags[i], self.flags)),
                             z3.And(v.lpfn[i] == 0, v.lflags[i] == 0)),
-                      z3.If(v.tlb[i], z3.And(_in(v.tpf[i], PFNS), _in(v.tfl[i], self.effs)),
+                      z3.If(v.tlb[i], z3.And(within(v.tpf[i], PFNS), within(v.tfl[i], self.effs)),
                             z3.And(v.tpf[i] == 0, v.tfl[i] == 0))]
         return z3.And(facts)
 
@@ -300,10 +293,10 @@ class SymbolicPageTable:
         sv = PtStepVars(**made)
         return SymStep(
             is_op={name: sv.op == j for j, name in enumerate(OPS)},
-            args={"map": {"va": _cases(sv.map_va, self.map_vas), "pfn": sv.map_pfn,
-                          "flags": _cases(sv.map_flags, self.map_flag_args)},
-                  "unmap": {"va": _cases(sv.unmap_va, self.map_vas)},
-                  "translate": {"va": _cases(sv.tr_va, self.tr_vas), "write": sv.tr_write,
+            args={"map": {"va": Cases.over(sv.map_va, self.map_vas), "pfn": sv.map_pfn,
+                          "flags": Cases.over(sv.map_flags, self.map_flag_args)},
+                  "unmap": {"va": Cases.over(sv.unmap_va, self.map_vas)},
+                  "translate": {"va": Cases.over(sv.tr_va, self.tr_vas), "write": sv.tr_write,
                                 "user": sv.tr_user, "exec": sv.tr_exec}},
             results={"map": None, "unmap": SymOptional(sv.unmap_none, sv.unmap_pfn),
                      "translate": sv.tr_result},
@@ -380,9 +373,9 @@ class SymbolicPageTable:
         """map(va, pfn, flags): ValueError for a bad argument or a mapped page;
         MemoryError when the page's table is missing and the pool is empty."""
         pfn_ok = z3.And(sv.map_pfn >= 0, sv.map_pfn < 1 << MODE.pfn_bits)
-        flags_ok = _in(sv.map_flags, MAP_FLAGS)
-        args = [_in(sv.map_va, self.map_vas), _in(sv.map_pfn, (*PFNS, *BAD_PFNS)),
-                _in(sv.map_flags, self.map_flag_args)]
+        flags_ok = within(sv.map_flags, MAP_FLAGS)
+        args = [within(sv.map_va, self.map_vas), within(sv.map_pfn, (*PFNS, *BAD_PFNS)),
+                within(sv.map_flags, self.map_flag_args)]
         tab = self.held(v)
         held = 1 + z3.Sum([z3.If(t, 1, 0) for t in tab])
         cases = [z3.And(sv.map_va == bad, sv.value_error, z3.Not(sv.memory_error),

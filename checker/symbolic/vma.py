@@ -54,8 +54,9 @@ from mmcheck.checker.symbolic.base import (
     SymState,
     SymStep,
     model_int,
+    within,
 )
-from mmcheck.checker.symbolic.pagetable import _cases, _in
+from mmcheck.checker.z3compile import Cases
 from mmcheck.model.linux import (
     DEFAULT_MAX_MAP_COUNT,
     MAP_ANONYMOUS,
@@ -220,7 +221,7 @@ class SymbolicAddressSpace:
         starts = [z3.If(st, 1, 0) for st in v.st]
         vmas = tuple((guards[s, e], SymRecord("Vma", {
             "start": z3.IntVal(addr(s)), "end": z3.IntVal(addr(e)),
-            "prot": _cases(v.prot[s], PROTS),
+            "prot": Cases.over(v.prot[s], PROTS),
             "flags": z3.If(v.obj[s] > 0, MAP_SHARED, MAP_PRIVATE)})) for s, e in spans)
         listed = tuple((guards[s, e], SymRecord("Listed", {
             "index": z3.Sum(starts[:s]) if s else z3.IntVal(0),
@@ -236,7 +237,7 @@ class SymbolicAddressSpace:
             "areas": SymCollection("VmArea", areas), "gaps": SymCollection("Gap", gaps),
             "map_count": z3.Sum(starts), "task_size": z3.IntVal(self.task_size),
             "mmap_min_addr": z3.IntVal(WINDOW), "max_map_count": z3.IntVal(DEFAULT_MAX_MAP_COUNT),
-            "mmap_base": z3.IntVal(self.task_size), "errno": _cases(v.errno, ERRNOS),
+            "mmap_base": z3.IntVal(self.task_size), "errno": Cases.over(v.errno, ERRNOS),
         }
         flat = (*v.m, *v.st, *v.prot, *v.obj, *v.off, v.nfile, v.errno)
         return SymState(values, flat)
@@ -277,11 +278,11 @@ class SymbolicAddressSpace:
         """Domains, and what every area has by construction: it starts where a run of
         mapped pages starts, and prot, obj and off are uniform (off contiguous) in it."""
         v = self.vars_of(s)
-        facts = [v.nfile >= 0, _in(v.errno, ERRNOS)]
+        facts = [v.nfile >= 0, within(v.errno, ERRNOS)]
         for p in range(self.w):
             first = z3.BoolVal(True) if p == 0 else z3.Not(v.m[p - 1])
             facts += [
-                z3.If(v.m[p], z3.And(_in(v.prot[p], PROTS), v.obj[p] >= 0,
+                z3.If(v.m[p], z3.And(within(v.prot[p], PROTS), v.obj[p] >= 0,
                                      v.obj[p] <= v.nfile,
                                      z3.Implies(v.obj[p] == 0,
                                                 v.off[p] == self.base_pgoff + p),
@@ -307,14 +308,14 @@ class SymbolicAddressSpace:
         mmap_result = WINDOW + sv.place * P
         return SymStep(
             is_op={name: sv.op == j for j, name in enumerate(OPS)},
-            args={"mmap": {"addr": sv.mmap_addr, "length": _cases(sv.mmap_length, LENGTHS),
-                           "prot": _cases(sv.mmap_prot, PROTS),
-                           "flags": _cases(sv.mmap_flags, FLAGS)},
+            args={"mmap": {"addr": sv.mmap_addr, "length": Cases.over(sv.mmap_length, LENGTHS),
+                           "prot": Cases.over(sv.mmap_prot, PROTS),
+                           "flags": Cases.over(sv.mmap_flags, FLAGS)},
                   "munmap": {"addr": sv.munmap_addr,
-                             "length": _cases(sv.munmap_length, LENGTHS)},
+                             "length": Cases.over(sv.munmap_length, LENGTHS)},
                   "mprotect": {"addr": sv.mprotect_addr,
-                               "length": _cases(sv.mprotect_length, LENGTHS),
-                               "prot": _cases(sv.mprotect_prot, PROTS)},
+                               "length": Cases.over(sv.mprotect_length, LENGTHS),
+                               "prot": Cases.over(sv.mprotect_prot, PROTS)},
                   "find_vma": {"addr": sv.find_addr}},
             results={"mmap": mmap_result, "munmap": None, "mprotect": None,
                      "find_vma": SymOptional(sv.find_none, sv.find_start)},
@@ -375,7 +376,7 @@ class SymbolicAddressSpace:
                 1: (sv.munmap_addr, sv.munmap_length),
                 2: (sv.mprotect_addr, sv.mprotect_length, sv.mprotect_prot),
                 3: (sv.find_addr, sv.find_start)}
-        side = [z3.Or(is_op), sv.raised == (sv.err != 0), _in(sv.err, ERRNOS),
+        side = [z3.Or(is_op), sv.raised == (sv.err != 0), within(sv.err, ERRNOS),
                 sv.place >= 0, sv.place < self.w, sv.npages >= 0, sv.npages <= 4,
                 z3.Implies(z3.Not(is_op[3]), z3.Not(sv.find_none)),
                 v2.errno == z3.If(sv.raised, sv.err, v.errno)]
@@ -437,7 +438,7 @@ class SymbolicAddressSpace:
         shared = _flag_is(sv.mmap_flags, lambda f: f & MAP_TYPE == MAP_SHARED)
         effect = z3.Or([z3.And(sv.npages == n, self.mmap_region(v, sv, v2, n, shared))
                         for n in range(1, 5)])
-        return z3.And(_in(sv.mmap_flags, FLAGS), _in(sv.mmap_prot, PROTS), z3.Or(cases),
+        return z3.And(within(sv.mmap_flags, FLAGS), within(sv.mmap_prot, PROTS), z3.Or(cases),
                       z3.Not(sv.find_none), sv.find_start == 0,
                       z3.If(sv.raised, z3.And(self._same(v, v2)), effect))
 
@@ -562,7 +563,7 @@ class SymbolicAddressSpace:
                         for n in range(1, 5)])
         if self.mutation == "mprotect_all_or_nothing":
             effect = z3.If(sv.raised, z3.And(self._same(v, v2)), effect)
-        return z3.And(_in(sv.mprotect_prot, PROTS), z3.Or(cases), z3.Not(sv.find_none),
+        return z3.And(within(sv.mprotect_prot, PROTS), z3.Or(cases), z3.Not(sv.find_none),
                       sv.find_start == 0,
                       z3.If(sv.npages == 0, z3.And(self._same(v, v2)), effect))
 
