@@ -1,8 +1,8 @@
 """The scores of the sample assignment (examples/assignment, its default effort)
 and of a submission whose bug comes up on nearly every trace
 (examples/buddy/buggy/double_alloc.py): each lost item for its own reason, every
-other item graded on the steps before the bug. One batch grades the six sample
-submissions once for the module (two workers)."""
+other item graded on the steps before the bug. One batch grades the eight sample
+submissions (six in Python, two in C) once for the module (two workers)."""
 
 from __future__ import annotations
 
@@ -21,6 +21,9 @@ PER_PROPERTY = Path(__file__).resolve().parent / "fixtures" / "buddy_per_propert
 EXPECTED = {
     "correct": (100, set()),
     "upper_half": (100, set()),
+    "c_correct": (100, set()),  # C submissions, graded as the Python ones
+    "c_no_merge": (75, {"coalescing", "hidden: an empty allocator is fully merged",
+                        "only legal choices (refinement)"}),
     "no_merge": (75, {"coalescing", "hidden: an empty allocator is fully merged",
                       "only legal choices (refinement)"}),
     "no_order_check": (70, {"no overlap, full cover", "allocation: fails only when full",
