@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 import z3
 from mmcheck.checker import interrupt
 from mmcheck.checker.confirm import confirm, replay
+from mmcheck.checker.decode import setup_text
 from mmcheck.checker.evaluate import CompiledSpec
 from mmcheck.checker.options import Options
 from mmcheck.checker.progress import ProgressEvent
@@ -368,8 +369,6 @@ def _status_of(name: str, result: Z3Result, bmc: _Bmc, skipped: set[str]) -> str
 
 def _size(system: SymbolicSystem, setup: Mapping[str, int]) -> str:
     """The symbolic model's setup as reports show a setup (addresses in hex)."""
-    from mmcheck.checker.decode import setup_text
-
     return setup_text(system.vocabulary.subsystem, dict(setup))
 
 
@@ -588,7 +587,8 @@ def run_z3_for_report(
             EngineRun("z3", "skipped", f"no symbolic encoding of {driver.name} yet")
         )
         return
-    pages = options.z3_pages or driver.decl.symbolic_pages[is_submission]
+    for_reference, for_submission = driver.decl.symbolic_pages
+    pages = options.z3_pages or (for_submission if is_submission else for_reference)
     system, setup, universe, exponent_bound = symbolic(pages)
     checked = [c.checked for c in specs]
     # Z3's own limit is work (--depth, the rlimit); wall time only caps it from outside.

@@ -89,17 +89,19 @@ def _buddy_class(ctypes: Any, lib: Any) -> type:
 
 
 def _free_list(ctypes: Any, lib: Any, order: int, npages: int) -> list[int]:
-    """buddy_free_area(order) as a list: asked again with room for all of them when
-    the first buffer was too small; a count no memory of npages pages holds is a lie."""
+    """buddy_free_area(order) as a list: asked once more, with room for all of them,
+    when the first buffer was too small; a count no memory of npages pages holds, or
+    one that grows between the two calls, is a lie."""
     room = 64
-    while True:
+    for _ in range(2):
         buf = (ctypes.c_ulong * room)()
         n = lib.buddy_free_area(order, buf, room)
         if n < 0 or n > npages:
-            raise ValueError(f"buddy_free_area({order}) returned {n}")
+            break
         if n <= room:
             return list(buf[:n])
         room = n
+    raise ValueError(f"buddy_free_area({order}) returned {n}")
 
 
 def _slab_class(ctypes: Any, lib: Any) -> type:

@@ -106,3 +106,22 @@ def test_items_a_submission_cannot_show_earn_nothing(tmp_path: Path) -> None:
     for name in set(items) - unseen:
         assert items[name].status == "passed", name
     assert g.score == 40
+
+
+def test_a_partial_item_keeps_the_share_it_showed(tmp_path: Path) -> None:
+    """A partial item with one property the submission shows (alloc_takes_free_block
+    reads only what alloc returns) and one it cannot (coalesced reads the free
+    lists): half the points, "partial", and the unobservable one named."""
+    source = (ROOT / "examples" / "assignment" / "submissions" / "correct.py").read_text()
+    path = tmp_path / "no_free_area.py"
+    path.write_text(source[:source.index("    def free_area")].rstrip() + "\n")
+    rubric = tmp_path / "mixed.toml"
+    rubric.write_text(
+        "[assignment]\nsubsystem = 'buddy'\nspecs = ['std:buddy.mm']\n"
+        "ignore_problems = ['crash', 'timeout', 'protocol', 'refinement']\n"
+        "[effort]\ntraces = 10\nsteps = 10\nseed = 0\nmax_pages = 64\n"
+        "[[item]]\nname = 'mixed'\nproperties = ['alloc_takes_free_block', 'coalesced']\n"
+        "points = 10\npartial = true\n")
+    (item,) = grade(load(rubric), path).items
+    assert (item.score, item.status) == (5, "partial")
+    assert "not observable on this submission: coalesced reads free," in item.summary
