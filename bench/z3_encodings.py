@@ -1,4 +1,5 @@
-"""`python -m bench.z3_encodings [NAME ...]`: the Z3 encodings of slab, kmalloc, pagetable, vma.
+"""`python -m bench.z3_encodings [NAME ...]`: the Z3 encodings of slab, kmalloc, pagetable,
+vma, vmalloc.
 
 For each subsystem with a symbolic encoding other than buddy (bench/harness.py
 measures that one), three figures on the standard library of the subsystem:
@@ -25,19 +26,19 @@ from collections.abc import Callable
 from typing import Any
 
 from mmcheck.checker.options import Options
-from mmcheck.checker.subsystems import kmalloc, pagetable, slab, vma
+from mmcheck.checker.subsystems import kmalloc, pagetable, slab, vma, vmalloc
 from mmcheck.checker.z3_engine import bounded_check, fresh_context
 from mmcheck.spec.loader import library, load
 
 BUDGET = 120.0
 SIZES = {"slab": (2, 4, 8, 13), "kmalloc": (2, 4, 8, 12), "pagetable": (3, 8, 16),
-         "vma": (3, 4, 5, 6)}
-BMC_SIZE = {"slab": 8, "kmalloc": 4, "pagetable": 8, "vma": 4}
+         "vma": (3, 4, 5, 6), "vmalloc": (4, 6, 8, 10, 12)}
+BMC_SIZE = {"slab": 8, "kmalloc": 4, "pagetable": 8, "vma": 4, "vmalloc": 6}
 DRIVERS: dict[str, Any] = {"slab": slab, "kmalloc": kmalloc, "pagetable": pagetable,
-                           "vma": vma}
-MAX_K = {"vma": 1}  # the largest k of induction (4 elsewhere)
+                           "vma": vma, "vmalloc": vmalloc}
+MAX_K = {"vma": 1, "vmalloc": 1}  # the largest k of induction (4 elsewhere)
 BMC_DEPTHS = {"vma": (2, 3, 4)}  # (4, 6, 8) elsewhere
-MUTANT_DEPTH = {"vma": 3}  # 6 elsewhere
+MUTANT_DEPTH = {"vma": 3, "vmalloc": 4}  # 6 elsewhere
 
 
 def _run(name: str, pages: int, depth: int, induction: bool, mutation: str | None = None,
@@ -84,9 +85,11 @@ def mutants(name: str, out: Callable[[str], None]) -> None:
     from mmcheck.checker.symbolic import pagetable as pt_sym
     from mmcheck.checker.symbolic import slab as slab_sym
     from mmcheck.checker.symbolic import vma as vma_sym
+    from mmcheck.checker.symbolic import vmalloc as vmalloc_sym
 
     muts = {"slab": slab_sym.MUTATIONS, "kmalloc": km_sym.MUTATIONS,
-            "pagetable": pt_sym.MUTATIONS, "vma": vma_sym.MUTATIONS}[name]
+            "pagetable": pt_sym.MUTATIONS, "vma": vma_sym.MUTATIONS,
+            "vmalloc": vmalloc_sym.MUTATIONS}[name]
     checked = [load(f) for f in library(name)]
     white = {p.name for c in checked for p in c.spec.properties
              if p.doc.startswith("[white-box]")}

@@ -295,3 +295,18 @@ def render_state(state: Mapping[str, Any], named: Sequence[Any] = (),
     stale = [t for t in state["tlb"] if ptes.get(t.va) != t.pfn]
     lines.extend(f"  stale TLB {t.va:#010x} -> pfn {t.pfn:#x}" for t in stale[:4])
     return lines
+
+
+# ---------------------------------------------------------------- symbolic
+
+
+def symbolic_system(npages: int, mutation: str | None = None):  # noqa: ANN201
+    """The Z3 encoding of a Vmalloc over a window of `npages` pages (at least 3) and a
+    page allocator of about half as many frames, so that both the range and the
+    frames run out (checker/symbolic/vmalloc.py). Returns (system, setup, integer
+    universe, exponent bound)."""
+    from mmcheck.checker.symbolic.vmalloc import SymbolicVmalloc
+
+    window = max(npages, 3)
+    system = SymbolicVmalloc(window, window // 2 + 1, mutation)
+    return system, dict(system.setup), range(0, system.n + 1), 24

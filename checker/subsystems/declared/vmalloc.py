@@ -27,6 +27,9 @@ DECLARATION = register(Subsystem(
     buggy="examples/vmalloc/buggy/no_guard_page.py",
     clauses="VMALLOC",
     addresses=True,
+    symbolic=True,
+    # the window's pages (its page allocator has half as many frames plus one)
+    symbolic_pages=(6, 8),
     kinds=(("size", "length"), ("flags", "pteflags")),
     results=(("vmalloc", "addr"),),
     doc="vmalloc and vfree: the vm_struct list, guard pages, the kernel page table, TLB flush",
