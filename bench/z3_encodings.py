@@ -1,140 +1,320 @@
-"""`python -m bench.z3_encodings [NAME ...]`: the Z3 encodings of slab, kmalloc, pagetable,
-vma, vmalloc.
+"""`python -m bench.z3_encodings [NAME ...]`: every Z3 encoding side by side, in one run.
 
-For each subsystem with a symbolic encoding other than buddy (bench/harness.py
-measures that one), three figures on the standard library of the subsystem:
+For each subsystem whose declaration says `symbolic=True` (checker/subsystems/
+declared/; all of them by default, or the NAMEs given), three figures on the
+standard library of the subsystem:
 
-- induction: `bounded_check` with induction on (k = 1 .. 4) at growing memory
-  sizes: the verdict (proved, or how far it holds) and the seconds;
-- bmc: induction off, depth 4, 6 and 8 at one size: seconds to clear each depth;
-- mutants: each seeded mutation found by BMC (the white-box properties left
-  out, as on a submission): the property, the depth, the seconds.
+- proved: `bounded_check` with induction on (k = 1 .. MAX_K) at growing sizes of
+  its universe (SIZES: pages, addresses, processes x slots), each with a 30 s
+  budget, until a size is not proved: the largest size proved within 30 s is
+  the figure the issue asks for;
+- bmc: induction off, ONE incremental run to depth 12 at BMC_SIZE (64 pages
+  where the size is pages): the cumulative seconds at which depths 4, 8 and 12
+  were cleared, or how deep it got within its budget;
+- mutants: each seeded mutation of checker/symbolic/<name>.py (MUTATIONS, one per
+  buggy example) by BMC to MUTANT_DEPTH with the white-box properties left out
+  (as on a submission): the property broken, the depth, the seconds until it was
+  found, and whether the trace convicts examples/<name>/buggy/<mutation>.py.
 
-Each run has its own 120 s budget (an outer limit only: Z3's work is bounded
-by the rlimit). One run per figure; prints a Markdown table per figure, with
-the CPU seconds of the process beside the wall seconds (the machine may be
-loaded). vma compiles slowly (its actions split over every address and length
-of the window), so its induction stops at k = 1 and its BMC figures are
-smaller (VMA_DEPTHS, MUTANT_DEPTH).
+Budgets are outer limits (Z3's work per query is bounded by the engine's
+rlimit); every row carries its wall and CPU seconds and the 1-minute load.
+Options: --no-proved --no-bmc --no-mutants (leave a figure out), --budget S (the
+"proved" budget, default 30), --json PATH (also write the rows as JSON; the
+recorded figures are bench/z3-results.json). Prints a Markdown table per figure.
 """
 
 from __future__ import annotations
 
+import importlib
+import json
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from mmcheck.checker.options import Options
-from mmcheck.checker.subsystems import kmalloc, pagetable, slab, vma, vmalloc
+from mmcheck.checker.subsystems import registry
 from mmcheck.checker.z3_engine import bounded_check, fresh_context
 from mmcheck.spec.loader import library, load
 
-BUDGET = 120.0
-SIZES = {"slab": (2, 4, 8, 13), "kmalloc": (2, 4, 8, 12), "pagetable": (3, 8, 16),
-         "vma": (3, 4, 5, 6), "vmalloc": (4, 6, 8, 10, 12)}
-BMC_SIZE = {"slab": 8, "kmalloc": 4, "pagetable": 8, "vma": 4, "vmalloc": 6}
-DRIVERS: dict[str, Any] = {"slab": slab, "kmalloc": kmalloc, "pagetable": pagetable,
-                           "vma": vma, "vmalloc": vmalloc}
-MAX_K = {"vma": 1, "vmalloc": 1}  # the largest k of induction (4 elsewhere)
-BMC_DEPTHS = {"vma": (2, 3, 4)}  # (4, 6, 8) elsewhere
-MUTANT_DEPTH = {"vma": 3, "vmalloc": 4}  # 6 elsewhere
+ROOT = Path(__file__).resolve().parents[1]
+PROVED_BUDGET = 30.0
+BMC_BUDGET = 120.0
+MUTANT_BUDGET = 180.0
+BMC_DEPTHS = (4, 8, 12)
+
+Build = Callable[[str | None], tuple[Any, Mapping[str, int], range, int]]
 
 
-def _run(name: str, pages: int, depth: int, induction: bool, mutation: str | None = None,
-         skip: set[str] | None = None) -> tuple[Any, float]:
-    """One bounded_check of the subsystem's library: (result, wall seconds); the CPU
-    seconds of the run go to CPU[-1]."""
+@dataclass(frozen=True)
+class Size:
+    """One universe of a subsystem: how a row names it, and how to build it (with a
+    mutation or none)."""
+
+    label: str
+    build: Build
+
+
+def pages(name: str, n: int) -> Size:
+    """The driver's own encoding at `n` (pages, or whatever its symbolic_system counts)."""
+    def build(mutation: str | None) -> tuple[Any, Mapping[str, int], range, int]:
+        return registry.driver(name).symbolic_system(n, mutation)  # type: ignore[union-attr]
+    return Size(f"{n} pages", build)
+
+
+def pagetable_size(tables: int, per: int, npages: int) -> Size:
+    """`tables` PTE tables 4 MiB apart with `per` page addresses each, `npages` pool pages."""
+    def build(mutation: str | None) -> tuple[Any, Mapping[str, int], range, int]:
+        from mmcheck.checker.symbolic.pagetable import BASE, SymbolicPageTable
+        vas = [BASE + (t << 22) + p * 4096 for t in range(tables) for p in range(per)]
+        return (SymbolicPageTable(npages, vas, mutation=mutation),
+                {"levels": 2, "npages": npages}, range(0, npages + 1), 64)
+    return Size(f"{tables * per} addresses, {npages} table pages", build)
+
+
+def fault_size(procs: int, slots: int) -> Size:
+    """`procs` processes over `slots` one-page slots, with the frames they need."""
+    def build(mutation: str | None) -> tuple[Any, Mapping[str, int], range, int]:
+        from mmcheck.checker.symbolic.fault import SymbolicFault, frames_needed
+        n = frames_needed(procs, slots)
+        return SymbolicFault(n, procs, slots, mutation), {"npages": n}, range(0, n + 1), 65
+    from mmcheck.checker.symbolic.fault import frames_needed
+    return Size(f"{procs} processes x {slots} slots, {frames_needed(procs, slots)} frames",
+                build)
+
+
+# The growing universes of each subsystem, smallest first. A subsystem without an
+# entry grows its driver's default size: 1, 2, 4 and 8 times it.
+SIZES: dict[str, Callable[[], list[Size]]] = {
+    "buddy": lambda: [pages("buddy", n) for n in (8, 16, 32, 64, 128, 256, 512, 1024)],
+    # slab and kmalloc: up to the largest pool their encodings take (every object in
+    # one array cache), 13 and 12 pages
+    "slab": lambda: [pages("slab", n) for n in (2, 4, 8, 13)],
+    "kmalloc": lambda: [pages("kmalloc", n) for n in (2, 4, 8, 12)],
+    "pagetable": lambda: [pagetable_size(*s) for s in
+                          ((2, 4, 8), (4, 4, 8), (5, 4, 16), (6, 4, 16), (8, 4, 16))],
+    "vma": lambda: [pages("vma", n) for n in (3, 4, 5, 6, 8)],
+    "fault": lambda: [fault_size(*s) for s in ((2, 1), (2, 2), (3, 1))],
+    "vmalloc": lambda: [pages("vmalloc", n) for n in (4, 6, 8, 10, 12)],
+}
+# Where BMC and the mutants run (the driver's default size elsewhere): 64 pages for
+# buddy as the issue asks.
+BMC_SIZE: dict[str, Callable[[], Size]] = {
+    "buddy": lambda: pages("buddy", 64),
+    "pagetable": lambda: pagetable_size(2, 4, 8),
+    "fault": lambda: fault_size(2, 1),
+    "slab": lambda: pages("slab", 8),
+    "kmalloc": lambda: pages("kmalloc", 4),  # where every seeded bug's cache fits
+    "vma": lambda: pages("vma", 4),
+}
+MAX_K = {"vma": 1, "fault": 1, "pagetable": 1, "vmalloc": 1}  # the largest k of induction (2 elsewhere)
+# The BMC depth of the mutant runs (subsystem, or subsystem/mutation): deep enough for
+# the bug's shortest trace on the properties a submission shows (BMC goes on to this
+# depth for the properties not yet broken, so no deeper than needed).
+MUTANT_DEPTH = {"vma": 3, "vmalloc": 4, "fault": 5, "fault/missing_refcount_drop": 7}  # 6 elsewhere
+
+
+def symbolic_names() -> list[str]:
+    """Every declared subsystem with a symbolic encoding, in declaration order."""
+    return [d.name for d in registry.declared() if d.symbolic]
+
+
+def sizes_of(name: str) -> list[Size]:
+    if name in SIZES:
+        return SIZES[name]()
+    n = registry.get(name).symbolic_pages[0]  # type: ignore[union-attr]
+    return [pages(name, n * f) for f in (1, 2, 4, 8)]
+
+
+def bmc_size(name: str) -> Size:
+    if name in BMC_SIZE:
+        return BMC_SIZE[name]()
+    return pages(name, registry.get(name).symbolic_pages[0])  # type: ignore[union-attr]
+
+
+def mutations_of(name: str) -> Mapping[str, str]:
+    """The seeded bugs of checker/symbolic/<name>.py (empty where it has none)."""
+    module = importlib.import_module(f"mmcheck.checker.symbolic.{name}")
+    return getattr(module, "MUTATIONS", {})
+
+
+def _load() -> float | None:
+    try:
+        return float(Path("/proc/loadavg").read_text().split()[0])
+    except OSError:
+        return None
+
+
+def run(name: str, size: Size, depth: int, induction: bool, budget: float,
+        mutation: str | None = None, skip: set[str] | None = None) -> dict[str, Any]:
+    """One bounded_check of the subsystem's library on a fresh z3 context, as a row."""
     fresh_context()
-    cpu = time.process_time()
     checked = [load(f) for f in library(name)]
-    system, setup, universe, bound = DRIVERS[name].symbolic_system(pages, mutation)
-    start = time.monotonic()
-    result = bounded_check(checked, system, setup,
-                           Options(depth=depth, induction=induction, budget=BUDGET,
-                                   max_induction=MAX_K.get(name, 4)),
-                           universe, bound, set(skip or ()))
-    CPU.append(time.process_time() - cpu)
-    return result, time.monotonic() - start
+    system, setup, universe, bound = size.build(mutation)
+    t0, c0 = time.monotonic(), time.process_time()
+    r = bounded_check(checked, system, setup,
+                      Options(depth=depth, induction=induction, budget=budget,
+                              max_induction=MAX_K.get(name, 2)),
+                      universe, bound, set(skip or ()))
+    return {"subsystem": name, "size": size.label, "depth": depth, "induction": induction,
+            "mutation": mutation, "verdict": r.verdict, "summary": r.summary,
+            "depth_checked": r.depth_checked, "wall_s": round(time.monotonic() - t0, 2),
+            "cpu_s": round(time.process_time() - c0, 2), "load1": _load(),
+            "per_depth_s": [[d, round(t, 2)] for d, t in r.timings],
+            "violations": [[v.prop.name, v.depth, round(v.found_s, 2)] for v in r.violations],
+            "_result": r, "_checked": checked}
 
 
-CPU: list[float] = []
+def proved(name: str, budget: float) -> list[dict[str, Any]]:
+    """Growing sizes until one is not proved within `budget` seconds."""
+    rows = []
+    for size in sizes_of(name):
+        row = run(name, size, MAX_K.get(name, 2), True, budget)
+        rows.append(row)
+        _say(f"{name} {size.label}: {row['summary']} ({row['wall_s']} s)")
+        if row["verdict"] != "proved":
+            break
+    return rows
 
 
-def induction(name: str, out: Callable[[str], None]) -> None:
-    k = MAX_K.get(name, 4)
-    out(f"\n{name}: induction (k <= {k}), whole library\n")
-    out("| pages | verdict | seconds | CPU s | note |\n|---|---|---|---|---|")
-    for pages in SIZES[name]:
-        r, secs = _run(name, pages, k, True)
-        out(f"| {pages} | {r.summary} | {secs:.1f} | {CPU[-1]:.1f} | {r.induction_note} |")
+def bmc(name: str) -> dict[str, Any]:
+    """One incremental BMC run to the deepest of BMC_DEPTHS."""
+    size = bmc_size(name)
+    row = run(name, size, max(BMC_DEPTHS), False, BMC_BUDGET)
+    _say(f"{name} BMC {size.label}: cleared depth {row['depth_checked']} ({row['wall_s']} s)")
+    return row
 
 
-def bmc(name: str, out: Callable[[str], None]) -> None:
-    pages = BMC_SIZE[name]
-    out(f"\n{name}: BMC, induction off, {pages} pages\n")
-    out("| depth | verdict | seconds | CPU s | seconds per depth |\n|---|---|---|---|---|")
-    for depth in BMC_DEPTHS.get(name, (4, 6, 8)):
-        r, secs = _run(name, pages, depth, False)
-        per = ", ".join(f"{d}:{t:.1f}" for d, t in r.timings)
-        out(f"| {depth} | {r.verdict} to {r.depth_checked} | {secs:.1f} | {CPU[-1]:.1f} | {per} |")
-
-
-def mutants(name: str, out: Callable[[str], None]) -> None:
-    from mmcheck.checker.symbolic import kmalloc as km_sym
-    from mmcheck.checker.symbolic import pagetable as pt_sym
-    from mmcheck.checker.symbolic import slab as slab_sym
-    from mmcheck.checker.symbolic import vma as vma_sym
-    from mmcheck.checker.symbolic import vmalloc as vmalloc_sym
-
-    muts = {"slab": slab_sym.MUTATIONS, "kmalloc": km_sym.MUTATIONS,
-            "pagetable": pt_sym.MUTATIONS, "vma": vma_sym.MUTATIONS,
-            "vmalloc": vmalloc_sym.MUTATIONS}[name]
+def mutants(name: str) -> list[dict[str, Any]]:
+    """Each seeded mutation by BMC on the properties a submission shows."""
+    rows = []
+    size = bmc_size(name)
     checked = [load(f) for f in library(name)]
     white = {p.name for c in checked for p in c.spec.properties
              if p.doc.startswith("[white-box]")}
-    pages = BMC_SIZE[name]
-    depth = MUTANT_DEPTH.get(name, 6)
-    out(f"\n{name}: seeded mutants, BMC to depth {depth}, {pages} pages\n")
-    out("| mutation | property | depth | seconds | CPU s | its example breaks it |\n"
-        "|---|---|---|---|---|---|")
-    for mutation in muts:
-        r, secs = _run(name, pages, depth, False, mutation, white)
-        first = min(r.violations, key=lambda v: v.depth) if r.violations else None
-        prop = first.prop.name if first else f"NOT FOUND ({r.summary})"
-        found = first.depth if first else r.depth_checked
-        breaks = _example_breaks(name, mutation, first, checked) if first else "-"
-        out(f"| {mutation} | {prop} | {found} | {secs:.1f} | {CPU[-1]:.1f} | {breaks} |")
+    for mutation in mutations_of(name):
+        depth = MUTANT_DEPTH.get(f"{name}/{mutation}", MUTANT_DEPTH.get(name, 6))
+        row = run(name, size, depth, False, MUTANT_BUDGET, mutation, white)
+        row["example_breaks"] = _example_breaks(name, mutation, row)
+        rows.append(row)
+        _say(f"{name} mutant {mutation}: {row['violations'][:1]} {row['example_breaks']}")
+    return rows
 
 
-def _example_breaks(name: str, mutation: str, v: Any, checked: list[Any]) -> str:
+def _example_breaks(name: str, mutation: str, row: dict[str, Any]) -> str:
+    """Replay each shortest violation's trace on examples/<name>/buggy/<mutation>.py:
+    "yes (property)" when one breaks the same property there."""
+    result = row["_result"]
+    if not result.violations:
+        return "-"
+    first = min(v.depth for v in result.violations)
+    verdicts = [example_breaks(name, mutation, v, row["_checked"])
+                for v in result.violations if v.depth == first]
+    return next((v for v in verdicts if v.startswith("yes")), verdicts[0])
+
+
+def example_breaks(name: str, mutation: str, v: Any, checked: Sequence[Any]) -> str:
     """Replay the violation's trace on examples/<name>/buggy/<mutation>.py: does it
-    break the same property at the same step?"""
-    from pathlib import Path
-
+    break the same property there?"""
     from mmcheck.checker.confirm import replay
     from mmcheck.checker.evaluate import CompiledSpec
     from mmcheck.checker.sandbox.client import Submission
 
-    example = Path(__file__).resolve().parents[1] / "examples" / name / "buggy" / f"{mutation}.py"
-    driver = DRIVERS[name]
+    example = ROOT / "examples" / name / "buggy" / f"{mutation}.py"
+    driver = registry.driver(name)
     others = frozenset(p.name for c in checked for p in c.spec.properties) - {v.prop.name}
     sub = Submission.open(example)
     try:
         got = replay(v.trace, [CompiledSpec(c) for c in checked],
-                     lambda setup: driver.SubmissionSystem(sub, setup), skip=others)
+                     lambda setup: driver.SubmissionSystem(sub, setup),  # type: ignore[union-attr]
+                     skip=others)
     finally:
         sub.close()
-    ok = got.violation is not None and got.violation.property == v.prop.name
-    return "yes" if ok else f"NO ({got.violation.property if got.violation else 'no violation'})"
+    if got.violation is not None and got.violation.property == v.prop.name:
+        return f"yes ({v.prop.name})"
+    return f"NO ({got.violation.property if got.violation else 'no violation'})"
 
 
-def main(argv: list[str] | None = None) -> int:
-    names = (argv if argv is not None else sys.argv[1:]) or ["slab", "kmalloc", "pagetable"]
-    figures = [f for f in (induction, bmc, mutants) if f"--no-{f.__name__}" not in names]
-    for name in [n for n in names if not n.startswith("--")]:
-        for figure in figures:
-            figure(name, lambda line: print(line, flush=True))
+def _say(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+# ------------------------------------------------------------------ tables
+
+
+def proved_table(rows: Sequence[dict[str, Any]]) -> str:
+    """Per subsystem: the largest size proved within the budget, and the first not."""
+    out = ["| subsystem | largest proved | wall s | CPU s | next size | its result | load |",
+           "|---|---|---|---|---|---|---|"]
+    for name in dict.fromkeys(r["subsystem"] for r in rows):
+        mine = [r for r in rows if r["subsystem"] == name]
+        best = [r for r in mine if r["verdict"] == "proved"]
+        top = best[-1] if best else None
+        nxt = next((r for r in mine if r["verdict"] != "proved"), None)
+        out.append(
+            f"| {name} | {top['size'] if top else 'none'} | {top['wall_s'] if top else '-'} | "
+            f"{top['cpu_s'] if top else '-'} | {nxt['size'] if nxt else '(the largest it has)'} | "
+            f"{_short(nxt['summary']) if nxt else '-'} ({nxt['wall_s'] if nxt else '-'} s) | "
+            f"{(top or nxt or {}).get('load1')} |")
+    return "\n".join(out)
+
+
+def bmc_table(rows: Sequence[dict[str, Any]]) -> str:
+    """Cumulative seconds to clear depths 4, 8 and 12 in one incremental run."""
+    out = ["| subsystem | size | " + " | ".join(f"depth {d} (s)" for d in BMC_DEPTHS)
+           + " | cleared | CPU s | load |", "|---|---|" + "---|" * len(BMC_DEPTHS) + "---|---|---|"]
+    for r in rows:
+        cells = []
+        for d in BMC_DEPTHS:
+            done = sum(t for k, t in r["per_depth_s"] if k <= d)
+            cells.append(f"{done:.1f}" if r["depth_checked"] >= d else "-")
+        out.append(f"| {r['subsystem']} | {r['size']} | {' | '.join(cells)} | "
+                   f"{r['depth_checked']} ({_short(r['summary'])}) | {r['cpu_s']} | {r['load1']} |")
+    return "\n".join(out)
+
+
+def mutant_table(rows: Sequence[dict[str, Any]]) -> str:
+    out = ["| subsystem | mutation | size | property broken | depth | found after (s) | "
+           "whole run (s) | its example breaks it | load |",
+           "|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        first = min(r["violations"], key=lambda v: (v[1], v[2])) if r["violations"] else None
+        after = first[2] if first else 0.0
+        out.append(f"| {r['subsystem']} | {r['mutation']} | {r['size']} | "
+                   f"{first[0] if first else 'NOT FOUND: ' + _short(r['summary'])} | "
+                   f"{first[1] if first else '-'} | {after:.1f} | {r['wall_s']} | "
+                   f"{r['example_breaks']} | {r['load1']} |")
+    return "\n".join(out)
+
+
+def _short(text: str, most: int = 70) -> str:
+    return text if len(text) <= most else text[:most - 3] + "..."
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = list(argv if argv is not None else sys.argv[1:])
+    budget = float(args[args.index("--budget") + 1]) if "--budget" in args else PROVED_BUDGET
+    path = Path(args[args.index("--json") + 1]) if "--json" in args else None
+    names = [a for a in args if not a.startswith("--") and a in symbolic_names()] \
+        or symbolic_names()
+    out: dict[str, list[dict[str, Any]]] = {"proved": [], "bmc": [], "mutants": []}
+    for name in names:
+        if "--no-proved" not in args:
+            out["proved"] += proved(name, budget)
+        if "--no-bmc" not in args:
+            out["bmc"].append(bmc(name))
+        if "--no-mutants" not in args:
+            out["mutants"] += mutants(name)
+    print(f"\nLargest size whose whole spec is proved within {budget:g} s\n\n"
+          f"{proved_table(out['proved'])}\n\nBMC, induction off, one incremental run\n\n"
+          f"{bmc_table(out['bmc'])}\n\nSeeded mutants by BMC (white-box properties left "
+          f"out, as on a submission)\n\n{mutant_table(out['mutants'])}")
+    if path is not None:
+        plain = {k: [{f: v for f, v in r.items() if not f.startswith("_")} for r in rows]
+                 for k, rows in out.items()}
+        path.write_text(json.dumps(plain, indent=1) + "\n")
     return 0
 
 

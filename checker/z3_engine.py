@@ -54,6 +54,7 @@ class Z3Violation:
     prop: ast.Property
     spec: CheckedSpec
     depth: int
+    found_s: float = 0.0  # seconds from the start of the BMC run to this counterexample
 
 
 @dataclass
@@ -254,6 +255,7 @@ class _Bmc:
         self.unknown = ""  # why the solver gave up, at depth cleared + 1
         self.only: set[str] | None = None  # past induction: the properties still to check
         self.timings: list[tuple[int, float]] = []
+        self.start = time.monotonic()
 
     def extend_to(self, depth: int) -> None:
         """Clear depths cleared+1 .. depth (or stop at a depth the solver gives up on)."""
@@ -305,7 +307,8 @@ class _Bmc:
                       if z3.is_false(model.eval(f, model_completion=True))]
             self.solver.pop()
             for c, p in broken[:1] or [(live[0][0], live[0][1])]:
-                self.violated[p.name] = Z3Violation(trace, p, c, d)
+                self.violated[p.name] = Z3Violation(trace, p, c, d,
+                                                    time.monotonic() - self.start)
             gone = set(self.violated)
             live = [x for x in live if x[1].name not in gone]
 
