@@ -109,7 +109,8 @@ BMC_SIZE: dict[str, Callable[[], Size]] = {
     "kmalloc": lambda: pages("kmalloc", 4),  # where every seeded bug's cache fits
     "vma": lambda: pages("vma", 4),
 }
-MAX_K = {"vma": 1, "fault": 1, "pagetable": 1, "vmalloc": 1}  # the largest k of induction (2 elsewhere)
+# The largest k of induction (2 elsewhere).
+MAX_K = {"vma": 1, "fault": 1, "pagetable": 1, "vmalloc": 1}
 # The BMC depth of the mutant runs (subsystem, or subsystem/mutation): deep enough for
 # the bug's shortest trace on the properties a submission shows (BMC goes on to this
 # depth for the properties not yet broken, so no deeper than needed).
