@@ -280,3 +280,30 @@ def classify_step(step: Step, old: Mapping[str, Any], new: Mapping[str, Any],
         "free of an allocated block" if allocated.get(pfn) == order else
         "free with the wrong order" if pfn in allocated else "free of a block not allocated"))
     return out
+
+
+# ---------------------------------------------------------------- symbolic
+
+
+def symbolic_setup(npages: int) -> dict[str, int]:
+    """The node the Z3 encoding checks at `npages` pages (at least 2): DMA and NORMAL
+    with the boundary inside a block (3/8 of memory is DMA), MAX_ORDER such that a
+    block spans a quarter of memory at most, and min_free_kbytes of half the pages,
+    so that the LOW and MIN watermarks bite within a few allocations."""
+    npages = max(npages, 2)
+    dma = max(1, npages * 3 // 8)
+    sizes = (dma, 0, npages - dma, 0, 0)
+    max_order = max(2, min(npages.bit_length() - 2, 11))
+    return {**dict(zip(ZONE_KEYS, sizes, strict=True)), "min_free_kbytes": npages * 2,
+            "max_order": max_order}
+
+
+def symbolic_system(npages: int, mutation: str | None = None):  # noqa: ANN201
+    """The Z3 encoding (checker/symbolic/zone.py) of the node `symbolic_setup(npages)`.
+    Returns (system, setup, integer universe, exponent bound)."""
+    from mmcheck.checker.symbolic.zone import SymbolicZone
+
+    setup = symbolic_setup(npages)
+    system = SymbolicZone(zone_sizes(setup), setup["min_free_kbytes"], setup["max_order"],
+                          mutation)
+    return system, setup, range(0, system.npages + 1), setup["max_order"] + 1

@@ -52,6 +52,8 @@ DECLARATION = register(Subsystem(
     correct="examples/zone/correct/linux_lists.py",
     buggy="examples/zone/buggy/wrong_fallback.py",
     clauses="ZONE",
+    symbolic=True,
+    symbolic_pages=(16, 16),
     results=(("alloc", "pfn"),),
     doc="Zones of one node: a buddy allocator per zone, watermarks, zonelist fallback",
 ))
