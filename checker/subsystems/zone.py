@@ -287,11 +287,12 @@ def classify_step(step: Step, old: Mapping[str, Any], new: Mapping[str, Any],
 
 def symbolic_setup(npages: int) -> dict[str, int]:
     """The node the Z3 encoding checks at `npages` pages (at least 2): DMA and NORMAL
-    with the boundary inside a block (3/8 of memory is DMA), MAX_ORDER such that a
-    block spans a quarter of memory at most, and min_free_kbytes of half the pages,
-    so that the LOW and MIN watermarks bite within a few allocations."""
+    with the boundary inside a block (an eighth of memory is DMA), MAX_ORDER such
+    that a block spans a quarter of memory at most, and min_free_kbytes of half the
+    pages, so that the LOW and MIN watermarks bite within a few allocations (at 16
+    pages NORMAL's min, low and high are 7, 8 and 10 of its 14 pages)."""
     npages = max(npages, 2)
-    dma = max(1, npages * 3 // 8)
+    dma = max(1, npages // 8)
     sizes = (dma, 0, npages - dma, 0, 0)
     max_order = max(2, min(npages.bit_length() - 2, 11))
     return {**dict(zip(ZONE_KEYS, sizes, strict=True)), "min_free_kbytes": npages * 2,
