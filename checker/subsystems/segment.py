@@ -385,3 +385,17 @@ def render_state(state: Mapping[str, Any], named: Sequence[Any] = (),
         lines.append(f"  -> physical {t.phys:#x}" if t.phys >= 0
                      else "  -> physical: none (not translated, or paging faulted)")
     return lines
+
+
+# ---------------------------------------------------------------- symbolic
+
+
+def symbolic_system(npages: int, mutation: str | None = None):  # noqa: ANN201
+    """The Z3 encoding of the SegmentUnit at CPL 3, a user task (checker/symbolic/
+    segment.py). Segmentation has no memory size: `npages` is not used (the universe
+    is the checker's GDT, its selectors and every offset). Returns (system, setup,
+    integer universe, exponent bound)."""
+    from mmcheck.checker.symbolic.segment import SymbolicSegment
+
+    system = SymbolicSegment(3, mutation)
+    return system, dict(system.setup), range(0, 512), 24

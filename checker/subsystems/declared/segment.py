@@ -38,6 +38,9 @@ DECLARATION = register(Subsystem(
     buggy="examples/segment/buggy/rpl_ignored.py",
     clauses="SEG",
     addresses=True,
+    symbolic=True,
+    # no memory size: the encoding is the checker's GDT at CPL 3, every offset
+    symbolic_pages=(1, 1),
     kinds=(("flags", "pteflags"), ("linear", "address"), ("phys", "address"),
            ("base", "address"), ("selector", "selector"), ("sreg", "sreg")),
     doc="x86 segmentation: GDT descriptors, selectors, DPL/RPL/CPL, limits, linear -> physical",
