@@ -85,6 +85,17 @@ def fault_size(procs: int, slots: int) -> Size:
                 build)
 
 
+def segment_cpl(cpl: int) -> Size:
+    """The SegmentUnit at `cpl` (segmentation has no memory size: its universe is the
+    checker's GDT and every offset; CPL 0 is where rpl_ignored shows)."""
+    def build(mutation: str | None) -> tuple[Any, Mapping[str, int], range, int]:
+        from mmcheck.checker.symbolic.segment import SymbolicSegment
+        _, _, universe, bound = registry.driver("segment").symbolic_system(1)  # type: ignore[union-attr]
+        system = SymbolicSegment(cpl, mutation)
+        return system, dict(system.setup), universe, bound
+    return Size(f"CPL {cpl}", build)
+
+
 # The growing universes of each subsystem, smallest first. A subsystem without an
 # entry grows its driver's default size: 1, 2, 4 and 8 times it.
 SIZES: dict[str, Callable[[], list[Size]]] = {
@@ -98,6 +109,7 @@ SIZES: dict[str, Callable[[], list[Size]]] = {
     "vma": lambda: [pages("vma", n) for n in (3, 4, 5, 6, 8)],
     "fault": lambda: [fault_size(*s) for s in ((2, 1), (2, 2), (3, 1))],
     "vmalloc": lambda: [pages("vmalloc", n) for n in (4, 6, 8, 10, 12)],
+    "segment": lambda: [segment_cpl(3), segment_cpl(0)],
 }
 # Where BMC and the mutants run (the driver's default size elsewhere): 64 pages for
 # buddy as the issue asks.
@@ -108,9 +120,10 @@ BMC_SIZE: dict[str, Callable[[], Size]] = {
     "slab": lambda: pages("slab", 8),
     "kmalloc": lambda: pages("kmalloc", 4),  # where every seeded bug's cache fits
     "vma": lambda: pages("vma", 4),
+    "segment": lambda: segment_cpl(0),
 }
 # The largest k of induction (2 elsewhere).
-MAX_K = {"vma": 1, "fault": 1, "pagetable": 1, "vmalloc": 1}
+MAX_K = {"vma": 1, "fault": 1, "pagetable": 1, "vmalloc": 1, "segment": 1}
 # The BMC depth of the mutant runs (subsystem, or subsystem/mutation): deep enough for
 # the bug's shortest trace on the properties a submission shows (BMC goes on to this
 # depth for the properties not yet broken, so no deeper than needed).
