@@ -285,3 +285,16 @@ def render_state(state: Mapping[str, Any], named: Sequence[Any] = (),
     for e in sorted(state["user_ptes"]):
         lines.append(f"  user page {e.va:#x} -> pfn {e.pfn}")
     return lines
+
+
+# ---------------------------------------------------------------- symbolic
+
+
+def symbolic_system(npages: int, mutation: str | None = None):  # noqa: ANN201
+    """The Z3 encoding of the machine (checker/symbolic/machine.py): `npages` frames (4
+    at least), the first one reserved. Returns (system, setup, integer universe,
+    exponent bound)."""
+    from mmcheck.checker.symbolic.machine import SymbolicMachine
+
+    system = SymbolicMachine(max(npages, 4), 1, mutation)
+    return system, {"npages": system.npages, "reserved": 1}, range(0, 16), 24
