@@ -35,6 +35,7 @@ from mmcheck.checker.systems import System
 from mmcheck.checker.trace import RunStats, Step, Trace, Violation
 from mmcheck.checker.z3compile import Unsupported, Z3Compiler
 from mmcheck.spec import ast
+from mmcheck.spec.analysis import says_raised
 from mmcheck.spec.loader import CheckedSpec
 
 if TYPE_CHECKING:
@@ -767,8 +768,9 @@ def generate_traces(
 
     For every length 1..depth and every action property, the solver is asked
     for a trace whose steps all succeed and whose last step runs that
-    property's operation with its premise true (a step on which the property
-    says something); each trace found is blocked, so the next is new. Round
+    property's operation with one of its premises true (a step on which the
+    property says something; for a property that reads `raised`, also one whose
+    last step fails); each trace found is blocked, so the next is new. Round
     robin over the goals until the limit is reached or every goal is exhausted;
     `budget` seconds only stop it from outside.
     """
@@ -796,10 +798,14 @@ def generate_traces(
         goals += getattr(system, "coverage_goals", lambda st, sp: [])(states, steps)
         for c, comp in compilers:
             for act in c.spec.actions:
-                try:
-                    goals.append(comp.action_premise(act, states[-2], steps[-1], states[-1]))
-                except Unsupported:
-                    continue
+                # an action that reads `raised` is also aimed at with a failing step:
+                # its premise may be the failure itself (`raised -> unchanged`)
+                for raising in (False, True) if says_raised(act.body) else (False,):
+                    try:
+                        goals += comp.action_premises(act, states[-2], steps[-1],
+                                                      states[-1], raising)
+                    except Unsupported:
+                        break
         goals_by_depth.append((steps, goals))
         solvers.append(solver)
     traces: list[Trace] = []

@@ -337,14 +337,22 @@ class Z3Compiler:
         body = self._split(act, t, lambda names: self.expr(act.body, _Env(new, old, t, names)))
         return to_term(b_implies(t.is_op[act.op], body))
 
-    def action_premise(self, act: ast.Action, old: SymState, t: SymStep, new: SymState) -> Any:
-        """t runs act's operation without raising, and act's premise (the left of a
-        top-level `->`, else true) holds: a step on which the property says something."""
-        premise: Any = True
-        if isinstance(act.body, ast.Binary) and act.body.op == "->":
-            left = act.body.left
-            premise = self._split(act, t, lambda names: self.expr(left, _Env(new, old, t, names)))
-        return to_term(b_and(t.is_op[act.op], b_not(t.raised), premise))
+    def action_premises(self, act: ast.Action, old: SymState, t: SymStep, new: SymState,
+                        raised: bool = False) -> list[Any]:
+        """One goal per implication of act's body (a top-level `->`, or each of a
+        conjunction of them; else one goal, true): t runs act's operation, raising or
+        not as `raised` says, with that premise true, a step on which the property
+        says something. (A property about failures, `raised -> unchanged`, says
+        something only on a step that raised.)"""
+        ran = b_and(t.is_op[act.op], t.raised if raised else b_not(t.raised))
+        goals = []
+        for left in _premises(act.body):
+            premise: Any = True
+            if left is not None:
+                premise = self._split(
+                    act, t, lambda names, e=left: self.expr(e, _Env(new, old, t, names)))
+            goals.append(to_term(b_and(ran, premise)))
+        return goals
 
     def _names(self, act: ast.Action, t: SymStep) -> dict[str, Any]:
         """The action's parameter and result names bound to step t's terms."""
@@ -980,3 +988,13 @@ class _Env:
 
     def bind(self, more: Mapping[str, Any]) -> _Env:
         return _Env(self.state, self.old, self.step, {**self.names, **more})
+
+
+def _premises(body: ast.Expr) -> list[ast.Expr | None]:
+    """The premises of the implications a body states: `A -> B` has A; `X and Y`
+    has those of X and of Y; anything else states one thing, unconditionally (None)."""
+    if isinstance(body, ast.Binary) and body.op == "->":
+        return [body.left]
+    if isinstance(body, ast.Binary) and body.op == "and":
+        return _premises(body.left) + _premises(body.right)
+    return [None]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from mmcheck.spec import ast
@@ -37,6 +37,26 @@ def _substitute_item(x: Any, mapping: Mapping[str, ast.Expr]) -> Any:
 
 def mentions(e: ast.Expr, name: str) -> bool:
     return substitute(e, {name: ast.Name(e.span, "\0")}) != e
+
+
+def subexpressions(e: ast.Expr) -> Iterator[ast.Expr]:
+    """e and every expression inside it, e first."""
+    yield e
+    for fld in dataclasses.fields(e):
+        if fld.name == "span":
+            continue
+        v = getattr(e, fld.name)
+        for x in v if isinstance(v, tuple) else (v,):
+            if isinstance(x, tuple) and len(x) == 2:
+                x = x[1]
+            if isinstance(x, ast.Expr):
+                yield from subexpressions(x)
+
+
+def says_raised(e: ast.Expr) -> bool:
+    """e reads whether the step raised (`raised` or `raised(E)`): an action about failure."""
+    return any(isinstance(x, ast.Name) and x.id == "raised"
+               or isinstance(x, ast.Call) and x.func == "raised" for x in subexpressions(e))
 
 
 def expand_call(e: ast.Expr, defines: Mapping[str, ast.Define]) -> ast.Expr:
