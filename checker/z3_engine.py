@@ -768,11 +768,13 @@ def generate_traces(
 
     For every length 1..depth and every action property, the solver is asked
     for a trace whose steps all succeed and whose last step runs that
-    property's operation with one of its premises true (a step on which the
-    property says something; for a property that reads `raised`, also one whose
-    last step fails); each trace found is blocked, so the next is new. Round
-    robin over the goals until the limit is reached or every goal is exhausted;
-    `budget` seconds only stop it from outside.
+    property's operation with its (first) premise true (a step on which the
+    property says something); each trace found is blocked, so the next is new.
+    Round robin over the goals until the limit is reached or every goal is
+    exhausted. Then, beyond the limit, one trace per length for each other
+    premise: of each implication of a conjunction, and with the last step
+    failing for a property that reads `raised`. `budget` seconds only stop it
+    from outside.
     """
     deadline = time.monotonic() + budget
     subsystem = system.vocabulary.subsystem
@@ -796,23 +798,27 @@ def generate_traces(
         # the encoding's own goals (optional): steps no premise asks for, such as
         # an alloc that only a merge makes possible
         goals += getattr(system, "coverage_goals", lambda st, sp: [])(states, steps)
+        others: list[Any] = []  # the premises of failures and of later implications
         for c, comp in compilers:
             for act in c.spec.actions:
-                # an action that reads `raised` is also aimed at with a failing step:
-                # its premise may be the failure itself (`raised -> unchanged`)
-                for raising in (False, True) if says_raised(act.body) else (False,):
-                    try:
-                        goals += comp.action_premises(act, states[-2], steps[-1],
-                                                      states[-1], raising)
-                    except Unsupported:
-                        break
-        goals_by_depth.append((steps, goals))
+                try:
+                    first, *rest = comp.action_premises(act, states[-2], steps[-1], states[-1])
+                    # an action that reads `raised` is also aimed at with a failing
+                    # step: its premise may be the failure itself (`raised -> unchanged`)
+                    failing = (comp.action_premises(act, states[-2], steps[-1], states[-1],
+                                                    raised=True)
+                               if says_raised(act.body) else [])
+                except Unsupported:
+                    continue
+                goals.append(first)
+                others += rest + failing
+        goals_by_depth.append((steps, goals, others))
         solvers.append(solver)
     traces: list[Trace] = []
     exhausted: set[tuple[int, int]] = set()
     while len(traces) < limit and time.monotonic() < deadline:
         progress = False
-        for d, ((steps, goals), solver) in enumerate(zip(goals_by_depth, solvers)):
+        for d, ((steps, goals, _), solver) in enumerate(zip(goals_by_depth, solvers)):
             for g, goal in enumerate(goals):
                 if (d, g) in exhausted or len(traces) >= limit or time.monotonic() >= deadline:
                     continue
@@ -834,4 +840,18 @@ def generate_traces(
                 solver.add(z3.Not(z3.And(*same)))
         if not progress:
             break
+    # Then one trace for each other premise, at each length: a step on which a
+    # property about failures, or a later implication of a conjunction, says
+    # something. After the round robin, so that the traces above are the same
+    # with or without these.
+    for (steps, _, others), solver in zip(goals_by_depth, solvers):
+        for goal in others:
+            if time.monotonic() >= deadline:
+                break
+            solver.set("timeout", max(1, int((deadline - time.monotonic()) * 1000)))
+            solver.push()
+            solver.add(goal)
+            if solver.check() == z3.sat:
+                traces.append(_decode(system, solver.model(), steps, subsystem, setup))
+            solver.pop()
     return traces

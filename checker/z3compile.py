@@ -339,11 +339,11 @@ class Z3Compiler:
 
     def action_premises(self, act: ast.Action, old: SymState, t: SymStep, new: SymState,
                         raised: bool = False) -> list[Any]:
-        """One goal per implication of act's body (a top-level `->`, or each of a
-        conjunction of them; else one goal, true): t runs act's operation, raising or
-        not as `raised` says, with that premise true, a step on which the property
-        says something. (A property about failures, `raised -> unchanged`, says
-        something only on a step that raised.)"""
+        """Goals for a step on which act says something: t runs act's operation,
+        raising or not as `raised` says, and first the premise of a top-level `->`
+        (else nothing more), then, for a conjunction of implications, the premise of
+        each. (A property about failures, `raised -> unchanged`, says something only
+        on a step that raised.)"""
         ran = b_and(t.is_op[act.op], t.raised if raised else b_not(t.raised))
         goals = []
         for left in _premises(act.body):
@@ -991,10 +991,17 @@ class _Env:
 
 
 def _premises(body: ast.Expr) -> list[ast.Expr | None]:
-    """The premises of the implications a body states: `A -> B` has A; `X and Y`
-    has those of X and of Y; anything else states one thing, unconditionally (None)."""
+    """What a body's goals assume: `A -> B`: [A]; a conjunction of implications:
+    [None (nothing), then the premise of each]; anything else: [None]."""
+    if isinstance(body, ast.Binary) and body.op == "->":
+        return [body.left]
+    return [None, *_implications(body)]
+
+
+def _implications(body: ast.Expr) -> list[ast.Expr]:
+    """The premises of the implications a top-level conjunction states."""
     if isinstance(body, ast.Binary) and body.op == "->":
         return [body.left]
     if isinstance(body, ast.Binary) and body.op == "and":
-        return _premises(body.left) + _premises(body.right)
-    return [None]
+        return _implications(body.left) + _implications(body.right)
+    return []

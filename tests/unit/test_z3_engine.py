@@ -226,3 +226,36 @@ def test_generated_traces_are_legal_on_the_reference(checked: list[CheckedSpec])
         assert 1 <= len(trace.steps) <= 3
         r = replay(trace, specs, driver.ReferenceSystem, follow_results=True)
         assert r.violation is None and r.diverged is None, (trace, r.violation, r.diverged)
+
+
+FAILURE_SPEC = """spec buddy
+action refused_free_changes_nothing "t" after free(pfn, order):
+    raised -> count(b in allocated) == old(count(b in allocated))
+action order_checked_and_result_inside "t" after alloc(order) returns r:
+    (order >= max_order -> raised) and (r != none -> r >= 0)
+"""
+
+
+def test_generated_traces_reach_failures_and_every_premise() -> None:
+    """A property about failures (`raised -> ...`) says something only on a step that
+    failed, and each implication of a conjunction only where its premise holds: the
+    traces aimed at a submission reach both, beyond the round robin's limit, so such
+    properties are not left vacuous under --engine z3."""
+    from mmcheck.spec.loader import check_text
+
+    system, setup, universe, bound = driver.symbolic_system(6)
+    spec = check_text(FAILURE_SPEC, "failures.mm")
+    traces = generate_traces(system, setup, depth=2, budget=60.0, specs=[spec],
+                             universe=universe, exponent_bound=bound, limit=3)
+    assert len(traces) > 3  # the round robin's 3, then the other premises
+    last = [t.steps[-1] for t in traces]
+    assert any(s.op == "free" and s.raised for s in last)
+    assert any(s.op == "alloc" and s.args[0] >= setup["max_order"] and s.raised for s in last)
+    # and the concrete evaluator agrees that both now say something
+    specs = [CompiledSpec(spec)]
+    live: set[str] = set()
+    for trace in traces:
+        r = replay(trace, specs, driver.ReferenceSystem, follow_results=True)
+        assert r.violation is None
+        live |= {name for name, st in r.stats.properties.items() if st.live}
+    assert live == {"refused_free_changes_nothing", "order_checked_and_result_inside"}
