@@ -110,6 +110,8 @@ SIZES: dict[str, Callable[[], list[Size]]] = {
     "fault": lambda: [fault_size(*s) for s in ((2, 1), (2, 2), (3, 1))],
     "vmalloc": lambda: [pages("vmalloc", n) for n in (4, 6, 8, 10, 12)],
     "segment": lambda: [segment_cpl(3), segment_cpl(0)],
+    # machine: frames of a node with one reserved page (64 at most)
+    "machine": lambda: [pages("machine", n) for n in (5, 6, 7, 8, 10, 12)],
 }
 # Where BMC and the mutants run (the driver's default size elsewhere): 64 pages for
 # buddy as the issue asks.
@@ -123,11 +125,12 @@ BMC_SIZE: dict[str, Callable[[], Size]] = {
     "segment": lambda: segment_cpl(0),
 }
 # The largest k of induction (2 elsewhere).
-MAX_K = {"vma": 1, "fault": 1, "pagetable": 1, "vmalloc": 1, "segment": 1}
+MAX_K = {"vma": 1, "fault": 1, "pagetable": 1, "vmalloc": 1, "segment": 1, "machine": 1}
 # The BMC depth of the mutant runs (subsystem, or subsystem/mutation): deep enough for
 # the bug's shortest trace on the properties a submission shows (BMC goes on to this
 # depth for the properties not yet broken, so no deeper than needed).
-MUTANT_DEPTH = {"vma": 3, "vmalloc": 4, "fault": 5, "fault/missing_refcount_drop": 7}  # 6 elsewhere
+MUTANT_DEPTH = {"vma": 3, "vmalloc": 4, "fault": 5, "fault/missing_refcount_drop": 7,
+                "machine": 3}  # 6 elsewhere
 # Properties a mutant run leaves out beside the white-box ones: they read state that
 # a submission shows as the reference's (following its choices), so what the
 # mutant breaks there its example cannot show. zone: the free lists are the
@@ -139,6 +142,9 @@ MUTANT_SKIP = {"zone/merges_across_zones": {"free_blocks_in_one_zone"}}
 # (all_free_again_after_exit: the free-frame count against every refcount path)
 # takes about 50 s of CPU, past the default. Work, not time: the same answer anywhere.
 MUTANT_RLIMIT = {"fault/missing_refcount_drop": 1_000_000_000}
+# How a trace is renamed before it replays on a buggy example (the trace with the
+# submission's own addresses where the contract lets it choose them).
+RENAME: dict[str, str] = {"machine": "follow_addresses"}
 
 
 def symbolic_names() -> list[str]:
@@ -255,7 +261,11 @@ def example_breaks(name: str, mutation: str, v: Any, checked: Sequence[Any]) -> 
     others = frozenset(p.name for c in checked for p in c.spec.properties) - {v.prop.name}
     sub = Submission.open(example)
     try:
-        got = replay(v.trace, [CompiledSpec(c) for c in checked],
+        trace = v.trace
+        if name in RENAME:
+            module = importlib.import_module(registry.get(name).driver)  # type: ignore[union-attr]
+            trace = getattr(module, RENAME[name])(trace, sub)
+        got = replay(trace, [CompiledSpec(c) for c in checked],
                      lambda setup: driver.SubmissionSystem(sub, setup),  # type: ignore[union-attr]
                      skip=others)
     finally:

@@ -24,7 +24,8 @@ first fit never runs off it while pages last. One state holds
     ktab         Bool  init_mm has its PTE table for the vmalloc window
     astart[w]    Bool  a vmalloc area starts at window page w ...
     alen[w]      Int   ... with this many pages (its guard page after them)
-    kva[f]       Int   the window page init_mm maps to VMALLOC frame f (0 otherwise)
+    karea[f]     Int   the window page of the area VMALLOC frame f backs ...
+    kidx[f]      Int   ... and which of its pages (init_mm maps it there); 0 otherwise
 
 PG_slab and PG_table are the SLAB and TABLE kinds (the reference's OwnedPages
 marks exactly the pages it hands its owner); PageAnon is _mapcount > 0 and
@@ -110,7 +111,7 @@ class MachineStepVars:
     none: z3.BoolRef
     raised: z3.BoolRef
     obj: z3.ArithRef  # the slab object slot slab_alloc hands out
-    pos: z3.ArithRef  # the window page of the area vmalloc makes
+    pos: z3.ArithRef  # the window page of the area vmalloc makes or vfree frees
     colour: z3.BoolRef  # the colour of a slab cache_grow makes
     choices: tuple[z3.ArithRef, ...]  # the frames the step takes, in order
     release: tuple[z3.BoolRef, ...]  # per frame: slab_free's flush gives that slab back
@@ -171,9 +172,13 @@ class SymbolicMachine:
         self.vstart = ref.layout.vmalloc_start
         self.frames = range(reserved, npages)
         usable = npages - reserved - 2
-        # first fit below a gap of 4 pages: live areas and their guards (2 per page at
-        # most), and gaps of at most 3 pages around each area
-        self.window = 5 * usable + 7
+        # An area of n pages goes first fit below the window's end: at most `live` pages
+        # stay for the areas below it (the kernel PTE table takes one), so at most
+        # live - n areas of live - n pages and their guard pages, with a gap of at most
+        # 3 pages (too small for it) before each and after the last: its end is at most
+        # 5 (live - n) + 3 + n + 1 <= 5 live.
+        live = usable - 1
+        self.window = max(5 * live, 4)
         self.flush_possible = usable * self.num > cache.array[0].limit
         self.zones = [0 if p < 16 else 2 for p in range(npages)]
         self.regions = sorted({region(va) for va in USER_VAS})
@@ -191,7 +196,8 @@ class SymbolicMachine:
               ("mapc", "int", "f"), ("col", "bool", "f"), ("live", "bool", "fi"),
               ("pte", "bool", "u"), ("upfn", "int", "u"), ("utab", "bool", "r"),
               ("utabpfn", "int", "r"), ("ktab", "bool", ""), ("astart", "bool", "w"),
-              ("alen", "int", "w"), ("kva", "int", "f"))
+              ("alen", "int", "w"), ("karea", "int", "f"),
+              ("kidx", "int", "f"))
 
     def _build(self, make) -> dict[str, dict]:  # noqa: ANN001
         return {name: {i: make(name + (str(list(i) if isinstance(i, tuple) else [i])
@@ -255,7 +261,8 @@ class SymbolicMachine:
                 "addr": z3.IntVal(self.vstart + w * PAGE_SIZE), "npages": v["alen"][w]}))
                 for w in range(self.window))),
             "kernel_ptes": SymCollection("Pte", tuple((v["kind"][f] == VMALLOC, SymRecord("Pte", {
-                "va": self.vstart + v["kva"][f] * PAGE_SIZE, "pfn": z3.IntVal(f)}))
+                "va": self.vstart + (v["karea"][f] + v["kidx"][f]) * PAGE_SIZE,
+                "pfn": z3.IntVal(f)}))
                 for f in self.frames)),
             "table_pages": owned(TABLE),
             "slab_pages": owned(SLAB),
@@ -302,10 +309,11 @@ class SymbolicMachine:
                       z3.Implies(v["kind"][f] != SLAB, z3.Not(v["col"][f]))]
             if len(self.colours) == 1:
                 facts.append(z3.Not(v["col"][f]))
-            facts.append(z3.If(v["kind"][f] == VMALLOC, self._covered_at(v, v["kva"][f]),
-                               v["kva"][f] == 0))
-            facts += [z3.Implies(z3.And(v["kind"][f] == VMALLOC, v["kind"][g] == VMALLOC),
-                                 v["kva"][f] != v["kva"][g]) for g in self.frames if g < f]
+            facts.append(z3.If(v["kind"][f] == VMALLOC, self._backs(v, f),
+                               z3.And(v["karea"][f] == 0, v["kidx"][f] == 0)))
+            facts += [z3.Implies(z3.And(v["kind"][f] == VMALLOC, v["kind"][g] == VMALLOC,
+                                        v["karea"][f] == v["karea"][g]),
+                                 v["kidx"][f] != v["kidx"][g]) for g in self.frames if g < f]
             users = [z3.And(v["pte"][u], v["upfn"][u] == f) for u in self.users]
             facts.append((v["kind"][f] == USER) == z3.Or(users))
         facts += [v["kind"][pgd] == TABLE for pgd in self.pgds]
@@ -331,8 +339,7 @@ class SymbolicMachine:
 
     def _area_facts(self, v: Mapping[str, dict], w: int) -> list[z3.BoolRef]:
         """Window page w: an area's start has 1 to 3 pages and no area starts in it or
-        its guard page; an area's page is mapped to a VMALLOC frame, and as many frames
-        back it as it has pages."""
+        its guard page; as many VMALLOC frames back it as it has pages."""
         facts = [z3.If(v["astart"][w], z3.And(v["alen"][w] >= 1, v["alen"][w] <= 3,
                                               v["alen"][w] < self.window - w),
                        v["alen"][w] == 0)]
@@ -340,20 +347,16 @@ class SymbolicMachine:
             if w + d < self.window:
                 facts.append(z3.Implies(z3.And(v["astart"][w], v["alen"][w] >= d),
                                         z3.Not(v["astart"][w + d])))
-        mapped = [z3.And(v["kind"][f] == VMALLOC, v["kva"][f] == w) for f in self.frames]
-        facts.append(z3.Implies(self._covered(v, w), z3.Or(mapped)))
-        facts.append(z3.Implies(v["astart"][w], self._backing(v, w) == v["alen"][w]))
+        backing = z3.Sum([z3.If(z3.And(v["kind"][f] == VMALLOC, v["karea"][f] == w), 1, 0)
+                          for f in self.frames])
+        facts.append(z3.Implies(v["astart"][w], backing == v["alen"][w]))
         return facts
 
-    def _backing(self, v: Mapping[str, dict], w: int) -> z3.ArithRef:
-        """How many VMALLOC frames back the area at window page w."""
-        return z3.Sum([z3.If(z3.And(v["kind"][f] == VMALLOC, v["kva"][f] >= w,
-                                    v["kva"][f] < w + v["alen"][w]), 1, 0)
-                       for f in self.frames])
-
-    def _covered_at(self, v: Mapping[str, dict], page: z3.ArithRef) -> z3.BoolRef:
-        """Window page `page` (a term) is one of an area's pages."""
-        return z3.Or([z3.And(page == w, self._covered(v, w)) for w in range(self.window)])
+    def _backs(self, v: Mapping[str, dict], f: int) -> z3.BoolRef:
+        """VMALLOC frame f backs a page of a live area."""
+        return z3.And(v["kidx"][f] >= 0, z3.Or([
+            z3.And(v["karea"][f] == w, v["astart"][w], v["kidx"][f] < v["alen"][w])
+            for w in range(self.window)]))
 
     def _covered(self, v: Mapping[str, dict], w: int) -> z3.BoolRef:
         """Window page w is one of an area's pages (not its guard page)."""
@@ -577,7 +580,8 @@ class SymbolicMachine:
             c = sv.choices[j]
             upd.take(c, VMALLOC)
             upd.at("vmark", c, True)
-            upd.at("kva", c, pos + j)
+            upd.at("karea", c, pos)
+            upd.at("kidx", c, j)
         upd.take(table, TABLE, z3.Not(v["ktab"][()]))
         upd.t["ktab"][()] = z3.BoolVal(True)
         return upd
@@ -591,19 +595,19 @@ class SymbolicMachine:
                   for w in range(self.window)]
         upd = Upd(self, v)
         for w in range(self.window):
-            upd.t["astart"][w] = z3.And(v["astart"][w], z3.Not(starts[w]))
-            upd.t["alen"][w] = z3.If(starts[w], 0, v["alen"][w])
+            upd.t["astart"][w] = z3.And(v["astart"][w], sv.pos != w)
+            upd.t["alen"][w] = z3.If(sv.pos == w, 0, v["alen"][w])
         for f in self.frames:
-            kva = v["kva"][f]
-            mine = z3.And(v["kind"][f] == VMALLOC, z3.Or([
-                z3.And(hit, kva >= w, kva < w + v["alen"][w]) for w, hit in enumerate(starts)]))
+            mine = z3.And(v["kind"][f] == VMALLOC, v["karea"][f] == sv.pos)
             if self.mutation != "vfree_keeps_mark":
                 upd.t["vmark"][f] = z3.And(v["vmark"][f], z3.Not(mine))
-            upd.t["kva"][f] = z3.If(mine, 0, kva)
+            upd.t["karea"][f] = z3.If(mine, 0, v["karea"][f])
+            upd.t["kidx"][f] = z3.If(mine, 0, v["kidx"][f])
             upd.put_frame(f, mine)
         return [(z3.And(sv.addr == 0, ok), None),
                 (z3.And(sv.addr != 0, z3.Not(z3.Or(starts)), sv.raised), None),
-                (z3.And(sv.addr != 0, z3.Or(starts), ok), upd)]
+                (z3.And(sv.addr != 0, z3.Or(starts), sv.addr == self.vstart + sv.pos * PAGE_SIZE,
+                        ok), upd)]
 
     # -- user memory ----------------------------------------------------------
 
