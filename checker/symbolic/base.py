@@ -182,3 +182,16 @@ def decode_step(model: z3.ModelRef, t: SymStep) -> ConcreteStep:
     elif raised is None and out is not None and not isinstance(out, (SymRecord, SymCollection)):
         result = model_int(model, out)
     return ConcreteStep(op, args, result, raised)
+
+
+def raising_goals(vocabulary: Vocabulary, t: SymStep) -> list[z3.BoolRef]:
+    """Goals for solver-generated traces (an encoding's optional `coverage_goals`):
+    step t runs an operation and raises one of the exceptions the vocabulary says it
+    raises, one goal each, so that the action properties about refused calls are
+    exercised on a submission (an action premise is asked only of steps that do
+    not raise). `raised_as` names the exceptions; without it `raised` is the one."""
+    goals = []
+    for op in vocabulary.operations:
+        names = [n for n in op.raises if n in t.raised_as] if t.raised_as else op.raises[:1]
+        goals += [z3.And(t.is_op[op.name], t.raised_as.get(n, t.raised)) for n in names]
+    return goals

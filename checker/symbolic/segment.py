@@ -55,6 +55,7 @@ from mmcheck.checker.symbolic.base import (
     SymState,
     SymStep,
     model_int,
+    raising_goals,
     within,
 )
 from mmcheck.checker.z3compile import Cases
@@ -340,6 +341,12 @@ class SymbolicSegment:
         if raised is None and (op == "linear" or op == "translate" and not num(sv.none)):
             result = num(sv.result)
         return ConcreteStep(op, tuple(num(a) for a in args), result, raised)
+
+    def coverage_goals(self, states: Sequence[SymState], steps: Sequence[SymStep]
+                       ) -> list[z3.BoolRef]:
+        """Goals for solver-generated traces beyond the action premises: the last step
+        raises each exception its operation may raise (base.raising_goals)."""
+        return raising_goals(self.vocabulary, steps[-1])
 
     # -- transitions ----------------------------------------------------------
 

@@ -59,6 +59,7 @@ from mmcheck.checker.symbolic.base import (
     SymStep,
     decode_step,
     model_int,
+    raising_goals,
     within,
 )
 from mmcheck.model.layout import MiB, i386_layout
@@ -283,6 +284,12 @@ class SymbolicVmalloc:
     def decode_step(self, model: z3.ModelRef, t: SymStep) -> ConcreteStep:
         """The operation t performed in `model`, as a trace records it."""
         return decode_step(model, t)
+
+    def coverage_goals(self, states: Sequence[SymState], steps: Sequence[SymStep]
+                       ) -> list[z3.BoolRef]:
+        """Goals for solver-generated traces beyond the action premises: the last step
+        raises each exception its operation may raise (base.raising_goals)."""
+        return raising_goals(self.vocabulary, steps[-1])
 
     # -- transitions ----------------------------------------------------------
 
