@@ -25,6 +25,7 @@ from mmcheck.checker.symbolic.base import SymbolicSystem, SymCollection, SymReco
 from mmcheck.checker.trace import Trace
 from mmcheck.checker.z3_engine import bounded_check
 from mmcheck.checker.z3compile import Cases
+from mmcheck.model.vocabulary import Vocabulary
 from mmcheck.spec.loader import CheckedSpec
 
 
@@ -77,6 +78,16 @@ def as_presented(value: object) -> object:
     if isinstance(value, tuple):
         return tuple(value)
     return value
+
+
+def assert_presents(model: z3.ModelRef, s: SymState, snap: Mapping[str, Any],
+                    vocabulary: Vocabulary) -> None:
+    """Every value the encoding presents in `model` (all of the vocabulary's state)
+    equals the reference's snapshot `snap`."""
+    got = present(model, s)
+    assert set(got) == {v.name for v in vocabulary.state}
+    for name, value in got.items():
+        assert value == as_presented(snap[name]), name
 
 
 def on_submission(driver: Any, sub: Any) -> Callable[[Mapping[str, int]], Any]:

@@ -37,7 +37,7 @@ from mmcheck.checker.trace import Step
 from mmcheck.checker.z3_engine import bounded_check
 from mmcheck.model.mmu import VOCABULARY
 from mmcheck.spec.loader import CheckedSpec, library, load
-from symbolic_check import as_presented, convicts, present
+from symbolic_check import assert_presents, convicts
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -75,14 +75,6 @@ class Harness(symbolic_check.Harness):
         return z3.And(facts)
 
 
-def assert_presents(model: z3.ModelRef, s: SymState, snap: Mapping[str, Any]) -> None:
-    """Every value the encoding presents equals the reference's snapshot."""
-    got = present(model, s)
-    assert set(got) == {v.name for v in VOCABULARY.state}
-    for name, value in got.items():
-        assert value == as_presented(snap[name]), name
-
-
 def random_step(rng: random.Random, sym: SymbolicPageTable) -> tuple[str, tuple[int, ...]]:
     roll = rng.random()
     if roll < 0.4:
@@ -113,7 +105,7 @@ def test_encoding_agrees_with_the_reference(npages: int) -> None:
             op = h.op_is(step)
             sol = h.solver(pre, op, h.outcome_is(step, True), post, table)
             assert sol.check() == z3.sat, f"the encoding cannot make {step}"
-            assert_presents(sol.model(), h.s2, after)
+            assert_presents(sol.model(), h.s2, after, VOCABULARY)
             assert h.solver(pre, op, z3.Not(h.outcome_is(step, False))).check() == z3.unsat, (
                 f"{step}: the encoding may also end otherwise")
             assert h.solver(pre, op, h.outcome_is(step, True), table,

@@ -15,7 +15,6 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +39,7 @@ from mmcheck.checker.trace import Step
 from mmcheck.checker.z3_engine import bounded_check
 from mmcheck.model.segment import VOCABULARY
 from mmcheck.spec.loader import CheckedSpec, library, load
-from symbolic_check import as_presented, convicts, present
+from symbolic_check import assert_presents, convicts
 
 ROOT = Path(__file__).resolve().parents[2]
 # Offsets at and around every limit and page of the checker's GDT and page table.
@@ -78,14 +77,6 @@ class Harness(symbolic_check.Harness):
         if with_result and step.raised is None and step.result is not None:
             facts.append(sv.result == step.result)
         return z3.And(facts)
-
-
-def assert_presents(model: z3.ModelRef, s: SymState, snap: Mapping[str, Any]) -> None:
-    """Every value the encoding presents equals the reference's snapshot."""
-    got = present(model, s)
-    assert set(got) == {v.name for v in VOCABULARY.state}
-    for name, value in got.items():
-        assert value == as_presented(snap[name]), name
 
 
 def random_step(rng: random.Random) -> tuple[str, tuple[int, ...]]:
@@ -134,7 +125,7 @@ def test_encoding_agrees_with_the_reference(cpl: int) -> None:
             post, op = h.state_is(h.s2, ref), h.op_is(step)
             sol = h.solver(pre, op, h.outcome_is(step, True), post)
             assert sol.check() == z3.sat, f"the encoding cannot make {step} from {before}"
-            assert_presents(sol.model(), h.s2, ref.snapshot())
+            assert_presents(sol.model(), h.s2, ref.snapshot(), VOCABULARY)
             assert h.solver(pre, op, z3.Not(h.outcome_is(step, True))).check() \
                 == z3.unsat, f"{step}: the encoding may also end otherwise"
             assert h.solver(pre, op, z3.Not(post)).check() == z3.unsat, (

@@ -15,7 +15,6 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +29,7 @@ from mmcheck.checker.trace import Step
 from mmcheck.checker.z3_engine import bounded_check
 from mmcheck.model.vmalloc import VOCABULARY
 from mmcheck.spec.loader import CheckedSpec, library, load
-from symbolic_check import as_presented, convicts, present
+from symbolic_check import assert_presents, convicts
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -70,14 +69,6 @@ class Harness(symbolic_check.Harness):
         return z3.And(facts)
 
 
-def assert_presents(model: z3.ModelRef, s: SymState, snap: Mapping[str, Any]) -> None:
-    """Every value the encoding presents equals the reference's snapshot."""
-    got = present(model, s)
-    assert set(got) == {v.name for v in VOCABULARY.state}
-    for name, value in got.items():
-        assert value == as_presented(snap[name]), name
-
-
 def random_step(rng: random.Random, sym: SymbolicVmalloc,
                 live: list[int]) -> tuple[str, tuple[int, ...]]:
     if rng.random() < 0.55:
@@ -102,7 +93,7 @@ def test_encoding_agrees_with_the_reference(window: int, pool: int) -> None:
             post, op = h.state_is(h.s2, ref), h.op_is(step)
             sol = h.solver(pre, op, h.outcome_is(step, True), post)
             assert sol.check() == z3.sat, f"the encoding cannot make {step} from {before}"
-            assert_presents(sol.model(), h.s2, ref.snapshot())
+            assert_presents(sol.model(), h.s2, ref.snapshot(), VOCABULARY)
             assert h.solver(pre, op, z3.Not(h.outcome_is(step, False))).check() \
                 == z3.unsat, f"{step}: the encoding may also end otherwise"
             assert h.solver(pre, op, h.outcome_is(step, True), h.state_is(h.s2, ref, True),
