@@ -144,7 +144,7 @@ class Upd:
     def put_frame(self, f: int, hit: object) -> None:
         """put_page of frame f where `hit` holds."""
         ref = self.t["ref"][f]
-        last = z3.And(hit, ref - 1 == 0)
+        last = z3.And(hit, ref == 1)
         self.t["kind"][f] = z3.If(last, FREE, self.t["kind"][f])
         self.t["col"][f] = z3.And(self.t["col"][f], z3.Not(last))
         self.t["ref"][f] = z3.If(hit, ref - 1, ref)
