@@ -37,7 +37,7 @@ from mmcheck.model.linux import PAGE_SIZE
 from mmcheck.model.machine import VOCABULARY, Machine
 from mmcheck.model.mmu import pte_pfn
 from mmcheck.spec.loader import library, load
-from symbolic_check import Harness, as_presented, convicts, present
+from symbolic_check import Harness, assert_presents, convicts
 
 ROOT = Path(__file__).resolve().parents[2]
 NPAGES = 8
@@ -160,10 +160,7 @@ def check_trace(h: MachineHarness, m: Machine, steps: list) -> int:
         step_is, outcome = h.step_is(op, args), h.outcome_is(op, result, raised)
         sol = h.solver(pre, step_is, outcome, post)
         assert sol.check() == z3.sat, f"{op}{args} -> {result} {raised}: not a step"
-        got = present(sol.model(), h.s2)
-        assert set(got) == {sv.name for sv in VOCABULARY.state}
-        for name in got:
-            assert got[name] == as_presented(snap[name]), (op, args, name)
+        assert_presents(sol.model(), h.s2, snap, VOCABULARY)
         assert h.solver(pre, step_is, z3.Not(h.kind_is(op, result, raised))).check() == z3.unsat, \
             (op, args, "outcome not decided")
         if op in ("vmalloc", "slab_shrink"):
