@@ -56,7 +56,7 @@ def machine_state(sym: SymbolicMachine, m: Machine) -> tuple[dict, dict]:
             frames[p.pfn] = {"kind": kinds.get(p.pfn, FREE), "vmark": p.vmalloc,
                              "ref": p.refcount, "mapc": p.mapcount}
     for pfn, slab in m.cache.slabs.items():
-        frames[pfn]["col"] = slab.colouroff + m.cache.slab_size == sym.colours[-1] \
+        frames[pfn]["col"] = slab.s_mem - pfn * PAGE_SIZE == sym.colours[-1] \
             and len(sym.colours) > 1
     for addr in m.cache_objects:
         f, off = divmod(addr, PAGE_SIZE)
@@ -180,6 +180,10 @@ SCENARIO = [("map_user", (A,)), ("map_user", (B,)), ("slab_alloc", ()), ("vmallo
             ("slab_free", (0x08048001,)), lambda m, gone: ("slab_free", (min(m.cache_objects),)),
             lambda m, gone: ("vfree", (m.vm.vmlist[0].addr,)), ("vfree", (0x08048001,)),
             ("slab_free", (0,)), ("slab_shrink", ()), ("unmap_user", (C,))]
+# Memory used up before the cache has a slab (slab_alloc None), then a page comes back
+# and the second slab takes the second colour.
+FULL = [("map_user", (A,)), ("map_user", (B,)), ("vmalloc", (4096,)), ("slab_alloc", ()),
+        ("vmalloc", (4096,)), ("map_user", (C,)), ("unmap_user", (B,)), ("slab_alloc", ())]
 
 
 def test_encoding_agrees_with_the_reference() -> None:
@@ -187,6 +191,9 @@ def test_encoding_agrees_with_the_reference() -> None:
     m = Machine(driver.zone_sizes(NPAGES), reserved=[(0, 1)])
     assert z3.Solver().check(h.state_is(h.s, m), h.sym.init(h.s)) == z3.sat
     assert check_trace(h, m, SCENARIO) == len(SCENARIO)
+    m = Machine(driver.zone_sizes(NPAGES), reserved=[(0, 1)])
+    assert check_trace(h, m, FULL) == len(FULL)
+    assert [s.s_mem % PAGE_SIZE for s in m.cache.slabs.values()] == [h.sym.colours[1]]
     rng = random.Random(3)
     drawn = [lambda m, gone: draw(rng, m, gone)] * 30
     assert check_trace(h, Machine(driver.zone_sizes(NPAGES), reserved=[(0, 1)]), drawn) == 30
