@@ -58,6 +58,7 @@ from mmcheck.checker.symbolic.base import (
     SymStep,
     decode_step,
 )
+from mmcheck.checker.symbolic.buddy import _any, _next  # the same bit updates as buddy's
 from mmcheck.model.vocabulary import Vocabulary
 from mmcheck.model.zone import MAX_NR_ZONES, VOCABULARY, ZoneAllocator, gfp_zone
 
@@ -500,15 +501,3 @@ def _or(a: tuple, b: tuple) -> tuple:
     exclusive operations ran."""
     return tuple(_any([x for x in (p, q) if x is not None]) if p is not None or q is not None
                  else None for p, q in zip(a, b, strict=True))
-
-
-def _next(bit: z3.BoolRef, off: z3.BoolRef | None, on: z3.BoolRef | None) -> z3.BoolRef:
-    """A bit after a step: set if `on`, else cleared if `off`, else as it was."""
-    kept = bit if off is None else z3.And(bit, z3.Not(off))
-    return kept if on is None else z3.Or(on, kept)
-
-
-def _any(terms: Iterable[z3.BoolRef]) -> z3.BoolRef:
-    """The disjunction, False when empty."""
-    live = list(terms)
-    return z3.BoolVal(False) if not live else live[0] if len(live) == 1 else z3.Or(live)
