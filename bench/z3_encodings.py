@@ -111,6 +111,7 @@ SIZES: dict[str, Callable[[], list[Size]]] = {
     "fault": lambda: [fault_size(*s) for s in ((2, 1), (2, 2), (3, 1))],
     "vmalloc": lambda: [pages("vmalloc", n) for n in (4, 6, 8, 10, 12)],
     "segment": lambda: [segment_cpl(3), segment_cpl(0)],
+    "zone": lambda: [pages("zone", n) for n in (16, 32, 64, 128, 256, 512)],
     # machine: frames of a node with one reserved page (64 at most)
     "machine": lambda: [pages("machine", n) for n in (5, 6, 7, 8, 10, 12)],
 }
