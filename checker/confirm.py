@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from mmcheck.checker.evaluate import CompiledSpec
 from mmcheck.checker.explain import named
-from mmcheck.checker.minimise import Replayed, minimise
+from mmcheck.checker.minimise import Renames, Replayed, learn_rename, minimise, renamed_step
 from mmcheck.checker.monitor import Monitor
 from mmcheck.checker.options import Options, reproduce
 from mmcheck.checker.report import Counterexample
@@ -51,13 +51,17 @@ def replay(
     make_system: Callable[[Mapping[str, int]], System],
     follow_results: bool = False,
     skip: frozenset[str] = frozenset(),
+    rename: bool = False,
 ) -> ReplayResult:
     """Run `trace` on a fresh system, checking every property; stop at the first violation.
 
     The operations and arguments come from the trace; the results are the
     system's own. With `follow_results`, a result that differs from the trace's
-    (the system chose another block) is reported as a divergence. Properties in
-    `skip` are not checked (those a search had already reported).
+    (the system chose another block) is reported as a divergence. With `rename`,
+    it is followed instead: a later step that passes the recorded result back (the
+    declaration's `results`: free(pfn) of what alloc returned) passes the system's
+    own (the contract leaves that choice to a submission). Properties in `skip`
+    are not checked (those a search had already reported).
     """
     stats = RunStats(traces=1)
     monitor = Monitor(specs, stats, skip)
@@ -74,7 +78,9 @@ def replay(
         v = monitor.initial(state)
         if v is not None:
             return result(v, state)
-        for i, want in enumerate(trace.steps):
+        renames: Renames = {}
+        for i, recorded in enumerate(trace.steps):
+            want = renamed_step(trace.subsystem, recorded, renames) if rename else recorded
             step, problem = system.apply(want.op, want.args, want)
             steps.append(step)
             if problem is not None:
@@ -88,6 +94,8 @@ def replay(
                     f"step {i}: {want.call_text()} {step.outcome_text()}, "
                     f"the trace says {want.outcome_text()}",
                 )
+            if rename:
+                learn_rename(trace.subsystem, recorded, step, renames)
             new = system.snapshot()
             states.append(new)
             v = monitor.step(i, step, state, new)

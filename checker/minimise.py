@@ -203,23 +203,41 @@ def _weight(v: int) -> int:
 
 # What an operation's result is, as a later step's parameter names it: a block
 # alloc handed out is freed by its pfn, a process fork made is named by its pid.
+Renames = dict[str, dict[int, int]]  # parameter name -> {recorded result: actual}
+
+
+def learn_rename(subsystem: str, want: Step, have: Step, renames: Renames) -> None:
+    """Note that the step recorded as `want` returned `have.result` this time: later
+    steps that pass the recorded result back (by the declaration's `results`) should
+    pass this one."""
+    decl = registry.get(subsystem)
+    param = decl.result_param(want.op) if decl is not None else None
+    if param is not None and _is_int(want.result) and _is_int(have.result) \
+            and want.result != have.result:
+        renames.setdefault(param, {})[want.result] = have.result
+
+
+def renamed_step(subsystem: str, step: Step, renames: Renames) -> Step:
+    """`step` with each argument that names a renamed result naming the actual one."""
+    if not renames:
+        return step
+    names = decode.params(subsystem, step.op)  # () for a constructor step
+    args = tuple(renames.get(names[k], {}).get(a, a) if k < len(names) else a
+                 for k, a in enumerate(step.args))
+    return step if args == step.args else replace(step, args=args)
+
+
 def _renamed(t: Trace, got: Sequence[Step]) -> Trace:
     """`t` with later steps naming what the replay's steps returned instead of what
     the trace recorded: once a step is gone, fork returns pid 2 where it returned
     3, and the steps that used pid 3 should use 2."""
-    steps = list(t.steps)
-    for i, (want, have) in enumerate(zip(t.steps, got, strict=False)):
-        decl = registry.get(t.subsystem)
-        param = decl.result_param(want.op) if decl is not None else None
-        if param is None or not (_is_int(want.result) and _is_int(have.result)):
-            continue
-        if want.result == have.result:
-            continue
-        for j in range(i + 1, len(steps)):
-            names = decode.params(t.subsystem, steps[j].op)  # () for a constructor step
-            args = tuple(have.result if k < len(names) and names[k] == param and
-                         a == want.result else a for k, a in enumerate(steps[j].args))
-            steps[j] = replace(steps[j], args=args)
+    renames: Renames = {}
+    steps = []
+    for i, want in enumerate(t.steps):
+        want = renamed_step(t.subsystem, want, renames)
+        steps.append(want)
+        if i < len(got):
+            learn_rename(t.subsystem, t.steps[i], got[i], renames)
     return replace(t, steps=tuple(steps))
 
 

@@ -716,7 +716,9 @@ def _z3_for_submission(
     for trace in traces:
         if interrupt.requested():
             break
-        r = replay(trace, specs, make_system, follow_results=False, skip=frozenset(seen))
+        # the traces hold the reference's choices (the block alloc returned): a later
+        # step passing one back passes the submission's own instead
+        r = replay(trace, specs, make_system, skip=frozenset(seen), rename=True)
         stats.merge(r.stats)
         if r.violation is not None and r.violation.property not in seen:
             seen.add(r.violation.property)
@@ -724,7 +726,7 @@ def _z3_for_submission(
             with interrupt.grace(interrupt.CONFIRM_GRACE):
                 cx = confirm(
                     "z3",
-                    trace,
+                    dataclasses.replace(trace, steps=r.steps),  # as it ran, renamed
                     r.violation,
                     specs,
                     make_system,
