@@ -287,3 +287,35 @@ def test_state_shared_between_instances_is_reported(
     text = mmcheck("check", "--impl", SHARED, "--seed", "0", "--traces", "25", "--save", "")
     assert "does not reproduce in a fresh process: the submission shares state" in text.out
     assert "reproduced on a fresh instance in the same process" in text.out
+
+
+# ---------------------------------------------------------------- following a submission's choices
+
+
+def test_a_replay_can_follow_the_submissions_choices() -> None:
+    """Z3's traces hold the reference's choices: alloc(0) returned pfn 0 there, and the
+    trace frees pfn 0. highest_first hands out pfn 7 instead (a legal choice), so
+    freeing 0 is refused; with rename the free passes back its own 7."""
+    from mmcheck.checker.confirm import replay
+    from mmcheck.checker.evaluate import CompiledSpec
+    from mmcheck.checker.sandbox.client import Submission
+    from mmcheck.checker.subsystems import buddy
+    from mmcheck.checker.trace import Step, Trace
+    from mmcheck.spec.loader import library, load
+
+    trace = Trace("buddy", {"npages": 8, "max_order": 4},
+                  (Step("alloc", (0,), 0), Step("free", (0, 0)), Step("alloc", (0,), 0)))
+    specs = [CompiledSpec(load(f)) for f in library("buddy")]
+    sub = Submission.open(ROOT / "examples" / "buddy" / "correct" / "highest_first.py")
+    try:
+        def make(setup: Any) -> Any:
+            return buddy.SubmissionSystem(sub, setup)
+
+        plain = replay(trace, specs, make)
+        followed = replay(trace, specs, make, rename=True)
+    finally:
+        sub.close()
+    assert plain.violation is None and followed.violation is None
+    assert [(s.args, s.raised) for s in plain.steps[:2]] == [((0,), None), ((0, 0), "ValueError")]
+    assert [(s.args, s.result, s.raised) for s in followed.steps] == [
+        ((0,), 7, None), ((7, 0), None, None), ((0,), 7, None)]
