@@ -596,6 +596,8 @@ class Z3Compiler:
         step = const(step)
         if not is_const(step) and not isinstance(step, Cases):
             step = self.small_cases(step, range(1, self.universe.stop + 1))
+        if fixed and is_const(step) and step > 0:
+            values = range(lo, hi, step)  # the values on the step, not every integer
         for i in values:
             inside = True if fixed else b_and(_cmp("<=", dom.lo, i), _cmp("<", i, dom.hi))
             guard = b_and(inside, self._on_step(i, dom.lo, step))
