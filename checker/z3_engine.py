@@ -17,6 +17,7 @@ before it is reported.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -33,7 +34,7 @@ from mmcheck.checker.report import EngineRun, Report
 from mmcheck.checker.symbolic.base import SymbolicSystem, SymState, SymStep
 from mmcheck.checker.systems import System
 from mmcheck.checker.trace import RunStats, Step, Trace, Violation
-from mmcheck.checker.z3compile import Unsupported, Z3Compiler
+from mmcheck.checker.z3compile import MAX_CASES, MAX_SPLIT, Unsupported, Z3Compiler
 from mmcheck.spec import ast
 from mmcheck.spec.analysis import says_raised
 from mmcheck.spec.loader import CheckedSpec
@@ -73,6 +74,7 @@ class Z3Result:
     lemmas: dict[str, list[str]] = field(default_factory=dict)  # proved -> lemmas it used
     proved_by: dict[str, int] = field(default_factory=dict)  # proved -> its k
     cti: dict[str, str] = field(default_factory=dict)  # not inductive -> a CTI in words
+    gave_up: dict[str, str] = field(default_factory=dict)  # induction unknown -> what ended it
 
 
 class _OutOfTime(Exception):
@@ -97,6 +99,7 @@ class _Props:
         self.skipped: list[str] = []
         self.deadline = float("inf")
         self.cleared = -1  # the deepest BMC depth found free of violations
+        self.phase = "depth 0"  # what the formulas being built are for, in words
         for c in specs:
             comp = Z3Compiler(c, universe, exponent_bound)
             for p in c.spec.properties:
@@ -190,16 +193,20 @@ def bounded_check(
     `status` holds each property's own verdict in words.
     """
     start = time.monotonic()
-    deadline = start + (Z3_TIME_CAP if options.budget is None else options.budget)
+    budget = Z3_TIME_CAP if options.budget is None else options.budget
+    deadline = start + budget
     skip = set() if skip is None else skip
     props = _Props(specs, system, universe, exponent_bound)
     props.deadline = deadline
     bmc = _Bmc(system, setup, props, skip, deadline, _rlimit(options), on_depth)
+    bmc.budget = budget
     result = Z3Result("bounded", "", -1)
     try:
         _run(system, options, props, skip, bmc, result, deadline)
     except _OutOfTime:
-        bmc.unknown = bmc.unknown or "the time budget ran out while building formulas"
+        bmc.unknown = bmc.unknown or (f"the time budget ({budget:g} s) ran out while "
+                                      f"building the formulas of {props.phase} (Python "
+                                      "work, before the solver was asked)")
     return _finish(result, bmc, props, setup, start)
 
 
@@ -222,6 +229,8 @@ def _run(system: SymbolicSystem, options: Options, props: _Props, skip: set[str]
                 result.lemmas[name] = lemmas
                 result.proved_by[name] = k
             result.cti.update(step.cti)
+            result.gave_up.update({n: gave_up(k, why, bmc.rlimit, bmc.budget)
+                                   for n, why in step.why.items()})
             notes.append(step.note())
             if time.monotonic() > deadline or not step.failed and not step.unknown:
                 break
@@ -235,11 +244,10 @@ def _run(system: SymbolicSystem, options: Options, props: _Props, skip: set[str]
 class _Bmc:
     """Incremental bounded model checking from the initial state.
 
-    At each depth d the solver is asked whether some live property fails at d (all
-    of them held before: each one's counterexample is a shortest one); a property
-    found broken leaves the live set and the same depth is asked again for the
-    others. What holds at d is then added as a fact for deeper queries (sound: it
-    holds on every trace).
+    At each depth d the solver is asked, for each live property on its own, whether
+    it fails at d (it held before: its counterexample is a shortest one); a
+    property found broken leaves the live set. What holds at d is then added as a
+    fact for deeper queries (sound: it holds on every trace).
     """
 
     def __init__(self, system: SymbolicSystem, setup: Mapping[str, int], props: _Props,
@@ -257,12 +265,14 @@ class _Bmc:
         self.only: set[str] | None = None  # past induction: the properties still to check
         self.timings: list[tuple[int, float]] = []
         self.start = time.monotonic()
+        self.budget = Z3_TIME_CAP  # seconds: the whole run's wall budget, for the wording
 
     def extend_to(self, depth: int) -> None:
         """Clear depths cleared+1 .. depth (or stop at a depth the solver gives up on)."""
         while self.cleared < depth and not self.unknown:
             d = self.cleared + 1
             t0 = time.monotonic()
+            self.props.phase = f"BMC depth {d}"
             if d > 0:
                 t = self.system.fresh_step(f"t{d - 1}")
                 s2 = self.system.fresh_state(f"s{d}")
@@ -286,32 +296,42 @@ class _Bmc:
                 self.on_depth(d, time.monotonic() - t0, len(live))
 
     def _check_depth(self, d: int, live: list[tuple[CheckedSpec, ast.Property, Any]]) -> None:
-        """Find every live property broken at depth d, one counterexample each."""
-        while live:
-            remaining = self.deadline - time.monotonic()
-            if remaining <= 0:
-                self.unknown = "the time budget ran out"
-                return
-            self.solver.set("timeout", max(1, int(remaining * 1000)))
-            self.solver.push()
-            self.solver.add(z3.Or(*[z3.Not(f) for _, _, f in live]))
-            answer = self.solver.check()
-            if answer != z3.sat:
-                self.solver.pop()
-                if answer == z3.unknown:
-                    self.unknown = self.solver.reason_unknown()
-                return
-            model = self.solver.model()
-            trace = _decode(self.system, model, self.steps, self.system.vocabulary.subsystem,
-                            self.setup)
-            broken = [(c, p) for c, p, f in live
-                      if z3.is_false(model.eval(f, model_completion=True))]
-            self.solver.pop()
-            for c, p in broken[:1] or [(live[0][0], live[0][1])]:
-                self.violated[p.name] = Z3Violation(trace, p, c, d,
-                                                    time.monotonic() - self.start)
-            gone = set(self.violated)
-            live = [x for x in live if x[1].name not in gone]
+        """Find every live property broken at depth d, one counterexample each: each
+        property asked on its own, once per operation the last step may run (many
+        small queries are far easier than one large one: at 64 pages depth 3 is
+        cleared so, not with one query for all; docs/benchmarks.md)."""
+        cases = [[]] if d == 0 else [[op] for op in self.steps[-1].is_op.values()]
+        for case in cases:
+            for item in live:
+                if item[1].name not in self.violated:
+                    self._ask_at(d, case, item)
+                if self.unknown:
+                    return
+
+    def _ask_at(self, d: int, case: list[z3.BoolRef],
+                item: tuple[CheckedSpec, ast.Property, Any]) -> None:
+        """Does the property fail at depth d in this case? If so it is recorded as
+        violated, with the trace of the model; if the solver gives up, `unknown`
+        says why."""
+        remaining = self.deadline - time.monotonic()
+        if remaining <= 0:
+            self.unknown = (f"the time budget ({self.budget:g} s) ran out before the "
+                            f"solver was asked at depth {d}")
+            return None
+        self.solver.set("timeout", max(1, int(remaining * 1000)))
+        c, p, f = item
+        self.solver.push()
+        self.solver.add(*case, z3.Not(f))
+        started = time.monotonic()
+        answer = self.solver.check()
+        if answer == z3.sat:
+            trace = _decode(self.system, self.solver.model(), self.steps,
+                            self.system.vocabulary.subsystem, self.setup)
+            self.violated[p.name] = Z3Violation(trace, p, c, d, time.monotonic() - self.start)
+        elif answer == z3.unknown:
+            self.unknown = solver_gave_up(f"at depth {d}", _why(answer, started, remaining),
+                                          self.rlimit, self.budget)
+        self.solver.pop()
 
 
 def _finish(result: Z3Result, bmc: _Bmc, props: _Props, setup: Mapping[str, int],
@@ -352,6 +372,21 @@ def _finish(result: Z3Result, bmc: _Bmc, props: _Props, setup: Mapping[str, int]
     return result
 
 
+def solver_gave_up(where: str, why: str, rlimit: int, budget: float) -> str:
+    """What ended a solver query that came back unknown, in words: its rlimit (work,
+    the same on any machine) or the wall budget (a safety limit: load decides)."""
+    limit = f"{rlimit:,} units a query" if rlimit else "none"
+    if why == "rlimit":
+        return f"the solver's rlimit ({limit}) ran out {where}"
+    return (f"the solver's time ran out {where} (the {budget:g} s budget; its rlimit, "
+            f"{limit}, was not reached)")
+
+
+def gave_up(k: int, why: str, rlimit: int, budget: float) -> str:
+    """Why the k-induction step gave up on a property, in words."""
+    return solver_gave_up(f"in the {k}-induction step", why, rlimit, budget)
+
+
 def _status_of(name: str, result: Z3Result, bmc: _Bmc, skipped: set[str]) -> str:
     """One property's verdict in words (read by checker/outcome.py)."""
     if name in bmc.violated:
@@ -364,6 +399,10 @@ def _status_of(name: str, result: Z3Result, bmc: _Bmc, skipped: set[str]) -> str
         with_ = f", lemmas {', '.join(lemmas)}" if lemmas else ""
         return f"proved ({k}-induction{with_})"
     why = result.cti.get(name)
+    if why is None and name in result.gave_up:
+        why = result.gave_up[name]
+        held = f"holds to depth {bmc.cleared}; " if bmc.cleared >= 0 else ""
+        return f"{held}unknown beyond: {why}" + (f"; then {bmc.unknown}" if bmc.unknown else "")
     if bmc.unknown:
         held = f"holds to depth {bmc.cleared}; " if bmc.cleared >= 0 else ""
         return f"unknown: {held}{bmc.unknown}" if not held else \
@@ -384,6 +423,7 @@ class _Step:
     lemmas: dict[str, list[str]] = field(default_factory=dict)  # proved -> lemmas used
     failed: list[str] = field(default_factory=list)  # a counterexample to induction exists
     unknown: list[str] = field(default_factory=list)  # the solver gave up (rlimit, time)
+    why: dict[str, str] = field(default_factory=dict)  # unknown -> "rlimit" or "time"
     cti: dict[str, str] = field(default_factory=dict)  # failed -> the CTI in words
 
     def note(self) -> str:
@@ -399,8 +439,11 @@ class _Step:
             parts.append(f"{name} is not {self.k}-inductive with the properties left as "
                          f"lemmas; a counterexample to induction: {self.cti.get(name, '')}"
                          .rstrip(": "))
-        if self.unknown:
-            parts.append(f"induction gave up (rlimit or time) on {', '.join(self.unknown)}")
+        for reason in ("rlimit", "time"):
+            names = [n for n in self.unknown if self.why.get(n) == reason]
+            if names:
+                parts.append(f"induction gave up on {', '.join(names)} (the solver's "
+                             f"{reason} ran out)")
         return "; ".join(parts)
 
 
@@ -423,6 +466,7 @@ def _induction_step(
     that used it are redone (Houdini's fixpoint), so every proof rests only on
     properties that are themselves proved (or were proved at a smaller k)."""
     result = _Step(k)
+    props.phase = f"the {k}-induction step"
     solver = _solver(max(deadline - time.monotonic(), 0.001), rlimit)
     states = [system.fresh_state(f"i{k}s0")]
     steps: list[SymStep] = []
@@ -434,17 +478,20 @@ def _induction_step(
         steps.append(t)
         states.append(s2)
     track = {n: z3.Bool(f"lemma:{k}:{n}") for n in props.names()}
+    tracked: set[str] = set()  # the properties that stand for a formula at some position
     for i in range(k):  # every property at every position before the last, if tracked
         for _, p, f in props.at(states[i - 1] if i else None, steps[i - 1] if i else None,
                                 states[i], skip):
             solver.add(z3.Implies(track[p.name], f))
-    goals = {p.name: f for _, p, f in props.at(states[-2], steps[-1], states[-1], skip)}
+            tracked.add(p.name)
+    goals = {p.name: f for _, p, f in props.at(states[-2], steps[-1],
+                                                after(system, states[-2], steps[-1], states[-1]),
+                                                skip)}
     live = set(proved) | {n for n in todo if n in goals}
     cores: dict[str, list[str]] = {}
     for name in [n for n in todo if n in live]:  # first on its own: no lemma needed?
-        answer, _, _ = _ask_per_op(solver, goals[name], steps[-1], [track[name]], deadline,
-                                   len(todo), rlimit)
-        if answer == z3.unsat:
+        if _ask_per_op(solver, goals[name], steps[-1], [track[name]], deadline,
+                       rlimit).answer == z3.unsat:
             cores[name] = []
     changed = True
     while changed:
@@ -452,47 +499,72 @@ def _induction_step(
         for name in [n for n in todo if n in live]:
             if name in cores and set(cores[name]) <= live:
                 continue  # proved, and its lemmas still stand
-            left = len([n for n in todo if n in live and n not in cores])
-            answer, model, core = _ask_per_op(solver, goals[name], steps[-1],
-                                              [track[n] for n in sorted(live)], deadline, left,
-                                              rlimit)
-            if answer == z3.unsat:
-                cores[name] = sorted(core - {name})
+            got = _ask_per_op(solver, goals[name], steps[-1],
+                              [track[n] for n in sorted(live & tracked)], deadline, rlimit)
+            if got.answer == z3.unsat:
+                cores[name] = sorted(got.core - {name})
                 continue
             live.discard(name)
             changed = True
-            if answer == z3.sat:
+            if got.answer == z3.sat:
+                assert got.model is not None
                 result.failed.append(name)
-                result.cti[name] = _cti(system, model, states, steps)
+                result.cti[name] = _cti(system, got.model, states, steps)
             else:
                 result.unknown.append(name)
+                result.why[name] = got.why
     result.lemmas = {n: cores[n] for n in todo if n in live and n in cores}
     return result
 
 
+def after(system: SymbolicSystem, s: SymState, t: SymStep, s2: SymState) -> SymState:
+    """The state step t leads s to, as the goals of an induction step see it: the
+    encoding's `successor` (optional: the next state as terms over s and t, equal
+    to s2 under trans), else s2 itself. Over the successor a bit the step does not
+    touch is the same term before and after, so the change of a sum is read off
+    the few slots the step changes (z3collections.sum_delta)."""
+    successor = getattr(system, "successor", None)
+    made = successor(s, t) if successor is not None else None
+    return s2 if made is None else made
+
+
+# The incremental solver's share of the rlimit on an induction query before the query
+# is split by its arguments and preprocessed (`_ask_split`): what it cannot answer
+# cheaply, small preprocessed queries answer (docs/benchmarks.md).
+FIRST_TRY = 8
+
+
+@dataclass
+class _Answer:
+    """One induction query's answer: unsat (with the lemmas its core names), sat (with
+    the model) or unknown (with what ended it: "rlimit" or "time")."""
+
+    answer: Any
+    model: z3.ModelRef | None = None
+    core: set[str] = field(default_factory=set)
+    why: str = ""
+
+
 def _ask_per_op(solver: z3.Solver, goal: Any, last: SymStep, assumptions: list[z3.BoolRef],
-                deadline: float, left: int, rlimit: int = DEFAULT_RLIMIT,
-                ) -> tuple[Any, z3.ModelRef | None, set[str]]:
+                deadline: float, rlimit: int = DEFAULT_RLIMIT) -> _Answer:
     """`_ask`, once per operation the last step may run (many small queries are far
-    easier than one large one): unsat when each is, with the union of the lemmas
-    their cores name; else the first other answer. A query the solver gives up on
-    is asked once more preprocessed (`_ask_preprocessed`), which names no core: a
-    proof found so counts every lemma it was given as used."""
+    easier than one large one), each first on the incremental solver with a share
+    of the rlimit: unsat when each is, with the union of the lemmas their cores
+    name; else the first other answer. A query the solver gives up on is asked
+    again split by the operation's arguments and preprocessed (`_ask_split`), which
+    names no core: a proof found so counts every lemma it was given as used."""
     core: set[str] = set()
-    ops = list(last.is_op.values())
-    for n, op in enumerate(ops):
-        answer, model = _ask(solver, goal, [op, *assumptions], deadline,
-                             left * len(ops) - n)
-        if answer == z3.unknown:  # once more, preprocessed: no core, every lemma given
-            answer, model = _ask_preprocessed(solver, goal, [op, *assumptions], deadline,
-                                              rlimit)
-            if answer == z3.unsat:
+    for name, op in last.is_op.items():
+        first = _ask(solver, goal, [op, *assumptions], deadline, rlimit // FIRST_TRY)
+        if first.answer == z3.unknown:  # again, split and preprocessed: every lemma given
+            first = _ask_split(solver, goal, last, name, [op, *assumptions], deadline, rlimit)
+            if first.answer == z3.unsat:
                 core |= {_lemma_name(a) for a in assumptions if _lemma_name(a)}
                 continue
-        if answer != z3.unsat:
-            return answer, model, set()
-        core |= {_lemma_name(c) for c in solver.unsat_core() if _lemma_name(c)}
-    return z3.unsat, None, core
+        if first.answer != z3.unsat:
+            return first
+        core |= first.core
+    return _Answer(z3.unsat, core=core)
 
 
 def _lemma_name(literal: z3.BoolRef) -> str:
@@ -507,39 +579,89 @@ def _lemma_name(literal: z3.BoolRef) -> str:
 _PREPROCESS = ("simplify", "propagate-values", "solve-eqs", "elim-uncnstr", "simplify", "smt")
 
 
+def argument_cases(t: SymStep, op: str) -> list[list[z3.BoolRef]]:
+    """The cases of step t running `op` by the values of its small-domain arguments
+    (SymStep.domains, as the spec compiler splits an action): one list of
+    equalities per combination of values; [[]] (one case, no split) when the
+    operation has none or too many combinations. Exhaustive: trans keeps each such
+    argument within its domain."""
+    args = t.args.get(op, {})
+    small = [(args[p], dom) for p, dom in t.domains.get(op, {}).items()
+             if p in args and len(dom) <= MAX_SPLIT]
+    combos = 1
+    for _, dom in small:
+        combos *= len(dom)
+    if not small or combos > MAX_CASES:
+        return [[]]
+    return [[a == v for (a, _), v in zip(small, values, strict=True)]
+            for values in itertools.product(*(dom for _, dom in small))]
+
+
+def _ask_split(solver: z3.Solver, goal: Any, last: SymStep, op: str, facts: list[z3.BoolRef],
+               deadline: float, rlimit: int) -> _Answer:
+    """`_ask_preprocessed` once per value of op's small-domain arguments (an alloc of
+    order 0, of order 1, ...): with an argument fixed, preprocessing folds away every
+    part of the step that another value would take. Unsat when every case is; else
+    the first other answer."""
+    for case in argument_cases(last, op):
+        answer = _ask_preprocessed(solver, goal, [*facts, *case], deadline, rlimit)
+        if answer.answer != z3.unsat:
+            return answer
+    return _Answer(z3.unsat)
+
+
 def _ask_preprocessed(solver: z3.Solver, goal: Any, facts: list[z3.BoolRef],
-                      deadline: float, rlimit: int) -> tuple[Any, z3.ModelRef | None]:
+                      deadline: float, rlimit: int) -> _Answer:
     """`_ask` on a fresh solver that preprocesses: the solver's assertions, the facts
-    (the assumptions, asserted) and Not(goal), under the same rlimit. Where the
+    (the assumptions, asserted) and Not(goal), under the rlimit. Where the
     incremental solver gives up this can still answer: the buddy accounting actions
     at 256 pages, a sum over every slot before and after a step, become a sum over
     the slots the step changes (docs/benchmarks.md)."""
     remaining = deadline - time.monotonic()
     if remaining <= 0:
-        return z3.unknown, None
+        return _Answer(z3.unknown, why="time")
     fresh = z3.Then(*_PREPROCESS).solver()
-    fresh.set("timeout", max(1, int(remaining * 0.6 * 1000)))
+    timeout = remaining * 0.6
+    fresh.set("timeout", max(1, int(timeout * 1000)))
     fresh.set(rlimit=rlimit)
     fresh.add(*solver.assertions(), *facts, z3.Not(goal))
+    started = time.monotonic()
     answer = fresh.check()
-    return answer, fresh.model() if answer == z3.sat else None
+    return _Answer(answer, fresh.model() if answer == z3.sat else None,
+                   why=_why(answer, started, timeout))
+
+
+def _why(answer: Any, started: float, timeout: float) -> str:
+    """What ended a query that came back unknown: "time" when it ran to its timeout
+    (the wall budget, a safety limit whose answer depends on load), else "rlimit"
+    (work: the same on any machine); "" for a definite answer. z3 tells the two
+    apart by name only on a fresh solver, so the time it took decides."""
+    if answer != z3.unknown:
+        return ""
+    return "time" if time.monotonic() - started >= 0.95 * timeout else "rlimit"
 
 
 def _ask(solver: z3.Solver, goal: Any, assumptions: list[z3.BoolRef], deadline: float,
-         left: int) -> tuple[Any, z3.ModelRef | None]:
-    """Is Not(goal) satisfiable under the assumptions? (answer, its model when sat);
-    the query gets its share of the remaining time. The unsat core stays readable."""
+         rlimit: int) -> _Answer:
+    """Is Not(goal) satisfiable under the assumptions, within `rlimit` (0: none)? The
+    unsat core names the lemma literals the proof used; the query gets its share of
+    the remaining time as a safety limit."""
     remaining = deadline - time.monotonic()
     if remaining <= 0:
-        return z3.unknown, None
+        return _Answer(z3.unknown, why="time")
     # work (the rlimit) bounds each query; time only from outside, keeping a share
     # for the bounded run after induction
-    solver.set("timeout", max(1, int(remaining * 0.6 * 1000)))
+    timeout = remaining * 0.6
+    solver.set("timeout", max(1, int(timeout * 1000)))
+    solver.set(rlimit=rlimit)
     goal_lit = z3.FreshBool("goal")
     solver.add(z3.Implies(goal_lit, z3.Not(goal)))
+    started = time.monotonic()
     answer = solver.check(goal_lit, *assumptions)
-    model = solver.model() if answer == z3.sat else None
-    return answer, model
+    if answer == z3.unsat:
+        return _Answer(answer, core={_lemma_name(c) for c in solver.unsat_core()} - {""})
+    return _Answer(answer, solver.model() if answer == z3.sat else None,
+                   why=_why(answer, started, timeout))
 
 
 def _cti(system: SymbolicSystem, model: z3.ModelRef, states: Sequence[SymState],

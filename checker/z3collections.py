@@ -15,7 +15,9 @@ knowledge into small formulas:
     overlapping            the guards of the intervals that meet lo .. hi;
     sum_delta              two sums of guarded constants over the same slots
                            (before and after a step) compared through the
-                           slots whose guard changed.
+                           slots whose guard changed; a guard after a step
+                           written `(g and not off) or on` changes only where
+                           `on` or `off` holds, which the delta reads off.
 
 Each returns None when its precondition fails (a symbolic field or bound, or
 intervals that cross without nesting); the compiler then unrolls as before.
@@ -298,8 +300,30 @@ def sum_delta(a: Any, b: Any) -> tuple[Any, int] | None:
     for (g, c), (h, _) in zip(sa[0], sb[0], strict=True):
         if g.eq(h):
             continue
-        ups.append(z3.If(z3.And(g, z3.Not(h)), c, 0))
-        downs.append(z3.If(z3.And(h, z3.Not(g)), c, 0))
+        lost, gained = _change(g, h)
+        ups.append(z3.If(lost, c, 0))
+        downs.append(z3.If(gained, c, 0))
     if not ups:
         return z3.IntVal(0), sa[1] - sb[1]
     return z3.Sum(*ups) - z3.Sum(*downs), sa[1] - sb[1]
+
+
+def _change(g: Any, h: Any) -> tuple[Any, Any]:
+    """(g and not h, h and not g) for two Bool terms, read off h's shape when h is g
+    after a step: `(g and not off) or on`, `g and not off` or `g or on` (a bit set
+    if `on`, else cleared if `off`): then (g and off and not on, on and not g),
+    which is false wherever the step's `on` and `off` are, without a case split
+    on g itself."""
+    on, kept = None, h
+    if z3.is_or(h) and h.num_args() == 2 and not h.arg(0).eq(g):
+        on, kept = h.arg(0), h.arg(1)
+    off = None
+    if z3.is_and(kept) and kept.num_args() == 2 and kept.arg(0).eq(g) \
+            and z3.is_not(kept.arg(1)):
+        off = kept.arg(1).arg(0)
+    elif not kept.eq(g):
+        return z3.And(g, z3.Not(h)), z3.And(h, z3.Not(g))
+    lost = z3.BoolVal(False) if off is None else (
+        z3.And(g, off) if on is None else z3.And(g, off, z3.Not(on)))
+    gained = z3.BoolVal(False) if on is None else z3.And(on, z3.Not(g))
+    return lost, gained

@@ -114,7 +114,10 @@ class SymbolicSystem(Protocol):
     """What the bounded and inductive engines need from an encoding.
 
     Optional, read with getattr: `decode_state(model, s)` -> a small dict of plain
-    values, shown in counterexamples to induction.
+    values, shown in counterexamples to induction; `successor(s, t)` -> the state
+    step t leads s to as terms over s's and t's constants (equal to s2 under
+    trans(s, t, s2)), or None: the induction step compiles its goals over it, so
+    a bit the step does not touch is one term before and after.
     """
 
     vocabulary: Vocabulary

@@ -348,20 +348,39 @@ class SymbolicBuddy:
         Arguments of the operation that did not run, and alloc's result when it did
         not hand out a block, are pinned to 0 so that a model reads back one way.
         """
-        sv = self.step_vars(t)
         v, v2 = self.vars_of(s), self.vars_of(s2)
+        side, effects, stray = self._step(v, t)
+        return z3.And(side, self._apply(v, effects, v2), stray(v2))
+
+    def successor(self, s: SymState, t: SymStep) -> SymState | None:
+        """The state step t leads s to, as terms over s's and t's constants (no fresh
+        ones): under trans(s, t, s2) every bit of s2 equals its term here, so a
+        formula over this state means the same as over s2. The spec compiler then
+        sees a bit the step never touches as the very same term before and after
+        (optional in the protocol; None under "wrong_buddy", whose stray block is
+        not a function of the bits)."""
+        v = self.vars_of(s)
+        if v.stray is not None:
+            return None
+        _, e, _ = self._step(v, t)
+        def bits(old: Bits, off: list[list[z3.BoolRef | None]],
+                 on: list[list[z3.BoolRef | None]]) -> Bits:
+            return tuple(tuple(_next(b, off[j][i], on[j][i]) for i, b in enumerate(row))
+                         for j, row in enumerate(old))
+        return self._present(BuddyVars(bits(v.free, e.free_off, e.free_on),
+                                       bits(v.alloc, e.alloc_off, e.alloc_on)))
+
+    def _step(self, v: BuddyVars, t: SymStep):  # noqa: ANN202
+        """(side conditions, effects on the bits, the stray block's update) of step t
+        from the bits v: exactly one operation ran, as the reference runs it."""
+        sv = self.step_vars(t)
         terms = _StateTerms(v, self.width)
         alloc_side, choice, alloc = self._alloc(v, terms, sv, self._choice(t))
         free_side, free, stray = self._free(v, terms, sv)
-        return z3.And(
-            sv.is_alloc != sv.is_free,
-            self.arg_bounds(t),
-            z3.Implies(sv.is_alloc, alloc_side),
-            choice,
-            z3.Implies(sv.is_free, free_side),
-            self._apply(v, _merge(alloc, free), v2),
-            stray(v2),
-        )
+        side = z3.And(sv.is_alloc != sv.is_free, self.arg_bounds(t),
+                      z3.Implies(sv.is_alloc, alloc_side), choice,
+                      z3.Implies(sv.is_free, free_side))
+        return side, _merge(alloc, free), stray
 
     def decode_step(self, model: z3.ModelRef, t: SymStep) -> ConcreteStep:
         """The operation t performed in `model`, as a trace records it (base.decode_step)."""

@@ -509,3 +509,36 @@ def test_rejects_bad_arguments() -> None:
     sb = SymbolicBuddy(16, 5)
     with pytest.raises(ValueError, match="fresh_state"):
         sb.vars_of(SymbolicBuddy(8, 5).fresh_state("small"))
+
+
+@pytest.mark.parametrize("mutation", [None, "no_coalesce", "lost_upper_half", "double_alloc"])
+def test_successor_is_the_state_trans_leads_to(mutation: str | None) -> None:
+    """Under trans(s, t, s2) every bit of s2 equals its term in successor(s, t) (no
+    model of trans tells them apart), and the successor makes no fresh constants."""
+    sb = SymbolicBuddy(13, 4, mutation)
+    s, t, s2 = sb.fresh_state("s"), sb.fresh_step("t"), sb.fresh_state("s2")
+    nxt = sb.successor(s, t)
+    assert nxt is not None
+    pairs = [z3.Xor(a, b) for a, b in zip(s2.variables, nxt.variables, strict=True)]
+    sol = z3.Solver()
+    sol.add(sb.trans(s, t, s2), z3.Or(pairs))
+    assert sol.check() == z3.unsat
+    names = {str(v) for v in (*s.variables, *t.variables)}
+    seen: set[str] = set()
+    visited: set[int] = set()
+    todo = list(nxt.variables)
+    while todo:
+        e = todo.pop()
+        if e.get_id() in visited:
+            continue
+        visited.add(e.get_id())
+        if z3.is_const(e) and e.decl().kind() == z3.Z3_OP_UNINTERPRETED:
+            seen.add(str(e))
+        todo.extend(e.children())
+    assert seen and seen <= names
+
+
+def test_no_successor_with_a_stray_block() -> None:
+    """Under "wrong_buddy" the stray block is not a function of the bits: no successor."""
+    sb = SymbolicBuddy(13, 4, "wrong_buddy")
+    assert sb.successor(sb.fresh_state("s"), sb.fresh_step("t")) is None

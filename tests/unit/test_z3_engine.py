@@ -215,6 +215,17 @@ def test_without_induction_the_verdict_is_bounded(checked: list[CheckedSpec]) ->
     assert "no violation up to depth 2" in result.summary
 
 
+def test_an_unknown_says_which_limit_ended_it(checked: list[CheckedSpec]) -> None:
+    """With a tiny rlimit and a generous time budget the solver gives up on work,
+    not time, and the run says so, with the limit beside it and where it was."""
+    system, setup, universe, bound = driver.symbolic_system(NPAGES)
+    result = bounded_check(checked, system, setup,
+                           Options(depth=3, budget=600.0, z3_rlimit=2_000), universe, bound)
+    assert result.verdict == "unknown", result.summary
+    assert "the solver's rlimit (2,000 units a query) ran out at depth " in result.summary
+    assert "time" not in result.summary and "building" not in result.summary
+
+
 def test_generated_traces_are_legal_on_the_reference(checked: list[CheckedSpec]) -> None:
     """What the engine replays on a submission: every trace of the reference encoding
     runs on the reference model with the same choices and breaks nothing."""

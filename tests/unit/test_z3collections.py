@@ -8,6 +8,7 @@ pair / every point says.
 
 from __future__ import annotations
 
+import itertools
 import random
 
 import z3
@@ -120,3 +121,22 @@ def test_sum_delta_equals_the_difference_of_the_sums() -> None:
     assert sum_delta(a, other) is None  # different coefficients
     assert sum_delta(a, z3.Int("x") + 1) is None
     assert guarded_sum(z3.Int("x") * 2) is None
+
+
+def test_sum_delta_reads_a_bit_after_a_step() -> None:
+    """Guards after a step written as `(g and not off) or on`, `g and not off` and
+    `g or on` (and one of no such shape): the delta still equals a - b on every
+    assignment of the guards and of on/off."""
+    g = [z3.Bool(f"g{i}") for i in range(4)]
+    on, off = z3.Bool("on"), z3.Bool("off")
+    h = [z3.Or(on, z3.And(g[0], z3.Not(off))), z3.And(g[1], z3.Not(off)), z3.Or(on, g[2]),
+         z3.Xor(g[3], on)]
+    sizes = [1, 2, 4, 8]
+    a = z3.Sum(*(z3.If(x, c, 0) for x, c in zip(h, sizes, strict=True)))
+    b = z3.Sum(*(z3.If(x, c, 0) for x, c in zip(g, sizes, strict=True)))
+    delta = sum_delta(a, b)
+    assert delta is not None
+    d, k = delta
+    for values in itertools.product([False, True], repeat=6):
+        sub = list(zip([*g, on, off], map(z3.BoolVal, values), strict=True))
+        assert z3.simplify(z3.substitute(a - b - d - k, *sub)).as_long() == 0
