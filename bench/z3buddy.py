@@ -104,6 +104,18 @@ def main(argv: list[str]) -> int:
     return 0
 
 
+def ended_by(status: str) -> str:
+    """What a property's status (or a run's summary) says ended it, in a few words: the
+    solver's rlimit (work: the same on any machine), its time or the wall budget
+    while formulas were built (load decides), or a counterexample to induction."""
+    found = [(status.find(marker), short) for marker, short in (
+        ("rlimit (", "rlimit"), ("solver's time", "time (solver)"),
+        ("while building", "time (building formulas)"),
+        ("before the solver", "time (before asking)"), ("not inductive", "not inductive"))
+        if marker in status]
+    return min(found)[1] if found else status[:40]  # the first said: what ended it first
+
+
 def tables(out: dict[str, Any]) -> str:
     """The results as Markdown tables."""
     lines = ["| pages | verdict | wall (s) | CPU (s) | load | proved alone | "
@@ -113,16 +125,17 @@ def tables(out: dict[str, Any]) -> str:
         st = r["status"]
         alone = [n for n, s in st.items() if s.startswith("proved") and "lemmas" not in s]
         helped = [n for n, s in st.items() if "lemmas" in s]
-        rest = [f"{n} ({s[:40]})" for n, s in st.items() if not s.startswith("proved")]
+        rest = [f"{n} ({ended_by(s)})" for n, s in st.items() if not s.startswith("proved")]
         lines.append(f"| {r['npages']} | {r['verdict']} | {r['wall_s']} | {r.get('cpu_s')} | "
                      f"{r.get('load1')} | {len(alone)} | "
                      f"{len(helped)} | {', '.join(rest) or '-'} |")
-    lines += ["", "| BMC pages | depth | verdict | wall (s) | CPU (s) | load | per depth (s) |",
-              "|---|---|---|---|---|---|---|"]
+    lines += ["", "| BMC pages | depth | verdict | wall (s) | CPU (s) | load | per depth (s) | "
+              "ended by |", "|---|---|---|---|---|---|---|---|"]
     for r in out["bmc"]:
         per = ", ".join(f"{d}:{t}" for d, t in r["per_depth_s"])
         lines.append(f"| {r['npages']} | {r['depth']} | {r['verdict']} | {r['wall_s']} | "
-                     f"{r.get('cpu_s')} | {r.get('load1')} | {per} |")
+                     f"{r.get('cpu_s')} | {r.get('load1')} | {per} | "
+                     f"{ended_by(r['summary']) if r['verdict'] == 'unknown' else '-'} |")
     lines += ["", "| mutant (64 pages) | first violation (property, depth) | "
               "found after (s) | properties broken to depth 6 | whole run (s) |",
               "|---|---|---|---|---|"]
