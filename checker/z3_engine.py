@@ -244,10 +244,11 @@ def _run(system: SymbolicSystem, options: Options, props: _Props, skip: set[str]
 class _Bmc:
     """Incremental bounded model checking from the initial state.
 
-    At each depth d the solver is asked, for each live property on its own, whether
-    it fails at d (it held before: its counterexample is a shortest one); a
-    property found broken leaves the live set. What holds at d is then added as a
-    fact for deeper queries (sound: it holds on every trace).
+    At each depth d the solver is asked whether some live property fails at d (all
+    of them held before: each one's counterexample is a shortest one); a property
+    found broken leaves the live set and the same depth is asked again for the
+    others. What holds at d is then added as a fact for deeper queries (sound: it
+    holds on every trace).
     """
 
     def __init__(self, system: SymbolicSystem, setup: Mapping[str, int], props: _Props,
@@ -296,42 +297,36 @@ class _Bmc:
                 self.on_depth(d, time.monotonic() - t0, len(live))
 
     def _check_depth(self, d: int, live: list[tuple[CheckedSpec, ast.Property, Any]]) -> None:
-        """Find every live property broken at depth d, one counterexample each: each
-        property asked on its own, once per operation the last step may run (many
-        small queries are far easier than one large one: at 64 pages depth 3 is
-        cleared so, not with one query for all; docs/benchmarks.md)."""
-        cases = [[]] if d == 0 else [[op] for op in self.steps[-1].is_op.values()]
-        for case in cases:
-            for item in live:
-                if item[1].name not in self.violated:
-                    self._ask_at(d, case, item)
-                if self.unknown:
-                    return
-
-    def _ask_at(self, d: int, case: list[z3.BoolRef],
-                item: tuple[CheckedSpec, ast.Property, Any]) -> None:
-        """Does the property fail at depth d in this case? If so it is recorded as
-        violated, with the trace of the model; if the solver gives up, `unknown`
-        says why."""
-        remaining = self.deadline - time.monotonic()
-        if remaining <= 0:
-            self.unknown = (f"the time budget ({self.budget:g} s) ran out before the "
-                            f"solver was asked at depth {d}")
-            return None
-        self.solver.set("timeout", max(1, int(remaining * 1000)))
-        c, p, f = item
-        self.solver.push()
-        self.solver.add(*case, z3.Not(f))
-        started = time.monotonic()
-        answer = self.solver.check()
-        if answer == z3.sat:
-            trace = _decode(self.system, self.solver.model(), self.steps,
-                            self.system.vocabulary.subsystem, self.setup)
-            self.violated[p.name] = Z3Violation(trace, p, c, d, time.monotonic() - self.start)
-        elif answer == z3.unknown:
-            self.unknown = solver_gave_up(f"at depth {d}", _why(answer, started, remaining),
-                                          self.rlimit, self.budget)
-        self.solver.pop()
+        """Find every live property broken at depth d, one counterexample each."""
+        while live:
+            remaining = self.deadline - time.monotonic()
+            if remaining <= 0:
+                self.unknown = (f"the time budget ({self.budget:g} s) ran out before the "
+                                f"solver was asked at depth {d}")
+                return
+            self.solver.set("timeout", max(1, int(remaining * 1000)))
+            self.solver.push()
+            self.solver.add(z3.Or(*[z3.Not(f) for _, _, f in live]))
+            started = time.monotonic()
+            answer = self.solver.check()
+            if answer != z3.sat:
+                self.solver.pop()
+                if answer == z3.unknown:
+                    self.unknown = solver_gave_up(f"at depth {d}",
+                                                  _why(answer, started, remaining),
+                                                  self.rlimit, self.budget)
+                return
+            model = self.solver.model()
+            trace = _decode(self.system, model, self.steps, self.system.vocabulary.subsystem,
+                            self.setup)
+            broken = [(c, p) for c, p, f in live
+                      if z3.is_false(model.eval(f, model_completion=True))]
+            self.solver.pop()
+            for c, p in broken[:1] or [(live[0][0], live[0][1])]:
+                self.violated[p.name] = Z3Violation(trace, p, c, d,
+                                                    time.monotonic() - self.start)
+            gone = set(self.violated)
+            live = [x for x in live if x[1].name not in gone]
 
 
 def _finish(result: Z3Result, bmc: _Bmc, props: _Props, setup: Mapping[str, int],
