@@ -630,7 +630,8 @@ def _why(answer: Any, started: float, timeout: float) -> str:
     """What ended a query that came back unknown: "time" when it ran to its timeout
     (the wall budget, a safety limit whose answer depends on load), else "rlimit"
     (work: the same on any machine); "" for a definite answer. z3 tells the two
-    apart by name only on a fresh solver, so the time it took decides."""
+    apart by name only on a solver checked without assumptions and not built from
+    tactics ("canceled" for both otherwise), so the time it took decides."""
     if answer != z3.unknown:
         return ""
     return "time" if time.monotonic() - started >= 0.95 * timeout else "rlimit"
