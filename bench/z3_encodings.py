@@ -21,7 +21,9 @@ Budgets are outer limits (Z3's work per query is bounded by the engine's
 rlimit); every row carries its wall and CPU seconds and the 1-minute load.
 Options: --no-proved --no-bmc --no-mutants (leave a figure out), --budget S (the
 "proved" budget, default 30), --json PATH (also write the rows as JSON; the
-recorded figures are bench/z3-results.json). Prints a Markdown table per figure.
+recorded figures are bench/z3-results.json), --tables FILE ... (print the tables
+of runs written with --json, merged: two halves run side by side on two cores).
+Prints a Markdown table per figure.
 """
 
 from __future__ import annotations
@@ -42,7 +44,8 @@ from mmcheck.spec.loader import library, load
 
 ROOT = Path(__file__).resolve().parents[1]
 PROVED_BUDGET = 30.0
-BMC_BUDGET = 120.0
+BMC_BUDGET = 60.0
+BMC_BUDGETS = {"buddy": 120.0}  # the issue's figure: depths 4, 8, 12 at 64 pages
 MUTANT_BUDGET = 600.0
 BMC_DEPTHS = (4, 8, 12)
 
@@ -220,7 +223,7 @@ def proved(name: str, budget: float) -> list[dict[str, Any]]:
 def bmc(name: str) -> dict[str, Any]:
     """One incremental BMC run to the deepest of BMC_DEPTHS."""
     size = bmc_size(name)
-    row = run(name, size, max(BMC_DEPTHS), False, BMC_BUDGET)
+    row = run(name, size, max(BMC_DEPTHS), False, BMC_BUDGETS.get(name, BMC_BUDGET))
     _say(f"{name} BMC {size.label}: cleared depth {row['depth_checked']} ({row['wall_s']} s)")
     return row
 
@@ -352,9 +355,24 @@ def _short(text: str, most: int = 70) -> str:
     return text if len(text) <= most else text[:most - 3] + "..."
 
 
+def tables(out: Mapping[str, Sequence[dict[str, Any]]], budget: float) -> str:
+    """The three figures as Markdown."""
+    return (f"\nLargest size whose whole spec is proved within {budget:g} s\n\n"
+            f"{proved_table(out['proved'])}\n\nBMC, induction off, one incremental run\n\n"
+            f"{bmc_table(out['bmc'])}\n\nSeeded mutants by BMC (white-box properties left "
+            f"out, as on a submission)\n\n{mutant_table(out['mutants'])}")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(argv if argv is not None else sys.argv[1:])
     budget = float(args[args.index("--budget") + 1]) if "--budget" in args else PROVED_BUDGET
+    if "--tables" in args:  # the tables of runs written with --json (two halves, say)
+        merged: dict[str, list[dict[str, Any]]] = {"proved": [], "bmc": [], "mutants": []}
+        for f in args[args.index("--tables") + 1:]:
+            for k, rows in json.loads(Path(f).read_text()).items():
+                merged[k] += rows
+        print(tables(merged, budget))
+        return 0
     path = Path(args[args.index("--json") + 1]) if "--json" in args else None
     names = [a for a in args if not a.startswith("--") and a in symbolic_names()] \
         or symbolic_names()
@@ -366,10 +384,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             out["bmc"].append(bmc(name))
         if "--no-mutants" not in args:
             out["mutants"] += mutants(name)
-    print(f"\nLargest size whose whole spec is proved within {budget:g} s\n\n"
-          f"{proved_table(out['proved'])}\n\nBMC, induction off, one incremental run\n\n"
-          f"{bmc_table(out['bmc'])}\n\nSeeded mutants by BMC (white-box properties left "
-          f"out, as on a submission)\n\n{mutant_table(out['mutants'])}")
+    print(tables(out, budget))
     if path is not None:
         plain = {k: [{f: v for f, v in r.items() if not f.startswith("_")} for r in rows]
                  for k, rows in out.items()}
