@@ -291,8 +291,11 @@ def sum_delta(a: Any, b: Any) -> tuple[Any, int] | None:
     reasons about the few slots a step changes instead of two sums over all of
     them (an accounting property at 64 pages: 1 s against no answer in 60 s).
     None when the shapes differ."""
-    sa, sb = guarded_sum(a), guarded_sum(b)
-    if sa is None or sb is None or len(sa[0]) != len(sb[0]) or len(sa[0]) < 2:
+    sb = guarded_sum(b)  # first: b is often a constant (a bound), and a a long sum
+    if sb is None or len(sb[0]) < 2:
+        return None
+    sa = guarded_sum(a)
+    if sa is None or len(sa[0]) != len(sb[0]):
         return None
     if any(ca != cb for (_, ca), (_, cb) in zip(sa[0], sb[0], strict=True)):
         return None

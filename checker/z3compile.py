@@ -327,6 +327,7 @@ class Z3Compiler:
         self._tables: dict[int, tuple[Any, SpanTable]] = {}
         self._fixed_cache: dict[int, tuple[Any, Any]] = {}
         self._reads: dict[int, tuple[ast.Expr, set[str] | None]] = {}
+        self._calls: dict[tuple[Any, ...], tuple[Any, Any]] = {}
 
     # -- entry points
     def invariant(self, inv: ast.Invariant, s: SymState) -> Any:
@@ -835,7 +836,7 @@ class Z3Compiler:
         if f in self.defines:
             d = self.defines[f]
             args = {p: self.expr(a, env) for p, a in zip(d.params, e.args)}
-            return self.expr(d.body, _Env(env.state, env.old, env.step, args))
+            return self._define(d, args, env)
         if f == "old":
             if env.old is None:
                 raise Unsupported("old() outside an action", e)
@@ -901,6 +902,22 @@ class Z3Compiler:
             a,
             b,
         )
+
+    def _define(self, d: ast.Define, args: dict[str, Any], env: _Env) -> Any:
+        """A define's body with its parameters bound to `args`, compiled once per
+        define, state (old state, step) and argument values: its body sees nothing
+        else (a define's call is the same formula wherever it is made), so the calls
+        an action repeats (a helper called for every zone, every split value) share it.
+        Arguments are matched by value when they are Python constants, else by identity
+        (the entry holds them, so an id is never reused while it stands)."""
+        key = (d.name, id(env.state), id(env.old), id(env.step),
+               *((type(v), v) if is_const(v) else (None, id(v)) for v in args.values()))
+        hit = self._calls.get(key)
+        if hit is not None:
+            return hit[1]
+        out = self.expr(d.body, _Env(env.state, env.old, env.step, args))
+        self._calls[key] = ((env.state, env.old, env.step, tuple(args.values())), out)
+        return out
 
     @staticmethod
     def _raised_as(e: ast.Call, step: SymStep) -> Any:

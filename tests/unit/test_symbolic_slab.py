@@ -186,7 +186,8 @@ def test_unmutated_encoding_proves_the_contract(checked: list[CheckedSpec]) -> N
 def renamed(trace: Trace, sub: Any) -> Trace:
     """The trace with each object it names renamed to the one the example returned at
     the same alloc (an interior address keeps its offset), and any other address in
-    a page of such an object moved to the example's page (slabs of one page)."""
+    a page of such an object moved to the example's page (slabs of one page), onto a
+    slot the example has not handed out when the trace's address is not one either."""
     system = on_submission(driver, sub)(trace.setup)
     names: dict[int, int] = {}
     objsize = driver.ALIGN(trace.setup["size"], trace.setup["align"])
@@ -200,7 +201,11 @@ def renamed(trace: Trace, sub: Any) -> Trace:
             if base is not None:
                 args = (names[base] + a - base, *args[1:])
             elif page is not None:
-                args = (names[page] // PAGE_SIZE * PAGE_SIZE + a % PAGE_SIZE, *args[1:])
+                start = names[page] // PAGE_SIZE * PAGE_SIZE
+                spare = [start + off for off in range(a % objsize, PAGE_SIZE, objsize)
+                         if not any(n <= start + off < n + objsize for n in names.values())]
+                args = (start + a % PAGE_SIZE if not spare
+                        or start + a % PAGE_SIZE in spare else spare[0], *args[1:])
         got, _ = system.apply(st.op, args)
         if st.op == "alloc" and st.result is not None and got.result is not None:
             names[st.result] = got.result
