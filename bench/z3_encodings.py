@@ -284,9 +284,11 @@ def example_breaks(name: str, mutation: str, v: Any, checked: Sequence[Any]) -> 
         if name in RENAME:
             module = importlib.import_module(registry.get(name).driver)  # type: ignore[union-attr]
             trace = getattr(module, RENAME[name])(trace, sub)
+        # the example's own choices are followed (what alloc returned is what a later
+        # free passes back), as the Z3 engine does on a submission
         got = replay(trace, [CompiledSpec(c) for c in checked],
                      lambda setup: driver.SubmissionSystem(sub, setup),  # type: ignore[union-attr]
-                     skip=others)
+                     skip=others, rename=name not in RENAME)
     finally:
         sub.close()
     if got.violation is not None and got.violation.property == v.prop.name:
