@@ -437,8 +437,8 @@ class _Step:
         for reason in ("rlimit", "time"):
             names = [n for n in self.unknown if self.why.get(n) == reason]
             if names:
-                parts.append(f"induction gave up on {', '.join(names)} (the solver's "
-                             f"{reason} ran out)")
+                parts.append(f"the {self.k}-induction step gave up on {', '.join(names)} "
+                             f"(the solver's {reason} ran out)")
         return "; ".join(parts)
 
 
