@@ -151,9 +151,6 @@ MUTANT_SKIP = {"zone/merges_across_zones": {"free_blocks_in_one_zone"}}
 # (all_free_again_after_exit: the free-frame count against every refcount path)
 # takes about 50 s of CPU, past the default. Work, not time: the same answer anywhere.
 MUTANT_RLIMIT = {"fault/missing_refcount_drop": 1_000_000_000}
-# How a trace is renamed before it replays on a buggy example (the trace with the
-# submission's own addresses where the contract lets it choose them).
-RENAME: dict[str, str] = {"machine": "follow_addresses"}
 
 
 def symbolic_names() -> list[str]:
@@ -281,14 +278,11 @@ def example_breaks(name: str, mutation: str, v: Any, checked: Sequence[Any]) -> 
     sub = Submission.open(example)
     try:
         trace = v.trace
-        if name in RENAME:
-            module = importlib.import_module(registry.get(name).driver)  # type: ignore[union-attr]
-            trace = getattr(module, RENAME[name])(trace, sub)
         # the example's own choices are followed (what alloc returned is what a later
         # free passes back), as the Z3 engine does on a submission
         got = replay(trace, [CompiledSpec(c) for c in checked],
                      lambda setup: driver.SubmissionSystem(sub, setup),  # type: ignore[union-attr]
-                     skip=others, rename=name not in RENAME)
+                     skip=others, rename=True)
     finally:
         sub.close()
     if got.violation is not None and got.violation.property == v.prop.name:

@@ -577,9 +577,8 @@ _PREPROCESS = ("simplify", "propagate-values", "solve-eqs", "elim-uncnstr", "sim
 def argument_cases(t: SymStep, op: str) -> list[list[z3.BoolRef]]:
     """The cases of step t running `op` by the values of its small-domain arguments
     (SymStep.domains, as the spec compiler splits an action): one list of
-    equalities per combination of values; [[]] (one case, no split) when the
-    operation has none or too many combinations. Exhaustive: trans keeps each such
-    argument within its domain."""
+    equalities per combination of values, then one for any other value; [[]] (one
+    case, no split) when the operation has none or too many combinations."""
     args = t.args.get(op, {})
     small = [(args[p], dom) for p, dom in t.domains.get(op, {}).items()
              if p in args and len(dom) <= MAX_SPLIT]
@@ -588,8 +587,11 @@ def argument_cases(t: SymStep, op: str) -> list[list[z3.BoolRef]]:
         combos *= len(dom)
     if not small or combos > MAX_CASES:
         return [[]]
-    return [[a == v for (a, _), v in zip(small, values, strict=True)]
-            for values in itertools.product(*(dom for _, dom in small))]
+    cases = [[a == v for (a, _), v in zip(small, values, strict=True)]
+             for values in itertools.product(*(dom for _, dom in small))]
+    # and every other value: trans keeps the arguments in their domains, so this case
+    # is unsat at once, but the split is exhaustive by construction, not by trust
+    return [*cases, [z3.Not(z3.Or(*(z3.And(*c) for c in cases)))]]
 
 
 def _ask_split(solver: z3.Solver, goal: Any, last: SymStep, op: str, facts: list[z3.BoolRef],

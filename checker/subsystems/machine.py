@@ -17,7 +17,6 @@ submission).
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -28,7 +27,7 @@ from mmcheck.checker.formats.pictures.machine import render_svg  # noqa: F401 (H
 from mmcheck.checker.subsystems._vm import call_op, construct, pick, plain_int
 from mmcheck.checker.subsystems.declared.machine import BAD_USER_VAS, DECLARATION, USER_VAS
 from mmcheck.checker.systems import ModelSystem, Problem, SandboxedSystem
-from mmcheck.checker.trace import Step, Trace
+from mmcheck.checker.trace import Step
 from mmcheck.model.layout import i386_layout
 from mmcheck.model.machine import VOCABULARY, Frame, Machine, MPage, Obj, Pte, VArea
 from mmcheck.model.page import PG_buddy, PG_reserved, PG_slab, PG_table, PG_vmalloc
@@ -289,27 +288,6 @@ def render_state(state: Mapping[str, Any], named: Sequence[Any] = (),
 
 
 # ---------------------------------------------------------------- symbolic
-
-
-def follow_addresses(trace: Trace, sub: Any) -> Trace:
-    """`trace` (a Z3 trace, with the reference's addresses) as `sub` would run it: each
-    address slab_free or vfree passes back is what `sub` returned at the step that
-    returned it in the trace (the contract leaves object and area addresses to the
-    submission: [MACHINE-CHOICE])."""
-    system = SubmissionSystem(sub, trace.setup)
-    seen: dict[int, int] = {}
-    steps = []
-    for want in trace.steps:
-        args = tuple(seen.get(a, a) for a in want.args) \
-            if want.op in ("slab_free", "vfree") else want.args
-        step, problem = system.apply(want.op, args)
-        steps.append(dataclasses.replace(want, args=args))
-        if problem is not None:
-            break
-        if want.op in ("slab_alloc", "vmalloc") and plain_int(want.result) \
-                and plain_int(step.result):
-            seen[want.result] = step.result
-    return dataclasses.replace(trace, steps=tuple(steps))
 
 
 def symbolic_system(npages: int, mutation: str | None = None):  # noqa: ANN201

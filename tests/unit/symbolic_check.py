@@ -102,11 +102,12 @@ def on_submission(driver: Any, sub: Any) -> Callable[[Mapping[str, int]], Any]:
 def convicts(checked: list[CheckedSpec], system: SymbolicSystem, setup: Mapping[str, int],
              universe: range, bound: int, example: Path, driver: Any, depth: int,
              rename: Callable[[Trace, Any], Trace] | None = None,
-             skip: frozenset[str] = frozenset()) -> None:
+             skip: frozenset[str] = frozenset(), follow: bool = False) -> None:
     """BMC of `system` (a mutated encoding) to `depth` finds a violation of a property
     a submission shows (the white-box ones and `skip` are left out), and the trace,
     renamed by `rename` on the example if given, breaks that property at its last
-    step on the buggy `example`."""
+    step on the buggy `example` (with `follow`, a step passing back a result passes
+    what the example returned: confirm.replay's rename)."""
     white = {p.name for c in checked for p in c.spec.properties
              if p.doc.startswith("[white-box]")} | skip
     result = bounded_check(checked, system, setup,
@@ -119,7 +120,7 @@ def convicts(checked: list[CheckedSpec], system: SymbolicSystem, setup: Mapping[
     sub = Submission.open(example)
     try:
         trace = rename(v.trace, sub) if rename is not None else v.trace
-        got = replay(trace, specs, on_submission(driver, sub), skip=others)
+        got = replay(trace, specs, on_submission(driver, sub), skip=others, rename=follow)
     finally:
         sub.close()
     assert got.violation is not None, (

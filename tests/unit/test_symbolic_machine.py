@@ -219,12 +219,12 @@ def test_every_mutation_has_an_example() -> None:
 
 
 def test_bmc_finds_each_mutation_and_its_example_breaks() -> None:
-    # the example hands out its own vmalloc addresses: the trace's are renamed to them
+    # the example hands out its own addresses: the replay passes those back
     checked = [load(f) for f in library("machine")]
     for mutation in MUTATIONS:
         system, setup, universe, bound = driver.symbolic_system(5, mutation)
         convicts(checked, system, setup, universe, bound,
                  ROOT / "examples" / "machine" / "buggy" / f"{mutation}.py", driver, 2,
-                 rename=driver.follow_addresses)
+                 follow=True)
 
 

@@ -270,3 +270,21 @@ def test_generated_traces_reach_failures_and_every_premise() -> None:
         assert r.violation is None
         live |= {name for name, st in r.stats.properties.items() if st.live}
     assert live == {"refused_free_changes_nothing", "order_checked_and_result_inside"}
+
+
+def test_an_induction_split_covers_every_argument_value() -> None:
+    """The cases an unknown induction query is split into (alloc of order 0, of order
+    1, ...) cover every step, not only the declared domain: the last case is any other
+    value, so a step outside the domain could not escape the split's proof."""
+    from mmcheck.checker.z3_engine import argument_cases
+
+    system, _, _, _ = driver.symbolic_system(4)
+    t = system.fresh_step("t")
+    cases = argument_cases(t, "alloc")
+    order = t.args["alloc"]["order"]
+    assert len(cases) == len(t.domains["alloc"]["order"]) + 1
+    solver = z3.Solver()
+    for v in (*t.domains["alloc"]["order"], 99, -7):  # each value falls in exactly one case
+        hits = [c for c in cases if solver.check(order == v, *c) == z3.sat]
+        assert len(hits) == 1, (v, hits)
+    assert solver.check(z3.Not(z3.Or(*(z3.And(*c) if c else True for c in cases)))) == z3.unsat
