@@ -461,15 +461,22 @@ def _free_target(addr: int, old: Mapping[str, Any]) -> str:
 # ---------------------------------------------------------------- symbolic
 
 SYMBOLIC_SIZE = 1024  # four objects per page, management off the slab, one colour
+# The largest pool on which the reference is encoded with its own structures (array
+# cache, slab lists, free chains: the white-box names): Z3 proves their shape
+# inductive there in seconds (at 4 pages the alloc step runs out of its rlimit).
+WHITE_BOX_PAGES = 2
 
 
 def symbolic_system(npages: int, mutation: str | None = None):  # noqa: ANN201
     """The Z3 encoding of a cache of 1 KiB objects over `npages` pages, at most 13
-    (the encoding's objects fit in one array cache; the setup says the size used).
-    Returns (system, setup, integer universe, exponent bound)."""
+    (the encoding's objects fit in one array cache; the setup says the size used),
+    with the reference's white-box structures up to WHITE_BOX_PAGES pages (above, and
+    for the mutations, the contract-level encoding: white-box properties are left
+    out). Returns (system, setup, integer universe, exponent bound)."""
     from mmcheck.checker.symbolic.slab import SymbolicSlab
 
     npages = min(npages, SymbolicSlab.max_pages(SYMBOLIC_SIZE, 8))
     setup = {"size": SYMBOLIC_SIZE, "align": 8, "npages": npages, "debug": 0}
-    system = SymbolicSlab(SYMBOLIC_SIZE, 8, npages, mutation)
+    white = mutation is None and npages <= WHITE_BOX_PAGES
+    system = SymbolicSlab(SYMBOLIC_SIZE, 8, npages, mutation, white_box=white)
     return system, setup, range(0, npages + 1), system.geo.gfporder + 1
