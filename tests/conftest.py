@@ -104,14 +104,29 @@ def heavy_rank(item: pytest.Item) -> int:
                 len(HEAVY_FIRST))
 
 
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Mark each test that shares a slow fixture with its xdist group (see shared_group),
     and put the files of the longest tests first (see HEAVY_FIRST)."""
     for item in items:
         group = shared_group(item)
         if group is not None:
-            item.add_marker(pytest.mark.xdist_group(group))
+            in_xdist_group(item, group, config)
     items.sort(key=heavy_rank)
+
+
+def in_xdist_group(item: pytest.Item, group: str, config: pytest.Config) -> None:
+    """Put `item` in xdist group `group`: its marker, and under `--dist loadgroup` the
+    `@group` suffix of its node id, by which xdist sends a group to one process. xdist
+    (3.8) adds that suffix to `item._nodeid`, which pytest 9.2 no longer reads (the id
+    is `item._id`): without this, every test was its own unit and a module fixture ran
+    once per process that drew one of its tests (test_sample_scores' 80 s twice)."""
+    item.add_marker(pytest.mark.xdist_group(group))
+    if not getattr(config.option, "loadgroup", False) or not hasattr(item, "_id"):
+        return  # no xdist grouping asked for, or a pytest whose id xdist's suffix reaches
+    suffix = f"@{group}"
+    if not item.nodeid.endswith(suffix):
+        item._id = type(item._id).parse(item.nodeid + suffix)
 
 
 @pytest.fixture(scope="session")
