@@ -297,7 +297,9 @@ class _Bmc:
                 self.on_depth(d, time.monotonic() - t0, len(live))
 
     def _check_depth(self, d: int, live: list[tuple[CheckedSpec, ast.Property, Any]]) -> None:
-        """Find every live property broken at depth d, one counterexample each."""
+        """Find every live property broken at depth d, one counterexample each: first
+        all of them in one query on the incremental solver, with a share of the
+        rlimit; where that gives up on work, each on its own (`_check_each`)."""
         while live:
             remaining = self.deadline - time.monotonic()
             if remaining <= 0:
@@ -305,28 +307,63 @@ class _Bmc:
                                 f"solver was asked at depth {d}")
                 return
             self.solver.set("timeout", max(1, int(remaining * 1000)))
+            self.solver.set(rlimit=self.rlimit // BMC_FIRST_TRY)
             self.solver.push()
             self.solver.add(z3.Or(*[z3.Not(f) for _, _, f in live]))
             started = time.monotonic()
             answer = self.solver.check()
             if answer != z3.sat:
                 self.solver.pop()
-                if answer == z3.unknown:
-                    self.unknown = solver_gave_up(f"at depth {d}",
-                                                  _why(answer, started, remaining),
-                                                  self.rlimit, self.budget)
+                why = _why(answer, started, remaining)
+                if why == "rlimit":
+                    self._check_each(d, live)
+                elif why:
+                    self.unknown = solver_gave_up(f"at depth {d}", why, self.rlimit,
+                                                  self.budget)
                 return
             model = self.solver.model()
-            trace = _decode(self.system, model, self.steps, self.system.vocabulary.subsystem,
-                            self.setup)
             broken = [(c, p) for c, p, f in live
                       if z3.is_false(model.eval(f, model_completion=True))]
+            self._violated(d, model, broken[:1] or [(live[0][0], live[0][1])])
             self.solver.pop()
-            for c, p in broken[:1] or [(live[0][0], live[0][1])]:
-                self.violated[p.name] = Z3Violation(trace, p, c, d,
-                                                    time.monotonic() - self.start)
             gone = set(self.violated)
             live = [x for x in live if x[1].name not in gone]
+
+    def _check_each(self, d: int, live: list[tuple[CheckedSpec, ast.Property, Any]]) -> None:
+        """Each live property at depth d in a query of its own, on a fresh solver that
+        preprocesses the whole unrolling (an incremental one does not) under the full
+        rlimit: many small queries are far easier than one large one (at 64 pages of
+        buddy, depth 3 and beyond; docs/benchmarks.md)."""
+        for c, p, f in live:
+            remaining = self.deadline - time.monotonic()
+            if remaining <= 0:
+                self.unknown = (f"the time budget ({self.budget:g} s) ran out before the "
+                                f"solver was asked at depth {d} ({p.name})")
+                return
+            fresh = _solver(remaining, self.rlimit)
+            fresh.add(*self.solver.assertions(), z3.Not(f))
+            started = time.monotonic()
+            answer = fresh.check()
+            if answer == z3.sat:
+                self._violated(d, fresh.model(), [(c, p)])
+            elif answer != z3.unsat:
+                self.unknown = solver_gave_up(f"at depth {d} ({p.name})",
+                                              _why(answer, started, remaining),
+                                              self.rlimit, self.budget)
+                return
+
+    def _violated(self, d: int, model: z3.ModelRef,
+                  broken: list[tuple[CheckedSpec, ast.Property]]) -> None:
+        """The trace of `model` to depth d is each broken property's counterexample."""
+        trace = _decode(self.system, model, self.steps, self.system.vocabulary.subsystem,
+                        self.setup)
+        for c, p in broken:
+            self.violated[p.name] = Z3Violation(trace, p, c, d, time.monotonic() - self.start)
+
+
+# The incremental solver's share of the rlimit on a BMC depth's one query for every
+# live property; what it cannot answer so is asked property by property (_check_each).
+BMC_FIRST_TRY = 8
 
 
 def _finish(result: Z3Result, bmc: _Bmc, props: _Props, setup: Mapping[str, int],
