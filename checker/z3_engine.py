@@ -298,8 +298,9 @@ class _Bmc:
 
     def _check_depth(self, d: int, live: list[tuple[CheckedSpec, ast.Property, Any]]) -> None:
         """Find every live property broken at depth d, one counterexample each: first
-        all of them in one query on the incremental solver, with a share of the
-        rlimit; where that gives up on work, each on its own (`_check_each`)."""
+        all of them in one query on the incremental solver (the full rlimit, so it
+        answers as it always did); where that gives up on work, each on its own
+        (`_check_each`)."""
         while live:
             remaining = self.deadline - time.monotonic()
             if remaining <= 0:
@@ -307,7 +308,6 @@ class _Bmc:
                                 f"solver was asked at depth {d}")
                 return
             self.solver.set("timeout", max(1, int(remaining * 1000)))
-            self.solver.set(rlimit=self.rlimit // BMC_FIRST_TRY)
             self.solver.push()
             self.solver.add(z3.Or(*[z3.Not(f) for _, _, f in live]))
             started = time.monotonic()
@@ -359,11 +359,6 @@ class _Bmc:
                         self.setup)
         for c, p in broken:
             self.violated[p.name] = Z3Violation(trace, p, c, d, time.monotonic() - self.start)
-
-
-# The incremental solver's share of the rlimit on a BMC depth's one query for every
-# live property; what it cannot answer so is asked property by property (_check_each).
-BMC_FIRST_TRY = 8
 
 
 def _finish(result: Z3Result, bmc: _Bmc, props: _Props, setup: Mapping[str, int],
