@@ -23,6 +23,10 @@ from mmcheck import __version__
 REPORT_FORMAT = 1
 
 
+# An engine's detail line that is only timings (left out of the text with --no-timing).
+TIMING_DETAIL = "time per depth: "
+
+
 @dataclass
 class Counterexample:
     """A violation with its trace, confirmed (or not) by replaying it on a fresh system."""
@@ -274,7 +278,8 @@ def render_text(reports: Sequence[Report], timing: bool = True) -> str:
         for run in r.runs:
             t = f" [{run.elapsed:.1f} s]" if timing else ""
             out.append(f"{run.engine}: {run.summary}{t}")
-            out.extend(f"  {d}" for d in run.details)
+            out.extend(f"  {d}" for d in run.details
+                       if timing or not d.startswith(TIMING_DETAIL))
         out.append(_result_line(r))
         out.append("")
     return "\n".join(out).rstrip() + "\n"

@@ -17,6 +17,7 @@ before it is reported.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import itertools
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -28,12 +29,14 @@ from mmcheck.checker import interrupt
 from mmcheck.checker.confirm import confirm, replay
 from mmcheck.checker.decode import setup_text
 from mmcheck.checker.evaluate import CompiledSpec
+from mmcheck.checker.forked import run_forked
 from mmcheck.checker.options import Options
 from mmcheck.checker.progress import ProgressEvent
-from mmcheck.checker.report import EngineRun, Report
+from mmcheck.checker.report import TIMING_DETAIL, EngineRun, Report
 from mmcheck.checker.symbolic.base import SymbolicSystem, SymState, SymStep
 from mmcheck.checker.systems import System
 from mmcheck.checker.trace import RunStats, Step, Trace, Violation
+from mmcheck.checker.z3collections import clear_memo
 from mmcheck.checker.z3compile import MAX_CASES, MAX_SPLIT, Unsupported, Z3Compiler
 from mmcheck.spec import ast
 from mmcheck.spec.analysis import says_raised
@@ -133,6 +136,7 @@ class _Props:
 def fresh_context() -> None:
     """Start z3's default context afresh, so that one run's answers do not depend on
     what earlier runs in the same process created (term ids steer the solver)."""
+    clear_memo()  # its answers are terms of the old context
     z3.z3._main_ctx = None  # z3.main_ctx() makes a new one on next use
 
 
@@ -485,66 +489,106 @@ def _induction_step(
     rlimit: int = DEFAULT_RLIMIT,
 ) -> _Step:
     """From any well-formed state, k steps on which the lemmas hold force each property
-    at step k+1? Each property is first asked on its own (assuming only itself);
-    those that are not inductive so are asked again with the spec's properties as
-    lemmas, each behind an assumption literal: the unsat core names those the proof
-    used (a core, not necessarily the smallest). A property with a counterexample to
-    induction, or on which the solver gives up, stops being a lemma, and the proofs
-    that used it are redone (Houdini's fixpoint), so every proof rests only on
-    properties that are themselves proved (or were proved at a smaller k)."""
+    at step k+1? The question is split into obligations, one per operation the last
+    step may run and per value of its small-domain arguments (`_obligations`), each
+    asked on its own solver with those values folded in. Each property is asked with
+    the spec's properties as lemmas, each behind an assumption literal: the unsat core
+    names those the proof used (a core, not necessarily the smallest). A property
+    with a counterexample to induction, or on which the solver gives up, stops being
+    a lemma, and the proofs that used it are redone (Houdini's fixpoint), so every
+    proof rests only on properties that are themselves proved (or were proved at a
+    smaller k)."""
     result = _Step(k)
     props.phase = f"the {k}-induction step"
-    solver = _solver(max(deadline - time.monotonic(), 0.001), rlimit)
     states = [system.fresh_state(f"i{k}s0")]
     steps: list[SymStep] = []
-    solver.add(system.well_formed(states[0]))
+    base = [system.well_formed(states[0])]
     for i in range(k):
         t = system.fresh_step(f"i{k}t{i}")
-        s2 = system.fresh_state(f"i{k}s{i + 1}")
-        solver.add(system.well_formed(s2), system.trans(states[-1], t, s2))
+        # the last state as terms of the one before (the encoding's successor, when it
+        # has one): trans then states it equal to itself, which folds away
+        s2 = (after(system, states[-1], t, None) if i == k - 1 else None) \
+            or system.fresh_state(f"i{k}s{i + 1}")
+        base += [system.well_formed(s2), system.trans(states[-1], t, s2)]
         steps.append(t)
         states.append(s2)
     track = {n: z3.Bool(f"lemma:{k}:{n}") for n in props.names()}
     tracked: set[str] = set()  # the properties that stand for a formula at some position
+    facts = []
     for i in range(k):  # every property at every position before the last, if tracked
         for _, p, f in props.at(states[i - 1] if i else None, steps[i - 1] if i else None,
                                 states[i], skip):
-            solver.add(z3.Implies(track[p.name], f))
+            facts.append(z3.Implies(track[p.name], f))
             tracked.add(p.name)
-    goals = {p.name: f for _, p, f in props.at(states[-2], steps[-1],
-                                                after(system, states[-2], steps[-1], states[-1]),
-                                                skip)}
+    goals = {p.name: (p, f) for _, p, f in props.at(states[-2], steps[-1], states[-1], skip)}
     live = set(proved) | {n for n in todo if n in goals}
-    cores: dict[str, list[str]] = {}
-    for name in [n for n in todo if n in live]:  # first on its own: no lemma needed?
-        if _ask_per_op(solver, goals[name], steps[-1], [track[name]], deadline,
-                       rlimit).answer == z3.unsat:
-            cores[name] = []
-    changed = True
-    while changed:
-        changed = False
-        for name in [n for n in todo if n in live]:
-            if name in cores and set(cores[name]) <= live:
-                continue  # proved, and its lemmas still stand
-            got = _ask_per_op(solver, goals[name], steps[-1],
-                              [track[n] for n in sorted(live & tracked)], deadline, rlimit)
-            if got.answer == z3.unsat:
-                cores[name] = sorted(got.core - {name})
-                continue
+    obligations = _obligations(steps[-1])
+    cores: dict[str, dict[int, set[str]]] = {n: {} for n in todo}  # name -> obligation -> core
+    while True:  # rounds: each asks with the lemmas that stood when it began
+        asks = []
+        for at, (op, _) in enumerate(obligations):
+            names = [n for n in todo if n in live and _concerns(goals[n][0], op)
+                     and not (at in cores[n] and cores[n][at] <= live)]
+            if names:
+                asks.append((at, names))
+        if not asks:
+            break
+        lemmas = [track[n] for n in sorted(live & tracked)]
+
+        def task(at: int, names: list[str], lemmas: list[z3.BoolRef] = lemmas,
+                 ) -> list[tuple[str, str, Any]]:
+            op, case = obligations[at]
+            ob = _Obligation(base, facts, steps[-1], op, case,
+                             {n: goals[n][1] for n in names}, deadline, rlimit)
+            return [(n, *ob.ask(n, lemmas).verdict(system, states, steps)) for n in names]
+
+        answers = run_forked([functools.partial(task, at, names) for at, names in asks],
+                             stop=interrupt.requested)
+        dropped: dict[str, tuple[str, str]] = {}  # name -> its first answer that is no proof
+        for (at, names), got in zip(asks, answers, strict=True):
+            if not isinstance(got, list):  # the child failed or was stopped
+                why = "time" if got is None else f"error: {got.error}"
+                got = [(n, "unknown", why) for n in names]
+            for name, kind, detail in got:
+                if kind == "unsat":
+                    cores[name][at] = detail
+                elif name not in dropped:
+                    dropped[name] = (kind, detail)
+        for name, (kind, detail) in dropped.items():
             live.discard(name)
-            changed = True
-            if got.answer == z3.sat:
-                assert got.model is not None
+            if kind == "sat":
                 result.failed.append(name)
-                result.cti[name] = _cti(system, got.model, states, steps)
+                result.cti[name] = detail
             else:
                 result.unknown.append(name)
-                result.why[name] = got.why
-    result.lemmas = {n: cores[n] for n in todo if n in live and n in cores}
+                result.why[name] = detail
+    result.lemmas = {n: sorted(set().union(*cores[n].values()) - {n})
+                     for n in todo if n in live}
     return result
 
 
-def after(system: SymbolicSystem, s: SymState, t: SymStep, s2: SymState) -> SymState:
+def _concerns(p: ast.Property, op: str | None) -> bool:
+    """Whether property p says something on a step running `op` (None: a step that
+    runs no operation, or several, which trans excludes): an invariant always, an
+    action only on its own operation."""
+    return not isinstance(p, ast.Action) or op is None or p.op == op
+
+
+def _obligations(t: SymStep) -> list[tuple[str | None, list[z3.BoolRef]]]:
+    """The cases the last step of an induction step is split into: (op, equalities of
+    its small-domain arguments) for each operation and each combination of values
+    (`argument_cases`, whose last case is every other value), then (None, [no
+    operation, or two]). trans makes the last one unsat at once; it is there so
+    that the cases cover every model by construction, not by trust in the encoding."""
+    out: list[tuple[str | None, list[z3.BoolRef]]] = [
+        (op, case) for op in t.is_op for case in argument_cases(t, op)]
+    lits = list(t.is_op.values())
+    out.append((None, [z3.Not(z3.And(z3.Or(lits), *(z3.Not(z3.And(a, b)) for a, b
+                                                      in itertools.combinations(lits, 2))))]))
+    return out
+
+
+def after(system: SymbolicSystem, s: SymState, t: SymStep, s2: SymState | None) -> SymState:
     """The state step t leads s to, as the goals of an induction step see it: the
     encoding's `successor` (optional: the next state as terms over s and t, equal
     to s2 under trans), else s2 itself. Over the successor a bit the step does not
@@ -552,13 +596,43 @@ def after(system: SymbolicSystem, s: SymState, t: SymStep, s2: SymState) -> SymS
     the few slots the step changes (z3collections.sum_delta)."""
     successor = getattr(system, "successor", None)
     made = successor(s, t) if successor is not None else None
-    return s2 if made is None else made
+    return s2 if made is None else made  # type: ignore[return-value]
 
 
-# The incremental solver's share of the rlimit on an induction query before the query
-# is split by its arguments and preprocessed (`_ask_split`): what it cannot answer
-# cheaply, small preprocessed queries answer (docs/benchmarks.md).
-FIRST_TRY = 8
+class _Obligation:
+    """One case of an induction step on a solver of its own: the operation's literals
+    and its arguments' values substituted into the step and the goals and folded
+    (`z3.simplify`: a step's formulas for every other operation and order vanish),
+    the equalities themselves asserted too (F and x == v is F[x := v] and x == v), so
+    models still read back whole. Each goal stands behind a literal of its own."""
+
+    def __init__(self, base: list[Any], facts: list[Any], last: SymStep, op: str | None,
+                 case: list[z3.BoolRef], goals: Mapping[str, Any], deadline: float,
+                 rlimit: int) -> None:
+        self.deadline, self.rlimit = deadline, rlimit
+        fixed = [] if op is None else [a == z3.BoolVal(o == op) for o, a in last.is_op.items()]
+        fixed += [c for c in case if z3.is_eq(c)]
+        pairs = [(c.arg(0), c.arg(1)) for c in fixed
+                 if _is_variable(c.arg(0)) and _is_value(c.arg(1))]
+        self.fold = (lambda f: z3.simplify(z3.substitute(f, *pairs))) if pairs else (lambda f: f)
+        self.solver = _solver(max(deadline - time.monotonic(), 0.001), rlimit)
+        self.solver.add(*fixed, *(c for c in case if not z3.is_eq(c)),
+                        *(self.fold(f) for f in base), *facts)
+        self.goal = {n: z3.Bool(f"goal:{n}") for n in goals}
+        for n, g in goals.items():
+            self.solver.add(z3.Implies(self.goal[n], self.fold(z3.Not(g))))
+
+    def ask(self, name: str, assumptions: list[z3.BoolRef]) -> _Answer:
+        """Can goal `name` fail here, under the lemma literals `assumptions`?"""
+        return _ask(self.solver, self.goal[name], assumptions, self.deadline, self.rlimit)
+
+
+def _is_variable(t: Any) -> bool:
+    return z3.is_const(t) and t.decl().kind() == z3.Z3_OP_UNINTERPRETED
+
+
+def _is_value(t: Any) -> bool:
+    return z3.is_true(t) or z3.is_false(t) or z3.is_int_value(t) or z3.is_bv_value(t)
 
 
 @dataclass
@@ -571,39 +645,21 @@ class _Answer:
     core: set[str] = field(default_factory=set)
     why: str = ""
 
-
-def _ask_per_op(solver: z3.Solver, goal: Any, last: SymStep, assumptions: list[z3.BoolRef],
-                deadline: float, rlimit: int = DEFAULT_RLIMIT) -> _Answer:
-    """`_ask`, once per operation the last step may run (many small queries are far
-    easier than one large one), each first on the incremental solver with a share
-    of the rlimit: unsat when each is, with the union of the lemmas their cores
-    name; else the first other answer. A query the solver gives up on is asked
-    again split by the operation's arguments and preprocessed (`_ask_split`), which
-    names no core: a proof found so counts every lemma it was given as used."""
-    core: set[str] = set()
-    for name, op in last.is_op.items():
-        first = _ask(solver, goal, [op, *assumptions], deadline, rlimit // FIRST_TRY)
-        if first.answer == z3.unknown:  # again, split and preprocessed: every lemma given
-            first = _ask_split(solver, goal, last, name, [op, *assumptions], deadline, rlimit)
-            if first.answer == z3.unsat:
-                core |= {_lemma_name(a) for a in assumptions if _lemma_name(a)}
-                continue
-        if first.answer != z3.unsat:
-            return first
-        core |= first.core
-    return _Answer(z3.unsat, core=core)
+    def verdict(self, system: SymbolicSystem, states: Sequence[SymState],
+                steps: Sequence[SymStep]) -> tuple[str, Any]:
+        """(kind, detail) as plain data: ("unsat", the core), ("sat", the counterexample
+        to induction in words) or ("unknown", what ended it)."""
+        if self.answer == z3.unsat:
+            return "unsat", self.core
+        if self.answer == z3.sat and self.model is not None:
+            return "sat", _cti(system, self.model, states, steps)
+        return "unknown", self.why
 
 
 def _lemma_name(literal: z3.BoolRef) -> str:
     """The property an assumption literal `lemma:k:name` stands for ("" for others)."""
     text = str(literal)
     return text.split(":", 2)[2] if text.startswith("lemma:") else ""
-
-
-# Before the search: equations solved (the next state's bits become expressions of
-# the last state's), unconstrained terms dropped. An incremental solver (one with
-# assumptions, as `_ask` uses) does none of this.
-_PREPROCESS = ("simplify", "propagate-values", "solve-eqs", "elim-uncnstr", "simplify", "smt")
 
 
 def argument_cases(t: SymStep, op: str) -> list[list[z3.BoolRef]]:
@@ -626,40 +682,6 @@ def argument_cases(t: SymStep, op: str) -> list[list[z3.BoolRef]]:
     return [*cases, [z3.Not(z3.Or(*(z3.And(*c) for c in cases)))]]
 
 
-def _ask_split(solver: z3.Solver, goal: Any, last: SymStep, op: str, facts: list[z3.BoolRef],
-               deadline: float, rlimit: int) -> _Answer:
-    """`_ask_preprocessed` once per value of op's small-domain arguments (an alloc of
-    order 0, of order 1, ...): with an argument fixed, preprocessing folds away every
-    part of the step that another value would take. Unsat when every case is; else
-    the first other answer."""
-    for case in argument_cases(last, op):
-        answer = _ask_preprocessed(solver, goal, [*facts, *case], deadline, rlimit)
-        if answer.answer != z3.unsat:
-            return answer
-    return _Answer(z3.unsat)
-
-
-def _ask_preprocessed(solver: z3.Solver, goal: Any, facts: list[z3.BoolRef],
-                      deadline: float, rlimit: int) -> _Answer:
-    """`_ask` on a fresh solver that preprocesses: the solver's assertions, the facts
-    (the assumptions, asserted) and Not(goal), under the rlimit. Where the
-    incremental solver gives up this can still answer: the buddy accounting actions
-    at 256 pages, a sum over every slot before and after a step, become a sum over
-    the slots the step changes (docs/benchmarks.md)."""
-    remaining = deadline - time.monotonic()
-    if remaining <= 0:
-        return _Answer(z3.unknown, why="time")
-    fresh = z3.Then(*_PREPROCESS).solver()
-    timeout = remaining * 0.6
-    fresh.set("timeout", max(1, int(timeout * 1000)))
-    fresh.set(rlimit=rlimit)
-    fresh.add(*solver.assertions(), *facts, z3.Not(goal))
-    started = time.monotonic()
-    answer = fresh.check()
-    return _Answer(answer, fresh.model() if answer == z3.sat else None,
-                   why=_why(answer, started, timeout))
-
-
 def _why(answer: Any, started: float, timeout: float) -> str:
     """What ended a query that came back unknown: "time" when it ran to its timeout
     (the wall budget, a safety limit whose answer depends on load), else "rlimit"
@@ -673,9 +695,10 @@ def _why(answer: Any, started: float, timeout: float) -> str:
 
 def _ask(solver: z3.Solver, goal: Any, assumptions: list[z3.BoolRef], deadline: float,
          rlimit: int) -> _Answer:
-    """Is Not(goal) satisfiable under the assumptions, within `rlimit` (0: none)? The
-    unsat core names the lemma literals the proof used; the query gets its share of
-    the remaining time as a safety limit."""
+    """Is goal (a literal standing for a negated property) satisfiable under the
+    assumptions, within `rlimit` (0: none)? The unsat core names the lemma literals
+    the proof used; the query gets its share of the remaining time as a safety
+    limit."""
     remaining = deadline - time.monotonic()
     if remaining <= 0:
         return _Answer(z3.unknown, why="time")
@@ -684,10 +707,8 @@ def _ask(solver: z3.Solver, goal: Any, assumptions: list[z3.BoolRef], deadline: 
     timeout = remaining * 0.6
     solver.set("timeout", max(1, int(timeout * 1000)))
     solver.set(rlimit=rlimit)
-    goal_lit = z3.FreshBool("goal")
-    solver.add(z3.Implies(goal_lit, z3.Not(goal)))
     started = time.monotonic()
-    answer = solver.check(goal_lit, *assumptions)
+    answer = solver.check(goal, *assumptions)
     if answer == z3.unsat:
         return _Answer(answer, core={_lemma_name(c) for c in solver.unsat_core()} - {""})
     return _Answer(answer, solver.model() if answer == z3.sat else None,
@@ -801,7 +822,7 @@ def run_z3_for_report(
     if result.induction_note:
         details.append(result.induction_note)
     details.extend(f"skipped {s}" for s in result.skipped)
-    details.append("time per depth: " + ", ".join(f"{d}:{t:.1f}s" for d, t in result.timings))
+    details.append(TIMING_DETAIL + ", ".join(f"{d}:{t:.1f}s" for d, t in result.timings))
     run = EngineRun("z3", result.verdict, result.summary, None, result.elapsed, None, details)
     run.property_status = _property_status(checked, result)
     report.runs.append(run)

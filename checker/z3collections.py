@@ -260,9 +260,37 @@ class SpanTable:
 GuardedSum = tuple[list[tuple[Guard, int]], int]  # ([(guard, coefficient)], constant)
 
 
+# guarded_sum and sum_delta walk terms of thousands of nodes through z3's Python API;
+# an action compiled once per argument value asks the same question each time.
+# Keyed by term ids, each entry keeps its terms alive (an id is not reused while
+# its term lives); cleared when it grows large and with z3's context (clear_memo).
+_MEMO: dict[tuple[str, int, int], tuple[Any, Any, Any]] = {}
+_MEMO_MAX = 4096
+
+
+def _memo(kind: str, a: Any, b: Any, make: Any) -> Any:
+    key = (kind, a.get_id(), -1 if b is None else b.get_id())
+    got = _MEMO.get(key)
+    if got is None:
+        if len(_MEMO) >= _MEMO_MAX:
+            _MEMO.clear()
+        got = (a, b, make())
+        _MEMO[key] = got
+    return got[2]
+
+
+def clear_memo() -> None:
+    """Forget every memoised answer (z3's context is about to be replaced)."""
+    _MEMO.clear()
+
+
 def guarded_sum(term: Any) -> GuardedSum | None:
     """A z3 Int term `c0 + sum(±If(g_i, c_i, 0))` as its slots and constant, in the
     order they appear; None for anything else (a symbolic coefficient, a product)."""
+    return _memo("sum", term, None, lambda: _guarded_sum(term))
+
+
+def _guarded_sum(term: Any) -> GuardedSum | None:
     slots: list[tuple[Guard, int]] = []
     offset = 0
     todo = [(term, 1)]  # a stack: children pushed last first, so read in order
@@ -291,6 +319,10 @@ def sum_delta(a: Any, b: Any) -> tuple[Any, int] | None:
     reasons about the few slots a step changes instead of two sums over all of
     them (an accounting property at 64 pages: 1 s against no answer in 60 s).
     None when the shapes differ."""
+    return _memo("delta", a, b, lambda: _sum_delta(a, b))
+
+
+def _sum_delta(a: Any, b: Any) -> tuple[Any, int] | None:
     sb = guarded_sum(b)  # first: b is often a constant (a bound), and a a long sum
     if sb is None or len(sb[0]) < 2:
         return None

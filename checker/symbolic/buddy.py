@@ -42,6 +42,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields
+from typing import Any
 
 import z3
 from mmcheck.checker.symbolic.base import (
@@ -165,6 +166,7 @@ class SymbolicBuddy:
         # width[j]: how many level-j slots fit inside memory
         self.width = [npages >> j for j in range(max_order)]
         self.nslots = sum(self.width)
+        self._steps: dict[tuple[int, int], tuple[SymState, SymStep, Any]] = {}
 
     # -- states ---------------------------------------------------------------
 
@@ -201,13 +203,33 @@ class SymbolicBuddy:
         """Every slot (j, i), order by order."""
         return ((j, i) for j, w in enumerate(self.width) for i in range(w))
 
+    def tree_order(self) -> list[tuple[int, int]]:
+        """Every slot (j, i), each followed by the slots below it (depth first, by pfn).
+        The collections list their slots so: a sum over them then adds a subtree's
+        terms together, which measured 15% less solver work on the accounting steps at
+        128 pages than order by order (docs/benchmarks.md)."""
+        out: list[tuple[int, int]] = []
+
+        def visit(j: int, i: int) -> None:
+            out.append((j, i))
+            if j:
+                for c in (2 * i, 2 * i + 1):
+                    if c < self.width[j - 1]:
+                        visit(j - 1, c)
+        for j, i in sorted(((j, i) for j, i in self.slots()
+                            if j + 1 >= self.max_order or (i >> 1) >= self.width[j + 1]),
+                           key=lambda s: s[1] << s[0]):
+            visit(j, i)
+        return out
+
     def _present(self, v: BuddyVars) -> SymState:
-        """The vocabulary's view of the bits `v`."""
-        free = [(v.free[j][i], _block(i << j, j)) for j, i in self.slots()]
+        """The vocabulary's view of the bits `v` (slots listed subtree by subtree)."""
+        order = self.tree_order()
+        free = [(v.free[j][i], _block(i << j, j)) for j, i in order]
         if v.stray is not None:
             free.append((v.stray.present, SymRecord("Block", {"pfn": v.stray.pfn,
                                                               "order": v.stray.order})))
-        allocated = [(v.alloc[j][i], _block(i << j, j)) for j, i in self.slots()]
+        allocated = [(v.alloc[j][i], _block(i << j, j)) for j, i in order]
         pages = [(z3.BoolVal(True), self._page(v, x)) for x in range(self.npages)]
         values = {
             "npages": z3.IntVal(self.npages),
@@ -221,9 +243,9 @@ class SymbolicBuddy:
             # One struct page per head: PageBuddy on a free block's head page, a
             # reference on an allocated block's; its fields are the page's own.
             "buddy_pages": SymCollection("Page", tuple(
-                (v.free[j][i], pages[i << j][1]) for j, i in self.slots())),
+                (v.free[j][i], pages[i << j][1]) for j, i in order)),
             "used_pages": SymCollection("Page", tuple(
-                (v.alloc[j][i], pages[i << j][1]) for j, i in self.slots())),
+                (v.alloc[j][i], pages[i << j][1]) for j, i in order)),
         }
         return SymState(values, _flat(v))
 
@@ -349,7 +371,7 @@ class SymbolicBuddy:
         not hand out a block, are pinned to 0 so that a model reads back one way.
         """
         v, v2 = self.vars_of(s), self.vars_of(s2)
-        side, effects, stray = self._step(v, t)
+        side, effects, stray = self._step(s, t)
         return z3.And(side, self._apply(v, effects, v2), stray(v2))
 
     def successor(self, s: SymState, t: SymStep) -> SymState | None:
@@ -362,7 +384,7 @@ class SymbolicBuddy:
         v = self.vars_of(s)
         if v.stray is not None:
             return None
-        _, e, _ = self._step(v, t)
+        _, e, _ = self._step(s, t)
         def bits(old: Bits, off: list[list[z3.BoolRef | None]],
                  on: list[list[z3.BoolRef | None]]) -> Bits:
             return tuple(tuple(_next(b, off[j][i], on[j][i]) for i, b in enumerate(row))
@@ -370,9 +392,17 @@ class SymbolicBuddy:
         return self._present(BuddyVars(bits(v.free, e.free_off, e.free_on),
                                        bits(v.alloc, e.alloc_off, e.alloc_on)))
 
-    def _step(self, v: BuddyVars, t: SymStep):  # noqa: ANN202
+    def _step(self, s: SymState, t: SymStep):  # noqa: ANN202
         """(side conditions, effects on the bits, the stray block's update) of step t
-        from the bits v: exactly one operation ran, as the reference runs it."""
+        from state s: exactly one operation ran, as the reference runs it. Built once
+        per (state, step): trans and successor share it."""
+        got = self._steps.get((id(s), id(t)))
+        if got is None or got[0] is not s or got[1] is not t:
+            got = (s, t, self._build_step(self.vars_of(s), t))
+            self._steps[(id(s), id(t))] = got
+        return got[2]
+
+    def _build_step(self, v: BuddyVars, t: SymStep):  # noqa: ANN202
         sv = self.step_vars(t)
         terms = _StateTerms(v, self.width)
         alloc_side, choice, alloc = self._alloc(v, terms, sv, self._choice(t))
