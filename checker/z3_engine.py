@@ -29,7 +29,7 @@ from mmcheck.checker import interrupt
 from mmcheck.checker.confirm import confirm, replay
 from mmcheck.checker.decode import setup_text
 from mmcheck.checker.evaluate import CompiledSpec
-from mmcheck.checker.forked import run_forked
+from mmcheck.checker.forked import Failed, run_forked
 from mmcheck.checker.options import Options
 from mmcheck.checker.progress import ProgressEvent
 from mmcheck.checker.report import TIMING_DETAIL, EngineRun, Report
@@ -514,11 +514,11 @@ def _induction_step(
         states.append(s2)
     track = {n: z3.Bool(f"lemma:{k}:{n}") for n in props.names()}
     tracked: set[str] = set()  # the properties that stand for a formula at some position
-    facts = []
+    facts: list[tuple[str, Any]] = []
     for i in range(k):  # every property at every position before the last, if tracked
         for _, p, f in props.at(states[i - 1] if i else None, steps[i - 1] if i else None,
                                 states[i], skip):
-            facts.append(z3.Implies(track[p.name], f))
+            facts.append((p.name, f))
             tracked.add(p.name)
     goals = {p.name: (p, f) for _, p, f in props.at(states[-2], steps[-1], states[-1], skip)}
     live = set(proved) | {n for n in todo if n in goals}
@@ -533,12 +533,12 @@ def _induction_step(
                 asks.append((at, names))
         if not asks:
             break
-        lemmas = [track[n] for n in sorted(live & tracked)]
+        lemmas = {n: track[n] for n in sorted(live & tracked)}
 
-        def task(at: int, names: list[str], lemmas: list[z3.BoolRef] = lemmas,
+        def task(at: int, names: list[str], lemmas: Mapping[str, z3.BoolRef] = lemmas,
                  ) -> list[tuple[str, str, Any]]:
             op, case = obligations[at]
-            ob = _Obligation(base, facts, steps[-1], op, case,
+            ob = _Obligation(base, facts, track, steps[-1], op, case,
                              {n: goals[n][1] for n in names}, deadline, rlimit)
             return [(n, *ob.ask(n, lemmas).verdict(system, states, steps)) for n in names]
 
@@ -546,9 +546,11 @@ def _induction_step(
                              stop=interrupt.requested)
         dropped: dict[str, tuple[str, str]] = {}  # name -> its first answer that is no proof
         for (at, names), got in zip(asks, answers, strict=True):
-            if not isinstance(got, list):  # the child failed or was stopped
-                why = "time" if got is None else f"error: {got.error}"
-                got = [(n, "unknown", why) for n in names]
+            if isinstance(got, Failed):  # mmcheck's own code raised there: a bug, said so
+                raise RuntimeError(f"an induction obligation raised (in a forked child): "
+                                   f"{got.error}")
+            if got is None:  # stopped (interrupt, time limit) before it answered
+                got = [(n, "unknown", "time") for n in names]
             for name, kind, detail in got:
                 if kind == "unsat":
                     cores[name][at] = detail
@@ -600,31 +602,58 @@ def after(system: SymbolicSystem, s: SymState, t: SymStep, s2: SymState | None) 
 
 
 class _Obligation:
-    """One case of an induction step on a solver of its own: the operation's literals
-    and its arguments' values substituted into the step and the goals and folded
-    (`z3.simplify`: a step's formulas for every other operation and order vanish),
-    the equalities themselves asserted too (F and x == v is F[x := v] and x == v), so
-    models still read back whole. Each goal stands behind a literal of its own."""
+    """One case of an induction step: the operation's literals and its arguments'
+    values substituted into the step and the goals and folded (`z3.simplify`: a
+    step's formulas for every other operation and order vanish), the equalities
+    themselves asserted too (F and x == v is F[x := v] and x == v), so models still
+    read back whole.
 
-    def __init__(self, base: list[Any], facts: list[Any], last: SymStep, op: str | None,
-                 case: list[z3.BoolRef], goals: Mapping[str, Any], deadline: float,
-                 rlimit: int) -> None:
+    A goal is first asked on one incremental solver, with each lemma and each goal
+    behind a literal of its own, so that the unsat core names the lemmas the proof
+    used, within 1/FIRST_TRY of the rlimit. What that does not settle is asked again
+    on a fresh solver with the lemmas asserted, which preprocesses (z3 does so only
+    for a solver never asked with assumptions nor pushed): two to four times faster
+    on the buddy allocator at 256 pages, but with no core, so such a proof is
+    credited with every lemma it was given."""
+
+    def __init__(self, base: list[Any], facts: list[tuple[str, Any]], track: Mapping[str, Any],
+                 last: SymStep, op: str | None, case: list[z3.BoolRef],
+                 goals: Mapping[str, Any], deadline: float, rlimit: int) -> None:
         self.deadline, self.rlimit = deadline, rlimit
         fixed = [] if op is None else [a == z3.BoolVal(o == op) for o, a in last.is_op.items()]
         fixed += [c for c in case if z3.is_eq(c)]
         pairs = [(c.arg(0), c.arg(1)) for c in fixed
                  if _is_variable(c.arg(0)) and _is_value(c.arg(1))]
-        self.fold = (lambda f: z3.simplify(z3.substitute(f, *pairs))) if pairs else (lambda f: f)
+        fold = (lambda f: z3.simplify(z3.substitute(f, *pairs))) if pairs else (lambda f: f)
+        self.base = [*fixed, *(c for c in case if not z3.is_eq(c)), *(fold(f) for f in base)]
+        self.facts = facts
+        self.negated = {n: fold(z3.Not(g)) for n, g in goals.items()}
         self.solver = _solver(max(deadline - time.monotonic(), 0.001), rlimit)
-        self.solver.add(*fixed, *(c for c in case if not z3.is_eq(c)),
-                        *(self.fold(f) for f in base), *facts)
+        self.solver.add(*self.base, *(z3.Implies(track[n], f) for n, f in facts))
         self.goal = {n: z3.Bool(f"goal:{n}") for n in goals}
-        for n, g in goals.items():
-            self.solver.add(z3.Implies(self.goal[n], self.fold(z3.Not(g))))
+        for n, g in self.negated.items():
+            self.solver.add(z3.Implies(self.goal[n], g))
 
-    def ask(self, name: str, assumptions: list[z3.BoolRef]) -> _Answer:
-        """Can goal `name` fail here, under the lemma literals `assumptions`?"""
-        return _ask(self.solver, self.goal[name], assumptions, self.deadline, self.rlimit)
+    def ask(self, name: str, lemmas: Mapping[str, z3.BoolRef]) -> _Answer:
+        """Can goal `name` fail here, given the lemmas (name -> literal)?"""
+        if z3.is_false(self.negated[name]):
+            return _Answer(z3.unsat)  # folded away: the goal holds on every such step
+        first = self.rlimit // FIRST_TRY if self.rlimit else DEFAULT_RLIMIT // FIRST_TRY
+        got = _ask(self.solver, self.goal[name], list(lemmas.values()), self.deadline, first)
+        if got.answer != z3.unknown or got.why == "time":
+            return got
+        plain = _solver(max(self.deadline - time.monotonic(), 0.001), self.rlimit)
+        plain.add(*self.base, *(f for n, f in self.facts if n in lemmas), self.negated[name])
+        got = _ask(plain, None, [], self.deadline, self.rlimit)
+        if got.answer == z3.unsat:
+            got.core = set(lemmas)
+        return got
+
+
+# The incremental solver's share of the rlimit on a goal before it is asked again on
+# a preprocessing solver (`_Obligation`): what it cannot answer cheaply, that one
+# answers faster, without a core (docs/benchmarks.md).
+FIRST_TRY = 8
 
 
 def _is_variable(t: Any) -> bool:
@@ -695,10 +724,10 @@ def _why(answer: Any, started: float, timeout: float) -> str:
 
 def _ask(solver: z3.Solver, goal: Any, assumptions: list[z3.BoolRef], deadline: float,
          rlimit: int) -> _Answer:
-    """Is goal (a literal standing for a negated property) satisfiable under the
-    assumptions, within `rlimit` (0: none)? The unsat core names the lemma literals
-    the proof used; the query gets its share of the remaining time as a safety
-    limit."""
+    """Is goal (a literal standing for a negated property; None: the solver's own
+    assertions) satisfiable under the assumptions, within `rlimit` (0: none)? The
+    unsat core names the lemma literals the proof used; the query gets its share
+    of the remaining time as a safety limit."""
     remaining = deadline - time.monotonic()
     if remaining <= 0:
         return _Answer(z3.unknown, why="time")
@@ -708,7 +737,7 @@ def _ask(solver: z3.Solver, goal: Any, assumptions: list[z3.BoolRef], deadline: 
     solver.set("timeout", max(1, int(timeout * 1000)))
     solver.set(rlimit=rlimit)
     started = time.monotonic()
-    answer = solver.check(goal, *assumptions)
+    answer = solver.check(*([] if goal is None else [goal]), *assumptions)
     if answer == z3.unsat:
         return _Answer(answer, core={_lemma_name(c) for c in solver.unsat_core()} - {""})
     return _Answer(answer, solver.model() if answer == z3.sat else None,

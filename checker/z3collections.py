@@ -257,19 +257,20 @@ class SpanTable:
         return [g for a, b, g in self.live[first:last] if b > lo and a < hi]
 
 
-GuardedSum = tuple[list[tuple[Guard, int]], int]  # ([(guard, coefficient)], constant)
+GuardedSum = tuple[Sequence[tuple[Guard, int]], int]  # ([(guard, coefficient)], constant)
 
 
-# guarded_sum and sum_delta walk terms of thousands of nodes through z3's Python API;
-# an action compiled once per argument value asks the same question each time.
-# Keyed by term ids, each entry keeps its terms alive (an id is not reused while
+# guarded_sum and sum_delta walk terms of thousands of nodes through z3's Python API,
+# and an action compiled once per argument value asks the same question each time
+# (the sum after a step against `old(sum) - 2 ** order`, one order after another).
+# Memoised by term id; each entry keeps its keys alive (an id is not reused while
 # its term lives); cleared when it grows large and with z3's context (clear_memo).
 _MEMO: dict[tuple[str, int, int], tuple[Any, Any, Any]] = {}
 _MEMO_MAX = 4096
 
 
-def _memo(kind: str, a: Any, b: Any, make: Any) -> Any:
-    key = (kind, a.get_id(), -1 if b is None else b.get_id())
+def _memo(kind: str, a: Any, b: Any, key_a: int, key_b: int, make: Any) -> Any:
+    key = (kind, key_a, key_b)
     got = _MEMO.get(key)
     if got is None:
         if len(_MEMO) >= _MEMO_MAX:
@@ -286,29 +287,45 @@ def clear_memo() -> None:
 
 def guarded_sum(term: Any) -> GuardedSum | None:
     """A z3 Int term `c0 + sum(±If(g_i, c_i, 0))` as its slots and constant, in the
-    order they appear; None for anything else (a symbolic coefficient, a product)."""
-    return _memo("sum", term, None, lambda: _guarded_sum(term))
+    order they appear; None for anything else (a symbolic coefficient, a product).
+    A sum plus or minus constants gives the very slots object of that sum (so that
+    sum_delta's memo knows it again)."""
+    return _memo("sum", term, None, term.get_id(), -1, lambda: _guarded_sum(term))
 
 
 def _guarded_sum(term: Any) -> GuardedSum | None:
+    parts: list[tuple[Sequence[tuple[Guard, int]], int]] = []  # (slots, sign)
     slots: list[tuple[Guard, int]] = []
     offset = 0
-    todo = [(term, 1)]  # a stack: children pushed last first, so read in order
+    todo = [(term, 1, True)]  # a stack: children pushed last first, so read in order
     while todo:
-        t, sign = todo.pop()
+        t, sign, top = todo.pop()
         if z3.is_int_value(t):
             offset += sign * t.as_long()
+        elif (z3.is_add(t) or z3.is_sub(t)) and not top:
+            inner = guarded_sum(t)  # a sum inside: its own memoised slots
+            if inner is None:
+                return None
+            if slots:
+                parts.append((tuple(slots), 1))
+                slots = []
+            parts.append((inner[0], sign))
+            offset += sign * inner[1]
         elif z3.is_add(t):
-            todo += [(c, sign) for c in reversed(t.children())]
+            todo += [(c, sign, False) for c in reversed(t.children())]
         elif z3.is_sub(t):
             kids = t.children()
-            todo += [(c, -sign) for c in reversed(kids[1:])] + [(kids[0], sign)]
+            todo += [(c, -sign, False) for c in reversed(kids[1:])] + [(kids[0], sign, False)]
         elif z3.is_app_of(t, z3.Z3_OP_ITE) and z3.is_int_value(t.arg(2)) \
                 and t.arg(2).as_long() == 0 and z3.is_int_value(t.arg(1)):
             slots.append((t.arg(0), sign * t.arg(1).as_long()))
         else:
             return None
-    return slots, offset
+    if slots:
+        parts.append((tuple(slots), 1))
+    if len(parts) == 1 and parts[0][1] == 1:
+        return parts[0][0], offset
+    return [(g, sign * c) for ps, sign in parts for g, c in ps], offset
 
 
 def sum_delta(a: Any, b: Any) -> tuple[Any, int] | None:
@@ -319,28 +336,31 @@ def sum_delta(a: Any, b: Any) -> tuple[Any, int] | None:
     reasons about the few slots a step changes instead of two sums over all of
     them (an accounting property at 64 pages: 1 s against no answer in 60 s).
     None when the shapes differ."""
-    return _memo("delta", a, b, lambda: _sum_delta(a, b))
-
-
-def _sum_delta(a: Any, b: Any) -> tuple[Any, int] | None:
     sb = guarded_sum(b)  # first: b is often a constant (a bound), and a a long sum
     if sb is None or len(sb[0]) < 2:
         return None
     sa = guarded_sum(a)
     if sa is None or len(sa[0]) != len(sb[0]):
         return None
-    if any(ca != cb for (_, ca), (_, cb) in zip(sa[0], sb[0], strict=True)):
+    d = _memo("delta", sa[0], sb[0], id(sa[0]), id(sb[0]), lambda: _slots_delta(sa[0], sb[0]))
+    return None if d is None else (d, sa[1] - sb[1])
+
+
+def _slots_delta(sa: Sequence[tuple[Guard, int]], sb: Sequence[tuple[Guard, int]]) -> Any:
+    """sum(sa) - sum(sb) without their constants, over the slots that differ; None
+    when a slot's coefficient differs."""
+    if any(ca != cb for (_, ca), (_, cb) in zip(sa, sb, strict=True)):
         return None
     ups, downs = [], []
-    for (g, c), (h, _) in zip(sa[0], sb[0], strict=True):
+    for (g, c), (h, _) in zip(sa, sb, strict=True):
         if g.eq(h):
             continue
         lost, gained = _change(g, h)
         ups.append(z3.If(lost, c, 0))
         downs.append(z3.If(gained, c, 0))
     if not ups:
-        return z3.IntVal(0), sa[1] - sb[1]
-    return z3.Sum(*ups) - z3.Sum(*downs), sa[1] - sb[1]
+        return z3.IntVal(0)
+    return z3.Sum(*ups) - z3.Sum(*downs)
 
 
 def _change(g: Any, h: Any) -> tuple[Any, Any]:

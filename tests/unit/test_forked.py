@@ -59,3 +59,20 @@ def test_induction_answers_do_not_depend_on_the_number_of_children(
         said.append((result.verdict, result.status, result.induction_note))
     assert said[0] == said[1]
     assert "coalesced" in said[0][1] and said[0][1]["coalesced"].startswith("violated")
+
+
+def test_an_obligation_that_raises_is_an_error_not_an_unknown(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A bug of mmcheck's own in a forked obligation stops the run as an engine
+    error (the CLI says "a bug in mmcheck", exit 2); it is never read as a proof,
+    nor as the solver giving up."""
+    import mmcheck.checker.z3_engine as engine
+
+    def broken(self: object, name: str, lemmas: object) -> None:
+        raise KeyError(name)
+
+    monkeypatch.setattr(engine._Obligation, "ask", broken)
+    system, setup, universe, bound = driver.symbolic_system(4)
+    with pytest.raises(RuntimeError, match="KeyError"):
+        bounded_check([load("spec/lib/buddy.mm")], system, setup,
+                      Options(depth=1, budget=60.0), universe, bound)
