@@ -307,7 +307,7 @@ def _cmp(op: str, a: Any, b: Any) -> Any:
     if z3.is_int(ta) and (z3.is_add(ta) or z3.is_sub(ta)):
         delta = sum_delta(ta, tb)  # a sum before and after a step: compare the change
         if delta is not None:
-            return _COMPARE[op](delta[0], -delta[1])
+            return delta[0].compare(op, -delta[1])
     return _COMPARE[op](ta, tb)
 
 

@@ -9,10 +9,13 @@ pair / every point says.
 from __future__ import annotations
 
 import itertools
+import operator
 import random
 
+import pytest
 import z3
 from mmcheck.checker.z3collections import (
+    Delta,
     SlotIndex,
     SpanTable,
     guarded_sum,
@@ -112,7 +115,7 @@ def test_sum_delta_equals_the_difference_of_the_sums() -> None:
     b = z3.Sum(*(z3.If(g, c, 0) for g, c in zip(before, sizes, strict=True))) - 5
     delta = sum_delta(a, b)
     assert delta is not None and delta[1] == 8
-    d, k = delta
+    d, k = delta[0].term(), delta[1]
     for _ in range(40):
         sub = [(v, z3.BoolVal(rng.random() < 0.5)) for v in before + after[1:]]
         value = z3.simplify(z3.substitute(a - b - d - k, *sub))
@@ -136,7 +139,25 @@ def test_sum_delta_reads_a_bit_after_a_step() -> None:
     b = z3.Sum(*(z3.If(x, c, 0) for x, c in zip(g, sizes, strict=True)))
     delta = sum_delta(a, b)
     assert delta is not None
-    d, k = delta
+    d, k = delta[0].term(), delta[1]
     for values in itertools.product([False, True], repeat=6):
         sub = list(zip([*g, on, off], map(z3.BoolVal, values), strict=True))
         assert z3.simplify(z3.substitute(a - b - d - k, *sub)).as_long() == 0
+
+
+@pytest.mark.parametrize("op", ["==", "!=", "<", "<=", ">", ">="])
+def test_a_delta_compared_as_a_pseudo_boolean_means_the_comparison_of_its_sum(op: str) -> None:
+    """Delta.compare (one PbEq/PbLe/PbGe, negative coefficients by negated literals)
+    is the comparison of Delta.term() on every assignment, at every bound."""
+    lits = [z3.Bool(f"x{i}") for i in range(5)]
+    delta = Delta(((lits[0], 4), (lits[1], -2), (lits[2], 1)), ((lits[3], 3), (lits[4], -1)))
+    compare = {"==": operator.eq, "!=": operator.ne, "<": operator.lt, "<=": operator.le,
+               ">": operator.gt, ">=": operator.ge}[op]
+    for k in range(-6, 7):
+        claim = delta.compare(op, k)
+        for values in itertools.product([False, True], repeat=5):
+            sub = list(zip(lits, map(z3.BoolVal, values), strict=True))
+            total = z3.simplify(z3.substitute(delta.term(), *sub)).as_long()
+            got = z3.simplify(z3.substitute(claim, *sub)) if z3.is_expr(claim) else claim
+            assert z3.is_true(got) == compare(total, k) or got is compare(total, k), (k, values)
+    assert Delta((), ()).compare(op, 0) is compare(0, 0)
