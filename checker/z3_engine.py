@@ -103,6 +103,7 @@ class _Props:
         self.deadline = float("inf")
         self.cleared = -1  # the deepest BMC depth found free of violations
         self.phase = "depth 0"  # what the formulas being built are for, in words
+        self._built: dict[tuple[int, int, int], tuple[tuple[Any, ...], list[Any]]] = {}
         for c in specs:
             comp = Z3Compiler(c, universe, exponent_bound)
             for p in c.spec.properties:
@@ -115,7 +116,21 @@ class _Props:
     def at(
         self, old: SymState | None, step: SymStep | None, state: SymState, skip: set[str]
     ) -> list[tuple[CheckedSpec, ast.Property, Any]]:
-        """(spec, property, formula) for the invariants at `state` and the actions of `step`."""
+        """(spec, property, formula) for the invariants at `state` and the actions of
+        `step`; built once per position (BMC's first state is also the first state of
+        the 1-induction step)."""
+        key = (id(old), id(step), id(state))
+        got = self._built.get(key)
+        if got is not None and got[0] == (old, step, state) and not any(
+                p.name in skip for _, p, _ in got[1]):
+            return got[1]
+        out = self._build(old, step, state, skip)
+        self._built[key] = ((old, step, state), out)
+        return out
+
+    def _build(
+        self, old: SymState | None, step: SymStep | None, state: SymState, skip: set[str]
+    ) -> list[tuple[CheckedSpec, ast.Property, Any]]:
         out = []
         for c, p, comp in self.items:
             if p.name in skip:
@@ -228,7 +243,7 @@ def _run(system: SymbolicSystem, options: Options, props: _Props, skip: set[str]
             if not todo:
                 break
             step = _induction_step(system, k, todo, dict(result.lemmas), props, skip,
-                                   deadline, bmc.rlimit)
+                                   deadline, bmc.rlimit, bmc.states[0])
             for name, lemmas in step.lemmas.items():
                 result.lemmas[name] = lemmas
                 result.proved_by[name] = k
@@ -487,6 +502,7 @@ def _induction_step(
     skip: set[str],
     deadline: float,
     rlimit: int = DEFAULT_RLIMIT,
+    first: SymState | None = None,
 ) -> _Step:
     """From any well-formed state, k steps on which the lemmas hold force each property
     at step k+1? The question is split into obligations, one per operation the last
@@ -500,7 +516,9 @@ def _induction_step(
     smaller k)."""
     result = _Step(k)
     props.phase = f"the {k}-induction step"
-    states = [system.fresh_state(f"i{k}s0")]
+    # the first state is BMC's: its properties are built already (any fresh constants
+    # would do: this solver asserts nothing about them but well_formed)
+    states = [first or system.fresh_state(f"i{k}s0")]
     steps: list[SymStep] = []
     base = [system.well_formed(states[0])]
     for i in range(k):
