@@ -846,6 +846,9 @@ def run_z3_for_report(
         skip,
         _depth_progress(report, options, budget),
     )
+    whole = driver.decl.symbolic_whole_pages
+    if result.skipped and whole and whole != pages and not interrupt.requested():
+        result = _with_whole_size(result, checked, symbolic(whole), options, report)
     details = []
     for v in result.violations:
         with interrupt.grace(interrupt.CONFIRM_GRACE):
@@ -873,6 +876,54 @@ def run_z3_for_report(
     run = EngineRun("z3", result.verdict, result.summary, None, result.elapsed, None, details)
     run.property_status = _property_status(checked, result)
     report.runs.append(run)
+
+
+def _with_whole_size(first: Z3Result, checked: list[CheckedSpec], built: Any,
+                     options: Options, report: Report) -> Z3Result:
+    """`first`, with the properties it could not compile checked on the encoding at
+    the declaration's symbolic_whole_pages (a smaller memory whose encoding models
+    every name): the whole spec runs there (its other properties are the lemmas
+    these may need), and each of them says at which size it was shown."""
+    system, setup, universe, exponent_bound = built
+    budget = min(interrupt.remaining(), Z3_TIME_CAP)
+    second = bounded_check(checked, system, setup,
+                           dataclasses.replace(options, induction=True, budget=budget),
+                           universe, exponent_bound, set(),
+                           _depth_progress(report, options, budget))
+    left = {s.split(":", 1)[0] for s in first.skipped}
+    size = _size(system, setup)
+    status = dict(first.status)
+    for name in left:
+        status[name] = f"{second.status.get(name, 'not checked')} at {size}"
+    shown = [n for n in left if not second.status.get(n, "").startswith("not compiled")]
+    violations = [*first.violations, *(v for v in second.violations if v.prop.name in left)]
+    verdict = max(first.verdict, _verdict_of(second, left),
+                  key=lambda v: _VERDICTS.index(v) if v in _VERDICTS else len(_VERDICTS))
+    return dataclasses.replace(
+        first, verdict="violated" if violations else verdict, violations=violations,
+        status=status,
+        skipped=[s for s in first.skipped if s.split(":", 1)[0] not in shown],
+        summary=f"{first.summary}; the {len(shown)} properties that need a smaller "
+                f"memory, at {size}: {second.summary}",
+        induction_note="; ".join(x for x in (first.induction_note, second.induction_note
+                                            and f"at {size}: {second.induction_note}") if x),
+        elapsed=first.elapsed + second.elapsed)
+
+
+# A run's verdicts, the strongest first: two runs together say the weaker of theirs.
+_VERDICTS = ["proved", "bounded", "unknown", "violated"]
+
+
+def _verdict_of(result: Z3Result, names: set[str]) -> str:
+    """What `result` showed of `names` alone, as a run's verdict."""
+    said = [result.status.get(n, "") for n in names]
+    if any(s.startswith("violated") for s in said):
+        return "violated"
+    if all(s.startswith("proved") for s in said):
+        return "proved"
+    if all(s.startswith(("proved", "holds to depth")) and "unknown" not in s for s in said):
+        return "bounded"
+    return "unknown"
 
 
 def _depth_progress(report: Report, options: Options, budget: float) -> DepthSink | None:

@@ -97,6 +97,11 @@ class Subsystem:
     symbolic_pages  the size its symbolic_system gets when --z3-pages is not given:
                     (proofs on the reference, traces for a submission); sizes where
                     the whole spec is answered within the engine's default budget
+    symbolic_whole_pages  a smaller size at which the encoding also models names the
+                    default size leaves out (slab's white box: array caches, slab
+                    lists): on the reference, the properties not compiled at the
+                    default size are checked at this one too, and the report names
+                    it (0: none)
     correct, buggy  example submissions (repository paths): one that passes the
                     library, one that a short search convicts (the registration
                     test walks both for every subsystem)
@@ -125,6 +130,7 @@ class Subsystem:
     clauses: str = ""
     symbolic: bool = False
     symbolic_pages: tuple[int, int] = (8, 12)
+    symbolic_whole_pages: int = 0
     addresses: bool = False
     kinds: tuple[tuple[str, str], ...] = ()
     results: tuple[tuple[str, str], ...] = ()

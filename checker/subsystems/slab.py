@@ -463,8 +463,10 @@ def _free_target(addr: int, old: Mapping[str, Any]) -> str:
 SYMBOLIC_SIZE = 1024  # four objects per page, management off the slab, one colour
 # The largest pool on which the reference is encoded with its own structures (array
 # cache, slab lists, free chains: the white-box names): Z3 proves their shape
-# inductive there in seconds (at 4 pages the alloc step runs out of its rlimit).
-WHITE_BOX_PAGES = 2
+# inductive there in seconds (at 4 pages the alloc step runs out of its rlimit). The
+# declaration's symbolic_whole_pages: `mmcheck check --engine z3` checks the white-box
+# properties there when the default size leaves them out.
+WHITE_BOX_PAGES = DECLARATION.symbolic_whole_pages
 
 
 def symbolic_system(npages: int, mutation: str | None = None):  # noqa: ANN201

@@ -25,6 +25,9 @@ DECLARATION = register(Subsystem(
     buggy="examples/slab/buggy/wrong_num_objs.py",
     clauses="SLAB",
     symbolic=True,
+    # the white box (array cache, slab lists, free chains) is encoded up to 2 pages
+    # (checker/subsystems/slab.py WHITE_BOX_PAGES): the wb_* properties are checked there
+    symbolic_whole_pages=2,
     # Byte addresses in hex, as the slab picture draws them (pfns stay decimal).
     kinds=(("addr", "address"), ("next", "address"), ("start", "address"),
            ("end", "address"), ("s_mem", "address")),
