@@ -30,7 +30,7 @@ Where a mutation is not quite the example's bug:
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -290,15 +290,14 @@ def test_an_induction_split_covers_every_argument_value() -> None:
     assert solver.check(z3.Not(z3.Or(*(z3.And(*c) if c else True for c in cases)))) == z3.unsat
 
 
-def test_properties_the_default_size_leaves_out_are_checked_at_the_whole_size() -> None:
+def test_properties_the_default_size_leaves_out_are_checked_at_the_whole_size(
+        mmcheck: Callable[..., Any]) -> None:
     """Slab's encoding models the white box (array caches, slab lists) only up to its
     declaration's symbolic_whole_pages: `mmcheck check --engine z3` proves the rest at
     the default size and the wb_* properties there, each status naming its size; the
     run exits 0 only because every property has its own proof."""
-    from conftest import run_mmcheck
-
-    got = run_mmcheck("check", "--engine", "z3", "spec/lib/slab.mm", "--format", "json",
-                      "--progress", "none")
+    got = mmcheck("check", "--engine", "z3", "spec/lib/slab.mm", "--format", "json",
+                  "--progress", "none")
     assert got.code == 0, got.out[-2000:]
     report = got.json()["reports"][0]
     status = next(r for r in report["engines"] if r["engine"] == "z3")["property_status"]
