@@ -553,20 +553,33 @@ def _induction_step(
             break
         lemmas = {n: track[n] for n in sorted(live & tracked)}
 
-        def task(at: int, names: list[str], lemmas: Mapping[str, z3.BoolRef] = lemmas,
-                 ) -> list[tuple[str, str, Any]]:
-            op, case = obligations[at]
-            ob = _Obligation(base, facts, track, steps[-1], op, case,
-                             {n: goals[n][1] for n in names}, deadline, rlimit)
-            return [(n, *ob.ask(n, lemmas).verdict(system, states, steps)) for n in names]
+        def task(group: list[tuple[int, list[str]]],
+                 lemmas: Mapping[str, z3.BoolRef] = lemmas) -> list[list[tuple[str, str, Any]]]:
+            out = []
+            for at, names in group:  # in a fixed order: the answers do not depend on CPUs
+                op, case = obligations[at]
+                ob = _Obligation(base, facts, track, steps[-1], op, case,
+                                 {n: goals[n][1] for n in names}, deadline, rlimit)
+                out.append([(n, *ob.ask(n, lemmas).verdict(system, states, steps))
+                            for n in names])
+            return out
 
-        answers = run_forked([functools.partial(task, at, names) for at, names in asks],
-                             stop=interrupt.requested)
-        dropped: dict[str, tuple[str, str]] = {}  # name -> its first answer that is no proof
-        for (at, names), got in zip(asks, answers, strict=True):
+        # one child per operation, its argument cases one after another (a fork per
+        # case cost more than the case on encodings with many small ones)
+        groups: dict[str | None, list[tuple[int, list[str]]]] = {}
+        for at, names in asks:
+            groups.setdefault(obligations[at][0], []).append((at, names))
+        answers: list[Any] = []
+        for group, got in zip(groups.values(), run_forked(
+                [functools.partial(task, g) for g in groups.values()], stop=interrupt.requested),
+                strict=True):
             if isinstance(got, Failed):  # mmcheck's own code raised there: a bug, said so
                 raise RuntimeError(f"an induction obligation raised (in a forked child): "
                                    f"{got.error}")
+            answers += [None] * len(group) if got is None else got
+        dropped: dict[str, tuple[str, str]] = {}  # name -> its first answer that is no proof
+        for (at, names), got in zip(
+                [a for g in groups.values() for a in g], answers, strict=True):
             if got is None:  # stopped (interrupt, time limit) before it answered
                 got = [(n, "unknown", "time") for n in names]
             for name, kind, detail in got:
