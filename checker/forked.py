@@ -4,9 +4,9 @@ The Z3 engine splits an induction step into obligations that share nothing but
 the formulas already built, and asks those of one operation in one task. Each
 task runs in a child forked from the parent as it is when `run_forked` is
 called: every task starts from the same z3 state (term ids steer the solver), so
-its answers do not depend on how many run at once or in which order. That is what keeps "same seed and effort, same answer"
-true on a machine with more cores: a run on one core forks the same children,
-one after another.
+its answers do not depend on how many run at once or in which order. That is
+what keeps "same seed and effort, same answer" true on a machine with more
+cores: a run on one core forks the same children, one after another.
 
 A task returns something picklable; a task that raises gives `Failed(repr)`.
 Where the platform cannot fork, the tasks run here, one after another (the
