@@ -564,11 +564,13 @@ def _induction_step(
                             for n in names])
             return out
 
-        # one child per operation, its argument cases one after another (a fork per
-        # case cost more than the case on encodings with many small ones)
-        groups: dict[str | None, list[tuple[int, list[str]]]] = {}
+        # one child per obligation when there are few (they are large: buddy's 23 at
+        # 256 pages), else one per operation, its cases one after another (a fork per
+        # case cost more than the case on encodings with many small ones: segment's 343)
+        few = len(obligations) <= FEW_OBLIGATIONS
+        groups: dict[Any, list[tuple[int, list[str]]]] = {}
         for at, names in asks:
-            groups.setdefault(obligations[at][0], []).append((at, names))
+            groups.setdefault(at if few else obligations[at][0], []).append((at, names))
         answers: list[Any] = []
         for group, got in zip(groups.values(), run_forked(
                 [functools.partial(task, g) for g in groups.values()], stop=interrupt.requested),
@@ -680,6 +682,9 @@ class _Obligation:
             got.core = set(lemmas)
         return got
 
+
+# Up to this many obligations in an induction step, each runs in a child of its own.
+FEW_OBLIGATIONS = 32
 
 # The incremental solver's share of the rlimit on a goal before it is asked again on
 # a preprocessing solver (`_Obligation`): what it cannot answer cheaply, that one
