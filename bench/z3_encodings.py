@@ -5,9 +5,11 @@ declared/; all of them by default, or the NAMEs given), three figures on the
 standard library of the subsystem:
 
 - proved: `bounded_check` with induction on (k = 1 .. MAX_K) at growing sizes of
-  its universe (SIZES: pages, addresses, processes x slots), each with a 30 s
-  budget, until a size is not proved: the largest size proved within 30 s is
-  the figure the issue asks for;
+  its universe (SIZES: pages, addresses, processes x slots) until a size is not
+  proved within 30 s of wall time (each run may go on to OVERRUN x 30 s, and
+  counts only if it proved the whole spec within 30 s): the largest size proved
+  within 30 s is the figure the issue asks for; CPU seconds include the forked
+  children of the induction step;
 - bmc: induction off, ONE incremental run to depth 12 at BMC_SIZE (64 pages
   where the size is pages): the cumulative seconds at which depths 4, 8 and 12
   were cleared, or how deep it got within its budget;
@@ -30,6 +32,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import os
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -44,6 +47,7 @@ from mmcheck.spec.loader import library, load
 
 ROOT = Path(__file__).resolve().parents[1]
 PROVED_BUDGET = 30.0
+OVERRUN = 4  # a proved-size run's safety limit, in budgets (it counts only within one)
 BMC_BUDGET = 60.0
 BMC_BUDGETS = {"buddy": 120.0}  # the issue's figure: depths 4, 8, 12 at 64 pages
 MUTANT_BUDGET = 600.0
@@ -191,7 +195,7 @@ def run(name: str, size: Size, depth: int, induction: bool, budget: float,
     fresh_context()
     checked = [load(f) for f in library(name)]
     system, setup, universe, bound = size.build(mutation)
-    t0, c0 = time.monotonic(), time.process_time()
+    t0, c0 = time.monotonic(), _cpu()
     r = bounded_check(checked, system, setup,
                       Options(depth=depth, induction=induction, budget=budget,
                               max_induction=MAX_K.get(name, 2), z3_rlimit=rlimit),
@@ -199,22 +203,37 @@ def run(name: str, size: Size, depth: int, induction: bool, budget: float,
     return {"subsystem": name, "size": size.label, "depth": depth, "induction": induction,
             "mutation": mutation, "rlimit": rlimit, "verdict": r.verdict, "summary": r.summary,
             "depth_checked": r.depth_checked, "wall_s": round(time.monotonic() - t0, 2),
-            "cpu_s": round(time.process_time() - c0, 2), "load1": _load(),
+            "cpu_s": round(_cpu() - c0, 2), "load1": _load(),
             "per_depth_s": [[d, round(t, 2)] for d, t in r.timings],
             "violations": [[v.prop.name, v.depth, round(v.found_s, 2)] for v in r.violations],
             "_result": r, "_checked": checked}
 
 
+def _cpu() -> float:
+    """CPU seconds of this process and of its children that have ended (the Z3
+    engine asks its induction obligations in forked children)."""
+    t = os.times()
+    return t.user + t.system + t.children_user + t.children_system
+
+
 def proved(name: str, budget: float) -> list[dict[str, Any]]:
-    """Growing sizes until one is not proved within `budget` seconds."""
+    """Growing sizes until one is not proved within `budget` seconds of wall time: each
+    run gets OVERRUN times the budget as its safety limit (the engine gives a query
+    only part of what is left, keeping time for BMC), and counts if the whole spec was
+    proved and the run took at most `budget`."""
     rows = []
     for size in sizes_of(name):
-        row = run(name, size, MAX_K.get(name, 2), True, budget)
+        row = run(name, size, MAX_K.get(name, 2), True, budget * OVERRUN)
+        row["within"] = row["verdict"] == "proved" and row["wall_s"] <= budget
         rows.append(row)
         _say(f"{name} {size.label}: {row['summary']} ({row['wall_s']} s)")
-        if row["verdict"] != "proved":
+        if not row["within"]:
             break
     return rows
+
+
+def _within(row: dict[str, Any], budget: float) -> bool:
+    return row.get("within", row["verdict"] == "proved" and row["wall_s"] <= budget)
 
 
 def bmc(name: str) -> dict[str, Any]:
@@ -297,15 +316,15 @@ def _say(line: str) -> None:
 # ------------------------------------------------------------------ tables
 
 
-def proved_table(rows: Sequence[dict[str, Any]]) -> str:
+def proved_table(rows: Sequence[dict[str, Any]], budget: float = PROVED_BUDGET) -> str:
     """Per subsystem: the largest size proved within the budget, and the first not."""
     out = ["| subsystem | largest proved | wall s | CPU s | next size | its result | load |",
            "|---|---|---|---|---|---|---|"]
     for name in dict.fromkeys(r["subsystem"] for r in rows):
         mine = [r for r in rows if r["subsystem"] == name]
-        best = [r for r in mine if r["verdict"] == "proved"]
+        best = [r for r in mine if _within(r, budget)]
         top = best[-1] if best else None
-        nxt = next((r for r in mine if r["verdict"] != "proved"), None)
+        nxt = next((r for r in mine if not _within(r, budget)), None)
         out.append(
             f"| {name} | {top['size'] if top else 'none'} | {top['wall_s'] if top else '-'} | "
             f"{top['cpu_s'] if top else '-'} | {nxt['size'] if nxt else '(the largest it has)'} | "
@@ -354,7 +373,7 @@ def _short(text: str, most: int = 70) -> str:
 def tables(out: Mapping[str, Sequence[dict[str, Any]]], budget: float) -> str:
     """The three figures as Markdown."""
     return (f"\nLargest size whose whole spec is proved within {budget:g} s\n\n"
-            f"{proved_table(out['proved'])}\n\nBMC, induction off, one incremental run\n\n"
+            f"{proved_table(out['proved'], budget)}\n\nBMC, induction off, one incremental run\n\n"
             f"{bmc_table(out['bmc'])}\n\nSeeded mutants by BMC (white-box properties left "
             f"out, as on a submission)\n\n{mutant_table(out['mutants'])}")
 
