@@ -44,22 +44,28 @@ def workers() -> int:
 
 
 def run_forked(tasks: Sequence[Callable[[], Any]], jobs: int | None = None,
-               stop: Callable[[], bool] = lambda: False) -> list[Any]:
+               stop: Callable[[], bool] = lambda: False,
+               start: Sequence[int] | None = None) -> list[Any]:
     """Each task's result, in order, each computed in its own child (at most `jobs`
-    children at once). `stop` is polled while children run: when it turns true the
-    running children are killed and every task not finished gives None."""
+    children at once), started in the order of the indexes `start` (default: as
+    listed; put the longest first). `stop` is polled while children run: when it
+    turns true the running children are killed and every task not finished gives
+    None."""
     if not hasattr(os, "fork"):
         return [_call(t) for t in tasks]
     jobs = workers() if jobs is None else max(1, jobs)
     results: list[Any] = [None] * len(tasks)
     running: dict[int, tuple[int, int, bytearray]] = {}  # fd -> (task, pid, bytes so far)
     sel = selectors.DefaultSelector()
+    order = list(range(len(tasks))) if start is None else list(start)
+    if sorted(order) != list(range(len(tasks))):
+        raise ValueError(f"run_forked: start must order every task once, got {order}")
     todo = 0
     try:
         while todo < len(tasks) or running:
             while todo < len(tasks) and len(running) < jobs and not stop():
-                fd, pid = _spawn(tasks[todo])
-                running[fd] = (todo, pid, bytearray())
+                fd, pid = _spawn(tasks[order[todo]])
+                running[fd] = (order[todo], pid, bytearray())
                 sel.register(fd, selectors.EVENT_READ)
                 todo += 1
             if stop():

@@ -571,10 +571,17 @@ def _induction_step(
         groups: dict[Any, list[tuple[int, list[str]]]] = {}
         for at, names in asks:
             groups.setdefault(at if few else obligations[at][0], []).append((at, names))
+        # started by case index across the operations (each operation's first case,
+        # usually its hardest: buddy's order 0, then the second ...): the long ones
+        # overlap instead of queueing behind one operation's cases
+        tasks = list(groups.values())
+        nth = {at: i for op in {o for o, _ in obligations}
+               for i, at in enumerate(a for a, (o, _) in enumerate(obligations) if o == op)}
+        start = sorted(range(len(tasks)), key=lambda i: (nth[tasks[i][0][0]], i))
         answers: list[Any] = []
-        for group, got in zip(groups.values(), run_forked(
-                [functools.partial(task, g) for g in groups.values()], stop=interrupt.requested),
-                strict=True):
+        for group, got in zip(tasks, run_forked(
+                [functools.partial(task, g) for g in tasks], stop=interrupt.requested,
+                start=start), strict=True):
             if isinstance(got, Failed):  # mmcheck's own code raised there: a bug, said so
                 raise RuntimeError(f"an induction obligation raised (in a forked child): "
                                    f"{got.error}")

@@ -76,3 +76,14 @@ def test_an_obligation_that_raises_is_an_error_not_an_unknown(
     with pytest.raises(RuntimeError, match="KeyError"):
         bounded_check([load("spec/lib/buddy.mm")], system, setup,
                       Options(depth=1, budget=60.0), universe, bound)
+
+
+def test_tasks_start_in_the_order_asked_and_answer_in_theirs() -> None:
+    import time as clock
+    got = run_forked([lambda i=i: (i, clock.monotonic()) for i in range(4)], jobs=1,
+                     start=[2, 0, 3, 1])
+    assert [i for i, _ in got] == [0, 1, 2, 3]
+    started = sorted(range(4), key=lambda i: got[i][1])
+    assert started == [2, 0, 3, 1]
+    with pytest.raises(ValueError):
+        run_forked([lambda: 1, lambda: 2], start=[0, 0])
