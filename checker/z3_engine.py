@@ -119,14 +119,12 @@ class _Props:
         """(spec, property, formula) for the invariants at `state` and the actions of
         `step`; built once per position (BMC's first state is also the first state of
         the 1-induction step)."""
-        key = (id(old), id(step), id(state))
+        key = (id(old), id(step), id(state))  # the entry keeps the three alive
         got = self._built.get(key)
-        if got is not None and got[0] == (old, step, state) and not any(
-                p.name in skip for _, p, _ in got[1]):
-            return got[1]
-        out = self._build(old, step, state, skip)
-        self._built[key] = ((old, step, state), out)
-        return out
+        if got is None or any(p.name in skip for _, p, _ in got[1]):
+            got = ((old, step, state), self._build(old, step, state, skip))
+            self._built[key] = got
+        return got[1]
 
     def _build(
         self, old: SymState | None, step: SymStep | None, state: SymState, skip: set[str]
@@ -525,7 +523,7 @@ def _induction_step(
         t = system.fresh_step(f"i{k}t{i}")
         # the last state as terms of the one before (the encoding's successor, when it
         # has one): trans then states it equal to itself, which folds away
-        s2 = (after(system, states[-1], t, None) if i == k - 1 else None) \
+        s2 = (after(system, states[-1], t) if i == k - 1 else None) \
             or system.fresh_state(f"i{k}s{i + 1}")
         base += [system.well_formed(s2), system.trans(states[-1], t, s2)]
         steps.append(t)
@@ -575,27 +573,26 @@ def _induction_step(
         # usually its hardest: buddy's order 0, then the second ...): the long ones
         # overlap instead of queueing behind one operation's cases
         tasks = list(groups.values())
-        nth = {at: i for op in {o for o, _ in obligations}
-               for i, at in enumerate(a for a, (o, _) in enumerate(obligations) if o == op)}
+        nth, seen = [], {}  # nth[at]: the obligation's place among its operation's cases
+        for op, _ in obligations:
+            nth.append(seen.get(op, 0))
+            seen[op] = nth[-1] + 1
         start = sorted(range(len(tasks)), key=lambda i: (nth[tasks[i][0][0]], i))
-        answers: list[Any] = []
+        dropped: dict[str, tuple[str, str]] = {}  # name -> its first answer that is no proof
         for group, got in zip(tasks, run_forked(
                 [functools.partial(task, g) for g in tasks], stop=interrupt.requested,
                 start=start), strict=True):
             if isinstance(got, Failed):  # mmcheck's own code raised there: a bug, said so
                 raise RuntimeError(f"an induction obligation raised (in a forked child): "
                                    f"{got.error}")
-            answers += [None] * len(group) if got is None else got
-        dropped: dict[str, tuple[str, str]] = {}  # name -> its first answer that is no proof
-        for (at, names), got in zip(
-                [a for g in groups.values() for a in g], answers, strict=True):
-            if got is None:  # stopped (interrupt, time limit) before it answered
-                got = [(n, "unknown", "time") for n in names]
-            for name, kind, detail in got:
-                if kind == "unsat":
-                    cores[name][at] = detail
-                elif name not in dropped:
-                    dropped[name] = (kind, detail)
+            for (at, names), said in zip(group, got or [None] * len(group), strict=True):
+                if said is None:  # stopped (interrupt, time limit) before it answered
+                    said = [(n, "unknown", "time") for n in names]
+                for name, kind, detail in said:
+                    if kind == "unsat":
+                        cores[name][at] = detail
+                    elif name not in dropped:
+                        dropped[name] = (kind, detail)
         for name, (kind, detail) in dropped.items():
             live.discard(name)
             if kind == "sat":
@@ -630,15 +627,13 @@ def _obligations(t: SymStep) -> list[tuple[str | None, list[z3.BoolRef]]]:
     return out
 
 
-def after(system: SymbolicSystem, s: SymState, t: SymStep, s2: SymState | None) -> SymState:
-    """The state step t leads s to, as the goals of an induction step see it: the
-    encoding's `successor` (optional: the next state as terms over s and t, equal
-    to s2 under trans), else s2 itself. Over the successor a bit the step does not
-    touch is the same term before and after, so the change of a sum is read off
-    the few slots the step changes (z3collections.sum_delta)."""
+def after(system: SymbolicSystem, s: SymState, t: SymStep) -> SymState | None:
+    """The state step t leads s to, as terms over s's and t's constants: the
+    encoding's `successor` (optional in the protocol; None without one). Over it a
+    bit the step does not touch is the same term before and after, so the change
+    of a sum is read off the few slots the step changes (z3collections.sum_delta)."""
     successor = getattr(system, "successor", None)
-    made = successor(s, t) if successor is not None else None
-    return s2 if made is None else made  # type: ignore[return-value]
+    return successor(s, t) if successor is not None else None
 
 
 class _Obligation:
@@ -915,7 +910,7 @@ def _with_whole_size(first: Z3Result, checked: list[CheckedSpec], built: Any,
                            dataclasses.replace(options, induction=True, budget=budget),
                            universe, exponent_bound, set(),
                            _depth_progress(report, options, budget))
-    left = {s.split(":", 1)[0] for s in first.skipped}
+    left = {n for n, said in first.status.items() if said.startswith("not compiled")}
     size = _size(system, setup)
     status = dict(first.status)
     for name in left:
